@@ -1,0 +1,594 @@
+//! The `incident.toml` schema, its validation and the commented template that
+//! `sidik init` writes.
+//!
+//! Unknown keys are errors (a typo must not silently disable a source), and
+//! every error names the file, the line, the dotted key and what is expected.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Error, Result};
+use crate::folder::IncidentDir;
+use crate::time::{parse_go_duration, parse_time, parse_timezone, Window, DEFAULT_TIMEZONE};
+
+/// File name of the configuration inside an incident folder.
+pub const CONFIG_FILE: &str = "incident.toml";
+
+/// Log formats a log source may name; `auto` detects the format per file.
+pub const LOG_FORMATS: [&str; 9] = [
+    "auto",
+    "json",
+    "logfmt",
+    "logrus",
+    "cri",
+    "postgres-stderr",
+    "postgres-csv",
+    "postgres-json",
+    "regex",
+];
+
+/// Roles a database may have; only `production` needs an approval flag to be written.
+pub const DATABASE_ROLES: [&str; 4] = ["production", "replica", "staging", "test"];
+
+/// The whole `incident.toml`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentFile {
+    /// `[incident]`: identity, timezone, window, tracker.
+    pub incident: IncidentSection,
+    /// `[sources]`: where the evidence comes from.
+    #[serde(default)]
+    pub sources: Sources,
+}
+
+/// `[incident]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSection {
+    /// Short identifier used in reports and chart titles.
+    pub id: String,
+    /// One-line description.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// IANA timezone; local times without an offset are read in it. Default Asia/Jakarta.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    /// The part of time under investigation.
+    #[serde(default)]
+    pub window: Option<WindowSpec>,
+    /// The markdown tracker this incident updates, relative to the folder.
+    #[serde(default)]
+    pub tracker: Option<Spanned<String>>,
+    /// Known events: deploys, config changes, restarts.
+    #[serde(default)]
+    pub events: Vec<EventSpec>,
+}
+
+/// `[incident.window]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// First instant inside the window.
+    pub start: Spanned<String>,
+    /// First instant after the window.
+    pub end: Spanned<String>,
+}
+
+/// `[[incident.events]]`: a known event to annotate on timelines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// When it happened.
+    pub at: Spanned<String>,
+    /// What happened ("deploy upg v2.14.1").
+    pub label: String,
+    /// Kind of event: deploy, config, restart, other.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// `[sources]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    /// `[[sources.logs]]`, one per service.
+    #[serde(default)]
+    pub logs: Vec<LogSource>,
+    /// `[[sources.databases]]`.
+    #[serde(default)]
+    pub databases: Vec<DatabaseSource>,
+    /// `[sources.metrics]`.
+    #[serde(default)]
+    pub metrics: Option<MetricsSource>,
+    /// `[sources.recon]`.
+    #[serde(default)]
+    pub recon: Option<ReconSource>,
+}
+
+/// `[[sources.logs]]`: the log files of one service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSource {
+    /// Service name (mrg, upg, order-orchestrator, postgres, ...).
+    pub service: String,
+    /// Files or globs, relative to the incident folder.
+    pub paths: Vec<String>,
+    /// One of [`LOG_FORMATS`]; default `auto`.
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
+    /// Timezone of local times without an offset in these files; default the incident's.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    /// Go duration added to every timestamp of a skewed host (`-1.5s`).
+    #[serde(default)]
+    pub clock_offset: Option<Spanned<String>>,
+    /// PostgreSQL `log_line_prefix` for `postgres-stderr` files.
+    #[serde(default)]
+    pub line_prefix: Option<String>,
+    /// Regex with named groups, for `format = "regex"`.
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+}
+
+/// `[[sources.databases]]`: a database to diagnose or query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSource {
+    /// Name used on the command line and in reports.
+    pub name: String,
+    /// Environment variable holding the connection URL; default: DATABASE_URL, then PG* variables.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// One of [`DATABASE_ROLES`]; default `production` (the safe assumption).
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
+}
+
+/// `[sources.metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSource {
+    /// Base URL of a Prometheus-compatible API.
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    /// Environment variable holding a bearer token for that API.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Cloud-monitoring CSV exports (timestamp, metric, instance, value).
+    #[serde(default)]
+    pub csv: Vec<String>,
+    /// OpenMetrics / Prometheus text exposition files.
+    #[serde(default)]
+    pub openmetrics: Vec<String>,
+}
+
+/// `[sources.recon]`: the exports to reconcile.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconSource {
+    /// Orders export.
+    #[serde(default)]
+    pub orders: Option<String>,
+    /// UPG payments export.
+    #[serde(default)]
+    pub payments: Option<String>,
+    /// HO journal postings export.
+    #[serde(default)]
+    pub postings: Option<String>,
+}
+
+/// A loaded and validated incident: the folder, its configuration and the
+/// values derived from it.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    /// The incident folder.
+    pub dir: IncidentDir,
+    /// The configuration as written.
+    pub file: IncidentFile,
+    /// The incident timezone.
+    pub tz: Tz,
+    /// The investigation window, when configured.
+    pub window: Option<Window>,
+    /// The tracker, resolved against the folder, when configured.
+    pub tracker: Option<PathBuf>,
+}
+
+impl Incident {
+    /// Loads `DIR/incident.toml` and validates it.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Incident> {
+        let dir = IncidentDir::new(dir.as_ref());
+        let path = dir.config_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError {
+                    path,
+                    line: None,
+                    column: None,
+                    key: None,
+                    message: "no incident.toml here".into(),
+                    hint: Some(
+                        "run `sidik init DIR` to create an incident folder, or pass --incident DIR".into(),
+                    ),
+                }
+                .into())
+            }
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        Incident::parse(&text, dir, &path)
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages.
+    pub fn parse(text: &str, dir: IncidentDir, path: &Path) -> Result<Incident> {
+        let file: IncidentFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+        let at = |span: std::ops::Range<usize>, key: &str, message: String, hint: Option<String>| {
+            let (line, column) = line_col(text, span.start);
+            Error::Config(ConfigError {
+                path: path.to_path_buf(),
+                line: Some(line),
+                column: Some(column),
+                key: Some(key.to_string()),
+                message,
+                hint,
+            })
+        };
+
+        let tz = match &file.incident.timezone {
+            None => DEFAULT_TIMEZONE,
+            Some(s) => parse_timezone(s.get_ref()).map_err(|m| {
+                at(
+                    s.span(),
+                    "incident.timezone",
+                    m,
+                    Some("IANA names are listed by `timedatectl list-timezones`".into()),
+                )
+            })?,
+        };
+
+        let window = match &file.incident.window {
+            None => None,
+            Some(w) => {
+                let start = parse_time(w.start.get_ref(), tz)
+                    .map_err(|e| at(w.start.span(), "incident.window.start", e.to_string(), None))?;
+                let end = parse_time(w.end.get_ref(), tz)
+                    .map_err(|e| at(w.end.span(), "incident.window.end", e.to_string(), None))?;
+                if end <= start {
+                    return Err(at(
+                        w.end.span(),
+                        "incident.window.end",
+                        format!(
+                            "\"{}\" is not after the window start \"{}\"",
+                            w.end.get_ref(),
+                            w.start.get_ref()
+                        ),
+                        Some("set `end` to a later time than `start` (the window is [start, end))".into()),
+                    ));
+                }
+                Some(Window { start, end })
+            }
+        };
+
+        for (i, ev) in file.incident.events.iter().enumerate() {
+            parse_time(ev.at.get_ref(), tz).map_err(|e| {
+                at(ev.at.span(), &format!("incident.events[{i}].at"), e.to_string(), None)
+            })?;
+        }
+
+        for (i, src) in file.sources.logs.iter().enumerate() {
+            let key = |k: &str| format!("sources.logs[{i}].{k}");
+            if src.paths.is_empty() {
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    key: Some(key("paths")),
+                    message: format!("service \"{}\" lists no log files", src.service),
+                    hint: Some("add at least one file or glob, e.g. paths = [\"logs/upg/*.log*\"]".into()),
+                }
+                .into());
+            }
+            if let Some(f) = &src.format {
+                if !LOG_FORMATS.contains(&f.get_ref().as_str()) {
+                    return Err(at(
+                        f.span(),
+                        &key("format"),
+                        format!("unknown log format \"{}\"", f.get_ref()),
+                        Some(format!("use one of: {}", LOG_FORMATS.join(", "))),
+                    ));
+                }
+                if f.get_ref() == "regex" && src.pattern.is_none() {
+                    return Err(at(
+                        f.span(),
+                        &key("format"),
+                        "format \"regex\" needs a `pattern`".into(),
+                        Some("add pattern = '(?P<time>\\S+) (?P<level>\\w+) (?P<message>.*)'".into()),
+                    ));
+                }
+            }
+            if let Some(p) = &src.pattern {
+                if let Err(e) = regex::Regex::new(p.get_ref()) {
+                    return Err(at(p.span(), &key("pattern"), format!("invalid regex: {e}"), None));
+                }
+            }
+            if let Some(t) = &src.timezone {
+                parse_timezone(t.get_ref()).map_err(|m| at(t.span(), &key("timezone"), m, None))?;
+            }
+            if let Some(o) = &src.clock_offset {
+                parse_go_duration(o.get_ref())
+                    .map_err(|e| at(o.span(), &key("clock_offset"), e.to_string(), None))?;
+            }
+        }
+
+        for (i, db) in file.sources.databases.iter().enumerate() {
+            if let Some(r) = &db.role {
+                if !DATABASE_ROLES.contains(&r.get_ref().as_str()) {
+                    return Err(at(
+                        r.span(),
+                        &format!("sources.databases[{i}].role"),
+                        format!("unknown role \"{}\"", r.get_ref()),
+                        Some(format!("use one of: {}", DATABASE_ROLES.join(", "))),
+                    ));
+                }
+            }
+        }
+
+        let tracker = file.incident.tracker.as_ref().map(|t| dir.resolve(t.get_ref()));
+        Ok(Incident {
+            dir,
+            file,
+            tz,
+            window,
+            tracker,
+        })
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+/// The table header (`incident.window`, `sources.logs[1]`) in force at `offset`.
+fn table_at(text: &str, offset: usize) -> Option<String> {
+    let mut current: Option<String> = None;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if pos > offset {
+            break;
+        }
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).or_insert(0);
+            current = Some(format!("{name}[{n}]"));
+            *n += 1;
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            current = Some(name.trim().to_string());
+        }
+        pos += line.len();
+    }
+    current
+}
+
+/// Turns a TOML/serde error into a [`ConfigError`] with line, key and hint.
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let message = e.message().trim().to_string();
+    let (line, column, table, field_text) = match e.span() {
+        Some(span) => {
+            let (l, c) = line_col(text, span.start);
+            // The text of the line the span starts on: `key = value`.
+            let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[span.start..].find('\n').map_or(text.len(), |i| span.start + i);
+            let field = text[line_start..line_end].trim().to_string();
+            (Some(l), Some(c), table_at(text, span.start), Some(field))
+        }
+        None => (None, None, None, None),
+    };
+    let backticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let mut key = None;
+    let mut hint = None;
+    if message.starts_with("unknown field") {
+        let unknown = backticked.first().copied().unwrap_or_default();
+        key = Some(join_key(table.as_deref(), unknown));
+        let expected = &backticked[1.min(backticked.len())..];
+        let best = expected
+            .iter()
+            .map(|c| (strsim::jaro_winkler(unknown, c), *c))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        hint = Some(match best {
+            Some((score, c)) if score > 0.7 => format!("did you mean `{c}`?"),
+            _ if expected.is_empty() => "remove this key".to_string(),
+            _ => format!("remove it; this table takes: {}", expected.join(", ")),
+        });
+    } else if message.starts_with("missing field") {
+        let missing = backticked.first().copied().unwrap_or_default();
+        key = Some(join_key(table.as_deref(), missing));
+        hint = Some(format!("add `{missing} = …` to this table"));
+    } else if let Some(field) = field_text {
+        let name = field.split('=').next().unwrap_or_default().trim();
+        if field.contains('=') && !name.is_empty() && !name.starts_with('[') && name.len() < 64 {
+            key = Some(join_key(table.as_deref(), name));
+        }
+    }
+    Error::Config(ConfigError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        key,
+        message,
+        hint,
+    })
+}
+
+fn join_key(table: Option<&str>, field: &str) -> String {
+    match table {
+        Some(t) if !t.is_empty() => format!("{t}.{field}"),
+        _ => field.to_string(),
+    }
+}
+
+/// The commented `incident.toml` written by `sidik init`.
+///
+/// `tracker` is written relative to the incident folder when given.
+pub fn template(id: &str, tracker: Option<&str>) -> String {
+    let tracker_line = match tracker {
+        Some(t) => format!("tracker = {}", toml_string(t)),
+        None => "# tracker = \"tracker.md\"          # the markdown tracker sidik ticks".to_string(),
+    };
+    format!(
+        r#"# incident.toml: what sidik investigates and where the evidence is.
+# Paths are relative to this folder. Secrets never go here: connection strings
+# come from the environment (DATABASE_URL, PG* variables or `url_env`).
+
+[incident]
+id = {id}
+title = "Orders stuck in ACTIVE after a traffic spike"
+timezone = "Asia/Jakarta"             # local times without an offset are read in this zone
+{tracker_line}
+
+[incident.window]                     # half-open: [start, end)
+start = "2025-01-12T00:00:00+07:00"
+end = "2025-01-13T00:00:00+07:00"
+
+# Known events drawn on timelines:
+# [[incident.events]]
+# at = "2025-01-12 19:30"
+# label = "scaled order-orchestrator to 6 pods"
+# kind = "config"
+
+# One block per service. format: auto, json, logfmt, logrus, cri,
+# postgres-stderr, postgres-csv, postgres-json, regex.
+# [[sources.logs]]
+# service = "upg"
+# paths = ["logs/upg/*.log*"]
+# format = "auto"
+# timezone = "Asia/Jakarta"           # for local times without an offset
+# clock_offset = "0s"                 # Go duration added to every timestamp
+#
+# [[sources.logs]]
+# service = "postgres"
+# paths = ["logs/postgres/*.log"]
+# format = "postgres-stderr"
+# line_prefix = "%m [%p] %q%u@%d "
+
+# [[sources.databases]]
+# name = "orders"
+# url_env = "ORDERS_DATABASE_URL"     # the variable's name, never the URL itself
+# role = "production"                 # production, replica, staging or test
+
+# [sources.metrics]
+# prometheus_url = "http://127.0.0.1:9090"
+# csv = ["metrics/cloud-eye.csv"]
+# openmetrics = ["metrics/metrics.om"]
+
+# [sources.recon]
+# orders = "data/orders.csv"
+# payments = "data/payments.csv"
+# postings = "data/ho_postings.csv"
+"#,
+        id = toml_string(id),
+    )
+}
+
+/// A TOML basic string literal for `s`.
+pub fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Incident> {
+        Incident::parse(text, IncidentDir::new("/inc"), Path::new("/inc/incident.toml"))
+    }
+
+    fn config_err(text: &str) -> ConfigError {
+        match parse(text) {
+            Err(Error::Config(c)) => c,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn template_parses_and_defaults_apply() {
+        let inc = parse(&template("INC-1", Some("../tracker.md"))).unwrap();
+        assert_eq!(inc.file.incident.id, "INC-1");
+        assert_eq!(inc.tz, DEFAULT_TIMEZONE);
+        assert_eq!(inc.window.unwrap().duration(), chrono::Duration::hours(24));
+        assert_eq!(inc.tracker.unwrap(), PathBuf::from("/inc/../tracker.md"));
+        let inc = parse(&template("x\"y", None)).unwrap();
+        assert_eq!(inc.file.incident.id, "x\"y");
+        assert!(inc.tracker.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_line_key_and_fix() {
+        let e = config_err("[incident]\nid = \"a\"\ntracker_path = \"t.md\"\n");
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("incident.tracker_path"));
+        assert_eq!(e.hint.as_deref(), Some("did you mean `tracker`?"));
+        let shown = e.to_string();
+        assert!(shown.starts_with("/inc/incident.toml:3:1: `incident.tracker_path`: unknown field"), "{shown}");
+        let e = config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n[[sources.logs]]\nservise = \"x\"\n");
+        assert_eq!(e.key.as_deref(), Some("sources.logs[1].servise"));
+        assert_eq!(e.line, Some(7));
+    }
+
+    #[test]
+    fn bad_timezone_is_named_with_a_suggestion() {
+        let e = config_err("[incident]\nid = \"a\"\ntimezone = \"Asia/Jakata\"\n");
+        assert_eq!(e.key.as_deref(), Some("incident.timezone"));
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("did you mean \"Asia/Jakarta\""), "{}", e.message);
+    }
+
+    #[test]
+    fn window_end_before_start_is_rejected() {
+        let e = config_err(
+            "[incident]\nid = \"a\"\n[incident.window]\nstart = \"2025-01-12 19:00\"\nend = \"2025-01-12 18:00\"\n",
+        );
+        assert_eq!(e.key.as_deref(), Some("incident.window.end"));
+        assert_eq!(e.line, Some(5));
+        assert!(e.hint.unwrap().contains("later"));
+        let e = config_err("[incident]\nid = \"a\"\n[incident.window]\nstart = \"yesterday\"\nend = \"2025-01-12\"\n");
+        assert_eq!(e.key.as_deref(), Some("incident.window.start"));
+    }
+
+    #[test]
+    fn missing_and_mistyped_values() {
+        let e = config_err("[incident]\ntitle = \"x\"\n");
+        assert!(e.message.contains("missing field `id`"), "{}", e.message);
+        assert_eq!(e.key.as_deref(), Some("incident.id"));
+        let e = config_err("[incident]\nid = 7\n");
+        assert_eq!(e.key.as_deref(), Some("incident.id"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn source_values_are_checked() {
+        let base = "[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = [\"x\"]\n";
+        let e = config_err(&format!("{base}format = \"jsonl\"\n"));
+        assert_eq!(e.key.as_deref(), Some("sources.logs[0].format"));
+        assert!(e.hint.unwrap().contains("logfmt"));
+        let e = config_err(&format!("{base}format = \"regex\"\n"));
+        assert!(e.message.contains("needs a `pattern`"));
+        let e = config_err(&format!("{base}clock_offset = \"2 seconds\"\n"));
+        assert_eq!(e.key.as_deref(), Some("sources.logs[0].clock_offset"));
+        let e = config_err(&format!("{base}pattern = \"(unclosed\"\n"));
+        assert_eq!(e.key.as_deref(), Some("sources.logs[0].pattern"));
+        let e = config_err("[incident]\nid = \"a\"\n[[sources.databases]]\nname = \"o\"\nrole = \"prod\"\n");
+        assert_eq!(e.key.as_deref(), Some("sources.databases[0].role"));
+        let e = config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n");
+        assert_eq!(e.key.as_deref(), Some("sources.logs[0].paths"));
+    }
+}

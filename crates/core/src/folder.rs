@@ -1,0 +1,159 @@
+//! The incident folder: `incident.toml` and the four folders steps write into.
+//!
+//! ```text
+//! incident.toml   configuration (see [`crate::config`])
+//! evidence/       parquet/json written by steps, and manifest.json
+//! reports/        markdown + CSV/JSON reports
+//! charts/         PNG + SVG
+//! runs/           one JSON journal per playbook run
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::CONFIG_FILE;
+use crate::error::{Error, Result};
+
+/// The folders every incident folder has, in the order they are created.
+pub const SUBFOLDERS: [&str; 4] = ["evidence", "reports", "charts", "runs"];
+
+/// An incident folder on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentDir {
+    root: PathBuf,
+}
+
+impl IncidentDir {
+    /// Refers to an existing folder without touching the disk.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        IncidentDir { root: root.into() }
+    }
+
+    /// Creates `root` and its sub-folders (existing ones are kept as they are).
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
+        let dir = IncidentDir::new(root);
+        fs::create_dir_all(&dir.root).map_err(|e| Error::io("create folder", &dir.root, e))?;
+        for sub in SUBFOLDERS {
+            let p = dir.root.join(sub);
+            fs::create_dir_all(&p).map_err(|e| Error::io("create folder", &p, e))?;
+        }
+        Ok(dir)
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `incident.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+
+    /// `evidence/`.
+    pub fn evidence(&self) -> PathBuf {
+        self.root.join("evidence")
+    }
+
+    /// `reports/`.
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// `charts/`.
+    pub fn charts(&self) -> PathBuf {
+        self.root.join("charts")
+    }
+
+    /// `runs/`.
+    pub fn runs(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    /// Resolves a path written in `incident.toml`: relative paths are relative
+    /// to the incident folder.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        let p = path.as_ref();
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// `path` relative to the incident folder, with `/` separators, for
+    /// manifests and links; paths outside the folder are returned whole.
+    pub fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// flushed to disk, then renamed over the target. Readers see the old file or
+/// the new one, never half of either. An existing file's permissions are kept.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sidik-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    if let Ok(meta) = fs::metadata(path) {
+        fs::set_permissions(tmp.path(), meta.permissions())
+            .map_err(|e| Error::io("set permissions of", tmp.path().to_path_buf(), e))?;
+    } else {
+        // tempfile creates 0600; a new artifact gets the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
+        }
+    }
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_makes_all_subfolders_and_keeps_existing_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("inc");
+        let dir = IncidentDir::create(&root).unwrap();
+        fs::write(dir.evidence().join("keep.json"), "{}").unwrap();
+        IncidentDir::create(&root).unwrap();
+        for sub in SUBFOLDERS {
+            assert!(root.join(sub).is_dir(), "{sub}");
+        }
+        assert_eq!(fs::read_to_string(dir.evidence().join("keep.json")).unwrap(), "{}");
+        assert_eq!(dir.relative(&dir.reports().join("recon.md")), "reports/recon.md");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_keeps_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a.txt");
+        write_atomic(&p, b"one").unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file left behind");
+    }
+}
