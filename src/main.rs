@@ -1,1 +1,432 @@
-fn main() {}
+//! The `sidik` command line. It only parses arguments, calls the library
+//! crates and prints; every capability lives in `crates/`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use sidik_core::config::{template, CONFIG_FILE};
+use sidik_core::{Incident, IncidentDir};
+use sidik_sample::{GenerateOptions, Scenario, Summary};
+
+/// sidik investigates production incidents in an order/payment stack: it
+/// collects and analyses the evidence, and ticks the investigation tracker.
+#[derive(Debug, Parser)]
+#[command(name = "sidik", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate the built-in sample incident and show where everything is.
+    Demo(DemoArgs),
+    /// Create an incident folder with a commented incident.toml.
+    Init(InitArgs),
+    /// Validate an incident folder's incident.toml and list its sources.
+    Check(IncidentArg),
+    /// Generated incidents with known ground truth.
+    #[command(subcommand)]
+    Sample(SampleCommand),
+}
+
+#[derive(Debug, Args)]
+struct IncidentArg {
+    /// The incident folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    incident: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Folder to create (existing files other than incident.toml are kept).
+    dir: PathBuf,
+    /// The markdown tracker this incident updates.
+    #[arg(long, value_name = "PATH")]
+    tracker: Option<PathBuf>,
+    /// Incident id; default: the folder's name.
+    #[arg(long)]
+    id: Option<String>,
+    /// Overwrite an existing incident.toml.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where to write the sample incident.
+    #[arg(long, value_name = "DIR", default_value = "sidik-demo")]
+    out: PathBuf,
+    /// The injected root cause.
+    #[arg(long, default_value = "pool-exhaustion", value_parser = parse_scenario)]
+    scenario: Scenario,
+    /// Number of orders.
+    #[arg(long, default_value_t = 20_000)]
+    orders: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 12)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum SampleCommand {
+    /// Write a generated incident folder: logs, exports, metrics, tracker, ground truth.
+    Generate(GenerateArgs),
+    /// Load a generated incident's orders, payments and HO postings into PostgreSQL with COPY.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Folder to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The injected root cause: pool-exhaustion, callback-failure, circuit-breaker,
+    /// timeout-mismatch or race-condition.
+    #[arg(long, value_parser = parse_scenario)]
+    scenario: Scenario,
+    /// Number of orders (1,000 to 10,000,000).
+    #[arg(long, default_value_t = 100_000)]
+    orders: u64,
+    /// Random seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write into a folder that already has files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// Connection string (postgres:// URL or libpq key=value); default: $DATABASE_URL.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pg: String,
+    /// The generated incident folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    incident: PathBuf,
+    /// Schema to create the tables in.
+    #[arg(long, default_value = "sidik_sample")]
+    schema: String,
+    /// Drop and reload tables that already exist in the schema.
+    #[arg(long)]
+    replace: bool,
+}
+
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => demo(a),
+        Command::Init(a) => init(a),
+        Command::Check(a) => check(&a.incident),
+        Command::Sample(SampleCommand::Generate(a)) => generate(a),
+        Command::Sample(SampleCommand::Load(a)) => load(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{}", sidik_core::redact(&msg));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init(a: InitArgs) -> Result<()> {
+    let dir = IncidentDir::create(&a.dir)?;
+    let config = dir.config_path();
+    if config.exists() && !a.force {
+        bail!(
+            "{} already exists; edit it, or pass --force to replace it with a fresh template",
+            config.display()
+        );
+    }
+    let id = a.id.unwrap_or_else(|| {
+        std::fs::canonicalize(&a.dir)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "incident".to_string())
+    });
+    let tracker = match &a.tracker {
+        Some(t) => {
+            if !t.is_file() {
+                bail!("tracker {} does not exist; give the path of your markdown tracker", t.display());
+            }
+            Some(relative_to(t, &a.dir)?)
+        }
+        None => None,
+    };
+    sidik_core::folder::write_atomic(&config, template(&id, tracker.as_deref()).as_bytes())?;
+    // Prove the template is valid before telling the user it is.
+    Incident::load(&a.dir)?;
+    println!("created incident folder {}", a.dir.display());
+    println!("  {CONFIG_FILE:<14} edit the window and uncomment the sources you have");
+    for sub in sidik_core::folder::SUBFOLDERS {
+        println!("  {:<14} {}", format!("{sub}/"), subfolder_purpose(sub));
+    }
+    if let Some(t) = tracker {
+        println!("  tracker        {t}");
+    }
+    println!("next: sidik check --incident {}", a.dir.display());
+    Ok(())
+}
+
+fn subfolder_purpose(sub: &str) -> &'static str {
+    match sub {
+        "evidence" => "data written by steps, and manifest.json",
+        "reports" => "markdown, CSV and JSON reports",
+        "charts" => "PNG and SVG charts",
+        _ => "one journal per playbook run",
+    }
+}
+
+/// `target` expressed relative to `base` when both are on the same root.
+fn relative_to(target: &Path, base: &Path) -> Result<String> {
+    let t = std::fs::canonicalize(target).with_context(|| format!("cannot resolve {}", target.display()))?;
+    let b = std::fs::canonicalize(base).with_context(|| format!("cannot resolve {}", base.display()))?;
+    let tc: Vec<_> = t.components().collect();
+    let bc: Vec<_> = b.components().collect();
+    let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..bc.len() {
+        rel.push("..");
+    }
+    for c in &tc[common..] {
+        rel.push(c);
+    }
+    Ok(rel.to_string_lossy().into_owned())
+}
+
+fn check(dir: &Path) -> Result<()> {
+    let inc = Incident::load(dir)?;
+    let f = &inc.file;
+    println!("{}: ok", inc.dir.config_path().display());
+    println!("  id        {}", f.incident.id);
+    println!("  timezone  {}", inc.tz);
+    if let Some(w) = inc.window {
+        println!("  window    {}", w.display_in(inc.tz));
+    }
+    match &inc.tracker {
+        Some(t) if t.is_file() => println!("  tracker   {}", t.display()),
+        Some(t) => println!("  tracker   {} (missing!)", t.display()),
+        None => println!("  tracker   (none)"),
+    }
+    let mut problems = 0;
+    for src in &f.sources.logs {
+        let mut n = 0;
+        for pattern in &src.paths {
+            n += count_matches(&inc.dir.resolve(pattern));
+        }
+        if n == 0 {
+            problems += 1;
+        }
+        println!(
+            "  logs      {:<20} {} file(s){}",
+            src.service,
+            n,
+            if n == 0 { "  <- no file matches" } else { "" }
+        );
+    }
+    for db in &f.sources.databases {
+        let var = db.url_env.as_deref().unwrap_or("DATABASE_URL");
+        let set = std::env::var_os(var).is_some();
+        println!(
+            "  database  {:<20} ${var} {}",
+            db.name,
+            if set { "is set" } else { "is not set" }
+        );
+    }
+    if let Some(m) = &f.sources.metrics {
+        for p in m.csv.iter().chain(&m.openmetrics) {
+            let n = count_matches(&inc.dir.resolve(p));
+            if n == 0 {
+                problems += 1;
+            }
+            println!("  metrics   {p}{}", if n == 0 { "  <- missing" } else { "" });
+        }
+    }
+    if let Some(r) = &f.sources.recon {
+        for p in [&r.orders, &r.payments, &r.postings].into_iter().flatten() {
+            let ok = inc.dir.resolve(p).is_file();
+            if !ok {
+                problems += 1;
+            }
+            println!("  recon     {p}{}", if ok { "" } else { "  <- missing" });
+        }
+    }
+    if problems > 0 {
+        bail!("{problems} source(s) in {} point at no file", inc.dir.config_path().display());
+    }
+    Ok(())
+}
+
+/// Files matching a path with `*`/`?` in its last component.
+fn count_matches(pattern: &Path) -> usize {
+    let name = pattern.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return usize::from(pattern.is_file());
+    }
+    let dir = pattern.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
+        .count()
+}
+
+fn wildcard(p: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let summary = sidik_sample::generate(&GenerateOptions {
+        out: a.out,
+        scenario: a.scenario,
+        orders: a.orders,
+        seed: a.seed,
+        force: a.force,
+    })?;
+    print_summary(&summary);
+    Ok(())
+}
+
+fn print_summary(s: &Summary) {
+    let t = &s.truth;
+    let c = |k: &str| t.counts.get(k).copied().unwrap_or(0);
+    let idr = |k: &str| group_thousands(t.amounts_idr.get(k).copied().unwrap_or(0));
+    println!(
+        "generated {} ({} orders, scenario {}, seed {}) in {:.1} s",
+        s.out.display(),
+        group_thousands(c("orders") as i64),
+        t.root_cause.scenario,
+        t.generator["seed"],
+        s.elapsed.as_secs_f64()
+    );
+    println!(
+        "  root cause      hypothesis {}: {}",
+        t.root_cause.hypothesis_number, t.root_cause.hypothesis
+    );
+    println!("  spike start     {}", t.times.spike_start);
+    println!("  error onset     {}", t.times.error_onset);
+    println!("  degradation     {}", t.times.degradation_start);
+    println!("  recovery        {}", t.times.recovery);
+    println!("  stuck orders    {}", group_thousands(c("stuck_orders") as i64));
+    println!(
+        "  missing in HO   {} payments, IDR {}",
+        group_thousands(c("missing_in_ho_payments") as i64),
+        idr("MISSING_IN_HO")
+    );
+    for (cat, key) in [
+        ("DUPLICATE_CHARGE", "breaks_duplicate_charge"),
+        ("DUPLICATE_POSTING", "breaks_duplicate_posting"),
+        ("AMOUNT_MISMATCH", "breaks_amount_mismatch"),
+    ] {
+        if c(key) > 0 {
+            println!("  {:<15} {}, IDR {}", cat.to_ascii_lowercase().replace('_', " "), group_thousands(c(key) as i64), idr(cat));
+        }
+    }
+    println!("files:");
+    for (path, bytes) in &s.files {
+        println!("  {path:<44} {:>12}", human_bytes(*bytes));
+    }
+}
+
+fn group_thousands(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_024 => format!("{b} B"),
+        1_024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+        _ => format!("{:.2} GiB", b as f64 / 1_073_741_824.0),
+    }
+}
+
+fn load(a: LoadArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = rt.block_on(sidik_sample::load::load(&sidik_sample::load::LoadOptions {
+        dir: a.incident,
+        url: a.pg.clone(),
+        schema: a.schema,
+        replace: a.replace,
+    }))?;
+    println!("loaded into {} (schema {}):", sidik_core::redact(&a.pg), summary.schema);
+    for (table, rows) in &summary.tables {
+        println!("  {}.{table:<12} {:>12} rows", summary.schema, group_thousands(*rows as i64));
+    }
+    println!(
+        "query them with: SET search_path = {}; SELECT count(*), payment_status FROM payments GROUP BY 2;",
+        summary.schema
+    );
+    Ok(())
+}
+
+fn demo(a: DemoArgs) -> Result<()> {
+    // Re-running the demo replaces an earlier demo, never someone's folder.
+    let force = a.out.join("ground_truth.json").is_file();
+    let summary = sidik_sample::generate(&GenerateOptions {
+        out: a.out.clone(),
+        scenario: a.scenario,
+        orders: a.orders,
+        seed: a.seed,
+        force,
+    })?;
+    print_summary(&summary);
+    let out = a.out.display();
+    println!();
+    println!("where everything is:");
+    println!("  {out}/incident.toml       the incident: window, timezone, every source");
+    println!("  {out}/tracker.md          the investigation tracker sidik will tick");
+    println!("  {out}/logs/               MRG (logrus, WIB), UPG (zap), orchestrator (zerolog), PostgreSQL");
+    println!("  {out}/data/               orders, UPG payments, HO postings (CSV)");
+    println!("  {out}/metrics/            cloud-monitoring CSV and OpenMetrics");
+    println!("  {out}/ground_truth.json   what was planted, to check every finding against");
+    println!();
+    println!("next: sidik check --incident {out}");
+    Ok(())
+}

@@ -1,1 +1,298 @@
-//! placeholder
+//! sidik-sample generates incidents with known ground truth: the service logs,
+//! PostgreSQL log, metrics and data exports of a day like 2025-01-12, with one
+//! of the tracker's five hypotheses injected as the root cause, and a
+//! `ground_truth.json` saying exactly what was planted (stuck orders, payments
+//! missing in HO, every break, the phase times). The demo, the tests and the
+//! benchmarks of every other sidik crate run on it.
+//!
+//! It depends on sidik-core only: sharing code with the log parser or the
+//! reconciler would let a bug in one hide in both.
+//!
+//! Every order is a pure function of (seed, scenario, order count, index), so
+//! the writers run in parallel threads and stream: memory does not grow with
+//! the number of orders, apart from the ground-truth lists.
+
+#![deny(missing_docs)]
+
+pub mod exports;
+pub mod fmt;
+pub mod ledger;
+pub mod load;
+pub mod metrics;
+pub mod model;
+pub mod scenario;
+pub mod services;
+pub mod sink;
+pub mod truth;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sidik_core::IncidentDir;
+
+pub use scenario::Scenario;
+pub use truth::GroundTruth;
+
+use crate::model::Model;
+use crate::sink::{Damage, LogSink};
+
+/// The seed tracker (`shared/seed/tracker.md`), byte for byte.
+pub const SEED_TRACKER: &[u8] = include_bytes!("../assets/tracker.md");
+
+/// Smallest and largest supported incident, in orders.
+pub const ORDER_RANGE: std::ops::RangeInclusive<u64> = 1_000..=10_000_000;
+
+/// What went wrong while generating or loading a sample.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A file could not be written or read.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request itself is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// PostgreSQL refused or failed.
+    #[error("{0}")]
+    Postgres(String),
+    /// From sidik-core.
+    #[error(transparent)]
+    Core(#[from] sidik_core::Error),
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SampleError + 'a {
+    move |source| SampleError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Options of [`generate`].
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The incident folder to write.
+    pub out: PathBuf,
+    /// The injected root cause.
+    pub scenario: Scenario,
+    /// Number of orders.
+    pub orders: u64,
+    /// Random seed; the same seed gives byte-identical output.
+    pub seed: u64,
+    /// Write into a folder that already has files.
+    pub force: bool,
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The incident folder.
+    pub out: PathBuf,
+    /// Every file written, relative to `out`, with its size in bytes.
+    pub files: Vec<(String, u64)>,
+    /// The ground truth (also in `ground_truth.json`).
+    pub truth: GroundTruth,
+    /// Wall-clock time taken.
+    pub elapsed: Duration,
+}
+
+/// Generates an incident folder.
+pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
+    let started = Instant::now();
+    if !ORDER_RANGE.contains(&opts.orders) {
+        return Err(SampleError::Invalid(format!(
+            "--orders {} is outside the supported range {} to {}",
+            opts.orders,
+            ORDER_RANGE.start(),
+            ORDER_RANGE.end()
+        )));
+    }
+    let out = &opts.out;
+    if out.exists() && !opts.force {
+        let mut entries = std::fs::read_dir(out).map_err(io_err("read folder", out))?;
+        if entries.next().is_some() {
+            return Err(SampleError::Invalid(format!(
+                "{} already has files; choose an empty folder or pass --force to overwrite the generated files",
+                out.display()
+            )));
+        }
+    }
+    let dir = IncidentDir::create(out)?;
+    let model = Model::new(opts.seed, opts.scenario, opts.orders);
+    let sc = opts.scenario;
+
+    let mut truth = truth::TruthBuilder::new(sc);
+    let data_dir = out.join("data");
+    let (exports_res, logs_res) = std::thread::scope(|s| {
+        let exports = s.spawn(|| exports::write(&model, &data_dir, &mut truth));
+        let weights: Vec<f64> = {
+            let peak = model.weights().iter().cloned().fold(0.0, f64::max);
+            model.weights().iter().map(|w| w / peak).collect()
+        };
+        let jobs: Vec<(&str, &str, &'static str, &'static str, Damage, Box<dyn services::ServiceLog + Send>)> = vec![
+            ("mrg", "mrg.log", "mrg", "logrus", Damage::Quoted, Box::new(services::Mrg(sc))),
+            ("upg", "upg.log", "upg", "json", Damage::Json, Box::new(services::Upg(sc))),
+            (
+                "order-orchestrator",
+                "orchestrator.log",
+                "order-orchestrator",
+                "json",
+                Damage::Json,
+                Box::new(services::Orchestrator(sc)),
+            ),
+            (
+                "postgres",
+                "postgresql-2025-01-12.log",
+                "postgres",
+                "postgres-stderr",
+                Damage::None,
+                Box::new(services::Postgres { scenario: sc, load: weights }),
+            ),
+        ];
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (sub, name, service, format, damage, svc))| {
+                let model = &model;
+                s.spawn(move || -> Result<(Vec<truth::LogFileTruth>, Option<scenario::Millis>), SampleError> {
+                    let d = out.join("logs").join(sub);
+                    let rel = format!("logs/{sub}");
+                    let mut sink = LogSink::create(&d, &rel, name, service, format, damage, model.stream(100 + i as u64))
+                        .map_err(io_err("create log files in", &d))?;
+                    let first = services::write_log(model, svc.as_ref(), &mut sink)
+                        .map_err(io_err("write log files in", &d))?;
+                    Ok((sink.finish().map_err(io_err("finish log files in", &d))?, first))
+                })
+            })
+            .collect();
+        let logs: Result<Vec<_>, SampleError> = handles
+            .into_iter()
+            .map(|h| h.join().expect("log writer thread panicked"))
+            .collect();
+        (exports.join().expect("export writer thread panicked"), logs)
+    });
+    exports_res.map_err(io_err("write exports in", &data_dir))?;
+    let mut logs = Vec::new();
+    let mut first_error: Option<scenario::Millis> = None;
+    for (files, first) in logs_res? {
+        logs.extend(files);
+        first_error = match (first_error, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    let metrics_dir = out.join("metrics");
+    metrics::write(&model, &metrics_dir).map_err(io_err("write metrics in", &metrics_dir))?;
+
+    let tracker = out.join("tracker.md");
+    std::fs::write(&tracker, SEED_TRACKER).map_err(io_err("write", &tracker))?;
+    let config = dir.config_path();
+    std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
+
+    let truth = truth.finish(opts.seed, opts.orders, logs, first_error, metrics::MAX_CONNECTIONS);
+    let truth_path = out.join("ground_truth.json");
+    let mut json = serde_json::to_vec_pretty(&truth).expect("ground truth serialises");
+    json.push(b'\n');
+    std::fs::write(&truth_path, json).map_err(io_err("write", &truth_path))?;
+
+    let mut files = Vec::new();
+    collect_files(out, out, &mut files).map_err(io_err("list", out))?;
+    files.sort();
+    Ok(Summary {
+        out: out.clone(),
+        files,
+        truth,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(root, &p, out)?;
+        } else {
+            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            out.push((rel, e.metadata()?.len()));
+        }
+    }
+    Ok(())
+}
+
+/// The `incident.toml` of a generated incident.
+pub fn incident_toml(opts: &GenerateOptions) -> String {
+    format!(
+        r#"# Generated by `sidik sample generate --scenario {sc} --orders {n} --seed {seed}`.
+# ground_truth.json says what was planted; the tools must find exactly that.
+
+[incident]
+id = "SAMPLE-2025-01-12-{sc}"
+title = "Order gantung after the 77k-user traffic spike (sample: {sc})"
+timezone = "Asia/Jakarta"
+tracker = "tracker.md"
+
+[incident.window]
+start = "2025-01-12T00:00:00+07:00"
+end = "2025-01-13T00:00:00+07:00"
+
+[[incident.events]]
+at = "2025-01-12 10:15"
+label = "upg v2.14.0 deployed"
+kind = "deploy"
+
+[[incident.events]]
+at = "2025-01-12 20:40"
+label = "order-orchestrator scaled from 2 to 6 pods"
+kind = "config"
+
+[[sources.logs]]
+service = "mrg"
+paths = ["logs/mrg/mrg.log*"]
+format = "logrus"
+timezone = "Asia/Jakarta"   # MRG logs local time without an offset
+
+[[sources.logs]]
+service = "upg"
+paths = ["logs/upg/upg.log*"]
+format = "json"
+
+[[sources.logs]]
+service = "order-orchestrator"
+paths = ["logs/order-orchestrator/orchestrator.log*"]
+format = "json"
+
+[[sources.logs]]
+service = "postgres"
+paths = ["logs/postgres/*.log"]
+format = "postgres-stderr"
+line_prefix = "{prefix}"
+
+[[sources.databases]]
+name = "orders"
+url_env = "SIDIK_SAMPLE_DATABASE_URL"
+role = "test"
+
+[sources.metrics]
+csv = ["metrics/cloud-eye.csv"]
+openmetrics = ["metrics/metrics.om"]
+
+[sources.recon]
+orders = "data/orders.csv"
+payments = "data/payments.csv"
+postings = "data/ho_postings.csv"
+"#,
+        sc = opts.scenario.name(),
+        n = opts.orders,
+        seed = opts.seed,
+        prefix = services::PG_LINE_PREFIX,
+    )
+}

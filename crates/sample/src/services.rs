@@ -1,0 +1,664 @@
+//! What MRG, UPG, the Order Orchestrator and PostgreSQL log about each order,
+//! in each service's own format and with the real error strings of Go
+//! services and PostgreSQL.
+
+use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::io;
+
+use crate::fmt::{epoch_float, int, Clock};
+use crate::ledger::{payments, PayType};
+use crate::model::{payment_id, Fate, Fault, Line, Model, Order, Pusher};
+use crate::scenario::{Millis, Scenario, DAY_END, DAY_START, WIB_OFFSET_MS};
+use crate::sink::LogSink;
+use crate::truth::fault_time;
+
+/// `pq: sorry, too many clients already` (SQLSTATE 53300) as lib/pq reports it.
+pub const ERR_TOO_MANY_CLIENTS: &str = "pq: sorry, too many clients already";
+/// Go's net/http client timeout.
+pub const ERR_CLIENT_TIMEOUT: &str = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)";
+/// sony/gobreaker's error.
+pub const ERR_BREAKER: &str = "circuit breaker is open";
+/// lib/pq's deadlock (SQLSTATE 40P01).
+pub const ERR_DEADLOCK: &str = "pq: deadlock detected";
+
+/// A service whose log lines derive from orders.
+pub trait ServiceLog: Sync {
+    /// The events this service logs about `o`: (time, kind).
+    fn events(&self, o: &Order, out: &mut Vec<(Millis, u8)>);
+    /// Formats one event; `o` is `None` for events not tied to an order.
+    fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>);
+    /// Events not tied to any order (checkpoints ...).
+    fn periodic(&self) -> Vec<(Millis, u8)> {
+        Vec::new()
+    }
+    /// Whether this event is an error caused by the injected root cause.
+    fn incident_error(&self, o: &Order, kind: u8) -> bool;
+}
+
+/// Writes one service's log in time order: events are held in a heap until no
+/// later order can produce an earlier one (orders are booked in index order).
+///
+/// Returns the time of the first error caused by the injected root cause.
+pub fn write_log(model: &Model, svc: &dyn ServiceLog, sink: &mut LogSink) -> io::Result<Option<Millis>> {
+    let mut heap: BinaryHeap<Reverse<(Millis, u64, u64, u8)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    for (t, kind) in svc.periodic() {
+        heap.push(Reverse((t, seq, u64::MAX, kind)));
+        seq += 1;
+    }
+    let mut clock = Clock::new();
+    let mut buf = Vec::with_capacity(512);
+    let mut events = Vec::with_capacity(16);
+    let mut cache: Option<Order> = None;
+    let mut first_error: Option<Millis> = None;
+    let mut emit = |heap: &mut BinaryHeap<Reverse<(Millis, u64, u64, u8)>>,
+                    until: Millis,
+                    cache: &mut Option<Order>,
+                    sink: &mut LogSink|
+     -> io::Result<()> {
+        while let Some(Reverse((t, _, idx, kind))) = heap.peek().copied() {
+            if t > until {
+                break;
+            }
+            heap.pop();
+            buf.clear();
+            if idx == u64::MAX {
+                svc.format(None, kind, t, &mut clock, &mut buf);
+            } else {
+                if cache.map(|o| o.idx) != Some(idx) {
+                    *cache = Some(model.order(idx));
+                }
+                let o = cache.as_ref().expect("just computed");
+                if first_error.is_none() && svc.incident_error(o, kind) {
+                    first_error = Some(t);
+                }
+                svc.format(Some(o), kind, t, &mut clock, &mut buf);
+            }
+            sink.write(t, &mut buf)?;
+        }
+        Ok(())
+    };
+    for idx in 0..model.len() {
+        let o = model.order(idx);
+        emit(&mut heap, o.created, &mut cache, sink)?;
+        events.clear();
+        svc.events(&o, &mut events);
+        for &(t, kind) in &events {
+            debug_assert!(t >= o.created, "event {kind} of order {idx} before its booking");
+            if (DAY_START..DAY_END).contains(&t) {
+                heap.push(Reverse((t, seq, idx, kind)));
+                seq += 1;
+            }
+        }
+    }
+    emit(&mut heap, Millis::MAX, &mut cache, sink)?;
+    Ok(first_error)
+}
+
+/// Appends `s` as a JSON string literal.
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            _ => buf.push(b),
+        }
+    }
+    buf.push(b'"');
+}
+
+/// Appends ` key=value`, quoting like logrus' text formatter when needed.
+fn kv(buf: &mut Vec<u8>, key: &str, value: &str) {
+    buf.push(b' ');
+    buf.extend_from_slice(key.as_bytes());
+    buf.push(b'=');
+    if value.is_empty() || value.bytes().any(|b| matches!(b, b' ' | b'"' | b'=' | b':')) {
+        json_str(buf, value);
+    } else {
+        buf.extend_from_slice(value.as_bytes());
+    }
+}
+
+fn trace_hex(o: &Order) -> String {
+    format!("{:016x}{:016x}", o.trace, o.trace.rotate_left(17) ^ 0x5bd1_e995)
+}
+
+/// The error a failed HO push logs, by scenario.
+fn ho_error(sc: Scenario, o: &Order) -> &'static str {
+    if o.background_fault {
+        return "ho: unexpected status 504 Gateway Timeout";
+    }
+    match sc {
+        Scenario::PoolExhaustion => ERR_TOO_MANY_CLIENTS,
+        Scenario::CallbackFailure => "context canceled",
+        Scenario::CircuitBreaker => "ho-gateway: circuit breaker is open",
+        Scenario::TimeoutMismatch | Scenario::RaceCondition => ERR_CLIENT_TIMEOUT,
+    }
+}
+
+// ---------------------------------------------------------------- MRG (logrus text, WIB without offset)
+
+/// MRG: logrus text format, local WIB time without an offset.
+pub struct Mrg(pub Scenario);
+
+const M_RECEIVED: u8 = 1;
+const M_CHARGE_OK: u8 = 2;
+const M_DECLINED: u8 = 3;
+const M_TIMEOUT: u8 = 4;
+const M_RETRY_OK: u8 = 5;
+const M_CONFIRMED: u8 = 6;
+const M_BREAKER: u8 = 7;
+const M_CANCELLED: u8 = 8;
+const M_HO_OK: u8 = 9;
+const M_HO_FAIL: u8 = 10;
+const M_TIP_CONFLICT: u8 = 11;
+const M_SLOW: u8 = 12;
+const M_FAILED_FINAL: u8 = 13;
+
+impl ServiceLog for Mrg {
+    fn incident_error(&self, o: &Order, kind: u8) -> bool {
+        match kind {
+            M_TIMEOUT | M_BREAKER | M_TIP_CONFLICT => true,
+            M_HO_FAIL => !o.background_fault,
+            _ => false,
+        }
+    }
+
+    fn events(&self, o: &Order, out: &mut Vec<(Millis, u8)>) {
+        out.push((o.created, M_RECEIVED));
+        if o.fault == Fault::BreakerRejected {
+            out.push((o.charge_at + 3, M_BREAKER));
+            out.push((o.charge_at + 60, M_CANCELLED));
+            return;
+        }
+        match o.fate {
+            Fate::CancelledUncharged => {
+                out.push((o.cancelled_at, M_CANCELLED));
+                return;
+            }
+            Fate::PaymentFailed => {
+                out.push((o.charge_at + o.charge_latency + 5, M_DECLINED));
+                out.push((o.charge_at + 40_005, M_FAILED_FINAL));
+                return;
+            }
+            _ => {}
+        }
+        if o.declined_first {
+            out.push((o.charge_at - 29_995, M_DECLINED));
+        }
+        if o.charge_latency > 5_000 {
+            out.push((o.charge_at + 5_000, M_TIMEOUT));
+            if o.fault == Fault::DuplicateCharge {
+                out.push((o.charge_at + 5_000 + o.charge_latency + 5, M_RETRY_OK));
+            } else {
+                out.push((o.charge_at + o.charge_latency + 800, M_CONFIRMED));
+            }
+        } else {
+            if o.charge_latency > 2_000 {
+                out.push((o.charge_at + o.charge_latency + 2, M_SLOW));
+            }
+            out.push((o.charge_at + o.charge_latency + 5, M_CHARGE_OK));
+        }
+        if matches!(o.fate, Fate::CancelledRefunded | Fate::Voided) {
+            out.push((o.cancelled_at, M_CANCELLED));
+        }
+        if o.fault == Fault::TipLost {
+            out.push((o.completion() + 100, M_TIP_CONFLICT));
+        }
+        if o.pusher == Pusher::Mrg && o.fate == Fate::Complete {
+            match o.fault {
+                Fault::HoMissing => out.push((o.completion() + 300, M_HO_FAIL)),
+                Fault::Stuck => {}
+                _ => out.push((o.posted_at - 300, M_HO_OK)),
+            }
+        }
+    }
+
+    fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let o = o.expect("MRG logs only order events");
+        let (level, msg) = match kind {
+            M_RECEIVED => ("info", "order received"),
+            M_CHARGE_OK | M_RETRY_OK => ("info", "charge succeeded"),
+            M_DECLINED => ("warning", "charge declined"),
+            M_TIMEOUT => ("error", "charge request failed"),
+            M_CONFIRMED => ("info", "charge confirmed by status check"),
+            M_BREAKER => ("error", "charge request failed"),
+            M_CANCELLED => ("info", "order cancelled"),
+            M_HO_OK => ("info", "pushed to HO"),
+            M_HO_FAIL => ("error", "failed to push HO"),
+            M_TIP_CONFLICT => ("warning", "tip update lost"),
+            M_SLOW => ("warning", "slow upstream response"),
+            M_FAILED_FINAL => ("error", "payment failed, cancelling order"),
+            _ => unreachable!("unknown MRG event {kind}"),
+        };
+        buf.extend_from_slice(b"time=\"");
+        clock.wib(buf, t);
+        buf.extend_from_slice(b"\" level=");
+        buf.extend_from_slice(level.as_bytes());
+        kv(buf, "msg", msg);
+        kv(buf, "order_id", &o.order_id());
+        match kind {
+            M_RECEIVED => {
+                kv(buf, "service_line", o.line.code());
+                kv(buf, "payment_method", o.method.code());
+                kv(buf, "amount", &o.total().to_string());
+            }
+            M_CHARGE_OK | M_CONFIRMED => {
+                let attempt = 1 + u32::from(o.declined_first);
+                kv(buf, "payment_id", &payment_id(o.idx, attempt));
+                kv(buf, "latency", &format!("{}ms", o.charge_latency));
+            }
+            M_RETRY_OK => {
+                let attempt = 2 + u32::from(o.declined_first);
+                kv(buf, "payment_id", &payment_id(o.idx, attempt));
+                kv(buf, "attempt", "2");
+                kv(buf, "latency", &format!("{}ms", o.charge_latency));
+            }
+            M_DECLINED => kv(buf, "reason", "DECLINED"),
+            M_TIMEOUT => {
+                kv(buf, "error", &format!("Post \"http://upg.payment.svc.cluster.local:8080/v2/charges\": {ERR_CLIENT_TIMEOUT}"));
+                kv(buf, "latency", "5s");
+            }
+            M_BREAKER => kv(buf, "error", &format!("upg: {ERR_BREAKER}")),
+            M_HO_OK => kv(buf, "is_push_ho", "false"),
+            M_HO_FAIL => {
+                kv(buf, "error", ho_error(self.0, o));
+                kv(buf, "is_push_ho", "false");
+            }
+            M_TIP_CONFLICT => {
+                kv(buf, "error", "order version conflict: expected 3, got 4");
+                kv(buf, "tip", &o.tip.to_string());
+            }
+            M_SLOW => {
+                kv(buf, "upstream", "upg");
+                kv(buf, "latency", &format!("{:.3}s", o.charge_latency as f64 / 1000.0));
+            }
+            _ => {}
+        }
+        kv(buf, "trace_id", &trace_hex(o));
+    }
+}
+
+// ---------------------------------------------------------------- UPG (zap JSON, epoch-float ts)
+
+/// UPG: zap production JSON with an epoch-float `ts`.
+pub struct Upg(pub Scenario);
+
+const U_PAYMENT: u8 = 20; // + row index
+const U_CALLBACK_OK: u8 = 40;
+const U_CALLBACK_FAIL: u8 = 41;
+const U_HO_OK: u8 = 42;
+const U_HO_FAIL: u8 = 43;
+const U_HO_RETRY: u8 = 44;
+const U_CHARGE_CALLBACK: u8 = 45;
+
+impl ServiceLog for Upg {
+    fn incident_error(&self, o: &Order, kind: u8) -> bool {
+        match kind {
+            U_CALLBACK_FAIL | U_HO_RETRY => true,
+            U_HO_FAIL => !o.background_fault,
+            _ => false,
+        }
+    }
+
+    fn events(&self, o: &Order, out: &mut Vec<(Millis, u8)>) {
+        let pays = payments(o);
+        for (i, p) in pays.iter().enumerate() {
+            out.push((p.at, U_PAYMENT + i as u8));
+        }
+        let charged = pays.iter().any(|p| p.kind == PayType::Charge && p.success);
+        if !charged {
+            return;
+        }
+        if o.line == Line::Gb {
+            out.push((o.charge_at + o.charge_latency + 30, U_CHARGE_CALLBACK));
+        }
+        if o.fate != Fate::Complete {
+            return;
+        }
+        let callback_at = o.completion() - 80;
+        let callback_broken = o.fault == Fault::Stuck
+            && matches!(self.0, Scenario::CallbackFailure | Scenario::CircuitBreaker);
+        out.push((callback_at, if callback_broken { U_CALLBACK_FAIL } else { U_CALLBACK_OK }));
+        if o.pusher == Pusher::Upg {
+            match o.fault {
+                Fault::HoMissing => out.push((o.completion() + 400, U_HO_FAIL)),
+                Fault::Stuck => {}
+                Fault::DuplicatePosting => {
+                    out.push((o.posted_at - 200, U_HO_OK));
+                    out.push((o.posted_at + 2_900, U_HO_RETRY));
+                }
+                _ => out.push((o.posted_at - 200, U_HO_OK)),
+            }
+        }
+    }
+
+    fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let o = o.expect("UPG logs only order events");
+        let pays;
+        let (level, caller, msg) = match kind {
+            U_CALLBACK_OK | U_CHARGE_CALLBACK => ("info", "callback/notifier.go:112", "callback delivered"),
+            U_CALLBACK_FAIL => ("error", "callback/notifier.go:131", "payment callback failed"),
+            U_HO_OK => ("info", "ho/pusher.go:77", "ho push ok"),
+            U_HO_FAIL => ("error", "ho/pusher.go:91", "ho push failed"),
+            U_HO_RETRY => ("warn", "ho/pusher.go:84", "ho push retried after timeout"),
+            k if k >= U_PAYMENT && k < U_CALLBACK_OK => {
+                pays = payments(o);
+                let p = &pays[(k - U_PAYMENT) as usize];
+                match (p.kind, p.success) {
+                    (PayType::Charge, true) => ("info", "charge/handler.go:88", "charge settled"),
+                    (PayType::Charge, false) => ("warn", "charge/handler.go:95", "charge declined"),
+                    (PayType::Refund, _) => ("info", "refund/handler.go:54", "refund settled"),
+                    (PayType::Void, _) => ("info", "void/handler.go:41", "void settled"),
+                }
+            }
+            _ => unreachable!("unknown UPG event {kind}"),
+        };
+        buf.extend_from_slice(b"{\"level\":\"");
+        buf.extend_from_slice(level.as_bytes());
+        buf.extend_from_slice(b"\",\"ts\":");
+        let micros = clock.micros(t, o.trace ^ kind as u64);
+        epoch_float(buf, t, micros);
+        buf.extend_from_slice(b",\"caller\":\"");
+        buf.extend_from_slice(caller.as_bytes());
+        buf.extend_from_slice(b"\",\"msg\":\"");
+        buf.extend_from_slice(msg.as_bytes());
+        buf.extend_from_slice(b"\",\"order_id\":\"");
+        buf.extend_from_slice(o.order_id().as_bytes());
+        buf.push(b'"');
+        let field = |buf: &mut Vec<u8>, k: &str, v: &str| {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(b"\":");
+            json_str(buf, v);
+        };
+        let num = |buf: &mut Vec<u8>, k: &str, v: i64| {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(b"\":");
+            int(buf, v);
+        };
+        match kind {
+            k if k >= U_PAYMENT && k < U_CALLBACK_OK => {
+                let pays = payments(o);
+                let p = &pays[(k - U_PAYMENT) as usize];
+                field(buf, "payment_id", &p.id);
+                field(buf, "type", p.kind.code());
+                num(buf, "amount", p.amount);
+                field(buf, "method", o.method.code());
+                if p.kind == PayType::Charge {
+                    field(buf, "latency", &format!("{}ms", o.charge_latency));
+                }
+                if !p.success {
+                    field(buf, "reason", p.failure_reason);
+                }
+            }
+            U_CALLBACK_OK | U_CHARGE_CALLBACK => {
+                num(buf, "status", 200);
+                field(buf, "event", if kind == U_CHARGE_CALLBACK { "payment.settled" } else { "payment.completed" });
+            }
+            U_CALLBACK_FAIL => {
+                let err = if self.0 == Scenario::CircuitBreaker {
+                    format!("callback to order-orchestrator: {ERR_BREAKER}")
+                } else if o.trace % 3 == 0 {
+                    "unexpected status 502 Bad Gateway".to_string()
+                } else {
+                    "Post \"http://order-orchestrator.svc.cluster.local:8080/v1/payments/callback\": dial tcp 10.12.4.7:8080: connect: connection refused".to_string()
+                };
+                field(buf, "error", &err);
+                num(buf, "attempts", 3);
+            }
+            U_HO_OK => {
+                num(buf, "journal_lines", if o.split_posting { 1 + [o.overtime, o.extra, o.tip].iter().filter(|&&a| a > 0).count() as i64 } else { 1 });
+                field(buf, "is_push_ho", "true");
+            }
+            U_HO_FAIL => field(buf, "error", ho_error(self.0, o)),
+            U_HO_RETRY => field(buf, "error", ERR_CLIENT_TIMEOUT),
+            _ => {}
+        }
+        field(buf, "trace_id", &trace_hex(o));
+        buf.push(b'}');
+    }
+}
+
+// ---------------------------------------------------------------- Order Orchestrator (zerolog JSON)
+
+/// Order Orchestrator: zerolog JSON with an RFC 3339 `time` and `message`.
+pub struct Orchestrator(pub Scenario);
+
+const O_CREATED: u8 = 60;
+const O_ACTIVE: u8 = 61;
+const O_COMPLETE: u8 = 62;
+const O_CANCELLED: u8 = 63;
+const O_STATUS_FAIL: u8 = 64;
+const O_DUP_CALLBACK: u8 = 65;
+const O_SCHEDULED: u8 = 66;
+
+impl ServiceLog for Orchestrator {
+    fn incident_error(&self, _o: &Order, kind: u8) -> bool {
+        matches!(kind, O_STATUS_FAIL | O_DUP_CALLBACK)
+    }
+
+    fn events(&self, o: &Order, out: &mut Vec<(Millis, u8)>) {
+        out.push((o.created + 25, O_CREATED));
+        if o.fault == Fault::BreakerRejected {
+            out.push((o.charge_at + 60, O_CANCELLED));
+            return;
+        }
+        match o.fate {
+            Fate::Scheduled => out.push((o.charge_at + o.charge_latency + 60, O_SCHEDULED)),
+            Fate::CancelledUncharged | Fate::CancelledRefunded | Fate::Voided => {
+                if o.line == Line::Gb {
+                    out.push((o.charge_at + o.charge_latency + 60, O_ACTIVE));
+                }
+                out.push((o.cancelled_at + 20, O_CANCELLED));
+            }
+            Fate::PaymentFailed => out.push((o.charge_at + 40_030, O_CANCELLED)),
+            Fate::Complete => {
+                let active = match o.line {
+                    Line::Gb => o.charge_at + o.charge_latency + 60,
+                    _ => o.trip_start,
+                };
+                out.push((active, O_ACTIVE));
+                match o.fault {
+                    Fault::Stuck => {
+                        if !matches!(self.0, Scenario::CallbackFailure | Scenario::CircuitBreaker) {
+                            out.push((o.completion() + 40, O_STATUS_FAIL));
+                        }
+                    }
+                    Fault::DuplicatePosting | Fault::DuplicateCharge if self.0 == Scenario::RaceCondition => {
+                        out.push((o.completion() + 40, O_COMPLETE));
+                        out.push((o.completion() + 65, O_DUP_CALLBACK));
+                    }
+                    _ => out.push((o.completion() + 40, O_COMPLETE)),
+                }
+            }
+        }
+    }
+
+    fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let o = o.expect("the orchestrator logs only order events");
+        let (level, from, to, msg) = match kind {
+            O_CREATED => ("info", "NONE", "CREATED", "order status changed"),
+            O_ACTIVE => ("info", "CREATED", "ACTIVE", "order status changed"),
+            O_SCHEDULED => ("info", "CREATED", "SCHEDULED", "order status changed"),
+            O_COMPLETE => ("info", "ACTIVE", "COMPLETE", "order status changed"),
+            O_CANCELLED => ("info", if o.line == Line::Gb && o.fate != Fate::PaymentFailed && o.fault != Fault::BreakerRejected { "ACTIVE" } else { "CREATED" }, "CANCELLED", "order status changed"),
+            O_STATUS_FAIL => ("error", "ACTIVE", "COMPLETE", "failed to update order status"),
+            O_DUP_CALLBACK => ("warn", "COMPLETE", "COMPLETE", "payment callback processed twice"),
+            _ => unreachable!("unknown orchestrator event {kind}"),
+        };
+        buf.extend_from_slice(b"{\"level\":\"");
+        buf.extend_from_slice(level.as_bytes());
+        buf.extend_from_slice(b"\",\"service\":\"order-orchestrator\",\"order_id\":\"");
+        buf.extend_from_slice(o.order_id().as_bytes());
+        buf.extend_from_slice(b"\",\"from\":\"");
+        buf.extend_from_slice(from.as_bytes());
+        buf.extend_from_slice(b"\",\"to\":\"");
+        buf.extend_from_slice(to.as_bytes());
+        buf.push(b'"');
+        if kind == O_STATUS_FAIL {
+            let err = match self.0 {
+                Scenario::PoolExhaustion => ERR_TOO_MANY_CLIENTS,
+                Scenario::RaceCondition => ERR_DEADLOCK,
+                _ => "context deadline exceeded",
+            };
+            buf.extend_from_slice(b",\"error\":");
+            json_str(buf, err);
+        }
+        buf.extend_from_slice(b",\"trace_id\":\"");
+        buf.extend_from_slice(trace_hex(o).as_bytes());
+        buf.extend_from_slice(b"\",\"time\":\"");
+        clock.utc(buf, t);
+        buf.extend_from_slice(b"\",\"message\":\"");
+        buf.extend_from_slice(msg.as_bytes());
+        buf.extend_from_slice(b"\"}");
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL (stderr, '%m [%p] %q%u@%d ')
+
+/// The `log_line_prefix` of the generated PostgreSQL log.
+pub const PG_LINE_PREFIX: &str = "%m [%p] %q%u@%d ";
+
+/// PostgreSQL server log (stderr format) of the orders/payments database.
+pub struct Postgres {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Load relative to the peak, per minute of the day.
+    pub load: Vec<f64>,
+}
+
+const P_TOO_MANY: u8 = 80;
+const P_DEADLOCK: u8 = 81;
+const P_STMT_TIMEOUT: u8 = 82;
+const P_SLOW: u8 = 83;
+const P_CHECKPOINT_START: u8 = 90;
+const P_CHECKPOINT_DONE: u8 = 91;
+const P_AUTOVACUUM: u8 = 92;
+
+impl ServiceLog for Postgres {
+    fn incident_error(&self, _o: &Order, kind: u8) -> bool {
+        matches!(kind, P_TOO_MANY | P_DEADLOCK | P_STMT_TIMEOUT)
+    }
+
+    fn events(&self, o: &Order, out: &mut Vec<(Millis, u8)>) {
+        let injected = o.fault != Fault::None && !o.background_fault;
+        if injected {
+            let t = fault_time(o) - 5;
+            match (self.scenario, o.fault) {
+                (Scenario::PoolExhaustion, Fault::Stuck | Fault::HoMissing) => out.push((t, P_TOO_MANY)),
+                (Scenario::RaceCondition, Fault::Stuck | Fault::DuplicatePosting | Fault::TipLost) => {
+                    out.push((t, P_DEADLOCK))
+                }
+                (Scenario::TimeoutMismatch, Fault::Stuck) => out.push((t, P_STMT_TIMEOUT)),
+                _ => {}
+            }
+        }
+        // Slow statements grow with the cube of the load; the pool scenario holds
+        // connections longer still.
+        let m = ((o.completion() - DAY_START) / 60_000).clamp(0, 1439) as usize;
+        let l = self.load[m];
+        let factor = if self.scenario == Scenario::PoolExhaustion { 0.08 } else { 0.02 };
+        if (o.trace % 10_000) as f64 / 10_000.0 < factor * l * l * l {
+            out.push((o.completion() - 10, P_SLOW));
+        }
+    }
+
+    fn periodic(&self) -> Vec<(Millis, u8)> {
+        let mut v = Vec::new();
+        let mut t = DAY_START + 4 * 60_000 + 17_311;
+        while t < DAY_END {
+            v.push((t, P_CHECKPOINT_START));
+            v.push((t + 26_980 + (t % 7_000), P_CHECKPOINT_DONE));
+            t += 300_000;
+        }
+        let mut t = DAY_START + 41 * 60_000 + 2_004;
+        while t < DAY_END {
+            v.push((t, P_AUTOVACUUM));
+            t += 3_600_000;
+        }
+        v
+    }
+
+    fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let seed = o.map_or(t as u64, |o| o.trace);
+        let pid = 20_000 + seed % 40_000;
+        let prefix = |buf: &mut Vec<u8>, clock: &mut Clock, pid: u64, who: &str| {
+            clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
+            buf.extend_from_slice(b" WIB [");
+            int(buf, pid as i64);
+            buf.extend_from_slice(b"] ");
+            buf.extend_from_slice(who.as_bytes());
+        };
+        let order_id = o.map(|o| o.order_id()).unwrap_or_default();
+        let update = format!(
+            "UPDATE orders SET status = 'COMPLETE', updated_at = now() WHERE order_id = '{order_id}'"
+        );
+        match kind {
+            P_TOO_MANY => {
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(b"FATAL:  sorry, too many clients already");
+            }
+            P_DEADLOCK => {
+                let other = 20_000 + (seed >> 20) % 40_000;
+                let (x1, x2) = (48_213_000 + seed % 90_000, 48_213_000 + (seed >> 8) % 90_000);
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(b"ERROR:  deadlock detected\n");
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(
+                    format!(
+                        "DETAIL:  Process {pid} waits for ShareLock on transaction {x1}; blocked by process {other}.\n\
+                         \tProcess {other} waits for ShareLock on transaction {x2}; blocked by process {pid}.\n\
+                         \tProcess {pid}: {update}\n\
+                         \tProcess {other}: UPDATE payments SET callback_count = callback_count + 1 WHERE order_id = '{order_id}'\n"
+                    )
+                    .as_bytes(),
+                );
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(b"HINT:  See server log for query details.\n");
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(b"CONTEXT:  while updating tuple (1843,7) in relation \"orders\"\n");
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(format!("STATEMENT:  {update}").as_bytes());
+            }
+            P_STMT_TIMEOUT => {
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(b"ERROR:  canceling statement due to statement timeout\n");
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(format!("STATEMENT:  {update}").as_bytes());
+            }
+            P_SLOW => {
+                let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
+                let ms = 1_000.0 + 4_000.0 * self.load[m] + (seed % 997) as f64;
+                prefix(buf, clock, pid, "orchestrator@orders ");
+                buf.extend_from_slice(format!("LOG:  duration: {ms:.3} ms  statement: {update}").as_bytes());
+            }
+            P_CHECKPOINT_START => {
+                prefix(buf, clock, 812, "");
+                buf.extend_from_slice(b"LOG:  checkpoint starting: time");
+            }
+            P_CHECKPOINT_DONE => {
+                let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
+                let buffers = 300 + (6_000.0 * self.load[m]) as u64 + seed % 200;
+                prefix(buf, clock, 812, "");
+                buf.extend_from_slice(
+                    format!(
+                        "LOG:  checkpoint complete: wrote {buffers} buffers ({:.1}%); 0 WAL file(s) added, 0 removed, 1 recycled; write=26.912 s, sync=0.011 s, total=26.981 s; sync files=41, longest=0.004 s, average=0.001 s; distance={} kB, estimate={} kB",
+                        buffers as f64 / 163.84,
+                        buffers * 8,
+                        buffers * 8 + 512
+                    )
+                    .as_bytes(),
+                );
+            }
+            P_AUTOVACUUM => {
+                prefix(buf, clock, 40_000 + seed % 9_000, "");
+                buf.extend_from_slice(b"LOG:  automatic vacuum of table \"orders.public.orders\": index scans: 1\n\tpages: 0 removed, 18342 remain, 2211 scanned (12.05% of total)\n\ttuples: 10421 removed, 1203311 remain, 0 are dead but not yet removable");
+            }
+            _ => unreachable!("unknown PostgreSQL event {kind}"),
+        }
+    }
+}
