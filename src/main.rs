@@ -158,7 +158,10 @@ fn init(a: InitArgs) -> Result<()> {
     let tracker = match &a.tracker {
         Some(t) => {
             if !t.is_file() {
-                bail!("tracker {} does not exist; give the path of your markdown tracker", t.display());
+                bail!(
+                    "tracker {} does not exist; give the path of your markdown tracker",
+                    t.display()
+                );
             }
             Some(relative_to(t, &a.dir)?)
         }
@@ -190,8 +193,10 @@ fn subfolder_purpose(sub: &str) -> &'static str {
 
 /// `target` expressed relative to `base` when both are on the same root.
 fn relative_to(target: &Path, base: &Path) -> Result<String> {
-    let t = std::fs::canonicalize(target).with_context(|| format!("cannot resolve {}", target.display()))?;
-    let b = std::fs::canonicalize(base).with_context(|| format!("cannot resolve {}", base.display()))?;
+    let t = std::fs::canonicalize(target)
+        .with_context(|| format!("cannot resolve {}", target.display()))?;
+    let b = std::fs::canonicalize(base)
+        .with_context(|| format!("cannot resolve {}", base.display()))?;
     let tc: Vec<_> = t.components().collect();
     let bc: Vec<_> = b.components().collect();
     let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
@@ -250,7 +255,10 @@ fn check(dir: &Path) -> Result<()> {
             if n == 0 {
                 problems += 1;
             }
-            println!("  metrics   {p}{}", if n == 0 { "  <- missing" } else { "" });
+            println!(
+                "  metrics   {p}{}",
+                if n == 0 { "  <- missing" } else { "" }
+            );
         }
     }
     if let Some(r) = &f.sources.recon {
@@ -263,14 +271,20 @@ fn check(dir: &Path) -> Result<()> {
         }
     }
     if problems > 0 {
-        bail!("{problems} source(s) in {} point at no file", inc.dir.config_path().display());
+        bail!(
+            "{problems} source(s) in {} point at no file",
+            inc.dir.config_path().display()
+        );
     }
     Ok(())
 }
 
 /// Files matching a path with `*`/`?` in its last component.
 fn count_matches(pattern: &Path) -> usize {
-    let name = pattern.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !name.contains(['*', '?']) {
         return usize::from(pattern.is_file());
     }
@@ -338,7 +352,10 @@ fn print_summary(s: &Summary) {
     println!("  error onset     {}", t.times.error_onset);
     println!("  degradation     {}", t.times.degradation_start);
     println!("  recovery        {}", t.times.recovery);
-    println!("  stuck orders    {}", group_thousands(c("stuck_orders") as i64));
+    println!(
+        "  stuck orders    {}",
+        group_thousands(c("stuck_orders") as i64)
+    );
     println!(
         "  missing in HO   {} payments, IDR {}",
         group_thousands(c("missing_in_ho_payments") as i64),
@@ -350,7 +367,12 @@ fn print_summary(s: &Summary) {
         ("AMOUNT_MISMATCH", "breaks_amount_mismatch"),
     ] {
         if c(key) > 0 {
-            println!("  {:<15} {}, IDR {}", cat.to_ascii_lowercase().replace('_', " "), group_thousands(c(key) as i64), idr(cat));
+            println!(
+                "  {:<15} {}, IDR {}",
+                cat.to_ascii_lowercase().replace('_', " "),
+                group_thousands(c(key) as i64),
+                idr(cat)
+            );
         }
     }
     println!("files:");
@@ -395,9 +417,17 @@ fn load(a: LoadArgs) -> Result<()> {
         schema: a.schema,
         replace: a.replace,
     }))?;
-    println!("loaded into {} (schema {}):", sidik_core::redact(&a.pg), summary.schema);
+    println!(
+        "loaded into {} (schema {}):",
+        sidik_core::redact(&a.pg),
+        summary.schema
+    );
     for (table, rows) in &summary.tables {
-        println!("  {}.{table:<12} {:>12} rows", summary.schema, group_thousands(*rows as i64));
+        println!(
+            "  {}.{table:<12} {:>12} rows",
+            summary.schema,
+            group_thousands(*rows as i64)
+        );
     }
     println!(
         "query them with: SET search_path = {}; SELECT count(*), payment_status FROM payments GROUP BY 2;",

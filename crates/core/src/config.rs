@@ -202,40 +202,41 @@ impl Incident {
     pub fn load(dir: impl AsRef<Path>) -> Result<Incident> {
         let dir = IncidentDir::new(dir.as_ref());
         let path = dir.config_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError {
+        let text =
+            match fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError {
                     path,
                     line: None,
                     column: None,
                     key: None,
                     message: "no incident.toml here".into(),
                     hint: Some(
-                        "run `sidik init DIR` to create an incident folder, or pass --incident DIR".into(),
+                        "run `sidik init DIR` to create an incident folder, or pass --incident DIR"
+                            .into(),
                     ),
                 }
-                .into())
-            }
-            Err(e) => return Err(Error::io("read", path, e)),
-        };
+                .into()),
+                Err(e) => return Err(Error::io("read", path, e)),
+            };
         Incident::parse(&text, dir, &path)
     }
 
     /// Parses and validates configuration text; `path` is used in messages.
     pub fn parse(text: &str, dir: IncidentDir, path: &Path) -> Result<Incident> {
         let file: IncidentFile = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
-        let at = |span: std::ops::Range<usize>, key: &str, message: String, hint: Option<String>| {
-            let (line, column) = line_col(text, span.start);
-            Error::Config(ConfigError {
-                path: path.to_path_buf(),
-                line: Some(line),
-                column: Some(column),
-                key: Some(key.to_string()),
-                message,
-                hint,
-            })
-        };
+        let at =
+            |span: std::ops::Range<usize>, key: &str, message: String, hint: Option<String>| {
+                let (line, column) = line_col(text, span.start);
+                Error::from(ConfigError {
+                    path: path.to_path_buf(),
+                    line: Some(line),
+                    column: Some(column),
+                    key: Some(key.to_string()),
+                    message,
+                    hint,
+                })
+            };
 
         let tz = match &file.incident.timezone {
             None => DEFAULT_TIMEZONE,
@@ -252,8 +253,9 @@ impl Incident {
         let window = match &file.incident.window {
             None => None,
             Some(w) => {
-                let start = parse_time(w.start.get_ref(), tz)
-                    .map_err(|e| at(w.start.span(), "incident.window.start", e.to_string(), None))?;
+                let start = parse_time(w.start.get_ref(), tz).map_err(|e| {
+                    at(w.start.span(), "incident.window.start", e.to_string(), None)
+                })?;
                 let end = parse_time(w.end.get_ref(), tz)
                     .map_err(|e| at(w.end.span(), "incident.window.end", e.to_string(), None))?;
                 if end <= start {
@@ -265,7 +267,10 @@ impl Incident {
                             w.end.get_ref(),
                             w.start.get_ref()
                         ),
-                        Some("set `end` to a later time than `start` (the window is [start, end))".into()),
+                        Some(
+                            "set `end` to a later time than `start` (the window is [start, end))"
+                                .into(),
+                        ),
                     ));
                 }
                 Some(Window { start, end })
@@ -274,7 +279,12 @@ impl Incident {
 
         for (i, ev) in file.incident.events.iter().enumerate() {
             parse_time(ev.at.get_ref(), tz).map_err(|e| {
-                at(ev.at.span(), &format!("incident.events[{i}].at"), e.to_string(), None)
+                at(
+                    ev.at.span(),
+                    &format!("incident.events[{i}].at"),
+                    e.to_string(),
+                    None,
+                )
             })?;
         }
 
@@ -287,7 +297,9 @@ impl Incident {
                     column: None,
                     key: Some(key("paths")),
                     message: format!("service \"{}\" lists no log files", src.service),
-                    hint: Some("add at least one file or glob, e.g. paths = [\"logs/upg/*.log*\"]".into()),
+                    hint: Some(
+                        "add at least one file or glob, e.g. paths = [\"logs/upg/*.log*\"]".into(),
+                    ),
                 }
                 .into());
             }
@@ -305,13 +317,20 @@ impl Incident {
                         f.span(),
                         &key("format"),
                         "format \"regex\" needs a `pattern`".into(),
-                        Some("add pattern = '(?P<time>\\S+) (?P<level>\\w+) (?P<message>.*)'".into()),
+                        Some(
+                            "add pattern = '(?P<time>\\S+) (?P<level>\\w+) (?P<message>.*)'".into(),
+                        ),
                     ));
                 }
             }
             if let Some(p) = &src.pattern {
                 if let Err(e) = regex::Regex::new(p.get_ref()) {
-                    return Err(at(p.span(), &key("pattern"), format!("invalid regex: {e}"), None));
+                    return Err(at(
+                        p.span(),
+                        &key("pattern"),
+                        format!("invalid regex: {e}"),
+                        None,
+                    ));
                 }
             }
             if let Some(t) = &src.timezone {
@@ -336,7 +355,11 @@ impl Incident {
             }
         }
 
-        let tracker = file.incident.tracker.as_ref().map(|t| dir.resolve(t.get_ref()));
+        let tracker = file
+            .incident
+            .tracker
+            .as_ref()
+            .map(|t| dir.resolve(t.get_ref()));
         Ok(Incident {
             dir,
             file,
@@ -387,7 +410,9 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
             let (l, c) = line_col(text, span.start);
             // The text of the line the span starts on: `key = value`.
             let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = text[span.start..].find('\n').map_or(text.len(), |i| span.start + i);
+            let line_end = text[span.start..]
+                .find('\n')
+                .map_or(text.len(), |i| span.start + i);
             let field = text[line_start..line_end].trim().to_string();
             (Some(l), Some(c), table_at(text, span.start), Some(field))
         }
@@ -419,7 +444,7 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
             key = Some(join_key(table.as_deref(), name));
         }
     }
-    Error::Config(ConfigError {
+    Error::from(ConfigError {
         path: path.to_path_buf(),
         line,
         column,
@@ -442,7 +467,9 @@ fn join_key(table: Option<&str>, field: &str) -> String {
 pub fn template(id: &str, tracker: Option<&str>) -> String {
     let tracker_line = match tracker {
         Some(t) => format!("tracker = {}", toml_string(t)),
-        None => "# tracker = \"tracker.md\"          # the markdown tracker sidik ticks".to_string(),
+        None => {
+            "# tracker = \"tracker.md\"          # the markdown tracker sidik ticks".to_string()
+        }
     };
     format!(
         r#"# incident.toml: what sidik investigates and where the evidence is.
@@ -509,12 +536,16 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Incident> {
-        Incident::parse(text, IncidentDir::new("/inc"), Path::new("/inc/incident.toml"))
+        Incident::parse(
+            text,
+            IncidentDir::new("/inc"),
+            Path::new("/inc/incident.toml"),
+        )
     }
 
     fn config_err(text: &str) -> ConfigError {
         match parse(text) {
-            Err(Error::Config(c)) => c,
+            Err(Error::Config(c)) => *c,
             other => panic!("expected a config error, got {other:?}"),
         }
     }
@@ -538,7 +569,10 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("incident.tracker_path"));
         assert_eq!(e.hint.as_deref(), Some("did you mean `tracker`?"));
         let shown = e.to_string();
-        assert!(shown.starts_with("/inc/incident.toml:3:1: `incident.tracker_path`: unknown field"), "{shown}");
+        assert!(
+            shown.starts_with("/inc/incident.toml:3:1: `incident.tracker_path`: unknown field"),
+            "{shown}"
+        );
         let e = config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n[[sources.logs]]\nservise = \"x\"\n");
         assert_eq!(e.key.as_deref(), Some("sources.logs[1].servise"));
         assert_eq!(e.line, Some(7));
@@ -549,7 +583,11 @@ mod tests {
         let e = config_err("[incident]\nid = \"a\"\ntimezone = \"Asia/Jakata\"\n");
         assert_eq!(e.key.as_deref(), Some("incident.timezone"));
         assert_eq!(e.line, Some(3));
-        assert!(e.message.contains("did you mean \"Asia/Jakarta\""), "{}", e.message);
+        assert!(
+            e.message.contains("did you mean \"Asia/Jakarta\""),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -586,9 +624,12 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("sources.logs[0].clock_offset"));
         let e = config_err(&format!("{base}pattern = \"(unclosed\"\n"));
         assert_eq!(e.key.as_deref(), Some("sources.logs[0].pattern"));
-        let e = config_err("[incident]\nid = \"a\"\n[[sources.databases]]\nname = \"o\"\nrole = \"prod\"\n");
+        let e = config_err(
+            "[incident]\nid = \"a\"\n[[sources.databases]]\nname = \"o\"\nrole = \"prod\"\n",
+        );
         assert_eq!(e.key.as_deref(), Some("sources.databases[0].role"));
-        let e = config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n");
+        let e =
+            config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n");
         assert_eq!(e.key.as_deref(), Some("sources.logs[0].paths"));
     }
 }

@@ -25,7 +25,7 @@ pub enum Error {
     },
     /// `incident.toml` is missing, malformed or has an invalid value.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// A time, duration or timezone could not be understood.
     #[error("{0}")]
     Time(String),
@@ -37,6 +37,12 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
 }
 
 impl Error {

@@ -138,8 +138,14 @@ mod tests {
         for sub in SUBFOLDERS {
             assert!(root.join(sub).is_dir(), "{sub}");
         }
-        assert_eq!(fs::read_to_string(dir.evidence().join("keep.json")).unwrap(), "{}");
-        assert_eq!(dir.relative(&dir.reports().join("recon.md")), "reports/recon.md");
+        assert_eq!(
+            fs::read_to_string(dir.evidence().join("keep.json")).unwrap(),
+            "{}"
+        );
+        assert_eq!(
+            dir.relative(&dir.reports().join("recon.md")),
+            "reports/recon.md"
+        );
     }
 
     #[test]
@@ -148,11 +154,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("a.txt");
         write_atomic(&p, b"one").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file left behind");
     }

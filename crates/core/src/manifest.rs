@@ -173,7 +173,8 @@ mod tests {
         );
         assert_eq!(a.bytes, 3);
         // Recording again replaces, never duplicates.
-        m.record(&dir, Path::new("reports/recon.md"), "recon-2").unwrap();
+        m.record(&dir, Path::new("reports/recon.md"), "recon-2")
+            .unwrap();
         assert_eq!(m.artifacts.len(), 1);
         m.save(&dir).unwrap();
         let back = Manifest::load(&dir).unwrap();

@@ -39,13 +39,25 @@ static BEARER: LazyLock<Regex> =
 pub fn redact(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     if URL_PASSWORD.is_match(&out) {
-        out = Cow::Owned(URL_PASSWORD.replace_all(&out, format!("${{1}}{MASK}@")).into_owned());
+        out = Cow::Owned(
+            URL_PASSWORD
+                .replace_all(&out, format!("${{1}}{MASK}@"))
+                .into_owned(),
+        );
     }
     if KEY_VALUE.is_match(&out) {
-        out = Cow::Owned(KEY_VALUE.replace_all(&out, format!("${{1}}${{2}}{MASK}")).into_owned());
+        out = Cow::Owned(
+            KEY_VALUE
+                .replace_all(&out, format!("${{1}}${{2}}{MASK}"))
+                .into_owned(),
+        );
     }
     if BEARER.is_match(&out) {
-        out = Cow::Owned(BEARER.replace_all(&out, format!("${{1}}${{2}}{MASK}")).into_owned());
+        out = Cow::Owned(
+            BEARER
+                .replace_all(&out, format!("${{1}}${{2}}{MASK}"))
+                .into_owned(),
+        );
     }
     out
 }

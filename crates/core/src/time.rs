@@ -23,7 +23,12 @@ pub fn parse_timezone(name: &str) -> std::result::Result<Tz, String> {
     let lower = name.to_ascii_lowercase();
     let best = chrono_tz::TZ_VARIANTS
         .iter()
-        .map(|tz| (strsim::jaro_winkler(&lower, &tz.name().to_ascii_lowercase()), tz.name()))
+        .map(|tz| {
+            (
+                strsim::jaro_winkler(&lower, &tz.name().to_ascii_lowercase()),
+                tz.name(),
+            )
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
         Some((score, candidate)) if score > 0.85 => Err(format!(
@@ -70,7 +75,11 @@ impl Window {
     pub fn display_in(&self, tz: Tz) -> String {
         let s = self.start.with_timezone(&tz);
         let e = self.end.with_timezone(&tz);
-        format!("{} – {}", s.format("%Y-%m-%d %H:%M"), e.format("%Y-%m-%d %H:%M %Z"))
+        format!(
+            "{} – {}",
+            s.format("%Y-%m-%d %H:%M"),
+            e.format("%Y-%m-%d %H:%M %Z")
+        )
     }
 }
 
@@ -122,7 +131,9 @@ pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
 
 /// Formats `t` in `tz` as `2025-01-12 19:05:01 WIB`.
 pub fn format_local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
 }
 
 /// Parses a Go-style duration: `250ms`, `1.5s`, `-2m`, `1h30m`, `90us`, `0`.
@@ -215,11 +226,20 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_go_duration("250ms").unwrap(), Duration::milliseconds(250));
-        assert_eq!(parse_go_duration("1.5s").unwrap(), Duration::milliseconds(1500));
+        assert_eq!(
+            parse_go_duration("250ms").unwrap(),
+            Duration::milliseconds(250)
+        );
+        assert_eq!(
+            parse_go_duration("1.5s").unwrap(),
+            Duration::milliseconds(1500)
+        );
         assert_eq!(parse_go_duration("-2m").unwrap(), Duration::minutes(-2));
         assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::minutes(90));
-        assert_eq!(parse_go_duration("90µs").unwrap(), Duration::microseconds(90));
+        assert_eq!(
+            parse_go_duration("90µs").unwrap(),
+            Duration::microseconds(90)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::zero());
         for bad in ["", "5", "ms", "1x", "1.2.3s", "--1s"] {
             assert!(parse_go_duration(bad).is_err(), "{bad} accepted");

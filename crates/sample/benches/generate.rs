@@ -22,8 +22,19 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--orders" => orders = args.next().and_then(|v| v.parse().ok()).expect("--orders N"),
-            "--scenario" => scenario = args.next().expect("--scenario NAME").parse().expect("scenario"),
+            "--orders" => {
+                orders = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--orders N")
+            }
+            "--scenario" => {
+                scenario = args
+                    .next()
+                    .expect("--scenario NAME")
+                    .parse()
+                    .expect("scenario")
+            }
             _ => {} // cargo passes --bench
         }
     }
@@ -44,10 +55,20 @@ fn main() {
     println!("generate/{scenario}/{orders} orders");
     println!("  wall time      {secs:.2} s");
     println!("  orders/s       {:.0}", orders as f64 / secs);
-    println!("  log lines      {lines} ({:.0} lines/s)", lines as f64 / secs);
-    println!("  written        {:.1} MiB ({:.1} MiB/s)", bytes as f64 / 1_048_576.0, bytes as f64 / 1_048_576.0 / secs);
+    println!(
+        "  log lines      {lines} ({:.0} lines/s)",
+        lines as f64 / secs
+    );
+    println!(
+        "  written        {:.1} MiB ({:.1} MiB/s)",
+        bytes as f64 / 1_048_576.0,
+        bytes as f64 / 1_048_576.0 / secs
+    );
     if let Some(rss) = peak_rss_mib() {
         println!("  peak RSS       {rss:.1} MiB");
     }
-    println!("  cores          {}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "  cores          {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
 }

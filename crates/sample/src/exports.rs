@@ -14,7 +14,8 @@ pub const ORDERS_HEADER: &str = "order_id,service_line,status,created_at,trip_st
 /// Column names of `payments.csv`.
 pub const PAYMENTS_HEADER: &str = "payment_id,order_id,payment_type,payment_status,amount,payment_method,created_at,failure_reason";
 /// Column names of `ho_postings.csv`.
-pub const POSTINGS_HEADER: &str = "posting_id,order_id,payment_id,journal_type,amount,posted_at,period";
+pub const POSTINGS_HEADER: &str =
+    "posting_id,order_id,payment_id,journal_type,amount,posted_at,period";
 
 /// Writes the three exports into `dir`, feeding every order to `truth`.
 pub fn write(model: &Model, dir: &Path, truth: &mut TruthBuilder) -> io::Result<()> {
@@ -55,7 +56,11 @@ pub fn write(model: &Model, dir: &Path, truth: &mut TruthBuilder) -> io::Result<
             b.push(b',');
             int(&mut b, v);
         }
-        b.extend_from_slice(if o.pusher == Pusher::Upg { b",true\n" } else { b",false\n" });
+        b.extend_from_slice(if o.pusher == Pusher::Upg {
+            b",true\n"
+        } else {
+            b",false\n"
+        });
         orders.write_all(&b)?;
 
         for p in &pays {

@@ -112,7 +112,13 @@ pub fn int(buf: &mut Vec<u8>, v: i64) {
 
 /// zap's epoch-float `ts`: seconds with microseconds, `1736683501.123456`.
 pub fn epoch_float(buf: &mut Vec<u8>, t: Millis, micros: u64) {
-    let _ = write!(buf, "{}.{:03}{:03}", t.div_euclid(1000), t.rem_euclid(1000), micros % 1000);
+    let _ = write!(
+        buf,
+        "{}.{:03}{:03}",
+        t.div_euclid(1000),
+        t.rem_euclid(1000),
+        micros % 1000
+    );
 }
 
 /// `2025-01` of `t` in WIB.
@@ -153,7 +159,8 @@ mod tests {
         assert_eq!(b, b"1736683501.123456");
         assert_eq!(wib_period(t), "2025-01");
         assert_eq!(rfc3339_wib(t), "2025-01-12T19:05:01.123+07:00");
-        let chrono_ts = chrono::DateTime::parse_from_rfc3339("2025-01-12T19:05:01.123+07:00").unwrap();
+        let chrono_ts =
+            chrono::DateTime::parse_from_rfc3339("2025-01-12T19:05:01.123+07:00").unwrap();
         assert_eq!(chrono_ts.timestamp_millis(), t);
     }
 }

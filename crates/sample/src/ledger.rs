@@ -80,17 +80,47 @@ pub fn payments(o: &Order) -> Vec<Payment> {
         return out;
     }
     if o.fate == Fate::PaymentFailed {
-        row(PayType::Charge, false, total, o.charge_at + o.charge_latency, "DECLINED");
-        row(PayType::Charge, false, total, o.charge_at + 40_000, "INSUFFICIENT_FUNDS");
+        row(
+            PayType::Charge,
+            false,
+            total,
+            o.charge_at + o.charge_latency,
+            "DECLINED",
+        );
+        row(
+            PayType::Charge,
+            false,
+            total,
+            o.charge_at + 40_000,
+            "INSUFFICIENT_FUNDS",
+        );
         return out;
     }
     if o.declined_first {
-        row(PayType::Charge, false, total, o.charge_at - 30_000, "DECLINED");
+        row(
+            PayType::Charge,
+            false,
+            total,
+            o.charge_at - 30_000,
+            "DECLINED",
+        );
     }
-    row(PayType::Charge, true, total, o.charge_at + o.charge_latency, "");
+    row(
+        PayType::Charge,
+        true,
+        total,
+        o.charge_at + o.charge_latency,
+        "",
+    );
     if o.fault == Fault::DuplicateCharge {
         // The caller gave up after 5 s and retried; UPG settled both.
-        row(PayType::Charge, true, total, o.charge_at + 5_000 + o.charge_latency, "");
+        row(
+            PayType::Charge,
+            true,
+            total,
+            o.charge_at + 5_000 + o.charge_latency,
+            "",
+        );
     }
     match o.fate {
         Fate::CancelledRefunded => row(PayType::Refund, true, total, o.cancelled_at, ""),
@@ -138,7 +168,11 @@ pub fn postings(o: &Order, pays: &[Payment]) -> Vec<Posting> {
         return out;
     }
     let tip = if o.fault == Fault::TipLost { 0 } else { o.tip };
-    let copies = if o.fault == Fault::DuplicatePosting { 2 } else { 1 };
+    let copies = if o.fault == Fault::DuplicatePosting {
+        2
+    } else {
+        1
+    };
     for copy in 0..copies {
         let at = o.posted_at + copy * 3_000;
         if o.split_posting {

@@ -67,12 +67,25 @@ pub enum SampleError {
     Core(#[from] sidik_core::Error),
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SampleError + 'a {
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> SampleError + 'a {
     move |source| SampleError::Io {
         action,
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// One service log to write, on its own thread.
+struct LogJob {
+    sub: &'static str,
+    name: &'static str,
+    service: &'static str,
+    format: &'static str,
+    damage: Damage,
+    svc: Box<dyn services::ServiceLog + Send>,
 }
 
 /// Options of [`generate`].
@@ -136,37 +149,55 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
             let peak = model.weights().iter().cloned().fold(0.0, f64::max);
             model.weights().iter().map(|w| w / peak).collect()
         };
-        let jobs: Vec<(&str, &str, &'static str, &'static str, Damage, Box<dyn services::ServiceLog + Send>)> = vec![
-            ("mrg", "mrg.log", "mrg", "logrus", Damage::Quoted, Box::new(services::Mrg(sc))),
-            ("upg", "upg.log", "upg", "json", Damage::Json, Box::new(services::Upg(sc))),
-            (
-                "order-orchestrator",
-                "orchestrator.log",
-                "order-orchestrator",
-                "json",
-                Damage::Json,
-                Box::new(services::Orchestrator(sc)),
-            ),
-            (
-                "postgres",
-                "postgresql-2025-01-12.log",
-                "postgres",
-                "postgres-stderr",
-                Damage::None,
-                Box::new(services::Postgres { scenario: sc, load: weights }),
-            ),
+        let jobs = [
+            LogJob {
+                sub: "mrg",
+                name: "mrg.log",
+                service: "mrg",
+                format: "logrus",
+                damage: Damage::Quoted,
+                svc: Box::new(services::Mrg(sc)),
+            },
+            LogJob {
+                sub: "upg",
+                name: "upg.log",
+                service: "upg",
+                format: "json",
+                damage: Damage::Json,
+                svc: Box::new(services::Upg(sc)),
+            },
+            LogJob {
+                sub: "order-orchestrator",
+                name: "orchestrator.log",
+                service: "order-orchestrator",
+                format: "json",
+                damage: Damage::Json,
+                svc: Box::new(services::Orchestrator(sc)),
+            },
+            LogJob {
+                sub: "postgres",
+                name: "postgresql-2025-01-12.log",
+                service: "postgres",
+                format: "postgres-stderr",
+                damage: Damage::None,
+                svc: Box::new(services::Postgres {
+                    scenario: sc,
+                    load: weights,
+                }),
+            },
         ];
         let handles: Vec<_> = jobs
             .into_iter()
             .enumerate()
-            .map(|(i, (sub, name, service, format, damage, svc))| {
+            .map(|(i, job)| {
                 let model = &model;
                 s.spawn(move || -> Result<(Vec<truth::LogFileTruth>, Option<scenario::Millis>), SampleError> {
-                    let d = out.join("logs").join(sub);
-                    let rel = format!("logs/{sub}");
-                    let mut sink = LogSink::create(&d, &rel, name, service, format, damage, model.stream(100 + i as u64))
-                        .map_err(io_err("create log files in", &d))?;
-                    let first = services::write_log(model, svc.as_ref(), &mut sink)
+                    let d = out.join("logs").join(job.sub);
+                    let rel = format!("logs/{}", job.sub);
+                    let mut sink =
+                        LogSink::create(&d, &rel, job.name, job.service, job.format, job.damage, model.stream(100 + i as u64))
+                            .map_err(io_err("create log files in", &d))?;
+                    let first = services::write_log(model, job.svc.as_ref(), &mut sink)
                         .map_err(io_err("write log files in", &d))?;
                     Ok((sink.finish().map_err(io_err("finish log files in", &d))?, first))
                 })
@@ -197,7 +228,13 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     let config = dir.config_path();
     std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
 
-    let truth = truth.finish(opts.seed, opts.orders, logs, first_error, metrics::MAX_CONNECTIONS);
+    let truth = truth.finish(
+        opts.seed,
+        opts.orders,
+        logs,
+        first_error,
+        metrics::MAX_CONNECTIONS,
+    );
     let truth_path = out.join("ground_truth.json");
     let mut json = serde_json::to_vec_pretty(&truth).expect("ground truth serialises");
     json.push(b'\n');
@@ -221,7 +258,11 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::
         if p.is_dir() {
             collect_files(root, &p, out)?;
         } else {
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, e.metadata()?.len()));
         }
     }

@@ -135,7 +135,11 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadSummary, SampleError> {
     result
 }
 
-async fn load_tables(client: &mut Client, opts: &LoadOptions, data: &Path) -> Result<LoadSummary, SampleError> {
+async fn load_tables(
+    client: &mut Client,
+    opts: &LoadOptions,
+    data: &Path,
+) -> Result<LoadSummary, SampleError> {
     let url = &opts.url;
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
@@ -165,7 +169,10 @@ async fn load_tables(client: &mut Client, opts: &LoadOptions, data: &Path) -> Re
             existing.join(", ")
         )));
     }
-    let tx = client.transaction().await.map_err(pg_err("cannot begin", url))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg_err("cannot begin", url))?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .await
         .map_err(pg_err("cannot create schema", url))?;
@@ -181,14 +188,19 @@ async fn load_tables(client: &mut Client, opts: &LoadOptions, data: &Path) -> Re
                 "COPY {schema}.{table} ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)"
             ))
             .await
-            .map_err(pg_err(&format!("cannot start COPY into {schema}.{table}"), url))?;
+            .map_err(pg_err(
+                &format!("cannot start COPY into {schema}.{table}"),
+                url,
+            ))?;
         futures_util::pin_mut!(sink);
         let path = data.join(file);
-        let mut f = tokio::fs::File::open(&path).await.map_err(|source| SampleError::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let mut f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|source| SampleError::Io {
+                action: "read",
+                path: path.clone(),
+                source,
+            })?;
         loop {
             let mut buf = vec![0u8; 1 << 20];
             let n = f.read(&mut buf).await.map_err(|source| SampleError::Io {
@@ -204,11 +216,10 @@ async fn load_tables(client: &mut Client, opts: &LoadOptions, data: &Path) -> Re
                 .await
                 .map_err(pg_err(&format!("COPY into {schema}.{table} failed"), url))?;
         }
-        let rows = sink
-            .as_mut()
-            .finish()
-            .await
-            .map_err(pg_err(&format!("COPY of {} into {schema}.{table} failed", path.display()), url))?;
+        let rows = sink.as_mut().finish().await.map_err(pg_err(
+            &format!("COPY of {} into {schema}.{table} failed", path.display()),
+            url,
+        ))?;
         tables.push((table.to_string(), rows));
     }
     tx.batch_execute(&format!(

@@ -66,7 +66,11 @@ fn samples(model: &Model) -> Vec<Sample> {
         let load = model.load(t);
         let sev = model.severity(t);
         // Minutes since the onset, for things that pile up.
-        let pile = if sev > 0.0 { ((t - sc.onset()) as f64 / 60_000.0).max(0.0) } else { 0.0 };
+        let pile = if sev > 0.0 {
+            ((t - sc.onset()) as f64 / 60_000.0).max(0.0)
+        } else {
+            0.0
+        };
         let mut total_conns = 0.0;
         for (inst, &(service, _)) in INSTANCES.iter().enumerate() {
             let hit = is_hit(sc, service) && sev > 0.0;
@@ -92,8 +96,11 @@ fn samples(model: &Model) -> Vec<Sample> {
             } else {
                 180.0 * (1.0 + 2.0 * load * load)
             } * noise();
-            let goroutines = (150.0 + 650.0 * load + if hit { 260.0 * pile.min(95.0) } else { 0.0 }) * noise();
-            let gc = (0.0008 + 0.004 * load * load + if hit { 0.0004 * pile.min(95.0) } else { 0.0 }) * noise();
+            let goroutines =
+                (150.0 + 650.0 * load + if hit { 260.0 * pile.min(95.0) } else { 0.0 }) * noise();
+            let gc =
+                (0.0008 + 0.004 * load * load + if hit { 0.0004 * pile.min(95.0) } else { 0.0 })
+                    * noise();
             let heap = (80e6 + 300e6 * load + goroutines * 8_192.0) * noise();
             let conns = match service {
                 "postgres" => total_conns + 4.0,
@@ -104,9 +111,20 @@ fn samples(model: &Model) -> Vec<Sample> {
                         _ => 0.6,
                     };
                     let normal = share * (30.0 + 110.0 * load) * noise();
-                    let saturated = share * USABLE_SLOTS as f64 / if service == "order-orchestrator" { 1.0 } else { 2.0 };
+                    let saturated = share * USABLE_SLOTS as f64
+                        / if service == "order-orchestrator" {
+                            1.0
+                        } else {
+                            2.0
+                        };
                     let c = if sc == Scenario::PoolExhaustion && sev > 0.0 {
-                        if t >= degr { saturated } else { normal + (saturated - normal) * (t - sc.onset()) as f64 / (degr - sc.onset()) as f64 }
+                        if t >= degr {
+                            saturated
+                        } else {
+                            normal
+                                + (saturated - normal) * (t - sc.onset()) as f64
+                                    / (degr - sc.onset()) as f64
+                        }
                     } else {
                         normal
                     };
@@ -126,13 +144,36 @@ fn samples(model: &Model) -> Vec<Sample> {
                 conns
             };
             let values: [Option<f64>; 8] = if service == "postgres" {
-                [None, None, None, None, None, None, Some(conns), Some(MAX_CONNECTIONS as f64)]
+                [
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(conns),
+                    Some(MAX_CONNECTIONS as f64),
+                ]
             } else {
-                [Some(rate), Some(errors), Some(latency), Some(goroutines.round()), Some(gc), Some(heap.round()), Some(conns), None]
+                [
+                    Some(rate),
+                    Some(errors),
+                    Some(latency),
+                    Some(goroutines.round()),
+                    Some(gc),
+                    Some(heap.round()),
+                    Some(conns),
+                    None,
+                ]
             };
             for (metric, v) in values.into_iter().enumerate() {
                 if let Some(value) = v {
-                    out.push(Sample { metric, instance: inst, minute, value });
+                    out.push(Sample {
+                        metric,
+                        instance: inst,
+                        minute,
+                        value,
+                    });
                 }
             }
         }
@@ -160,7 +201,13 @@ pub fn write(model: &Model, dir: &Path) -> io::Result<()> {
         ts.clear();
         clock.wib_offset(&mut ts, DAY_START + x.minute as i64 * 60_000);
         csv.write_all(&ts)?;
-        writeln!(csv, ",{},{},{}", METRICS[x.metric], INSTANCES[x.instance].1, value_text(x.metric, x.value))?;
+        writeln!(
+            csv,
+            ",{},{},{}",
+            METRICS[x.metric],
+            INSTANCES[x.instance].1,
+            value_text(x.metric, x.value)
+        )?;
     }
     csv.flush()?;
 
@@ -176,7 +223,11 @@ pub fn write(model: &Model, dir: &Path) -> io::Result<()> {
         }
         let (service, instance) = INSTANCES[x.instance];
         let secs = (DAY_START + x.minute as i64 * 60_000) / 1000;
-        writeln!(om, "{name}{{service=\"{service}\",instance=\"{instance}\"}} {} {secs}", value_text(x.metric, x.value))?;
+        writeln!(
+            om,
+            "{name}{{service=\"{service}\",instance=\"{instance}\"}} {} {secs}",
+            value_text(x.metric, x.value)
+        )?;
     }
     writeln!(om, "# EOF")?;
     om.flush()

@@ -312,7 +312,8 @@ impl Model {
 
     /// Order `idx` (0-based); a pure function of the model's parameters.
     pub fn order(&self, idx: u64) -> Order {
-        let mut r = Pcg64Mcg::seed_from_u64(mix(self.seed.wrapping_mul(0x1000_0000_01B3) ^ mix(idx)));
+        let mut r =
+            Pcg64Mcg::seed_from_u64(mix(self.seed.wrapping_mul(0x1000_0000_01B3) ^ mix(idx)));
         // Booking time: inverse CDF of the traffic curve; strictly ordered by index.
         let u = (idx as f64 + r.random::<f64>()) / self.n as f64 * self.cumulative[1440];
         let m = self.cumulative.partition_point(|&c| c <= u).clamp(1, 1440) - 1;
@@ -334,17 +335,37 @@ impl Model {
         let (base, overtime) = match line {
             Line::Gb => (
                 round_to(r.random_range(150_000.0..1_200_000.0), 1000),
-                if r.random_bool(0.15) { round_to(r.random_range(50_000.0..300_000.0), 1000) } else { 0 },
+                if r.random_bool(0.15) {
+                    round_to(r.random_range(50_000.0..300_000.0), 1000)
+                } else {
+                    0
+                },
             ),
             _ => (
                 round_to(r.random_range(15_000.0..250_000.0), 500),
-                if r.random_bool(0.10) { round_to(r.random_range(5_000.0..50_000.0), 500) } else { 0 },
+                if r.random_bool(0.10) {
+                    round_to(r.random_range(5_000.0..50_000.0), 500)
+                } else {
+                    0
+                },
             ),
         };
-        let extra = if r.random_bool(0.2) { round_to(r.random_range(2_000.0..30_000.0), 500) } else { 0 };
-        let tip = if r.random_bool(0.12) { round_to(r.random_range(2_000.0..20_000.0), 1000) } else { 0 };
+        let extra = if r.random_bool(0.2) {
+            round_to(r.random_range(2_000.0..30_000.0), 500)
+        } else {
+            0
+        };
+        let tip = if r.random_bool(0.12) {
+            round_to(r.random_range(2_000.0..20_000.0), 1000)
+        } else {
+            0
+        };
         let split_posting = line == Line::Gb || method == Method::Ecv || r.random_bool(0.5);
-        let pusher = if r.random_bool(0.85) { Pusher::Upg } else { Pusher::Mrg };
+        let pusher = if r.random_bool(0.85) {
+            Pusher::Upg
+        } else {
+            Pusher::Mrg
+        };
 
         let (trip_start, trip_end) = match line {
             Line::Gb => {
@@ -381,7 +402,11 @@ impl Model {
             (r.random_range(120.0..700.0) * (1.0 + 2.5 * charge_load * charge_load)) as i64;
         let declined_first = fate == Fate::Complete && r.random_bool(0.02);
         // A declined first attempt comes 30 s before the one that succeeds.
-        let charge_at = if declined_first { charge_at + 30_000 } else { charge_at };
+        let charge_at = if declined_first {
+            charge_at + 30_000
+        } else {
+            charge_at
+        };
         let cancelled_at = match fate {
             Fate::CancelledRefunded | Fate::Voided | Fate::CancelledUncharged => {
                 created + r.random_range(3 * 60_000..40 * 60_000)
@@ -400,7 +425,9 @@ impl Model {
             // Retries and breaker rejections happen when the charge is made;
             // the other faults when the order completes.
             let at = match (candidate, line) {
-                (Fault::DuplicateCharge | Fault::BreakerRejected, _) | (_, Line::Bb | Line::Sb) => charge_at,
+                (Fault::DuplicateCharge | Fault::BreakerRejected, _) | (_, Line::Bb | Line::Sb) => {
+                    charge_at
+                }
                 (_, Line::Gb) => trip_end,
             };
             if decision < self.severity(at) * 0.16 {
@@ -453,10 +480,26 @@ impl Model {
 
     fn pick_fault(&self, kind: f64, has_tip: bool) -> Fault {
         let mix: &[(f64, Fault)] = match self.scenario {
-            Scenario::PoolExhaustion => &[(0.55, Fault::Stuck), (0.35, Fault::HoMissing), (0.10, Fault::DuplicateCharge)],
-            Scenario::CallbackFailure => &[(0.85, Fault::Stuck), (0.05, Fault::HoMissing), (0.10, Fault::DuplicateCharge)],
-            Scenario::CircuitBreaker => &[(0.65, Fault::HoMissing), (0.2, Fault::Stuck), (0.15, Fault::BreakerRejected)],
-            Scenario::TimeoutMismatch => &[(0.7, Fault::DuplicateCharge), (0.15, Fault::Stuck), (0.15, Fault::HoMissing)],
+            Scenario::PoolExhaustion => &[
+                (0.55, Fault::Stuck),
+                (0.35, Fault::HoMissing),
+                (0.10, Fault::DuplicateCharge),
+            ],
+            Scenario::CallbackFailure => &[
+                (0.85, Fault::Stuck),
+                (0.05, Fault::HoMissing),
+                (0.10, Fault::DuplicateCharge),
+            ],
+            Scenario::CircuitBreaker => &[
+                (0.65, Fault::HoMissing),
+                (0.2, Fault::Stuck),
+                (0.15, Fault::BreakerRejected),
+            ],
+            Scenario::TimeoutMismatch => &[
+                (0.7, Fault::DuplicateCharge),
+                (0.15, Fault::Stuck),
+                (0.15, Fault::HoMissing),
+            ],
             Scenario::RaceCondition => &[
                 (0.4, Fault::DuplicatePosting),
                 (0.25, Fault::DuplicateCharge),
@@ -468,7 +511,11 @@ impl Model {
         for &(w, f) in mix {
             acc += w;
             if kind < acc {
-                return if f == Fault::TipLost && !has_tip { Fault::DuplicatePosting } else { f };
+                return if f == Fault::TipLost && !has_tip {
+                    Fault::DuplicatePosting
+                } else {
+                    f
+                };
             }
         }
         mix[mix.len() - 1].1
@@ -485,7 +532,9 @@ pub fn status(o: &Order) -> &'static str {
         Fate::Complete => "COMPLETE",
         Fate::Scheduled if o.trip_end < AS_OF => "COMPLETE",
         Fate::Scheduled => "SCHEDULED",
-        Fate::CancelledUncharged | Fate::CancelledRefunded | Fate::Voided | Fate::PaymentFailed => "CANCELLED",
+        Fate::CancelledUncharged | Fate::CancelledRefunded | Fate::Voided | Fate::PaymentFailed => {
+            "CANCELLED"
+        }
     }
 }
 
@@ -513,9 +562,14 @@ mod tests {
     #[test]
     fn the_spike_holds_most_of_the_faults() {
         let m = Model::new(1, Scenario::CallbackFailure, 50_000);
-        let faulted: Vec<Order> = (0..50_000).map(|i| m.order(i)).filter(|o| o.fault != Fault::None && !o.background_fault).collect();
+        let faulted: Vec<Order> = (0..50_000)
+            .map(|i| m.order(i))
+            .filter(|o| o.fault != Fault::None && !o.background_fault)
+            .collect();
         assert!(faulted.len() > 200, "only {} faults", faulted.len());
-        assert!(faulted.iter().all(|o| o.completion() >= Scenario::CallbackFailure.onset() - 60_000));
+        assert!(faulted
+            .iter()
+            .all(|o| o.completion() >= Scenario::CallbackFailure.onset() - 60_000));
         let stuck = faulted.iter().filter(|o| o.fault == Fault::Stuck).count();
         assert!(stuck * 2 > faulted.len());
     }

@@ -97,11 +97,24 @@ impl Scenario {
     /// Symptoms that appear too, though they are not the cause.
     pub fn secondary(self) -> &'static [&'static str] {
         match self {
-            Scenario::PoolExhaustion => &["timeouts on callers waiting for a connection", "duplicate charges from retries"],
-            Scenario::CallbackFailure => &["goroutines pile up in UPG callback retries", "duplicate charges from retries"],
+            Scenario::PoolExhaustion => &[
+                "timeouts on callers waiting for a connection",
+                "duplicate charges from retries",
+            ],
+            Scenario::CallbackFailure => &[
+                "goroutines pile up in UPG callback retries",
+                "duplicate charges from retries",
+            ],
             Scenario::CircuitBreaker => &["orders cancelled while the UPG breaker is open"],
-            Scenario::TimeoutMismatch => &["orders stuck after timed-out status updates", "HO pushes that time out"],
-            Scenario::RaceCondition => &["deadlocks in PostgreSQL", "duplicate charges", "tips lost on concurrent updates"],
+            Scenario::TimeoutMismatch => &[
+                "orders stuck after timed-out status updates",
+                "HO pushes that time out",
+            ],
+            Scenario::RaceCondition => &[
+                "deadlocks in PostgreSQL",
+                "duplicate charges",
+                "tips lost on concurrent updates",
+            ],
         }
     }
 }
@@ -134,7 +147,12 @@ mod tests {
     fn constants_are_the_wib_calendar() {
         use chrono::{TimeZone, Utc};
         let wib = chrono::FixedOffset::east_opt(7 * 3600).unwrap();
-        let at = |y, mo, d, h| wib.with_ymd_and_hms(y, mo, d, h, 0, 0).unwrap().with_timezone(&Utc).timestamp_millis();
+        let at = |y, mo, d, h| {
+            wib.with_ymd_and_hms(y, mo, d, h, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+                .timestamp_millis()
+        };
         assert_eq!(DAY_START, at(2025, 1, 12, 0));
         assert_eq!(DAY_END, at(2025, 1, 13, 0));
         assert_eq!(AS_OF, at(2025, 2, 15, 0));
@@ -148,6 +166,9 @@ mod tests {
         for s in Scenario::ALL {
             assert_eq!(s.name().parse::<Scenario>().unwrap(), s);
         }
-        assert!("pool".parse::<Scenario>().unwrap_err().contains("pool-exhaustion"));
+        assert!("pool"
+            .parse::<Scenario>()
+            .unwrap_err()
+            .contains("pool-exhaustion"));
     }
 }

@@ -2,8 +2,8 @@
 //! in each service's own format and with the real error strings of Go
 //! services and PostgreSQL.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 
 use crate::fmt::{epoch_float, int, Clock};
@@ -16,7 +16,8 @@ use crate::truth::fault_time;
 /// `pq: sorry, too many clients already` (SQLSTATE 53300) as lib/pq reports it.
 pub const ERR_TOO_MANY_CLIENTS: &str = "pq: sorry, too many clients already";
 /// Go's net/http client timeout.
-pub const ERR_CLIENT_TIMEOUT: &str = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)";
+pub const ERR_CLIENT_TIMEOUT: &str =
+    "context deadline exceeded (Client.Timeout exceeded while awaiting headers)";
 /// sony/gobreaker's error.
 pub const ERR_BREAKER: &str = "circuit breaker is open";
 /// lib/pq's deadlock (SQLSTATE 40P01).
@@ -36,34 +37,58 @@ pub trait ServiceLog: Sync {
     fn incident_error(&self, o: &Order, kind: u8) -> bool;
 }
 
+/// Index used for events that belong to no order.
+const NO_ORDER: u64 = (1 << 24) - 1;
+
+/// Packs an event into one `u64` that sorts by (time, order, kind): 27 bits of
+/// milliseconds into the day, 24 bits of order index, 7 bits of kind. Eight
+/// bytes per pending event keep the heap small at 10 million orders.
+fn pack(t: Millis, idx: u64, kind: u8) -> u64 {
+    let rel = (t - DAY_START) as u64;
+    debug_assert!(rel < 1 << 27 && idx <= NO_ORDER && kind < 128);
+    (rel << 31) | (idx << 7) | u64::from(kind)
+}
+
+fn unpack(key: u64) -> (Millis, u64, u8) {
+    (
+        DAY_START + (key >> 31) as Millis,
+        (key >> 7) & NO_ORDER,
+        (key & 0x7f) as u8,
+    )
+}
+
 /// Writes one service's log in time order: events are held in a heap until no
 /// later order can produce an earlier one (orders are booked in index order).
 ///
 /// Returns the time of the first error caused by the injected root cause.
-pub fn write_log(model: &Model, svc: &dyn ServiceLog, sink: &mut LogSink) -> io::Result<Option<Millis>> {
-    let mut heap: BinaryHeap<Reverse<(Millis, u64, u64, u8)>> = BinaryHeap::new();
-    let mut seq = 0u64;
+pub fn write_log(
+    model: &Model,
+    svc: &dyn ServiceLog,
+    sink: &mut LogSink,
+) -> io::Result<Option<Millis>> {
+    assert!(model.len() < NO_ORDER, "at most {} orders", NO_ORDER - 1);
+    let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
     for (t, kind) in svc.periodic() {
-        heap.push(Reverse((t, seq, u64::MAX, kind)));
-        seq += 1;
+        heap.push(Reverse(pack(t, NO_ORDER, kind)));
     }
     let mut clock = Clock::new();
     let mut buf = Vec::with_capacity(512);
     let mut events = Vec::with_capacity(16);
     let mut cache: Option<Order> = None;
     let mut first_error: Option<Millis> = None;
-    let mut emit = |heap: &mut BinaryHeap<Reverse<(Millis, u64, u64, u8)>>,
+    let mut emit = |heap: &mut BinaryHeap<Reverse<u64>>,
                     until: Millis,
                     cache: &mut Option<Order>,
                     sink: &mut LogSink|
      -> io::Result<()> {
-        while let Some(Reverse((t, _, idx, kind))) = heap.peek().copied() {
+        while let Some(&Reverse(key)) = heap.peek() {
+            let (t, idx, kind) = unpack(key);
             if t > until {
                 break;
             }
             heap.pop();
             buf.clear();
-            if idx == u64::MAX {
+            if idx == NO_ORDER {
                 svc.format(None, kind, t, &mut clock, &mut buf);
             } else {
                 if cache.map(|o| o.idx) != Some(idx) {
@@ -85,10 +110,12 @@ pub fn write_log(model: &Model, svc: &dyn ServiceLog, sink: &mut LogSink) -> io:
         events.clear();
         svc.events(&o, &mut events);
         for &(t, kind) in &events {
-            debug_assert!(t >= o.created, "event {kind} of order {idx} before its booking");
+            debug_assert!(
+                t >= o.created,
+                "event {kind} of order {idx} before its booking"
+            );
             if (DAY_START..DAY_END).contains(&t) {
-                heap.push(Reverse((t, seq, idx, kind)));
-                seq += 1;
+                heap.push(Reverse(pack(t, idx, kind)));
             }
         }
     }
@@ -114,7 +141,11 @@ fn kv(buf: &mut Vec<u8>, key: &str, value: &str) {
     buf.push(b' ');
     buf.extend_from_slice(key.as_bytes());
     buf.push(b'=');
-    if value.is_empty() || value.bytes().any(|b| matches!(b, b' ' | b'"' | b'=' | b':')) {
+    if value.is_empty()
+        || value
+            .bytes()
+            .any(|b| matches!(b, b' ' | b'"' | b'=' | b':'))
+    {
         json_str(buf, value);
     } else {
         buf.extend_from_slice(value.as_bytes());
@@ -122,7 +153,11 @@ fn kv(buf: &mut Vec<u8>, key: &str, value: &str) {
 }
 
 fn trace_hex(o: &Order) -> String {
-    format!("{:016x}{:016x}", o.trace, o.trace.rotate_left(17) ^ 0x5bd1_e995)
+    format!(
+        "{:016x}{:016x}",
+        o.trace,
+        o.trace.rotate_left(17) ^ 0x5bd1_e995
+    )
 }
 
 /// The error a failed HO push logs, by scenario.
@@ -273,7 +308,11 @@ impl ServiceLog for Mrg {
             }
             M_SLOW => {
                 kv(buf, "upstream", "upg");
-                kv(buf, "latency", &format!("{:.3}s", o.charge_latency as f64 / 1000.0));
+                kv(
+                    buf,
+                    "latency",
+                    &format!("{:.3}s", o.charge_latency as f64 / 1000.0),
+                );
             }
             _ => {}
         }
@@ -321,7 +360,14 @@ impl ServiceLog for Upg {
         let callback_at = o.completion() - 80;
         let callback_broken = o.fault == Fault::Stuck
             && matches!(self.0, Scenario::CallbackFailure | Scenario::CircuitBreaker);
-        out.push((callback_at, if callback_broken { U_CALLBACK_FAIL } else { U_CALLBACK_OK }));
+        out.push((
+            callback_at,
+            if callback_broken {
+                U_CALLBACK_FAIL
+            } else {
+                U_CALLBACK_OK
+            },
+        ));
         if o.pusher == Pusher::Upg {
             match o.fault {
                 Fault::HoMissing => out.push((o.completion() + 400, U_HO_FAIL)),
@@ -337,23 +383,30 @@ impl ServiceLog for Upg {
 
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let o = o.expect("UPG logs only order events");
-        let pays;
-        let (level, caller, msg) = match kind {
-            U_CALLBACK_OK | U_CHARGE_CALLBACK => ("info", "callback/notifier.go:112", "callback delivered"),
-            U_CALLBACK_FAIL => ("error", "callback/notifier.go:131", "payment callback failed"),
-            U_HO_OK => ("info", "ho/pusher.go:77", "ho push ok"),
-            U_HO_FAIL => ("error", "ho/pusher.go:91", "ho push failed"),
-            U_HO_RETRY => ("warn", "ho/pusher.go:84", "ho push retried after timeout"),
-            k if k >= U_PAYMENT && k < U_CALLBACK_OK => {
-                pays = payments(o);
-                let p = &pays[(k - U_PAYMENT) as usize];
-                match (p.kind, p.success) {
-                    (PayType::Charge, true) => ("info", "charge/handler.go:88", "charge settled"),
-                    (PayType::Charge, false) => ("warn", "charge/handler.go:95", "charge declined"),
-                    (PayType::Refund, _) => ("info", "refund/handler.go:54", "refund settled"),
-                    (PayType::Void, _) => ("info", "void/handler.go:41", "void settled"),
-                }
+        let pays = if (U_PAYMENT..U_CALLBACK_OK).contains(&kind) {
+            payments(o)
+        } else {
+            Vec::new()
+        };
+        let row = pays.get(kind.wrapping_sub(U_PAYMENT) as usize);
+        let (level, caller, msg) = match (kind, row) {
+            (_, Some(p)) => match (p.kind, p.success) {
+                (PayType::Charge, true) => ("info", "charge/handler.go:88", "charge settled"),
+                (PayType::Charge, false) => ("warn", "charge/handler.go:95", "charge declined"),
+                (PayType::Refund, _) => ("info", "refund/handler.go:54", "refund settled"),
+                (PayType::Void, _) => ("info", "void/handler.go:41", "void settled"),
+            },
+            (U_CALLBACK_OK | U_CHARGE_CALLBACK, _) => {
+                ("info", "callback/notifier.go:112", "callback delivered")
             }
+            (U_CALLBACK_FAIL, _) => (
+                "error",
+                "callback/notifier.go:131",
+                "payment callback failed",
+            ),
+            (U_HO_OK, _) => ("info", "ho/pusher.go:77", "ho push ok"),
+            (U_HO_FAIL, _) => ("error", "ho/pusher.go:91", "ho push failed"),
+            (U_HO_RETRY, _) => ("warn", "ho/pusher.go:84", "ho push retried after timeout"),
             _ => unreachable!("unknown UPG event {kind}"),
         };
         buf.extend_from_slice(b"{\"level\":\"");
@@ -381,9 +434,8 @@ impl ServiceLog for Upg {
             int(buf, v);
         };
         match kind {
-            k if k >= U_PAYMENT && k < U_CALLBACK_OK => {
-                let pays = payments(o);
-                let p = &pays[(k - U_PAYMENT) as usize];
+            _ if row.is_some() => {
+                let p = row.expect("checked");
                 field(buf, "payment_id", &p.id);
                 field(buf, "type", p.kind.code());
                 num(buf, "amount", p.amount);
@@ -397,7 +449,15 @@ impl ServiceLog for Upg {
             }
             U_CALLBACK_OK | U_CHARGE_CALLBACK => {
                 num(buf, "status", 200);
-                field(buf, "event", if kind == U_CHARGE_CALLBACK { "payment.settled" } else { "payment.completed" });
+                field(
+                    buf,
+                    "event",
+                    if kind == U_CHARGE_CALLBACK {
+                        "payment.settled"
+                    } else {
+                        "payment.completed"
+                    },
+                );
             }
             U_CALLBACK_FAIL => {
                 let err = if self.0 == Scenario::CircuitBreaker {
@@ -411,7 +471,18 @@ impl ServiceLog for Upg {
                 num(buf, "attempts", 3);
             }
             U_HO_OK => {
-                num(buf, "journal_lines", if o.split_posting { 1 + [o.overtime, o.extra, o.tip].iter().filter(|&&a| a > 0).count() as i64 } else { 1 });
+                num(
+                    buf,
+                    "journal_lines",
+                    if o.split_posting {
+                        1 + [o.overtime, o.extra, o.tip]
+                            .iter()
+                            .filter(|&&a| a > 0)
+                            .count() as i64
+                    } else {
+                        1
+                    },
+                );
                 field(buf, "is_push_ho", "true");
             }
             U_HO_FAIL => field(buf, "error", ho_error(self.0, o)),
@@ -468,7 +539,9 @@ impl ServiceLog for Orchestrator {
                             out.push((o.completion() + 40, O_STATUS_FAIL));
                         }
                     }
-                    Fault::DuplicatePosting | Fault::DuplicateCharge if self.0 == Scenario::RaceCondition => {
+                    Fault::DuplicatePosting | Fault::DuplicateCharge
+                        if self.0 == Scenario::RaceCondition =>
+                    {
                         out.push((o.completion() + 40, O_COMPLETE));
                         out.push((o.completion() + 65, O_DUP_CALLBACK));
                     }
@@ -485,9 +558,31 @@ impl ServiceLog for Orchestrator {
             O_ACTIVE => ("info", "CREATED", "ACTIVE", "order status changed"),
             O_SCHEDULED => ("info", "CREATED", "SCHEDULED", "order status changed"),
             O_COMPLETE => ("info", "ACTIVE", "COMPLETE", "order status changed"),
-            O_CANCELLED => ("info", if o.line == Line::Gb && o.fate != Fate::PaymentFailed && o.fault != Fault::BreakerRejected { "ACTIVE" } else { "CREATED" }, "CANCELLED", "order status changed"),
-            O_STATUS_FAIL => ("error", "ACTIVE", "COMPLETE", "failed to update order status"),
-            O_DUP_CALLBACK => ("warn", "COMPLETE", "COMPLETE", "payment callback processed twice"),
+            O_CANCELLED => (
+                "info",
+                if o.line == Line::Gb
+                    && o.fate != Fate::PaymentFailed
+                    && o.fault != Fault::BreakerRejected
+                {
+                    "ACTIVE"
+                } else {
+                    "CREATED"
+                },
+                "CANCELLED",
+                "order status changed",
+            ),
+            O_STATUS_FAIL => (
+                "error",
+                "ACTIVE",
+                "COMPLETE",
+                "failed to update order status",
+            ),
+            O_DUP_CALLBACK => (
+                "warn",
+                "COMPLETE",
+                "COMPLETE",
+                "payment callback processed twice",
+            ),
             _ => unreachable!("unknown orchestrator event {kind}"),
         };
         buf.extend_from_slice(b"{\"level\":\"");
@@ -549,10 +644,13 @@ impl ServiceLog for Postgres {
         if injected {
             let t = fault_time(o) - 5;
             match (self.scenario, o.fault) {
-                (Scenario::PoolExhaustion, Fault::Stuck | Fault::HoMissing) => out.push((t, P_TOO_MANY)),
-                (Scenario::RaceCondition, Fault::Stuck | Fault::DuplicatePosting | Fault::TipLost) => {
-                    out.push((t, P_DEADLOCK))
+                (Scenario::PoolExhaustion, Fault::Stuck | Fault::HoMissing) => {
+                    out.push((t, P_TOO_MANY))
                 }
+                (
+                    Scenario::RaceCondition,
+                    Fault::Stuck | Fault::DuplicatePosting | Fault::TipLost,
+                ) => out.push((t, P_DEADLOCK)),
                 (Scenario::TimeoutMismatch, Fault::Stuck) => out.push((t, P_STMT_TIMEOUT)),
                 _ => {}
             }
@@ -561,7 +659,11 @@ impl ServiceLog for Postgres {
         // connections longer still.
         let m = ((o.completion() - DAY_START) / 60_000).clamp(0, 1439) as usize;
         let l = self.load[m];
-        let factor = if self.scenario == Scenario::PoolExhaustion { 0.08 } else { 0.02 };
+        let factor = if self.scenario == Scenario::PoolExhaustion {
+            0.08
+        } else {
+            0.02
+        };
         if (o.trace % 10_000) as f64 / 10_000.0 < factor * l * l * l {
             out.push((o.completion() - 10, P_SLOW));
         }
@@ -604,7 +706,10 @@ impl ServiceLog for Postgres {
             }
             P_DEADLOCK => {
                 let other = 20_000 + (seed >> 20) % 40_000;
-                let (x1, x2) = (48_213_000 + seed % 90_000, 48_213_000 + (seed >> 8) % 90_000);
+                let (x1, x2) = (
+                    48_213_000 + seed % 90_000,
+                    48_213_000 + (seed >> 8) % 90_000,
+                );
                 prefix(buf, clock, pid, "orchestrator@orders ");
                 buf.extend_from_slice(b"ERROR:  deadlock detected\n");
                 prefix(buf, clock, pid, "orchestrator@orders ");
@@ -620,7 +725,9 @@ impl ServiceLog for Postgres {
                 prefix(buf, clock, pid, "orchestrator@orders ");
                 buf.extend_from_slice(b"HINT:  See server log for query details.\n");
                 prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"CONTEXT:  while updating tuple (1843,7) in relation \"orders\"\n");
+                buf.extend_from_slice(
+                    b"CONTEXT:  while updating tuple (1843,7) in relation \"orders\"\n",
+                );
                 prefix(buf, clock, pid, "orchestrator@orders ");
                 buf.extend_from_slice(format!("STATEMENT:  {update}").as_bytes());
             }
@@ -634,7 +741,9 @@ impl ServiceLog for Postgres {
                 let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
                 let ms = 1_000.0 + 4_000.0 * self.load[m] + (seed % 997) as f64;
                 prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(format!("LOG:  duration: {ms:.3} ms  statement: {update}").as_bytes());
+                buf.extend_from_slice(
+                    format!("LOG:  duration: {ms:.3} ms  statement: {update}").as_bytes(),
+                );
             }
             P_CHECKPOINT_START => {
                 prefix(buf, clock, 812, "");

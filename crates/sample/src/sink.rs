@@ -123,8 +123,15 @@ fn damage(line: &mut Vec<u8>, how: Damage, rng: &mut Pcg64Mcg) {
         Damage::Json => rng.random_range(1..line.len().saturating_sub(2).max(2)),
         Damage::Quoted => {
             let start = find(line, b"msg=\"").map_or(1, |i| i + 5);
-            let end = line[start..].iter().position(|&b| b == b'"').map_or(line.len(), |e| start + e);
-            if end > start { rng.random_range(start..end) } else { start }
+            let end = line[start..]
+                .iter()
+                .position(|&b| b == b'"')
+                .map_or(line.len(), |e| start + e);
+            if end > start {
+                rng.random_range(start..end)
+            } else {
+                start
+            }
         }
         Damage::None => return,
     };

@@ -193,14 +193,16 @@ impl TruthBuilder {
 
         if status(o) == "SCHEDULED" {
             if let Some(c) = charges.first() {
-                self.timing.push(mk(category::NOT_YET_DUE, Some(&c.id), charged, c.at));
+                self.timing
+                    .push(mk(category::NOT_YET_DUE, Some(&c.id), charged, c.at));
             }
             return;
         }
         if o.fate == Fate::Scheduled && !posts.is_empty() {
             let c = charges[0];
             if wib_period(posts[0].at) != wib_period(c.at) {
-                self.timing.push(mk(category::CROSS_PERIOD, Some(&c.id), charged, c.at));
+                self.timing
+                    .push(mk(category::CROSS_PERIOD, Some(&c.id), charged, c.at));
             }
         }
         if o.fault == Fault::Stuck {
@@ -223,16 +225,31 @@ impl TruthBuilder {
         match o.fault {
             Fault::DuplicateCharge => {
                 for extra in &charges[1..] {
-                    let b = mk(category::DUPLICATE_CHARGE, Some(&extra.id), extra.amount, extra.at);
+                    let b = mk(
+                        category::DUPLICATE_CHARGE,
+                        Some(&extra.id),
+                        extra.amount,
+                        extra.at,
+                    );
                     self.push_break(b);
                 }
             }
             Fault::DuplicatePosting => {
-                let b = mk(category::DUPLICATE_POSTING, Some(&charges[0].id), posted - charged, o.posted_at);
+                let b = mk(
+                    category::DUPLICATE_POSTING,
+                    Some(&charges[0].id),
+                    posted - charged,
+                    o.posted_at,
+                );
                 self.push_break(b);
             }
             Fault::TipLost => {
-                let b = mk(category::AMOUNT_MISMATCH, Some(&charges[0].id), charged - posted, o.posted_at);
+                let b = mk(
+                    category::AMOUNT_MISMATCH,
+                    Some(&charges[0].id),
+                    charged - posted,
+                    o.posted_at,
+                );
                 self.push_break(b);
             }
             _ => debug_assert_eq!(charged, posted, "unplanned difference on {}", o.order_id()),
@@ -265,7 +282,10 @@ impl TruthBuilder {
         generator.insert("scenario", serde_json::json!(sc.name()));
         generator.insert("orders", serde_json::json!(orders));
         generator.insert("seed", serde_json::json!(seed));
-        generator.insert("sidik_version", serde_json::json!(env!("CARGO_PKG_VERSION")));
+        generator.insert(
+            "sidik_version",
+            serde_json::json!(env!("CARGO_PKG_VERSION")),
+        );
         let mut postgres = BTreeMap::new();
         postgres.insert("max_connections", max_connections);
         postgres.insert("superuser_reserved_connections", 3);
@@ -301,7 +321,14 @@ impl TruthBuilder {
 /// When an order's fault shows in the logs.
 pub fn fault_time(o: &Order) -> Millis {
     match o.fault {
-        Fault::DuplicateCharge | Fault::BreakerRejected => o.charge_at + if o.fault == Fault::DuplicateCharge { 5_000 } else { 3 },
+        Fault::DuplicateCharge | Fault::BreakerRejected => {
+            o.charge_at
+                + if o.fault == Fault::DuplicateCharge {
+                    5_000
+                } else {
+                    3
+                }
+        }
         _ => o.completion(),
     }
 }

@@ -28,7 +28,10 @@ fn read_lines(path: &Path) -> Vec<Vec<u8>> {
     };
     let mut all = Vec::new();
     r.read_to_end(&mut all).unwrap();
-    BufReader::new(&all[..]).split(b'\n').map(|l| l.unwrap()).collect()
+    BufReader::new(&all[..])
+        .split(b'\n')
+        .map(|l| l.unwrap())
+        .collect()
 }
 
 #[test]
@@ -63,7 +66,10 @@ fn every_scenario_generates_every_artifact() {
         // The incident folder is valid for sidik-core.
         let inc = sidik_core::Incident::load(&dir).unwrap();
         assert_eq!(inc.file.sources.logs.len(), 4);
-        assert_eq!(std::fs::read(inc.tracker.unwrap()).unwrap(), sidik_sample::SEED_TRACKER);
+        assert_eq!(
+            std::fs::read(inc.tracker.unwrap()).unwrap(),
+            sidik_sample::SEED_TRACKER
+        );
         // The ground truth names the scenario and finds something for it.
         let t = &s.truth;
         assert_eq!(t.root_cause.scenario, sc.name());
@@ -71,7 +77,10 @@ fn every_scenario_generates_every_artifact() {
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap();
         assert_eq!(json["root_cause"]["hypothesis_number"], sc.hypothesis().0);
-        assert!(json["times"]["error_onset"].as_str().unwrap() >= json["times"]["spike_start"].as_str().unwrap());
+        assert!(
+            json["times"]["error_onset"].as_str().unwrap()
+                >= json["times"]["spike_start"].as_str().unwrap()
+        );
         let om = std::fs::read_to_string(dir.join("metrics/metrics.om")).unwrap();
         assert!(om.ends_with("# EOF\n"));
     }
@@ -81,13 +90,20 @@ fn every_scenario_generates_every_artifact() {
 fn each_scenario_plants_its_own_signature() {
     let tmp = tempfile::tempdir().unwrap();
     let count = |s: &Summary, key: &str| s.truth.counts.get(key).copied().unwrap_or(0);
-    let read = |dir: &Path, rel: &str| String::from_utf8_lossy(&std::fs::read(dir.join(rel)).unwrap()).into_owned();
+    let read = |dir: &Path, rel: &str| {
+        String::from_utf8_lossy(&std::fs::read(dir.join(rel)).unwrap()).into_owned()
+    };
 
     let d = tmp.path().join("pool");
     let s = gen(&d, Scenario::PoolExhaustion, 20_000, 3);
-    assert!(count(&s, "stuck_orders") > 0 && count(&s, "missing_in_ho_payments") > count(&s, "stuck_orders"));
-    assert!(read(&d, "logs/postgres/postgresql-2025-01-12.log").contains("FATAL:  sorry, too many clients already"));
-    assert!(read(&d, "logs/order-orchestrator/orchestrator.log").contains("pq: sorry, too many clients already"));
+    assert!(
+        count(&s, "stuck_orders") > 0
+            && count(&s, "missing_in_ho_payments") > count(&s, "stuck_orders")
+    );
+    assert!(read(&d, "logs/postgres/postgresql-2025-01-12.log")
+        .contains("FATAL:  sorry, too many clients already"));
+    assert!(read(&d, "logs/order-orchestrator/orchestrator.log")
+        .contains("pq: sorry, too many clients already"));
 
     let d = tmp.path().join("callback");
     let s = gen(&d, Scenario::CallbackFailure, 20_000, 3);
@@ -118,6 +134,7 @@ fn same_seed_same_bytes_other_seed_other_incident() {
     let tmp = tempfile::tempdir().unwrap();
     let a = gen(&tmp.path().join("a"), Scenario::RaceCondition, 2_000, 9);
     let b = gen(&tmp.path().join("b"), Scenario::RaceCondition, 2_000, 9);
+    assert_eq!(a.files, b.files);
     let c = gen(&tmp.path().join("c"), Scenario::RaceCondition, 2_000, 10);
     for (rel, _) in &a.files {
         let x = std::fs::read(tmp.path().join("a").join(rel)).unwrap();
@@ -147,7 +164,9 @@ fn logs_are_time_ordered_and_malformed_lines_are_exactly_the_planted_ones() {
             let (ok, time) = match f.format.as_str() {
                 "json" => match serde_json::from_slice::<serde_json::Value>(line) {
                     Ok(v) => {
-                        let t = v.get("ts").map(|t| format!("{:020.6}", t.as_f64().unwrap()))
+                        let t = v
+                            .get("ts")
+                            .map(|t| format!("{:020.6}", t.as_f64().unwrap()))
                             .or_else(|| v.get("time").map(|t| t.as_str().unwrap().to_string()));
                         (true, t)
                     }
@@ -161,31 +180,57 @@ fn logs_are_time_ordered_and_malformed_lines_are_exactly_the_planted_ones() {
                 _ => {
                     // PostgreSQL: continuation lines start with a tab.
                     let ok = text.starts_with('\t') || text.starts_with("2025-01-1");
-                    (ok, (!text.starts_with('\t')).then(|| text[..23].to_string()))
+                    (
+                        ok,
+                        (!text.starts_with('\t')).then(|| text[..23].to_string()),
+                    )
                 }
             };
-            assert_eq!(!ok, planted.contains(&n), "{}:{n}: planted={} but parses={ok}: {text}", f.path, planted.contains(&n));
+            assert_eq!(
+                !ok,
+                planted.contains(&n),
+                "{}:{n}: planted={} but parses={ok}: {text}",
+                f.path,
+                planted.contains(&n)
+            );
             if let Some(t) = time {
                 assert!(t >= last, "{}:{n}: {t} before {last}", f.path);
                 last = t;
             }
         }
         if f.gzip {
-            assert!(last.as_str() < "2025-01-12 12:00" || f.format != "logrus", "{}: morning file holds {last}", f.path);
+            assert!(
+                last.as_str() < "2025-01-12 12:00" || f.format != "logrus",
+                "{}: morning file holds {last}",
+                f.path
+            );
         }
     }
-    assert!(planted_total > 10, "only {planted_total} malformed lines planted");
+    assert!(
+        planted_total > 10,
+        "only {planted_total} malformed lines planted"
+    );
 }
 
 #[test]
 fn the_real_seed_tracker_is_shipped_byte_for_byte() {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed/tracker.md");
     match std::fs::read(&seed) {
-        Ok(bytes) => assert!(bytes == sidik_sample::SEED_TRACKER, "assets/tracker.md differs from {}", seed.display()),
-        Err(_) => eprintln!("note: {} not present; compared the shipped copy only", seed.display()),
+        Ok(bytes) => assert!(
+            bytes == sidik_sample::SEED_TRACKER,
+            "assets/tracker.md differs from {}",
+            seed.display()
+        ),
+        Err(_) => eprintln!(
+            "note: {} not present; compared the shipped copy only",
+            seed.display()
+        ),
     }
     let text = String::from_utf8(sidik_sample::SEED_TRACKER.to_vec()).unwrap();
-    assert!(text.contains("ðŸ”´"), "the shipped tracker lost its mojibake");
+    assert!(
+        text.contains("ðŸ”´"),
+        "the shipped tracker lost its mojibake"
+    );
     assert!(text.contains("- [ ] Collect metrics dari Huawei Cloud (12 Jan full day)"));
 }
 
@@ -213,5 +258,8 @@ fn refuses_bad_sizes_and_occupied_folders() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("--force"), "{err}");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
 }

@@ -161,7 +161,10 @@ impl Cluster {
                     return Ok(cluster);
                 }
                 Err(e) => {
-                    last_err = format!("{e}\nserver log:\n{}", fs::read_to_string(&cluster.log).unwrap_or_default());
+                    last_err = format!(
+                        "{e}\nserver log:\n{}",
+                        fs::read_to_string(&cluster.log).unwrap_or_default()
+                    );
                 }
             }
         }
@@ -220,14 +223,28 @@ impl Cluster {
 
     /// A libpq key/value connection string for database `db`.
     pub fn conninfo(&self, db: &str) -> String {
-        format!("host=127.0.0.1 port={} user={SUPERUSER} dbname={db}", self.port)
+        format!(
+            "host=127.0.0.1 port={} user={SUPERUSER} dbname={db}",
+            self.port
+        )
     }
 
     /// Runs `sql` with psql in database `db` and returns its unaligned, tuples-only output.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let port = self.port.to_string();
         let out = Command::new(self.bindir.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+            ])
             .args(["-U", SUPERUSER, "-d", db, "-c", sql])
             .output()
             .map_err(|e| format!("cannot run psql: {e}"))?;
@@ -253,14 +270,25 @@ impl Cluster {
             for mode in ["fast", "immediate"] {
                 let _ = self.run_checked(
                     "pg_ctl",
-                    &["-D", path_str(&self.data), "-m", mode, "-w", "-t", "20", "stop"],
+                    &[
+                        "-D",
+                        path_str(&self.data),
+                        "-m",
+                        mode,
+                        "-w",
+                        "-t",
+                        "20",
+                        "stop",
+                    ],
                 );
                 if wait_gone(self.pid, Duration::from_secs(5)) {
                     break;
                 }
             }
             if !wait_gone(self.pid, Duration::from_millis(10)) {
-                let _ = Command::new("kill").args(["-9", &self.pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-9", &self.pid.to_string()])
+                    .status();
                 wait_gone(self.pid, Duration::from_secs(5));
             }
         }
@@ -321,7 +349,10 @@ pub fn process_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // Field 3, after the parenthesised command name, is the state.
-            let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
             state != Some("Z") && state != Some("X")
         }
         Err(_) => false,
@@ -355,7 +386,9 @@ fn path_str(p: &Path) -> &str {
 }
 
 fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 fn unprivileged_user() -> Result<String, String> {
@@ -387,7 +420,8 @@ fn user_ids(user: &str) -> Result<(u32, u32), String> {
 }
 
 fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| format!("cannot find a free port: {e}"))
@@ -398,7 +432,11 @@ fn free_port() -> Result<u16, String> {
 /// Looks in `$SIDIK_PG_BINDIR`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin`, then `PATH`.
 pub fn find_bindir() -> Result<PathBuf, String> {
-    let complete = |d: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| d.join(b).is_file());
+    let complete = |d: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|b| d.join(b).is_file())
+    };
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::var_os("SIDIK_PG_BINDIR") {
         candidates.push(PathBuf::from(d));
