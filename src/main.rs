@@ -279,45 +279,15 @@ fn check(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Files matching a path with `*`/`?` in its last component.
+/// Number of files matching a path or glob (`*`, `?`, `[…]`, `**`).
 fn count_matches(pattern: &Path) -> usize {
-    let name = pattern
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !name.contains(['*', '?']) {
+    let Some(text) = pattern.to_str() else {
         return usize::from(pattern.is_file());
-    }
-    let dir = pattern.parent().unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
     };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
-        .count()
-}
-
-fn wildcard(p: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
+    match glob::glob(text) {
+        Ok(paths) => paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).count(),
+        Err(_) => usize::from(pattern.is_file()),
     }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {

@@ -236,9 +236,13 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
         metrics::MAX_CONNECTIONS,
     );
     let truth_path = out.join("ground_truth.json");
-    let mut json = serde_json::to_vec_pretty(&truth).expect("ground truth serialises");
-    json.push(b'\n');
-    std::fs::write(&truth_path, json).map_err(io_err("write", &truth_path))?;
+    let write_truth = || -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&truth_path)?);
+        serde_json::to_writer_pretty(&mut w, &truth)?;
+        std::io::Write::write_all(&mut w, b"\n")?;
+        std::io::Write::flush(&mut w)
+    };
+    write_truth().map_err(io_err("write", &truth_path))?;
 
     let mut files = Vec::new();
     collect_files(out, out, &mut files).map_err(io_err("list", out))?;
