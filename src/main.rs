@@ -114,6 +114,21 @@ struct LoadArgs {
     replace: bool,
 }
 
+/// Prints a line to stdout; a closed pipe (`sidik demo | head`) ends the
+/// program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
     s.parse()
 }
@@ -170,15 +185,15 @@ fn init(a: InitArgs) -> Result<()> {
     sidik_core::folder::write_atomic(&config, template(&id, tracker.as_deref()).as_bytes())?;
     // Prove the template is valid before telling the user it is.
     Incident::load(&a.dir)?;
-    println!("created incident folder {}", a.dir.display());
-    println!("  {CONFIG_FILE:<14} edit the window and uncomment the sources you have");
+    out!("created incident folder {}", a.dir.display());
+    out!("  {CONFIG_FILE:<14} edit the window and uncomment the sources you have");
     for sub in sidik_core::folder::SUBFOLDERS {
-        println!("  {:<14} {}", format!("{sub}/"), subfolder_purpose(sub));
+        out!("  {:<14} {}", format!("{sub}/"), subfolder_purpose(sub));
     }
     if let Some(t) = tracker {
-        println!("  tracker        {t}");
+        out!("  tracker        {t}");
     }
-    println!("next: sidik check --incident {}", a.dir.display());
+    out!("next: sidik check --incident {}", a.dir.display());
     Ok(())
 }
 
@@ -213,16 +228,16 @@ fn relative_to(target: &Path, base: &Path) -> Result<String> {
 fn check(dir: &Path) -> Result<()> {
     let inc = Incident::load(dir)?;
     let f = &inc.file;
-    println!("{}: ok", inc.dir.config_path().display());
-    println!("  id        {}", f.incident.id);
-    println!("  timezone  {}", inc.tz);
+    out!("{}: ok", inc.dir.config_path().display());
+    out!("  id        {}", f.incident.id);
+    out!("  timezone  {}", inc.tz);
     if let Some(w) = inc.window {
-        println!("  window    {}", w.display_in(inc.tz));
+        out!("  window    {}", w.display_in(inc.tz));
     }
     match &inc.tracker {
-        Some(t) if t.is_file() => println!("  tracker   {}", t.display()),
-        Some(t) => println!("  tracker   {} (missing!)", t.display()),
-        None => println!("  tracker   (none)"),
+        Some(t) if t.is_file() => out!("  tracker   {}", t.display()),
+        Some(t) => out!("  tracker   {} (missing!)", t.display()),
+        None => out!("  tracker   (none)"),
     }
     let mut problems = 0;
     for src in &f.sources.logs {
@@ -233,7 +248,7 @@ fn check(dir: &Path) -> Result<()> {
         if n == 0 {
             problems += 1;
         }
-        println!(
+        out!(
             "  logs      {:<20} {} file(s){}",
             src.service,
             n,
@@ -243,7 +258,7 @@ fn check(dir: &Path) -> Result<()> {
     for db in &f.sources.databases {
         let var = db.url_env.as_deref().unwrap_or("DATABASE_URL");
         let set = std::env::var_os(var).is_some();
-        println!(
+        out!(
             "  database  {:<20} ${var} {}",
             db.name,
             if set { "is set" } else { "is not set" }
@@ -255,7 +270,7 @@ fn check(dir: &Path) -> Result<()> {
             if n == 0 {
                 problems += 1;
             }
-            println!(
+            out!(
                 "  metrics   {p}{}",
                 if n == 0 { "  <- missing" } else { "" }
             );
@@ -267,7 +282,7 @@ fn check(dir: &Path) -> Result<()> {
             if !ok {
                 problems += 1;
             }
-            println!("  recon     {p}{}", if ok { "" } else { "  <- missing" });
+            out!("  recon     {p}{}", if ok { "" } else { "  <- missing" });
         }
     }
     if problems > 0 {
@@ -306,7 +321,7 @@ fn print_summary(s: &Summary) {
     let t = &s.truth;
     let c = |k: &str| t.counts.get(k).copied().unwrap_or(0);
     let idr = |k: &str| group_thousands(t.amounts_idr.get(k).copied().unwrap_or(0));
-    println!(
+    out!(
         "generated {} ({} orders, scenario {}, seed {}) in {:.1} s",
         s.out.display(),
         group_thousands(c("orders") as i64),
@@ -314,20 +329,21 @@ fn print_summary(s: &Summary) {
         t.generator["seed"],
         s.elapsed.as_secs_f64()
     );
-    println!(
-        "  root cause      hypothesis {}: {}",
-        t.root_cause.hypothesis_number, t.root_cause.hypothesis
+    out!(
+        "  root cause       hypothesis {}: {}",
+        t.root_cause.hypothesis_number,
+        t.root_cause.hypothesis
     );
-    println!("  spike start     {}", t.times.spike_start);
-    println!("  error onset     {}", t.times.error_onset);
-    println!("  degradation     {}", t.times.degradation_start);
-    println!("  recovery        {}", t.times.recovery);
-    println!(
-        "  stuck orders    {}",
+    out!("  spike start      {}", t.times.spike_start);
+    out!("  error onset      {}", t.times.error_onset);
+    out!("  degradation      {}", t.times.degradation_start);
+    out!("  recovery         {}", t.times.recovery);
+    out!(
+        "  stuck orders     {}",
         group_thousands(c("stuck_orders") as i64)
     );
-    println!(
-        "  missing in HO   {} payments, IDR {}",
+    out!(
+        "  missing in HO    {} payments, IDR {}",
         group_thousands(c("missing_in_ho_payments") as i64),
         idr("MISSING_IN_HO")
     );
@@ -337,17 +353,17 @@ fn print_summary(s: &Summary) {
         ("AMOUNT_MISMATCH", "breaks_amount_mismatch"),
     ] {
         if c(key) > 0 {
-            println!(
-                "  {:<15} {}, IDR {}",
+            out!(
+                "  {:<16} {}, IDR {}",
                 cat.to_ascii_lowercase().replace('_', " "),
                 group_thousands(c(key) as i64),
                 idr(cat)
             );
         }
     }
-    println!("files:");
+    out!("files:");
     for (path, bytes) in &s.files {
-        println!("  {path:<44} {:>12}", human_bytes(*bytes));
+        out!("  {path:<44} {:>12}", human_bytes(*bytes));
     }
 }
 
@@ -387,19 +403,19 @@ fn load(a: LoadArgs) -> Result<()> {
         schema: a.schema,
         replace: a.replace,
     }))?;
-    println!(
+    out!(
         "loaded into {} (schema {}):",
         sidik_core::redact(&a.pg),
         summary.schema
     );
     for (table, rows) in &summary.tables {
-        println!(
+        out!(
             "  {}.{table:<12} {:>12} rows",
             summary.schema,
             group_thousands(*rows as i64)
         );
     }
-    println!(
+    out!(
         "query them with: SET search_path = {}; SELECT count(*), payment_status FROM payments GROUP BY 2;",
         summary.schema
     );
@@ -418,15 +434,15 @@ fn demo(a: DemoArgs) -> Result<()> {
     })?;
     print_summary(&summary);
     let out = a.out.display();
-    println!();
-    println!("where everything is:");
-    println!("  {out}/incident.toml       the incident: window, timezone, every source");
-    println!("  {out}/tracker.md          the investigation tracker sidik will tick");
-    println!("  {out}/logs/               MRG (logrus, WIB), UPG (zap), orchestrator (zerolog), PostgreSQL");
-    println!("  {out}/data/               orders, UPG payments, HO postings (CSV)");
-    println!("  {out}/metrics/            cloud-monitoring CSV and OpenMetrics");
-    println!("  {out}/ground_truth.json   what was planted, to check every finding against");
-    println!();
-    println!("next: sidik check --incident {out}");
+    out!();
+    out!("where everything is:");
+    out!("  {out}/incident.toml       the incident: window, timezone, every source");
+    out!("  {out}/tracker.md          the investigation tracker sidik will tick");
+    out!("  {out}/logs/               MRG (logrus, WIB), UPG (zap), orchestrator (zerolog), PostgreSQL");
+    out!("  {out}/data/               orders, UPG payments, HO postings (CSV)");
+    out!("  {out}/metrics/            cloud-monitoring CSV and OpenMetrics");
+    out!("  {out}/ground_truth.json   what was planted, to check every finding against");
+    out!();
+    out!("next: sidik check --incident {out}");
     Ok(())
 }

@@ -165,3 +165,26 @@ fn demo_generates_the_sample_incident_and_can_run_again() {
     let err = sidik_err(&["demo", "--out", other.to_str().unwrap()]);
     assert!(err.contains("already has files"), "{err}");
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sidik"))
+        .args([
+            "demo",
+            "--out",
+            tmp.path().join("d").to_str().unwrap(),
+            "--orders",
+            "1000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `sidik demo | head -0`
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+}

@@ -317,7 +317,7 @@ format = "json"
 
 [[sources.logs]]
 service = "postgres"
-paths = ["logs/postgres/*.log"]
+paths = ["logs/postgres/postgresql-*.log*"]
 format = "postgres-stderr"
 line_prefix = "{prefix}"
 
