@@ -460,6 +460,16 @@ pub fn find_bindir() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path));
     }
+    first_complete(candidates)
+}
+
+/// The first folder holding `initdb`, `pg_ctl` and `postgres`, or an error saying what to install.
+fn first_complete(candidates: Vec<PathBuf>) -> Result<PathBuf, String> {
+    let complete = |d: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|b| d.join(b).is_file())
+    };
     candidates.into_iter().find(|d| complete(d)).ok_or_else(|| {
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found in $SIDIK_PG_BINDIR, \
          `pg_config --bindir`, /usr/lib/postgresql/*/bin or PATH. The tests need a real server: \
@@ -467,4 +477,25 @@ pub fn find_bindir() -> Result<PathBuf, String> {
          SIDIK_PG_BINDIR at the folder holding initdb."
             .to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_say_what_to_install() {
+        let empty = tempfile::tempdir().unwrap();
+        let only_initdb = tempfile::tempdir().unwrap();
+        fs::write(only_initdb.path().join("initdb"), "").unwrap();
+        let err = first_complete(vec![empty.path().into(), only_initdb.path().into()]).unwrap_err();
+        assert!(err.contains("apt-get install -y postgresql"), "{err}");
+        assert!(err.contains("SIDIK_PG_BINDIR"), "{err}");
+    }
+
+    #[test]
+    fn the_machine_has_server_binaries() {
+        let dir = find_bindir().expect("PostgreSQL server binaries");
+        assert!(dir.join("initdb").is_file());
+    }
 }
