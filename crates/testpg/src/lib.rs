@@ -432,11 +432,6 @@ fn free_port() -> Result<u16, String> {
 /// Looks in `$SIDIK_PG_BINDIR`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin`, then `PATH`.
 pub fn find_bindir() -> Result<PathBuf, String> {
-    let complete = |d: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|b| d.join(b).is_file())
-    };
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::var_os("SIDIK_PG_BINDIR") {
         candidates.push(PathBuf::from(d));
