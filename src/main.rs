@@ -1,6 +1,23 @@
 //! The `sidik` command line. It only parses arguments, calls the library
 //! crates and prints; every capability lives in `crates/`.
 
+/// Prints a line to stdout; a closed pipe (`sidik demo | head`) ends the
+/// program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
+mod tracker;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,6 +47,9 @@ enum Command {
     /// Generated incidents with known ground truth.
     #[command(subcommand)]
     Sample(SampleCommand),
+    /// Read and update the markdown investigation tracker, byte-exactly.
+    #[command(subcommand)]
+    Tracker(tracker::TrackerCommand),
 }
 
 #[derive(Debug, Args)]
@@ -114,21 +134,6 @@ struct LoadArgs {
     replace: bool,
 }
 
-/// Prints a line to stdout; a closed pipe (`sidik demo | head`) ends the
-/// program quietly instead of panicking.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-            eprintln!("error: cannot write to standard output: {e}");
-            std::process::exit(2);
-        }
-    }};
-}
-
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
     s.parse()
 }
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check(&a.incident),
         Command::Sample(SampleCommand::Generate(a)) => generate(a),
         Command::Sample(SampleCommand::Load(a)) => load(a),
+        Command::Tracker(c) => tracker::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

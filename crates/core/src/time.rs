@@ -5,7 +5,7 @@
 //! the incident's timezone (Asia/Jakarta, WIB, unless configured otherwise).
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 
 use crate::error::{Error, Result};
 
