@@ -298,6 +298,11 @@ impl Tracker {
     ) -> Option<Task> {
         let body = self.body;
         let b = text.as_bytes();
+        // pulldown-cmark may start an item at the preceding line ending or at a tab.
+        let mut pos = pos;
+        while matches!(b.get(pos), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            pos += 1;
+        }
         let mut i = pos;
         // List marker: - * + or 1. 1)
         match b.get(i)? {
@@ -570,6 +575,17 @@ mod tests {
         assert_eq!(t.tasks[4].child_indent, ">   ");
         assert_eq!(t.tasks[1].child_indent, "    ");
         assert_eq!(&t.bytes()[t.tasks[0].status_range.clone()], b" ");
+    }
+
+    #[test]
+    fn tab_indented_nesting() {
+        let t = parse("- [ ] parent\n\t- [x] tabbed child\n");
+        assert_eq!(t.tasks.len(), 2);
+        assert_eq!(t.tasks[1].parent, Some(0));
+        assert_eq!(t.tasks[1].child_indent, "\t  ");
+        let c = t.plan_child_line(1, "note");
+        let out = crate::edit::apply_changes(t.bytes(), &c).unwrap();
+        assert_eq!(out, b"- [ ] parent\n\t- [x] tabbed child\n\t  - note\n");
     }
 
     #[test]
