@@ -16,6 +16,9 @@ macro_rules! out {
     }};
 }
 
+mod actions;
+mod report;
+mod run;
 mod tracker;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +50,11 @@ enum Command {
     /// Generated incidents with known ground truth.
     #[command(subcommand)]
     Sample(SampleCommand),
+    /// Run playbooks (default: the five phase playbooks) on an incident folder.
+    Run(run::RunArgs),
+    /// List or validate playbooks.
+    #[command(subcommand)]
+    Playbook(run::PlaybookCommand),
     /// Read and update the markdown investigation tracker, byte-exactly.
     #[command(subcommand)]
     Tracker(tracker::TrackerCommand),
@@ -88,6 +96,15 @@ struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 12)]
     seed: u64,
+    /// Load the sample into this PostgreSQL database (schema sidik_sample) so the database steps run too.
+    #[arg(long, value_name = "URL", conflicts_with = "with_postgres")]
+    pg: Option<String>,
+    /// Start a throwaway PostgreSQL cluster for the database steps, and stop it afterwards.
+    #[arg(long)]
+    with_postgres: bool,
+    /// Date written into the tracker (YYYY-MM-DD); default: today in the incident timezone.
+    #[arg(long, value_name = "DATE", value_parser = tracker::parse_date)]
+    date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +164,11 @@ fn main() -> ExitCode {
         Command::Sample(SampleCommand::Generate(a)) => generate(a),
         Command::Sample(SampleCommand::Load(a)) => load(a),
         Command::Tracker(c) => tracker::run(c),
+        Command::Playbook(c) => run::playbook(c),
+        Command::Run(a) => match run::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,7 +206,7 @@ fn init(a: InitArgs) -> Result<()> {
                     t.display()
                 );
             }
-            Some(relative_to(t, &a.dir)?)
+            Some(sidik_core::folder::relative_path(t, &a.dir))
         }
         None => None,
     };
@@ -210,25 +232,6 @@ fn subfolder_purpose(sub: &str) -> &'static str {
         "charts" => "PNG and SVG charts",
         _ => "one journal per playbook run",
     }
-}
-
-/// `target` expressed relative to `base` when both are on the same root.
-fn relative_to(target: &Path, base: &Path) -> Result<String> {
-    let t = std::fs::canonicalize(target)
-        .with_context(|| format!("cannot resolve {}", target.display()))?;
-    let b = std::fs::canonicalize(base)
-        .with_context(|| format!("cannot resolve {}", base.display()))?;
-    let tc: Vec<_> = t.components().collect();
-    let bc: Vec<_> = b.components().collect();
-    let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
-    let mut rel = PathBuf::new();
-    for _ in common..bc.len() {
-        rel.push("..");
-    }
-    for c in &tc[common..] {
-        rel.push(c);
-    }
-    Ok(rel.to_string_lossy().into_owned())
 }
 
 fn check(dir: &Path) -> Result<()> {
@@ -431,6 +434,15 @@ fn load(a: LoadArgs) -> Result<()> {
 fn demo(a: DemoArgs) -> Result<()> {
     // Re-running the demo replaces an earlier demo, never someone's folder.
     let force = a.out.join("ground_truth.json").is_file();
+    if force {
+        for sub in ["evidence", "reports", "charts", "runs"] {
+            let p = a.out.join(sub);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("cannot clear {}", p.display()))?;
+            }
+        }
+    }
     let summary = sidik_sample::generate(&GenerateOptions {
         out: a.out.clone(),
         scenario: a.scenario,
@@ -439,16 +451,70 @@ fn demo(a: DemoArgs) -> Result<()> {
         force,
     })?;
     print_summary(&summary);
+    out!();
+
+    // A database for the Postgres steps: given, started here, or none.
+    let cluster = if a.with_postgres {
+        out!("starting a throwaway PostgreSQL cluster for the database steps…");
+        let c = sidik_testpg::Cluster::start().map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.psql(
+            "postgres",
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(c)
+    } else {
+        None
+    };
+    let url =
+        a.pg.clone()
+            .or_else(|| cluster.as_ref().map(|c| c.url("postgres")));
+    if let Some(url) = &url {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let loaded = rt.block_on(sidik_sample::load::load(&sidik_sample::load::LoadOptions {
+            dir: a.out.clone(),
+            url: url.clone(),
+            schema: "sidik_sample".into(),
+            replace: true,
+        }))?;
+        let rows: Vec<String> = loaded
+            .tables
+            .iter()
+            .map(|(t, n)| format!("{t} {}", group_thousands(*n as i64)))
+            .collect();
+        out!(
+            "loaded into {}: {}",
+            sidik_core::redact(url),
+            rows.join(", ")
+        );
+        // The sample's incident.toml reads the URL from this variable.
+        std::env::set_var("SIDIK_SAMPLE_DATABASE_URL", url);
+    } else {
+        std::env::remove_var("SIDIK_SAMPLE_DATABASE_URL");
+        out!("no database: the Postgres steps will be skipped (run `sidik demo --with-postgres` to include them)");
+    }
+    out!();
+
+    let inc = Incident::load(&a.out)?;
+    let registry = actions::registry();
+    let playbooks = run::load(&[], &registry)?;
+    let opts = run::default_options(&inc, a.date);
+    run::run_playbooks(&inc, &playbooks, &registry, &opts)?;
+    drop(cluster);
+
     let out = a.out.display();
     out!();
     out!("where everything is:");
-    out!("  {out}/incident.toml       the incident: window, timezone, every source");
-    out!("  {out}/tracker.md          the investigation tracker sidik will tick");
-    out!("  {out}/logs/               MRG (logrus, WIB), UPG (zap), orchestrator (zerolog), PostgreSQL");
-    out!("  {out}/data/               orders, UPG payments, HO postings (CSV)");
-    out!("  {out}/metrics/            cloud-monitoring CSV and OpenMetrics");
-    out!("  {out}/ground_truth.json   what was planted, to check every finding against");
+    out!("  {out}/tracker.md              the tracker, ticked by the run (compare with the seed)");
+    out!("  {out}/reports/incident.md     the incident report: impact, timeline, evidence, action items");
+    out!("  {out}/reports/                one report per step");
+    out!("  {out}/evidence/               data behind the reports, and manifest.json");
+    out!("  {out}/runs/                   one journal per playbook run");
+    out!("  {out}/charts/                 charts (they arrive with the timeline charts)");
+    out!("  {out}/ground_truth.json       what the sample planted, to check every finding against");
     out!();
-    out!("next: sidik check --incident {out}");
+    out!("next: sidik run --incident {out} --resume   (after editing anything)");
     Ok(())
 }

@@ -202,7 +202,7 @@ pub struct CheckArgs {
     playbooks: Vec<PathBuf>,
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("\"{s}\" is not a date; expected YYYY-MM-DD"))
 }
@@ -236,26 +236,10 @@ fn today(tz: Tz) -> NaiveDate {
 
 /// A path for a link: relative to the tracker's folder when the file exists.
 fn link_target(given: &str, tracker: &Path) -> String {
-    let p = Path::new(given);
-    let (Ok(abs), Some(dir)) = (std::fs::canonicalize(p), tracker.parent()) else {
+    if !Path::new(given).exists() {
         return given.to_string();
-    };
-    let dir = std::fs::canonicalize(if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    })
-    .unwrap_or_default();
-    let a: Vec<_> = abs.components().collect();
-    let d: Vec<_> = dir.components().collect();
-    let common = a.iter().zip(&d).take_while(|(x, y)| x == y).count();
-    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), d.len() - common).collect();
-    parts.extend(
-        a[common..]
-            .iter()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-    );
-    parts.join("/")
+    }
+    sidik_core::folder::relative_path(Path::new(given), tracker.parent().unwrap_or(Path::new(".")))
 }
 
 pub fn run(cmd: TrackerCommand) -> Result<()> {

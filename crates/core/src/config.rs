@@ -146,6 +146,9 @@ pub struct DatabaseSource {
     /// One of [`DATABASE_ROLES`]; default `production` (the safe assumption).
     #[serde(default)]
     pub role: Option<Spanned<String>>,
+    /// Schemas to search for unqualified table names (`sidik_sample`, `app, public`).
+    #[serde(default)]
+    pub search_path: Option<String>,
 }
 
 /// `[sources.metrics]`.
@@ -200,7 +203,10 @@ pub struct Incident {
 impl Incident {
     /// Loads `DIR/incident.toml` and validates it.
     pub fn load(dir: impl AsRef<Path>) -> Result<Incident> {
-        let dir = IncidentDir::new(dir.as_ref());
+        // An absolute root keeps every path the steps build unambiguous.
+        let dir = dir.as_ref();
+        let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let dir = IncidentDir::new(root);
         let path = dir.config_path();
         let text =
             match fs::read_to_string(&path) {
@@ -511,6 +517,7 @@ end = "2025-01-13T00:00:00+07:00"
 # name = "orders"
 # url_env = "ORDERS_DATABASE_URL"     # the variable's name, never the URL itself
 # role = "production"                 # production, replica, staging or test
+# search_path = "public"              # schemas holding orders, payments, ho_postings
 
 # [sources.metrics]
 # prometheus_url = "http://127.0.0.1:9090"

@@ -93,6 +93,56 @@ impl IncidentDir {
     }
 }
 
+/// `target` relative to the folder `base`, `/`-separated (`../inc/reports/x.md`),
+/// for links written into files that live in `base`. Both are resolved
+/// through the file system when they exist, so symlinks and `..` are handled;
+/// a target that does not exist yet is resolved through its nearest existing
+/// parent.
+pub fn relative_path(target: &Path, base: &Path) -> String {
+    fn resolve(p: &Path) -> PathBuf {
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        let mut missing = Vec::new();
+        let mut cur = abs.as_path();
+        loop {
+            if let Ok(c) = fs::canonicalize(cur) {
+                let mut out = c;
+                for m in missing.iter().rev() {
+                    out.push(m);
+                }
+                return out;
+            }
+            match (cur.file_name(), cur.parent()) {
+                (Some(name), Some(parent)) => {
+                    missing.push(name.to_os_string());
+                    cur = parent;
+                }
+                _ => return abs,
+            }
+        }
+    }
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let t = resolve(target);
+    let b = resolve(base);
+    let tc: Vec<_> = t.components().collect();
+    let bc: Vec<_> = b.components().collect();
+    let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), bc.len() - common).collect();
+    parts.extend(
+        tc[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
 /// flushed to disk, then renamed over the target. Readers see the old file or
 /// the new one, never half of either. An existing file's permissions are kept.
@@ -145,6 +195,29 @@ mod tests {
         assert_eq!(
             dir.relative(&dir.reports().join("recon.md")),
             "reports/recon.md"
+        );
+    }
+
+    #[test]
+    fn relative_paths_between_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inc = tmp.path().join("inc");
+        let notes = tmp.path().join("notes");
+        fs::create_dir_all(inc.join("reports")).unwrap();
+        fs::create_dir_all(&notes).unwrap();
+        fs::write(inc.join("reports/a.md"), "x").unwrap();
+        assert_eq!(
+            relative_path(&inc.join("reports/a.md"), &notes),
+            "../inc/reports/a.md"
+        );
+        assert_eq!(
+            relative_path(&inc.join("reports/a.md"), &inc),
+            "reports/a.md"
+        );
+        // Not written yet.
+        assert_eq!(
+            relative_path(&inc.join("charts/t.png"), &inc),
+            "charts/t.png"
         );
     }
 

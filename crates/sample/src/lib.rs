@@ -323,8 +323,9 @@ line_prefix = "{prefix}"
 
 [[sources.databases]]
 name = "orders"
-url_env = "SIDIK_SAMPLE_DATABASE_URL"
+url_env = "SIDIK_SAMPLE_DATABASE_URL"   # `sidik sample load` or `sidik demo --with-postgres` fill it
 role = "test"
+search_path = "sidik_sample, public"
 
 [sources.metrics]
 csv = ["metrics/cloud-eye.csv"]

@@ -1,0 +1,829 @@
+//! The actions playbooks can run, registered by name in one place
+//! ([`registry`]). Each one reads what `incident.toml` points at, writes its
+//! evidence (`evidence/STEP.*`) and report (`reports/STEP.md`), and returns a
+//! one-line result for the tracker.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sidik_core::time::parse_time;
+use sidik_core::Incident;
+use sidik_playbook::{Action, Context, Done, Outcome, Registry};
+
+/// Every action sidik has.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(CollectLogs);
+    r.register(CollectMetrics);
+    r.register(CollectExport);
+    r.register(PgQuery);
+    r.register(IncidentReport);
+    r
+}
+
+/// The named queries shipped in `queries/`.
+pub const QUERIES: &[(&str, &str)] = &[
+    ("stuck_orders", include_str!("../queries/stuck_orders.sql")),
+    (
+        "missing_in_ho",
+        include_str!("../queries/missing_in_ho.sql"),
+    ),
+    (
+        "financial_impact",
+        include_str!("../queries/financial_impact.sql"),
+    ),
+    (
+        "payment_status_by_day",
+        include_str!("../queries/payment_status_by_day.sql"),
+    ),
+    (
+        "connection_pool_status",
+        include_str!("../queries/connection_pool_status.sql"),
+    ),
+    ("lock_waits", include_str!("../queries/lock_waits.sql")),
+    ("slow_queries", include_str!("../queries/slow_queries.sql")),
+];
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    sidik_core::folder::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// `1,234,567`.
+pub fn count(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// `Rp 456.789.000` (Indonesian grouping).
+pub fn idr(n: i64) -> String {
+    format!("Rp {}", count(n).replace(',', "."))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
+fn local(t: DateTime<Utc>, inc: &Incident) -> String {
+    t.with_timezone(&inc.tz)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// Files matching a path or glob, relative to the incident folder.
+fn matching(inc: &Incident, pattern: &str) -> Vec<PathBuf> {
+    let abs = inc.dir.resolve(pattern);
+    let Some(text) = abs.to_str() else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = glob::glob(text)
+        .map(|g| g.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn compression(path: &Path) -> &'static str {
+    let mut magic = [0u8; 6];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
+        .unwrap_or(0);
+    match &magic[..n] {
+        [0x1f, 0x8b, ..] => "gzip",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
+        [b'B', b'Z', b'h', ..] => "bzip2",
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00] => "xz",
+        _ => "none",
+    }
+}
+
+// ------------------------------------------------------------------ collect.logs
+
+/// Inventory of the services' log files.
+struct CollectLogs;
+
+impl Action for CollectLogs {
+    fn name(&self) -> &'static str {
+        "collect.logs"
+    }
+    fn summary(&self) -> &'static str {
+        "Check that every service's log files are in the incident folder; record them with their digests"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        ctx.incident
+            .file
+            .sources
+            .logs
+            .iter()
+            .flat_map(|s| s.paths.iter().flat_map(|p| matching(&ctx.incident, p)))
+            .collect()
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let sources = &inc.file.sources.logs;
+        if sources.is_empty() {
+            return Outcome::Failed(format!(
+                "{} lists no [[sources.logs]]; add one block per service (MRG, UPG, Order Orchestrator) with the exported files",
+                inc.dir.config_path().display()
+            ));
+        }
+        let mut json = Vec::new();
+        let mut md = String::from("# Log files\n\n| service | format | file | size | compression |\n|---|---|---|---:|---|\n");
+        let (mut files, mut bytes, mut compressed) = (0, 0u64, 0);
+        let mut missing = Vec::new();
+        for s in sources {
+            let found: Vec<PathBuf> = s.paths.iter().flat_map(|p| matching(inc, p)).collect();
+            if found.is_empty() {
+                missing.push(format!("{} ({})", s.service, s.paths.join(", ")));
+            }
+            let format = s
+                .format
+                .as_ref()
+                .map_or("auto".to_string(), |f| f.get_ref().clone());
+            let mut list = Vec::new();
+            for f in &found {
+                let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+                let comp = compression(f);
+                let rel = inc.dir.relative(f);
+                let _ = writeln!(
+                    md,
+                    "| {} | {format} | [{rel}](../{rel}) | {} | {comp} |",
+                    s.service,
+                    mib(size)
+                );
+                list.push(serde_json::json!({"path": rel, "bytes": size, "compression": comp}));
+                files += 1;
+                bytes += size;
+                compressed += usize::from(comp != "none");
+            }
+            json.push(serde_json::json!({"service": s.service, "format": format, "files": list}));
+        }
+        if !missing.is_empty() {
+            return Outcome::Failed(format!("no log file found for: {}; export them into the incident folder or fix the paths in incident.toml", missing.join("; ")));
+        }
+        let result = format!(
+            "{} services, {files} files, {} ({compressed} compressed)",
+            sources.len(),
+            mib(bytes)
+        );
+        let _ = writeln!(md, "\n{result}.");
+        let evidence = ctx.evidence_path("json");
+        let report = ctx.report_path();
+        if let Err(e) = write(
+            &evidence,
+            &serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+        .and_then(|_| write(&report, &md))
+        {
+            return Outcome::Failed(e);
+        }
+        Outcome::Succeeded(Done {
+            outputs: vec![evidence],
+            report: Some(report),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ collect.metrics
+
+/// Checks the metrics exports cover the incident window.
+struct CollectMetrics;
+
+impl Action for CollectMetrics {
+    fn name(&self) -> &'static str {
+        "collect.metrics"
+    }
+    fn summary(&self) -> &'static str {
+        "Check the metrics exports (CSV, OpenMetrics) and that they cover the incident window"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let Some(m) = &ctx.incident.file.sources.metrics else {
+            return Vec::new();
+        };
+        m.csv
+            .iter()
+            .chain(&m.openmetrics)
+            .flat_map(|p| matching(&ctx.incident, p))
+            .collect()
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let Some(m) = &inc.file.sources.metrics else {
+            return Outcome::Failed(format!("{} has no [sources.metrics]; add the cloud-monitoring CSV export or OpenMetrics files", inc.dir.config_path().display()));
+        };
+        let csvs: Vec<PathBuf> = m.csv.iter().flat_map(|p| matching(inc, p)).collect();
+        let oms: Vec<PathBuf> = m
+            .openmetrics
+            .iter()
+            .flat_map(|p| matching(inc, p))
+            .collect();
+        if csvs.is_empty() && oms.is_empty() {
+            return Outcome::Failed("no metrics file found; export the full day from the monitoring system (CSV: timestamp,metric,instance,value) into the incident folder".into());
+        }
+        let mut metrics = BTreeSet::new();
+        let mut instances = BTreeSet::new();
+        let (mut samples, mut bad) = (0u64, Vec::new());
+        let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+        for f in &csvs {
+            let rel = inc.dir.relative(f);
+            let mut rdr = match csv::ReaderBuilder::new().flexible(true).from_path(f) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
+            };
+            let headers: Vec<String> = rdr
+                .headers()
+                .map(|h| h.iter().map(|c| c.trim().to_ascii_lowercase()).collect())
+                .unwrap_or_default();
+            let col = |n: &str| headers.iter().position(|h| h == n);
+            let (Some(ti), Some(mi), Some(ii), Some(vi)) = (
+                col("timestamp"),
+                col("metric"),
+                col("instance"),
+                col("value"),
+            ) else {
+                return Outcome::Failed(format!(
+                    "{rel}: expected the columns timestamp, metric, instance, value; found {}",
+                    headers.join(", ")
+                ));
+            };
+            for (n, rec) in rdr.records().enumerate() {
+                let line = n + 2;
+                let Ok(rec) = rec else {
+                    bad.push(format!("{rel}:{line}: unreadable row"));
+                    continue;
+                };
+                let (Some(ts), Some(mt), Some(is), Some(v)) =
+                    (rec.get(ti), rec.get(mi), rec.get(ii), rec.get(vi))
+                else {
+                    bad.push(format!(
+                        "{rel}:{line}: expected {} fields, found {}",
+                        headers.len(),
+                        rec.len()
+                    ));
+                    continue;
+                };
+                let Ok(t) = parse_time(ts, inc.tz) else {
+                    bad.push(format!("{rel}:{line}: timestamp \"{ts}\" is not a time"));
+                    continue;
+                };
+                if v.trim().parse::<f64>().is_err() {
+                    bad.push(format!("{rel}:{line}: value \"{v}\" is not a number"));
+                    continue;
+                }
+                metrics.insert(mt.to_string());
+                instances.insert(is.to_string());
+                samples += 1;
+                first = Some(first.map_or(t, |f| f.min(t)));
+                last = Some(last.map_or(t, |l| l.max(t)));
+            }
+        }
+        let mut om_notes = Vec::new();
+        for f in &oms {
+            let rel = inc.dir.relative(f);
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
+            };
+            let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+            let n = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .count();
+            let eof = text.trim_end().ends_with("# EOF");
+            om_notes.push(format!(
+                "{rel}: {families} metric families, {} samples{}",
+                count(n as i64),
+                if eof {
+                    ""
+                } else {
+                    ", no `# EOF` line (truncated?)"
+                }
+            ));
+            if csvs.is_empty() {
+                samples += n as u64;
+            }
+        }
+        let coverage = match (first, last, inc.window) {
+            (Some(f), Some(l), Some(w)) => {
+                let slack = chrono::Duration::minutes(5);
+                if f > w.start + slack || l < w.end - slack {
+                    return Outcome::Failed(format!(
+                        "the metrics cover {} – {} but the window is {}: export the missing part",
+                        local(f, inc),
+                        local(l, inc),
+                        w.display_in(inc.tz)
+                    ));
+                }
+                format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz)
+            }
+            (Some(f), Some(l), None) => format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz),
+            _ => "time range unknown (OpenMetrics only)".to_string(),
+        };
+        let mut md = format!(
+            "# Metrics\n\n- files: {}\n",
+            csvs.iter()
+                .chain(&oms)
+                .map(|f| {
+                    let r = inc.dir.relative(f);
+                    format!("[{r}](../{r})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            md,
+            "- {} samples of {} metrics from {} instances",
+            count(samples as i64),
+            metrics.len(),
+            instances.len()
+        );
+        let _ = writeln!(md, "- covers {coverage}");
+        let _ = writeln!(
+            md,
+            "- metrics: {}",
+            metrics.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        for n in &om_notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        if !bad.is_empty() {
+            let _ = writeln!(md, "\n## Rows set aside ({})\n", bad.len());
+            for b in bad.iter().take(50) {
+                let _ = writeln!(md, "- {b}");
+            }
+        }
+        let result = format!(
+            "{} metrics × {} instances, {coverage}",
+            metrics.len(),
+            instances.len()
+        ) + &if bad.is_empty() {
+            String::new()
+        } else {
+            format!("; {} rows set aside", bad.len())
+        };
+        let evidence = ctx.evidence_path("json");
+        let json = serde_json::json!({"samples": samples, "metrics": metrics, "instances": instances, "first": first, "last": last, "rejected": bad});
+        if let Err(e) = write(
+            &evidence,
+            &serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+        .and_then(|_| write(&ctx.report_path(), &md))
+        {
+            return Outcome::Failed(e);
+        }
+        Outcome::Succeeded(Done {
+            outputs: vec![evidence],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ collect.export
+
+/// Profiles one data export (payments, HO postings, orders).
+struct CollectExport;
+
+impl CollectExport {
+    fn file(ctx: &Context) -> Result<(PathBuf, &'static str, &'static str, &'static str), String> {
+        let r = ctx.incident.file.sources.recon.clone().unwrap_or_default();
+        let (path, noun, status, time) = match ctx.str_param("source") {
+            Some("payments") => (r.payments, "payments", "payment_status", "created_at"),
+            Some("postings") => (r.postings, "HO postings", "journal_type", "posted_at"),
+            Some("orders") => (r.orders, "orders", "status", "created_at"),
+            other => {
+                return Err(format!(
+                    "parameter `source` must be payments, postings or orders, not {other:?}"
+                ))
+            }
+        };
+        let path = path.ok_or_else(|| {
+            format!(
+                "{} names no {noun} export under [sources.recon]",
+                ctx.incident.dir.config_path().display()
+            )
+        })?;
+        Ok((ctx.incident.dir.resolve(path), noun, status, time))
+    }
+}
+
+impl Action for CollectExport {
+    fn name(&self) -> &'static str {
+        "collect.export"
+    }
+    fn summary(&self) -> &'static str {
+        "Profile a data export (payments, HO postings, orders): rows, statuses, amounts, time range; malformed rows set aside"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["source", "status_column", "time_column"]
+    }
+    fn required(&self) -> &'static [&'static str] {
+        &["source"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        CollectExport::file(ctx)
+            .map(|f| vec![f.0])
+            .unwrap_or_default()
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let (path, noun, status_default, time_default) = match CollectExport::file(ctx) {
+            Ok(f) => f,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let rel = inc.dir.relative(&path);
+        if !path.is_file() {
+            return Outcome::Failed(format!(
+                "{rel} not found; export the {noun} into the incident folder"
+            ));
+        }
+        let mut rdr = match csv::ReaderBuilder::new().flexible(true).from_path(&path) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
+        };
+        let headers: Vec<String> = rdr
+            .headers()
+            .map(|h| h.iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let status_col = ctx.str_param("status_column").unwrap_or(status_default);
+        let time_col = ctx.str_param("time_column").unwrap_or(time_default);
+        let si = headers.iter().position(|h| h == status_col);
+        let ti = headers.iter().position(|h| h == time_col);
+        let ai = headers
+            .iter()
+            .position(|h| h == "amount" || h == "amount_total");
+        let mut by_status: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        let (mut rows, mut rejected) = (0u64, Vec::new());
+        let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+        let mut aside = String::new();
+        for (n, rec) in rdr.records().enumerate() {
+            let line = n + 2;
+            let rec = match rec {
+                Ok(r) if r.len() == headers.len() => r,
+                Ok(r) => {
+                    rejected.push(format!(
+                        "line {line}: {} fields, expected {}",
+                        r.len(),
+                        headers.len()
+                    ));
+                    let _ = writeln!(aside, "{line},{}", r.iter().collect::<Vec<_>>().join(","));
+                    continue;
+                }
+                Err(e) => {
+                    rejected.push(format!("line {line}: {e}"));
+                    continue;
+                }
+            };
+            let amount = ai.and_then(|i| rec.get(i)).map(|a| a.trim().parse::<i64>());
+            if let Some(Err(_)) = amount {
+                rejected.push(format!(
+                    "line {line}: amount \"{}\" is not a whole number of rupiah",
+                    rec.get(ai.unwrap_or(0)).unwrap_or("")
+                ));
+                let _ = writeln!(aside, "{line},{}", rec.iter().collect::<Vec<_>>().join(","));
+                continue;
+            }
+            rows += 1;
+            let e = by_status
+                .entry(
+                    si.and_then(|i| rec.get(i))
+                        .unwrap_or("(no status)")
+                        .to_string(),
+                )
+                .or_default();
+            e.0 += 1;
+            e.1 += amount.and_then(|a| a.ok()).unwrap_or(0);
+            if let Some(t) = ti
+                .and_then(|i| rec.get(i))
+                .and_then(|v| parse_time(v, inc.tz).ok())
+            {
+                first = Some(first.map_or(t, |f| f.min(t)));
+                last = Some(last.map_or(t, |l| l.max(t)));
+            }
+        }
+        let range = match (first, last) {
+            (Some(f), Some(l)) => format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz),
+            _ => format!("no readable `{time_col}`"),
+        };
+        let statuses: Vec<String> = by_status
+            .iter()
+            .map(|(k, (n, _))| format!("{k} {}", count(*n as i64)))
+            .collect();
+        let mut result = format!(
+            "{} {noun}: {}; {range}",
+            count(rows as i64),
+            statuses.join(" · ")
+        );
+        if !rejected.is_empty() {
+            result.push_str(&format!("; {} malformed rows set aside", rejected.len()));
+        }
+        let mut md = format!("# {}\n\nFile: [{rel}](../{rel}), {} rows, {range}.\n\n| {status_col} | rows | amount |\n|---|---:|---:|\n", capitalise(noun), count(rows as i64));
+        for (k, (n, a)) in &by_status {
+            let _ = writeln!(md, "| {k} | {} | {} |", count(*n as i64), idr(*a));
+        }
+        let mut outputs = Vec::new();
+        if !rejected.is_empty() {
+            let _ = writeln!(md, "\n## Rows set aside ({})\n", rejected.len());
+            for r in rejected.iter().take(50) {
+                let _ = writeln!(md, "- {r}");
+            }
+            let aside_path = ctx.evidence_path("rejected.csv");
+            if let Err(e) = write(&aside_path, &format!("line,{}\n{aside}", headers.join(","))) {
+                return Outcome::Failed(e);
+            }
+            outputs.push(aside_path);
+        }
+        let evidence = ctx.evidence_path("json");
+        let json = serde_json::json!({
+            "file": rel, "rows": rows, "first": first, "last": last,
+            "by_status": by_status.iter().map(|(k, (n, a))| (k.clone(), serde_json::json!({"rows": n, "amount": a}))).collect::<BTreeMap<_, _>>(),
+            "rejected": rejected,
+        });
+        if let Err(e) = write(
+            &evidence,
+            &serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+        .and_then(|_| write(&ctx.report_path(), &md))
+        {
+            return Outcome::Failed(e);
+        }
+        outputs.push(evidence);
+        Outcome::Succeeded(Done {
+            outputs,
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------ pg.query
+
+/// Runs a named query against a database of the incident.
+struct PgQuery;
+
+/// Fills `{rows}`, `{COLUMN}`, `{COLUMN:count}` and `{COLUMN:idr}` from a result.
+pub fn fill_template(template: &str, table: &sidik_pg::Table) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let inner = &rest[open + 1..open + close];
+        let (name, fmt) = inner.split_once(':').unwrap_or((inner, ""));
+        let raw = if name == "rows" {
+            Some(table.rows.len().to_string())
+        } else {
+            table.first(name).map(str::to_string)
+        };
+        let value = match (raw, fmt) {
+            (None, _) => format!("{{{inner}?}}"),
+            (Some(v), "count") => v.parse::<i64>().map(count).unwrap_or(v),
+            (Some(v), "idr") => v.parse::<i64>().map(idr).unwrap_or(v),
+            (Some(v), _) => v,
+        };
+        out.push_str(&value);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Action for PgQuery {
+    fn name(&self) -> &'static str {
+        "pg.query"
+    }
+    fn summary(&self) -> &'static str {
+        "Run a named query (queries/) read-only against a database of the incident; rows to CSV"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &[
+            "query",
+            "query_file",
+            "database",
+            "expect_rows",
+            "result",
+            "title",
+        ]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        ctx.str_param("query_file")
+            .map(|f| vec![ctx.incident.dir.resolve(f)])
+            .unwrap_or_default()
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let (file, text) = match (ctx.str_param("query"), ctx.str_param("query_file")) {
+            (Some(q), None) => match QUERIES.iter().find(|(n, _)| *n == q) {
+                Some((n, t)) => (format!("queries/{n}.sql"), t.to_string()),
+                None => {
+                    return Outcome::Failed(format!(
+                        "no shipped query `{q}`; shipped: {}",
+                        QUERIES.iter().map(|q| q.0).collect::<Vec<_>>().join(", ")
+                    ))
+                }
+            },
+            (None, Some(f)) => match std::fs::read_to_string(inc.dir.resolve(f)) {
+                Ok(t) => (f.to_string(), t),
+                Err(e) => return Outcome::Failed(format!("cannot read query file {f}: {e}")),
+            },
+            _ => {
+                return Outcome::Failed(
+                    "give exactly one of `query` (a shipped query) or `query_file`".into(),
+                )
+            }
+        };
+        let query = match sidik_pg::NamedQuery::parse(&file, &text) {
+            Ok(q) => q,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let dbs = &inc.file.sources.databases;
+        let db = match ctx.str_param("database") {
+            Some(name) => match dbs.iter().find(|d| d.name == name) {
+                Some(d) => Some(d),
+                None => {
+                    return Outcome::Failed(format!("incident.toml has no database named `{name}`"))
+                }
+            },
+            None => dbs.first(),
+        };
+        let var = db
+            .and_then(|d| d.url_env.clone())
+            .unwrap_or_else(|| "DATABASE_URL".to_string());
+        let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
+            return Outcome::Skipped(format!(
+                "no database: ${var} is not set; export it with the connection string{} or run `sidik demo --with-postgres`",
+                db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
+            ));
+        };
+        let opts = sidik_pg::SessionOptions {
+            search_path: db.and_then(|d| d.search_path.clone()),
+            ..Default::default()
+        };
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return Outcome::Failed(format!("cannot start the async runtime: {e}")),
+        };
+        let table = rt.block_on(async {
+            let s = sidik_pg::Session::connect(&url, &opts).await?;
+            if let Some(min) = query.min_server_version {
+                let v = s.server_version_num().await?;
+                if v < min {
+                    return Err(sidik_pg::PgError::Query {
+                        what: format!("query {}", query.name),
+                        message: format!(
+                            "it needs PostgreSQL {} or later; the server is {}",
+                            min / 10_000,
+                            v / 10_000
+                        ),
+                    });
+                }
+            }
+            s.query(&format!("query {}", query.name), &query.sql).await
+        });
+        let table = match table {
+            Ok(t) => t,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let csv_path = ctx.evidence_path("csv");
+        let title = ctx.str_param("title").unwrap_or(&query.description);
+        let mut md = format!("# {title}\n\nQuery `{}` ({file}) on database `{}`: {} rows. All rows: [{}](../{}).\n\n", query.name, db.map_or("default", |d| d.name.as_str()), count(table.rows.len() as i64), inc.dir.relative(&csv_path), inc.dir.relative(&csv_path));
+        if !table.columns.is_empty() {
+            let _ = writeln!(
+                md,
+                "| {} |\n|{}|",
+                table.columns.join(" | "),
+                table
+                    .columns
+                    .iter()
+                    .map(|_| "---")
+                    .collect::<Vec<_>>()
+                    .join("|")
+            );
+            for r in table.rows.iter().take(50) {
+                let _ = writeln!(
+                    md,
+                    "| {} |",
+                    r.iter()
+                        .map(|v| v.as_deref().unwrap_or("NULL").replace('|', "\\|"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                );
+            }
+            if table.rows.len() > 50 {
+                let _ = writeln!(
+                    md,
+                    "\n(first 50 of {} rows)",
+                    count(table.rows.len() as i64)
+                );
+            }
+        }
+        let _ = writeln!(md, "\n```sql\n{}```", query.sql);
+        if let Err(e) =
+            write(&csv_path, &table.to_csv()).and_then(|_| write(&ctx.report_path(), &md))
+        {
+            return Outcome::Failed(e);
+        }
+        let result = fill_template(ctx.str_param("result").unwrap_or("{rows} rows"), &table);
+        if let Some(expected) = ctx.int_param("expect_rows") {
+            if table.rows.len() as i64 != expected {
+                return Outcome::Failed(format!(
+                    "{result} (expected {expected} rows); see {}",
+                    inc.dir.relative(&ctx.report_path())
+                ));
+            }
+        }
+        Outcome::Succeeded(Done {
+            outputs: vec![csv_path],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ report.incident
+
+/// Writes `reports/incident.md`, the postmortem as far as the evidence goes.
+struct IncidentReport;
+
+impl Action for IncidentReport {
+    fn name(&self) -> &'static str {
+        "report.incident"
+    }
+    fn summary(&self) -> &'static str {
+        "Write reports/incident.md: a postmortem (Google SRE shape) from the evidence collected so far"
+    }
+    fn always_run(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let text = crate::report::incident_report(&ctx.incident);
+        let path = ctx.incident.dir.reports().join("incident.md");
+        if let Err(e) = write(&path, &text) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Succeeded(Done {
+            outputs: vec![],
+            report: Some(path),
+            charts: vec![],
+            result: String::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_like_the_tracker() {
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(idr(456_789_000), "Rp 456.789.000");
+        let t = sidik_pg::Table {
+            columns: vec!["orders".into(), "amount".into()],
+            rows: vec![vec![Some("1234".into()), Some("456789000".into())]],
+        };
+        assert_eq!(
+            fill_template(
+                "{orders:count} orders stuck, {amount:idr} not posted to HO ({rows} row)",
+                &t
+            ),
+            "1,234 orders stuck, Rp 456.789.000 not posted to HO (1 row)"
+        );
+        assert_eq!(fill_template("{nope}", &t), "{nope?}");
+    }
+}

@@ -1,0 +1,226 @@
+//! `reports/incident.md`: the postmortem in the Google SRE shape (summary,
+//! impact, timeline, root cause, evidence, action items), written from
+//! whatever the playbooks have collected so far, and saying plainly what is
+//! not collected yet.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use sidik_core::manifest::Manifest;
+use sidik_core::Incident;
+use sidik_playbook::{Journal, StepStatus};
+
+use crate::actions::{count, idr};
+
+/// The tracker's five hypotheses, in its order.
+const HYPOTHESES: [&str; 5] = [
+    "Database connection pool exhaustion",
+    "Payment callback failure",
+    "Circuit breaker activation",
+    "Timeout configuration issue",
+    "Race condition in the payment flow",
+];
+
+fn csv_first_row(inc: &Incident, step: &str) -> Option<BTreeMap<String, String>> {
+    let path = inc.dir.evidence().join(format!("{step}.csv"));
+    let mut rdr = csv::Reader::from_path(path).ok()?;
+    let headers = rdr.headers().ok()?.clone();
+    let rec = rdr.records().next()?.ok()?;
+    Some(
+        headers
+            .iter()
+            .map(str::to_string)
+            .zip(rec.iter().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn csv_rows(inc: &Incident, step: &str) -> Option<usize> {
+    let path = inc.dir.evidence().join(format!("{step}.csv"));
+    let rdr = csv::Reader::from_path(path).ok()?;
+    Some(rdr.into_records().count())
+}
+
+/// Latest journal of every playbook that ran, by playbook id.
+fn journals(inc: &Incident) -> Vec<Journal> {
+    let mut ids: Vec<String> = std::fs::read_dir(inc.dir.runs())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+                .filter_map(|n| n.rsplitn(3, '-').nth(2).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids.dedup();
+    ids.iter()
+        .filter_map(|id| {
+            Journal::latest(&inc.dir.runs(), id)
+                .ok()
+                .flatten()
+                .map(|(_, j)| j)
+        })
+        .collect()
+}
+
+/// The report's markdown.
+pub fn incident_report(inc: &Incident) -> String {
+    let f = &inc.file.incident;
+    let mut md = format!("# Incident report: {}\n\n", f.id);
+    if let Some(t) = &f.title {
+        let _ = writeln!(md, "{t}\n");
+    }
+    let window = inc
+        .window
+        .map(|w| w.display_in(inc.tz))
+        .unwrap_or_else(|| "not set in incident.toml".into());
+    let _ = writeln!(md, "- Window: {window}\n- Timezone: {}", inc.tz);
+    let runs = journals(inc);
+
+    md.push_str("\n## Summary\n\n");
+    let _ = writeln!(
+        md,
+        "Written by sidik from the evidence collected so far ({} playbook run(s)). Sections marked *not collected yet* name the step that would fill them.",
+        runs.len()
+    );
+
+    md.push_str("\n## Impact\n\n");
+    match csv_first_row(inc, "financial-impact") {
+        Some(row) => {
+            let n = |k: &str| row.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            let _ = writeln!(md, "- Orders stuck in ACTIVE (order gantung): **{}**", count(n("stuck_orders")));
+            let _ = writeln!(
+                md,
+                "- Orders charged at UPG but not posted to HO: **{}**, **{}**",
+                count(n("orders_not_posted")),
+                idr(n("amount_not_posted"))
+            );
+            md.push_str("- Source: [financial impact](financial-impact.md)\n");
+        }
+        None => md.push_str("- *Not collected yet*: the `financial-impact` step (phase 1) needs the orders database.\n"),
+    }
+    if let Some(n) = csv_rows(inc, "missing-in-ho") {
+        let _ = writeln!(
+            md,
+            "- Payments missing in HO: {} ([list](missing-in-ho.md))",
+            count(n as i64)
+        );
+    }
+    if let Some(n) = csv_rows(inc, "stuck-orders") {
+        let _ = writeln!(
+            md,
+            "- Stuck orders listed: {} ([list](stuck-orders.md))",
+            count(n as i64)
+        );
+    }
+
+    md.push_str("\n## Timeline\n\n");
+    if let Some(w) = inc.window {
+        let _ = writeln!(
+            md,
+            "- {} — investigation window starts",
+            sidik_core::time::format_local(w.start, inc.tz)
+        );
+    }
+    let mut events: Vec<(chrono::DateTime<chrono::Utc>, String)> = f
+        .events
+        .iter()
+        .filter_map(|e| {
+            sidik_core::time::parse_time(e.at.get_ref(), inc.tz)
+                .ok()
+                .map(|t| {
+                    (
+                        t,
+                        format!("{} ({})", e.label, e.kind.as_deref().unwrap_or("event")),
+                    )
+                })
+        })
+        .collect();
+    events.sort();
+    for (t, label) in events {
+        let _ = writeln!(
+            md,
+            "- {} — {label}",
+            sidik_core::time::format_local(t, inc.tz)
+        );
+    }
+    if let Some(w) = inc.window {
+        let _ = writeln!(
+            md,
+            "- {} — investigation window ends",
+            sidik_core::time::format_local(w.end, inc.tz)
+        );
+    }
+    md.push_str("- *Not collected yet*: spike start, error onset and degradation (phase 2: log analysis and the timeline chart).\n");
+
+    md.push_str("\n## Root cause and contributing factors\n\n*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
+    for (i, h) in HYPOTHESES.iter().enumerate() {
+        let _ = writeln!(md, "{}. {h}: not evaluated", i + 1);
+    }
+
+    md.push_str("\n## Evidence\n\n");
+    match Manifest::load(&inc.dir) {
+        Ok(m) if !m.artifacts.is_empty() => {
+            md.push_str("| artifact | step | size | sha256 |\n|---|---|---:|---|\n");
+            for a in m
+                .artifacts
+                .iter()
+                .filter(|a| a.path != "reports/incident.md")
+            {
+                let _ = writeln!(
+                    md,
+                    "| [{}](../{}) | {} | {} | `{}` |",
+                    a.path,
+                    a.path,
+                    a.step,
+                    count(a.bytes as i64),
+                    &a.sha256[..12]
+                );
+            }
+        }
+        _ => md.push_str("*Nothing collected yet.*\n"),
+    }
+
+    md.push_str("\n## Steps and action items\n\n");
+    if runs.is_empty() {
+        md.push_str("*No playbook has run yet*: `sidik run --incident DIR`.\n");
+    }
+    let mut open = Vec::new();
+    for j in &runs {
+        let _ = writeln!(md, "### {}\n", j.playbook.title);
+        for s in &j.steps {
+            let (mark, note) = match s.status {
+                StepStatus::Succeeded => ("done", s.result.clone().unwrap_or_default()),
+                StepStatus::Failed => ("FAILED", s.reason.clone().unwrap_or_default()),
+                StepStatus::Skipped => ("skipped", s.reason.clone().unwrap_or_default()),
+                StepStatus::Manual => ("manual", String::new()),
+                StepStatus::Pending | StepStatus::Running => ("not run", String::new()),
+            };
+            let name = s.task.clone().unwrap_or_else(|| s.id.clone());
+            let link = s
+                .report
+                .as_ref()
+                .filter(|r| r.as_str() != "reports/incident.md")
+                .map(|r| format!(" ([report](../{r}))"))
+                .unwrap_or_default();
+            let note = if note.is_empty() {
+                String::new()
+            } else {
+                format!(": {note}")
+            };
+            let _ = writeln!(md, "- {mark} — {name}{link}{note}");
+            if s.status == StepStatus::Manual {
+                open.push((name, s.reason.clone().unwrap_or_default()));
+            }
+        }
+        md.push('\n');
+    }
+    if !open.is_empty() {
+        md.push_str("### Action items (manual steps)\n\n");
+        for (name, how) in open {
+            let _ = writeln!(md, "- [ ] {name}: {}", how.replace('\n', " "));
+        }
+    }
+    md
+}
