@@ -150,14 +150,26 @@ fn demo_generates_the_sample_incident_and_can_run_again() {
         "hypothesis 1: Database connection pool exhaustion",
         "stuck orders",
         "ground_truth.json",
-        "next: sidik check",
+        "reports/incident.md",
+        "Phase 5: Prevention",
+        "no database: the Postgres steps will be skipped",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle}:\n{out}");
     }
     let truth = json(&d.join("ground_truth.json"));
     assert_eq!(truth["generator"]["orders"], 5000);
+    let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
+    assert!(
+        tracker.contains("- [x] Export logs: MRG, UPG, Order Orchestrator → [[reports/logs.md]]")
+    );
+    assert!(tracker.contains("- [ ] Query database untuk list order gantung\n"));
     // Running it again replaces the earlier demo.
     sidik_ok(&["demo", "--out", ds, "--orders", "5000"]);
+    assert_eq!(
+        std::fs::read_dir(d.join("runs")).unwrap().count(),
+        5,
+        "old journals were not cleared"
+    );
     // But never a folder that is not a demo.
     let other = tmp.path().join("mine");
     std::fs::create_dir(&other).unwrap();
@@ -187,4 +199,46 @@ fn a_closed_pipe_ends_output_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success(), "{:?}: {err}", out.status);
+}
+
+#[test]
+fn demo_with_postgres_runs_the_database_steps_and_stops_its_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("demo");
+    let out = sidik_ok(&[
+        "demo",
+        "--out",
+        d.to_str().unwrap(),
+        "--orders",
+        "2000",
+        "--with-postgres",
+    ]);
+    assert!(
+        out.contains("starting a throwaway PostgreSQL cluster"),
+        "{out}"
+    );
+    let truth = json(&d.join("ground_truth.json"));
+    let stuck = truth["counts"]["stuck_orders"].as_u64().unwrap();
+    let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
+    assert!(
+        tracker.contains(&format!("- [x] Query database untuk list order gantung → [[reports/stuck-orders.md]]\n  - {stuck} orders stuck in ACTIVE")),
+        "{tracker}"
+    );
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("loaded into "))
+        .unwrap();
+    let port: u16 = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the demo left PostgreSQL running on {port}"
+    );
 }
