@@ -43,6 +43,9 @@ pub struct IncidentFile {
     /// `[sources]`: where the evidence comes from.
     #[serde(default)]
     pub sources: Sources,
+    /// `[logs]`: log analysis settings.
+    #[serde(default)]
+    pub logs: LogsSection,
 }
 
 /// `[incident]`.
@@ -132,6 +135,22 @@ pub struct LogSource {
     /// Regex with named groups, for `format = "regex"`.
     #[serde(default)]
     pub pattern: Option<Spanned<String>>,
+    /// Field names to look for, per normalised field (`order_id = ["orderId", "order.id"]`),
+    /// tried before the built-in names. Dotted names address nested JSON objects.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `[logs]`: how logs are analysed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    /// Extra classification rules (TOML), added to and overriding the shipped ones.
+    #[serde(default)]
+    pub rules: Option<String>,
+    /// Timeline bucket as a Go duration; default `1m`.
+    #[serde(default)]
+    pub bucket: Option<Spanned<String>>,
 }
 
 /// `[[sources.databases]]`: a database to diagnose or query.
@@ -348,6 +367,46 @@ impl Incident {
             }
         }
 
+        const FIELDS: [&str; 10] = [
+            "time",
+            "level",
+            "message",
+            "order_id",
+            "payment_id",
+            "trace_id",
+            "latency",
+            "http_status",
+            "error",
+            "service",
+        ];
+        for (i, src) in file.sources.logs.iter().enumerate() {
+            for k in src.fields.keys() {
+                if !FIELDS.contains(&k.as_str()) {
+                    return Err(ConfigError {
+                        path: path.to_path_buf(),
+                        line: None,
+                        column: None,
+                        key: Some(format!("sources.logs[{i}].fields.{k}")),
+                        message: format!("unknown normalised field `{k}`"),
+                        hint: Some(format!("use one of: {}", FIELDS.join(", "))),
+                    }
+                    .into());
+                }
+            }
+        }
+        if let Some(b) = &file.logs.bucket {
+            let d = parse_go_duration(b.get_ref())
+                .map_err(|e| at(b.span(), "logs.bucket", e.to_string(), None))?;
+            if d < chrono::Duration::seconds(1) {
+                return Err(at(
+                    b.span(),
+                    "logs.bucket",
+                    format!("\"{}\" is shorter than a second", b.get_ref()),
+                    Some("use 10s, 1m or 5m".into()),
+                ));
+            }
+        }
+
         for (i, db) in file.sources.databases.iter().enumerate() {
             if let Some(r) = &db.role {
                 if !DATABASE_ROLES.contains(&r.get_ref().as_str()) {
@@ -506,12 +565,17 @@ end = "2025-01-13T00:00:00+07:00"
 # format = "auto"
 # timezone = "Asia/Jakarta"           # for local times without an offset
 # clock_offset = "0s"                 # Go duration added to every timestamp
+# fields = {{ order_id = ["orderId", "order.id"] }}   # extra names per normalised field
 #
 # [[sources.logs]]
 # service = "postgres"
 # paths = ["logs/postgres/*.log"]
 # format = "postgres-stderr"
 # line_prefix = "%m [%p] %q%u@%d "
+
+# [logs]
+# rules = "rules.toml"                # extra error classes (regex), added to the shipped ones
+# bucket = "1m"                       # timeline bucket
 
 # [[sources.databases]]
 # name = "orders"

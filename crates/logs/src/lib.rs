@@ -1,0 +1,5 @@
+//! sidik-logs: log ingestion.
+pub mod input;
+pub mod parse;
+pub mod record;
+pub mod ts;

@@ -1,0 +1,958 @@
+//! Formats: detection, and one parser per format turning lines into
+//! [`Record`]s. A line that cannot be read becomes a [`Bad`] with its reason;
+//! it never stops the file.
+
+use std::sync::LazyLock;
+
+use chrono_tz::Tz;
+use regex::Regex;
+use sonic_rs::JsonValueTrait;
+
+use crate::record::{latency_ms, Aliases, Level, Record};
+use crate::ts::{self, Millis};
+
+/// A log format.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// JSON lines (zap, zerolog, logrus JSON, slog JSON).
+    Json,
+    /// `key=value` pairs (logfmt, slog text, logrus text).
+    Logfmt,
+    /// PostgreSQL stderr log with this `log_line_prefix`.
+    PostgresStderr(String),
+    /// PostgreSQL csvlog.
+    PostgresCsv,
+    /// PostgreSQL jsonlog.
+    PostgresJson,
+    /// A user regex with named groups.
+    Regex(String),
+    /// Not recognised.
+    Unknown,
+}
+
+impl Format {
+    /// The name used in incident.toml.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Logfmt => "logfmt",
+            Format::PostgresStderr(_) => "postgres-stderr",
+            Format::PostgresCsv => "postgres-csv",
+            Format::PostgresJson => "postgres-json",
+            Format::Regex(_) => "regex",
+            Format::Unknown => "unknown",
+        }
+    }
+}
+
+/// The default PostgreSQL `log_line_prefix` (PostgreSQL 10 and later).
+pub const DEFAULT_PG_PREFIX: &str = "%m [%p] ";
+
+static CRI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(\d{4}-\d\d-\d\dT\S+) (stdout|stderr) ([FP]) ?(.*)$").unwrap());
+static PG_STDERR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( [A-Za-z0-9+:\-]+)? \[\d+\]").unwrap()
+});
+static PG_CSV: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+,").unwrap()
+});
+static LOGFMT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(^|\s)(level|lvl|msg|time|ts)=("|\S)"#).unwrap());
+
+/// Whether lines are wrapped by a container runtime (CRI).
+pub fn is_cri(line: &str) -> bool {
+    CRI.is_match(line)
+}
+
+/// Guesses the format from sample lines (CRI wrapping already removed).
+pub fn detect(lines: &[String]) -> Format {
+    let mut votes = [0usize; 5];
+    for l in lines
+        .iter()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.is_empty())
+    {
+        if l.starts_with('{') {
+            if l.contains("\"error_severity\"") {
+                votes[4] += 1;
+            } else {
+                votes[0] += 1;
+            }
+        } else if PG_CSV.is_match(l) {
+            votes[3] += 1;
+        } else if PG_STDERR.is_match(l) {
+            votes[2] += 1;
+        } else if LOGFMT.is_match(l) {
+            votes[1] += 1;
+        }
+    }
+    let (best, n) = votes.iter().enumerate().max_by_key(|(_, n)| **n).unwrap();
+    if *n == 0 {
+        return Format::Unknown;
+    }
+    match best {
+        0 => Format::Json,
+        1 => Format::Logfmt,
+        2 => Format::PostgresStderr(DEFAULT_PG_PREFIX.into()),
+        3 => Format::PostgresCsv,
+        _ => Format::PostgresJson,
+    }
+}
+
+/// What a parser makes of input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// A record and the line it starts on.
+    Rec(Record, u64),
+    /// A line that could not be read.
+    Bad(Bad),
+}
+
+/// A line set aside, with the reason.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Bad {
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+    /// The line (lossy UTF-8, at most 4 KiB).
+    pub text: String,
+}
+
+impl Bad {
+    /// A bad line.
+    pub fn new(line: u64, reason: impl Into<String>, text: &[u8]) -> Self {
+        let t = &text[..text.len().min(4096)];
+        Bad {
+            line,
+            reason: reason.into(),
+            text: String::from_utf8_lossy(t).into_owned(),
+        }
+    }
+}
+
+/// Settings every parser shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Field names.
+    pub aliases: Aliases,
+    /// Timezone of timestamps without one.
+    pub tz: Tz,
+    /// Added to every timestamp.
+    pub clock_offset_ms: i64,
+}
+
+/// A parser for one file.
+pub trait LineParser: Send {
+    /// Feeds one line (without its line ending); `fallback_time` comes from a CRI wrapper.
+    fn line(&mut self, no: u64, text: &[u8], fallback_time: Option<Millis>, out: &mut Vec<Parsed>);
+    /// Ends the file.
+    fn finish(&mut self, _out: &mut Vec<Parsed>) {}
+}
+
+/// The parser of `format`.
+pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>, String> {
+    Ok(match format {
+        Format::Json => Box::new(JsonParser {
+            s: settings,
+            pg: false,
+        }),
+        Format::PostgresJson => Box::new(JsonParser {
+            s: settings,
+            pg: true,
+        }),
+        Format::Logfmt => Box::new(LogfmtParser { s: settings }),
+        Format::PostgresStderr(prefix) => Box::new(PgStderr::new(prefix, settings)?),
+        Format::PostgresCsv => Box::new(PgCsv {
+            s: settings,
+            pending: None,
+        }),
+        Format::Regex(p) => Box::new(RegexParser {
+            re: Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?,
+            s: settings,
+        }),
+        Format::Unknown => Box::new(Unknown),
+    })
+}
+
+struct Unknown;
+
+impl LineParser for Unknown {
+    fn line(&mut self, no: u64, text: &[u8], _: Option<Millis>, out: &mut Vec<Parsed>) {
+        out.push(Parsed::Bad(Bad::new(
+            no,
+            "format not recognised; set `format` for this service in incident.toml",
+            text,
+        )));
+    }
+}
+
+fn finish_record(
+    mut r: Record,
+    s: &Settings,
+    fallback: Option<Millis>,
+    no: u64,
+    text: &[u8],
+    out: &mut Vec<Parsed>,
+) {
+    if r.time.is_none() {
+        r.time = fallback;
+    }
+    match r.time {
+        Some(t) => {
+            r.time = Some(t + s.clock_offset_ms);
+            out.push(Parsed::Rec(r, no));
+        }
+        None => out.push(Parsed::Bad(Bad::new(
+            no,
+            format!(
+                "no readable timestamp (looked for {})",
+                s.aliases.names("time").join(", ")
+            ),
+            text,
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------- JSON
+
+struct JsonParser {
+    s: Settings,
+    pg: bool,
+}
+
+fn json_get<'a>(v: &'a sonic_rs::Value, name: &str) -> Option<&'a sonic_rs::Value> {
+    if let Some(x) = v.get(name) {
+        return Some(x);
+    }
+    if name.contains('.') {
+        let mut cur = v;
+        for part in name.split('.') {
+            cur = cur.get(part)?;
+        }
+        return Some(cur);
+    }
+    None
+}
+
+fn json_text(v: &sonic_rs::Value) -> Option<String> {
+    if let Some(s) = v.as_str() {
+        return Some(s.to_string());
+    }
+    if v.is_null() {
+        return None;
+    }
+    if v.is_number() || v.is_boolean() {
+        return Some(v.to_string());
+    }
+    Some(v.to_string())
+}
+
+impl JsonParser {
+    fn first<'a>(
+        &self,
+        v: &'a sonic_rs::Value,
+        field: &str,
+    ) -> Option<(&'a sonic_rs::Value, &str)> {
+        self.s
+            .aliases
+            .names(field)
+            .iter()
+            .find_map(|n| json_get(v, n).map(|x| (x, n.as_str())))
+    }
+}
+
+impl LineParser for JsonParser {
+    fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
+        let v: sonic_rs::Value = match sonic_rs::from_slice(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e.to_string();
+                let short = msg.split(" at line").next().unwrap_or(&msg);
+                out.push(Parsed::Bad(Bad::new(
+                    no,
+                    format!("not valid JSON: {short}"),
+                    text,
+                )));
+                return;
+            }
+        };
+        if !v.is_object() {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                "a JSON value that is not an object",
+                text,
+            )));
+            return;
+        }
+        let mut r = Record::default();
+        if let Some((t, _)) = self.first(&v, "time") {
+            r.time = match (t.as_str(), t.as_f64()) {
+                (Some(s), _) => ts::parse(s, self.s.tz),
+                (None, Some(_)) => ts::parse_epoch(&t.to_string()),
+                _ => None,
+            };
+        }
+        r.level = self.first(&v, "level").and_then(|(l, _)| {
+            l.as_str()
+                .and_then(Level::parse)
+                .or_else(|| l.as_i64().and_then(|n| Level::parse(&n.to_string())))
+        });
+        r.message = self
+            .first(&v, "message")
+            .and_then(|(m, _)| json_text(m))
+            .unwrap_or_default();
+        r.order_id = self.first(&v, "order_id").and_then(|(x, _)| json_text(x));
+        r.payment_id = self.first(&v, "payment_id").and_then(|(x, _)| json_text(x));
+        r.trace_id = self.first(&v, "trace_id").and_then(|(x, _)| json_text(x));
+        r.error = self.first(&v, "error").and_then(|(x, _)| json_text(x));
+        r.latency_ms = self
+            .first(&v, "latency")
+            .and_then(|(x, k)| latency_ms(k, x.as_f64(), x.as_str()));
+        r.http_status = self
+            .first(&v, "http_status")
+            .and_then(|(x, _)| {
+                x.as_u64()
+                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+            })
+            .filter(|s| (100..600).contains(s))
+            .map(|s| s as u16);
+        if self.pg {
+            r.sqlstate = v
+                .get("state_code")
+                .and_then(|x| x.as_str())
+                .map(str::to_string);
+            let mut d = String::new();
+            for k in ["detail", "hint", "context", "statement"] {
+                if let Some(x) = v.get(k).and_then(|x| x.as_str()) {
+                    d.push_str(x);
+                    d.push(' ');
+                }
+            }
+            r.detail = (!d.is_empty()).then_some(d);
+            if r.level.is_some_and(|l| l.is_error()) && r.error.is_none() {
+                r.error = Some(r.message.clone());
+            }
+        }
+        finish_record(r, &self.s, fallback, no, text, out);
+    }
+}
+
+// ---------------------------------------------------------------- logfmt / logrus text
+
+/// Splits `key=value key="quoted value"` pairs. Fails on an unterminated quote.
+pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let ks = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b' ' {
+            i += 1;
+        }
+        let key = &line[ks..i];
+        if i >= b.len() || b[i] == b' ' {
+            out.push((key, String::new()));
+            continue;
+        }
+        i += 1; // '='
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut v = String::new();
+            let mut closed = false;
+            let mut seg = i;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if i + 1 < b.len() => {
+                        v.push_str(&line[seg..i]);
+                        let c = b[i + 1];
+                        v.push(match c {
+                            b'n' => '\n',
+                            b't' => '\t',
+                            other => other as char,
+                        });
+                        i += 2;
+                        seg = i;
+                    }
+                    b'"' => {
+                        v.push_str(&line[seg..i]);
+                        i += 1;
+                        closed = true;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            if !closed {
+                return Err(format!("unterminated quoted value of `{key}`"));
+            }
+            out.push((key, v));
+        } else {
+            let vs = i;
+            while i < b.len() && b[i] != b' ' {
+                i += 1;
+            }
+            out.push((key, line[vs..i].to_string()));
+        }
+    }
+    Ok(out)
+}
+
+struct LogfmtParser {
+    s: Settings,
+}
+
+impl LineParser for LogfmtParser {
+    fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
+        let Ok(line) = std::str::from_utf8(text) else {
+            out.push(Parsed::Bad(Bad::new(no, "not UTF-8", text)));
+            return;
+        };
+        if line.contains('\0') {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                "NUL bytes (a partly written line)",
+                text,
+            )));
+            return;
+        }
+        let pairs = match logfmt_pairs(line) {
+            Ok(p) if p.iter().any(|(_, v)| !v.is_empty()) => p,
+            Ok(_) => {
+                out.push(Parsed::Bad(Bad::new(no, "no key=value pairs", text)));
+                return;
+            }
+            Err(e) => {
+                out.push(Parsed::Bad(Bad::new(no, e, text)));
+                return;
+            }
+        };
+        let first = |field: &str| -> Option<(&str, &str)> {
+            self.s.aliases.names(field).iter().find_map(|n| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n.as_str())
+                    .map(|(k, v)| (*k, v.as_str()))
+            })
+        };
+        let r = Record {
+            time: first("time").and_then(|(_, v)| ts::parse(v, self.s.tz)),
+            level: first("level").and_then(|(_, v)| Level::parse(v)),
+            message: first("message")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
+            order_id: first("order_id").map(|(_, v)| v.to_string()),
+            payment_id: first("payment_id").map(|(_, v)| v.to_string()),
+            trace_id: first("trace_id").map(|(_, v)| v.to_string()),
+            latency_ms: first("latency").and_then(|(k, v)| latency_ms(k, None, Some(v))),
+            http_status: first("http_status")
+                .and_then(|(_, v)| v.parse::<u16>().ok())
+                .filter(|s| (100..600).contains(s)),
+            error: first("error").map(|(_, v)| v.to_string()),
+            sqlstate: None,
+            detail: None,
+        };
+        finish_record(r, &self.s, fallback, no, text, out);
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL stderr
+
+/// Turns a `log_line_prefix` into a regex with named groups.
+pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
+    let mut re = String::from("^");
+    let mut optional_from: Option<usize> = None;
+    let mut chars = prefix.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            re.push_str(&regex::escape(&c.to_string()));
+            continue;
+        }
+        let Some(k) = chars.next() else { break };
+        let part = match k {
+            'm' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z0-9+:\-]+)?)",
+            't' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?)",
+            'n' => r"(?P<epoch>\d+\.\d+)",
+            'p' => r"(?P<pid>\d+)",
+            'u' => r"(?P<user>[^@\s]*)",
+            'd' => r"(?P<db>[^\s,]*)",
+            'a' => r"(?P<app>.*?)",
+            'h' => r"\S*",
+            'r' => r"\S*",
+            'e' => r"(?P<sqlstate>[0-9A-Z]{5})",
+            'c' => r"\S+",
+            'l' => r"\d+",
+            's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?",
+            'v' => r"\S*",
+            'x' => r"\d+",
+            'i' => r"\S*",
+            'b' => r".*?",
+            'Q' => r"-?\d+",
+            'L' => r"\S*",
+            'q' => {
+                optional_from = Some(re.len());
+                ""
+            }
+            '%' => "%",
+            other => return Err(format!("log_line_prefix escape %{other} is not supported")),
+        };
+        re.push_str(part);
+    }
+    if let Some(at) = optional_from {
+        let tail = re.split_off(at);
+        re.push_str(&format!("(?:{tail})?"));
+    }
+    re.push_str(r"(?P<sev>[A-Z0-9]+):  (?P<msg>.*)$");
+    Regex::new(&re).map_err(|e| format!("log_line_prefix does not compile: {e}"))
+}
+
+struct PgStderr {
+    re: Regex,
+    s: Settings,
+    pending: Option<(Record, u64, Vec<u8>)>,
+}
+
+impl PgStderr {
+    fn new(prefix: &str, s: Settings) -> Result<Self, String> {
+        Ok(PgStderr {
+            re: prefix_regex(prefix)?,
+            s,
+            pending: None,
+        })
+    }
+
+    fn flush(&mut self, out: &mut Vec<Parsed>) {
+        if let Some((r, no, text)) = self.pending.take() {
+            finish_record(r, &self.s, None, no, &text, out);
+        }
+    }
+}
+
+impl LineParser for PgStderr {
+    fn line(&mut self, no: u64, text: &[u8], _: Option<Millis>, out: &mut Vec<Parsed>) {
+        let line = String::from_utf8_lossy(text);
+        if line.starts_with('\t') {
+            if let Some((r, _, _)) = self.pending.as_mut() {
+                let d = r.detail.get_or_insert_with(String::new);
+                d.push_str(line.trim());
+                d.push(' ');
+            } else {
+                out.push(Parsed::Bad(Bad::new(
+                    no,
+                    "continuation line without a record before it",
+                    text,
+                )));
+            }
+            return;
+        }
+        let Some(c) = self.re.captures(&line) else {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                "does not start with the log_line_prefix",
+                text,
+            )));
+            return;
+        };
+        let sev = &c["sev"];
+        let msg = c["msg"].to_string();
+        if matches!(
+            sev,
+            "DETAIL" | "HINT" | "CONTEXT" | "STATEMENT" | "QUERY" | "LOCATION"
+        ) {
+            if let Some((r, _, _)) = self.pending.as_mut() {
+                let d = r.detail.get_or_insert_with(String::new);
+                d.push_str(&format!("{sev}: {msg} "));
+                return;
+            }
+        }
+        self.flush(out);
+        let time = c
+            .name("ts")
+            .and_then(|m| ts::parse(m.as_str(), self.s.tz))
+            .or_else(|| c.name("epoch").and_then(|m| ts::parse_epoch(m.as_str())));
+        let level = Level::parse(sev);
+        let mut r = Record {
+            time,
+            level,
+            error: level.filter(|l| l.is_error()).map(|_| msg.clone()),
+            message: msg,
+            sqlstate: c.name("sqlstate").map(|m| m.as_str().to_string()),
+            ..Default::default()
+        };
+        if let Some(d) = r.message.strip_prefix("duration: ") {
+            r.latency_ms = d.split(" ms").next().and_then(|v| v.trim().parse().ok());
+        }
+        self.pending = Some((r, no, text.to_vec()));
+    }
+
+    fn finish(&mut self, out: &mut Vec<Parsed>) {
+        self.flush(out);
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL csvlog
+
+struct PgCsv {
+    s: Settings,
+    pending: Option<(u64, Vec<u8>)>,
+}
+
+impl PgCsv {
+    fn record(&self, no: u64, text: &[u8], out: &mut Vec<Parsed>) {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text);
+        let Some(Ok(rec)) = rdr.records().next() else {
+            out.push(Parsed::Bad(Bad::new(no, "not a CSV record", text)));
+            return;
+        };
+        if rec.len() < 14 {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                format!(
+                    "csvlog record with {} fields, expected at least 23",
+                    rec.len()
+                ),
+                text,
+            )));
+            return;
+        }
+        let f = |i: usize| rec.get(i).filter(|v| !v.is_empty()).map(str::to_string);
+        let level = rec.get(11).and_then(Level::parse);
+        let message = f(13).unwrap_or_default();
+        let mut detail = String::new();
+        for i in [14, 15, 18, 19] {
+            if let Some(v) = f(i) {
+                detail.push_str(&v);
+                detail.push(' ');
+            }
+        }
+        let r = Record {
+            time: rec.get(0).and_then(|t| ts::parse(t, self.s.tz)),
+            level,
+            error: level.filter(|l| l.is_error()).map(|_| message.clone()),
+            latency_ms: message
+                .strip_prefix("duration: ")
+                .and_then(|d| d.split(" ms").next())
+                .and_then(|v| v.trim().parse().ok()),
+            message,
+            sqlstate: f(12),
+            detail: (!detail.is_empty()).then_some(detail),
+            ..Default::default()
+        };
+        finish_record(r, &self.s, None, no, text, out);
+    }
+}
+
+impl LineParser for PgCsv {
+    fn line(&mut self, no: u64, text: &[u8], _: Option<Millis>, out: &mut Vec<Parsed>) {
+        // A record spans lines while its quotes are unbalanced.
+        let (start, mut buf) = self.pending.take().unwrap_or((no, Vec::new()));
+        if !buf.is_empty() {
+            buf.push(b'\n');
+        }
+        buf.extend_from_slice(text);
+        if buf.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+            self.pending = Some((start, buf));
+            return;
+        }
+        self.record(start, &buf, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<Parsed>) {
+        if let Some((no, buf)) = self.pending.take() {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                "csvlog record cut off at the end of the file (unbalanced quotes)",
+                &buf,
+            )));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- regex
+
+struct RegexParser {
+    re: Regex,
+    s: Settings,
+}
+
+impl LineParser for RegexParser {
+    fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
+        let line = String::from_utf8_lossy(text);
+        let Some(c) = self.re.captures(&line) else {
+            out.push(Parsed::Bad(Bad::new(
+                no,
+                "does not match the service's pattern",
+                text,
+            )));
+            return;
+        };
+        let g = |n: &str| c.name(n).map(|m| m.as_str().to_string());
+        let r = Record {
+            time: g("time").and_then(|t| ts::parse(&t, self.s.tz)),
+            level: g("level").and_then(|l| Level::parse(&l)),
+            message: g("message").unwrap_or_default(),
+            order_id: g("order_id"),
+            payment_id: g("payment_id"),
+            trace_id: g("trace_id"),
+            latency_ms: g("latency").and_then(|v| latency_ms("latency", None, Some(&v))),
+            http_status: g("http_status").and_then(|v| v.parse().ok()),
+            error: g("error"),
+            sqlstate: g("sqlstate"),
+            detail: None,
+        };
+        finish_record(r, &self.s, fallback, no, text, out);
+    }
+}
+
+// ---------------------------------------------------------------- CRI
+
+/// A complete record from a CRI wrapper: its first line number, the inner
+/// line and the runtime's timestamp.
+pub type CriRecord = (u64, Vec<u8>, Option<Millis>);
+
+/// Unwraps container-runtime lines, joining partial (`P`) records.
+#[derive(Debug, Default)]
+pub struct CriJoiner {
+    partial: Option<(u64, Vec<u8>)>,
+}
+
+impl CriJoiner {
+    /// Feeds one wrapped line; returns the inner line (with its first line
+    /// number and the runtime's timestamp) when a record is complete, or an
+    /// error for a line that is not CRI.
+    pub fn feed(&mut self, no: u64, text: &[u8], tz: Tz) -> Result<Option<CriRecord>, String> {
+        let line = String::from_utf8_lossy(text);
+        let Some(c) = CRI.captures(&line) else {
+            return Err(
+                "not a container-runtime (CRI) line: expected `<time> stdout|stderr F|P <line>`"
+                    .into(),
+            );
+        };
+        let time = ts::parse(&c[1], tz);
+        let body = c[4].as_bytes();
+        let (start, mut buf) = self.partial.take().unwrap_or((no, Vec::new()));
+        buf.extend_from_slice(body);
+        if &c[3] == "P" {
+            self.partial = Some((start, buf));
+            return Ok(None);
+        }
+        Ok(Some((start, buf, time)))
+    }
+
+    /// A partial record left at the end of the file.
+    pub fn finish(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.partial.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            aliases: Aliases::default(),
+            tz: chrono_tz::Asia::Jakarta,
+            clock_offset_ms: 0,
+        }
+    }
+
+    fn one(format: &Format, lines: &[&str]) -> Vec<Parsed> {
+        let mut p = parser(format, settings()).unwrap();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            p.line(i as u64 + 1, l.as_bytes(), None, &mut out);
+        }
+        p.finish(&mut out);
+        out
+    }
+
+    fn rec(p: &Parsed) -> &Record {
+        match p {
+            Parsed::Rec(r, _) => r,
+            Parsed::Bad(b) => panic!("bad: {b:?}"),
+        }
+    }
+
+    #[test]
+    fn zap_zerolog_slog_and_nested_json() {
+        let out = one(
+            &Format::Json,
+            &[
+                r#"{"level":"error","ts":1736683501.123456,"caller":"ho/pusher.go:91","msg":"ho push failed","order_id":"ORD-1","error":"pq: sorry, too many clients already","latency":"1.5s"}"#,
+                r#"{"level":"info","order_id":"ORD-2","time":"2025-01-12T12:05:01.123Z","message":"order status changed","status":200}"#,
+                r#"{"time":"2025-01-12T19:05:01.123+07:00","level":"WARN","msg":"slow","order":{"id":"ORD-3"},"duration_ms":250}"#,
+                r#"{"level":"info","ts":1736683501.1,"msg":"postgres","record":{"error_severity":"FATAL"}}"#,
+                r#"{"level":"info","msg":"no time"}"#,
+                r#"{"level":"info","ts":17366835"#,
+            ],
+        );
+        let r = rec(&out[0]);
+        assert_eq!(r.time, Some(1_736_683_501_123));
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.order_id.as_deref(), Some("ORD-1"));
+        assert_eq!(r.latency_ms, Some(1500.0));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("pq: sorry, too many clients already")
+        );
+        let r = rec(&out[1]);
+        assert_eq!(r.message, "order status changed");
+        assert_eq!(r.http_status, Some(200));
+        let r = rec(&out[2]);
+        assert_eq!(r.order_id.as_deref(), Some("ORD-3"));
+        assert_eq!(r.latency_ms, Some(250.0));
+        assert_eq!(r.level, Some(Level::Warn));
+        assert!(matches!(&out[4], Parsed::Bad(b) if b.reason.starts_with("no readable timestamp")));
+        assert!(matches!(&out[5], Parsed::Bad(b) if b.reason.starts_with("not valid JSON")));
+        let mut s = settings();
+        s.aliases = Aliases::with(
+            &[(
+                "level".to_string(),
+                vec!["record.error_severity".to_string()],
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let mut p = parser(&Format::Json, s).unwrap();
+        let mut o = Vec::new();
+        p.line(
+            1,
+            br#"{"ts":1736683501.1,"msg":"x","record":{"error_severity":"FATAL"}}"#,
+            None,
+            &mut o,
+        );
+        assert_eq!(rec(&o[0]).level, Some(Level::Fatal));
+    }
+
+    #[test]
+    fn logrus_and_slog_text() {
+        let out = one(
+            &Format::Logfmt,
+            &[
+                r#"time="2025-01-12 19:05:01.123" level=error msg="charge request failed" order_id=ORD-1 error="Post \"http://upg/v2\": context deadline exceeded" latency=5s"#,
+                r#"time=2025-01-12T19:05:01.123+07:00 level=WARN msg="slow upstream response" latency=2.5s"#,
+                r#"time="2025-01-12 19:05:01.123" level=info msg="order rec"#,
+                "\0\0\0\0\0\0time=\"2025",
+            ],
+        );
+        let r = rec(&out[0]);
+        assert_eq!(r.time, Some(1_736_683_501_123), "MRG's local time is WIB");
+        assert_eq!(
+            r.error.as_deref(),
+            Some("Post \"http://upg/v2\": context deadline exceeded")
+        );
+        assert_eq!(r.latency_ms, Some(5000.0));
+        assert_eq!(rec(&out[1]).level, Some(Level::Warn));
+        assert!(matches!(&out[2], Parsed::Bad(b) if b.reason.contains("unterminated")));
+        assert!(matches!(&out[3], Parsed::Bad(b) if b.reason.contains("NUL")));
+    }
+
+    #[test]
+    fn postgres_stderr_with_prefix_and_continuations() {
+        let f = Format::PostgresStderr("%m [%p] %q%u@%d ".into());
+        let out = one(
+            &f,
+            &[
+                "2025-01-12 19:05:01.123 WIB [812] LOG:  checkpoint starting: time",
+                "2025-01-12 19:05:02.000 WIB [4411] orchestrator@orders ERROR:  deadlock detected",
+                "2025-01-12 19:05:02.000 WIB [4411] orchestrator@orders DETAIL:  Process 4411 waits for ShareLock on transaction 5; blocked by process 4412.",
+                "\tProcess 4412 waits for ShareLock on transaction 6; blocked by process 4411.",
+                "2025-01-12 19:05:02.000 WIB [4411] orchestrator@orders STATEMENT:  UPDATE orders SET status = 'COMPLETE'",
+                "2025-01-12 19:05:03.500 WIB [4413] app@orders LOG:  duration: 5012.332 ms  statement: UPDATE orders",
+                "garbage",
+            ],
+        );
+        assert_eq!(out.len(), 4);
+        let r = rec(&out[0]);
+        assert_eq!(r.time, Some(1_736_683_501_123));
+        assert_eq!(r.message, "checkpoint starting: time");
+        let r = rec(&out[1]);
+        assert_eq!(r.level, Some(Level::Error));
+        assert!(
+            r.detail
+                .as_deref()
+                .unwrap()
+                .contains("blocked by process 4411")
+                && r.detail.as_deref().unwrap().contains("STATEMENT: UPDATE")
+        );
+        assert!(matches!(&out[2], Parsed::Bad(b) if b.line == 7));
+        assert_eq!(rec(&out[3]).latency_ms, Some(5012.332));
+        let re = prefix_regex("%t [%p]: user=%u,db=%d,app=%a,client=%h %e ").unwrap();
+        assert!(re.is_match("2025-01-12 19:05:01 UTC [12]: user=app,db=orders,app=psql,client=10.0.0.1 53300 FATAL:  sorry, too many clients already"));
+    }
+
+    #[test]
+    fn csvlog_records_span_lines() {
+        let out = one(
+            &Format::PostgresCsv,
+            &[
+                r#"2025-01-12 19:05:02.000 WIB,"app","orders",4411,"127.0.0.1:5000",6780a1.1,3,"UPDATE",2025-01-12 19:00:00 WIB,3/17,7711,ERROR,40P01,"deadlock detected","Process 4411 waits for ShareLock on transaction 5;"#,
+                r#"Process 4412 waits.",,,,,"UPDATE orders",,,"psql","client backend",,0"#,
+            ],
+        );
+        let r = rec(&out[0]);
+        assert_eq!(r.sqlstate.as_deref(), Some("40P01"));
+        assert_eq!(r.level, Some(Level::Error));
+        assert!(r.detail.as_deref().unwrap().contains("4412 waits"));
+    }
+
+    #[test]
+    fn cri_partials_are_joined() {
+        let mut j = CriJoiner::default();
+        let tz = chrono_tz::UTC;
+        assert_eq!(
+            j.feed(
+                1,
+                b"2025-01-12T12:05:01.123456789Z stdout P {\"level\":\"info\",",
+                tz
+            )
+            .unwrap(),
+            None
+        );
+        let (no, line, t) = j
+            .feed(2, b"2025-01-12T12:05:01.200Z stdout F \"msg\":\"x\"}", tz)
+            .unwrap()
+            .unwrap();
+        assert_eq!(no, 1);
+        assert_eq!(line, b"{\"level\":\"info\",\"msg\":\"x\"}");
+        assert_eq!(t, Some(1_736_683_501_200));
+        assert!(j.feed(3, b"plain", tz).is_err());
+    }
+
+    #[test]
+    fn detection() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            detect(&l(&["{\"a\":1}", "{\"b\":2}", "garbage"])),
+            Format::Json
+        );
+        assert_eq!(
+            detect(&l(&["time=\"x\" level=info msg=\"y\""])),
+            Format::Logfmt
+        );
+        assert_eq!(
+            detect(&l(&["2025-01-12 19:05:01.123 WIB [812] LOG:  x"])).name(),
+            "postgres-stderr"
+        );
+        assert_eq!(
+            detect(&l(&["2025-01-12 19:05:01.123 WIB,\"a\",\"b\",1"])),
+            Format::PostgresCsv
+        );
+        assert_eq!(
+            detect(&l(&["{\"timestamp\":\"x\",\"error_severity\":\"LOG\"}"])),
+            Format::PostgresJson
+        );
+        assert_eq!(detect(&l(&["hello world"])), Format::Unknown);
+    }
+}

@@ -1,0 +1,217 @@
+//! The normalised record every format is turned into, and the field names
+//! each normalised field is looked up under.
+
+use std::collections::BTreeMap;
+
+use crate::ts::Millis;
+
+/// Severity, normalised across zap, zerolog, logrus, slog and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// trace, debug, DEBUG1-5
+    Debug,
+    /// info, LOG, NOTICE, STATEMENT…
+    Info,
+    /// warn, warning
+    Warn,
+    /// error, ERROR
+    Error,
+    /// fatal, panic, dpanic, FATAL, PANIC
+    Fatal,
+}
+
+impl Level {
+    /// Reads a level word in any of the usual spellings.
+    pub fn parse(s: &str) -> Option<Level> {
+        let l = s.trim().to_ascii_lowercase();
+        Some(match l.as_str() {
+            "trace" | "debug" | "debug1" | "debug2" | "debug3" | "debug4" | "debug5" | "dbg"
+            | "-4" => Level::Debug,
+            "info" | "information" | "log" | "notice" | "statement" | "detail" | "hint"
+            | "context" | "inf" | "0" => Level::Info,
+            "warn" | "warning" | "wrn" | "4" => Level::Warn,
+            "error" | "err" | "eror" | "8" => Level::Error,
+            "fatal" | "panic" | "dpanic" | "critical" | "crit" | "ftl" => Level::Fatal,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+        }
+    }
+
+    /// error or fatal.
+    pub fn is_error(self) -> bool {
+        self >= Level::Error
+    }
+}
+
+/// One log record, normalised.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    /// When, UTC.
+    pub time: Option<Millis>,
+    /// Severity.
+    pub level: Option<Level>,
+    /// The message.
+    pub message: String,
+    /// Order id.
+    pub order_id: Option<String>,
+    /// Payment id.
+    pub payment_id: Option<String>,
+    /// Trace id.
+    pub trace_id: Option<String>,
+    /// Latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// HTTP status.
+    pub http_status: Option<u16>,
+    /// Error text.
+    pub error: Option<String>,
+    /// SQLSTATE, from PostgreSQL logs.
+    pub sqlstate: Option<String>,
+    /// Extra text used for classification (PostgreSQL DETAIL, STATEMENT).
+    pub detail: Option<String>,
+}
+
+/// The normalised fields records are built from.
+pub const FIELDS: [&str; 10] = [
+    "time",
+    "level",
+    "message",
+    "order_id",
+    "payment_id",
+    "trace_id",
+    "latency",
+    "http_status",
+    "error",
+    "service",
+];
+
+/// Names each normalised field is looked up under, in order; dotted names
+/// address nested objects (`order.id`) and are also tried as flat keys.
+#[derive(Debug, Clone)]
+pub struct Aliases {
+    map: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl Default for Aliases {
+    fn default() -> Self {
+        let mut map = BTreeMap::new();
+        let mut put = |k: &'static str, v: &[&str]| {
+            map.insert(k, v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        };
+        // zap: ts/level/msg/caller; zerolog: time/level/message; logrus JSON: time/level/msg;
+        // slog: time/level/msg; PostgreSQL jsonlog: timestamp/error_severity/message.
+        put(
+            "time",
+            &["ts", "time", "timestamp", "@timestamp", "t", "datetime"],
+        );
+        put(
+            "level",
+            &[
+                "level",
+                "lvl",
+                "severity",
+                "error_severity",
+                "log.level",
+                "levelname",
+            ],
+        );
+        put("message", &["msg", "message", "@message", "text"]);
+        put(
+            "order_id",
+            &["order_id", "orderId", "orderID", "order.id", "order"],
+        );
+        put(
+            "payment_id",
+            &["payment_id", "paymentId", "paymentID", "payment.id"],
+        );
+        put(
+            "trace_id",
+            &["trace_id", "traceId", "traceID", "trace.id", "trace"],
+        );
+        put(
+            "latency",
+            &[
+                "latency",
+                "latency_ms",
+                "duration",
+                "duration_ms",
+                "elapsed",
+                "took",
+                "elapsed_ms",
+            ],
+        );
+        put(
+            "http_status",
+            &[
+                "http_status",
+                "status_code",
+                "http.status_code",
+                "status",
+                "http.status",
+            ],
+        );
+        put("error", &["error", "err", "error.message", "exception"]);
+        put("service", &["service", "svc", "app", "logger"]);
+        Aliases { map }
+    }
+}
+
+impl Aliases {
+    /// Defaults, with `extra` names tried first.
+    pub fn with(extra: &BTreeMap<String, Vec<String>>) -> Self {
+        let mut a = Aliases::default();
+        for (k, v) in extra {
+            if let Some(list) = FIELDS
+                .iter()
+                .find(|f| **f == k.as_str())
+                .and_then(|f| a.map.get_mut(f))
+            {
+                let mut new = v.clone();
+                new.append(list);
+                *list = new;
+            }
+        }
+        a
+    }
+
+    /// The names of a normalised field.
+    pub fn names(&self, field: &str) -> &[String] {
+        self.map.get(field).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+/// A latency value to milliseconds: a number (ms, or seconds when the key says
+/// so) or a Go duration string (`1.5s`, `250ms`).
+pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64> {
+    if let Some(n) = num {
+        let k = key.to_ascii_lowercase();
+        return Some(
+            if k.ends_with("_s") || k.ends_with("seconds") || k.ends_with("_sec") {
+                n * 1000.0
+            } else if k.ends_with("_us") || k.ends_with("micros") {
+                n / 1000.0
+            } else if k.ends_with("_ns") || k.ends_with("nanos") {
+                n / 1e6
+            } else {
+                n
+            },
+        );
+    }
+    let t = text?.trim();
+    if let Ok(n) = t.parse::<f64>() {
+        return latency_ms(key, Some(n), None);
+    }
+    sidik_core::time::parse_go_duration(t)
+        .ok()
+        .map(|d| d.num_microseconds().unwrap_or(0) as f64 / 1000.0)
+}
