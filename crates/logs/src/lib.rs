@@ -1,4 +1,5 @@
 //! sidik-logs: log ingestion.
+pub mod classify;
 pub mod input;
 pub mod parse;
 pub mod record;

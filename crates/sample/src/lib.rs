@@ -191,15 +191,15 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
             .enumerate()
             .map(|(i, job)| {
                 let model = &model;
-                s.spawn(move || -> Result<(Vec<truth::LogFileTruth>, Option<scenario::Millis>), SampleError> {
+                s.spawn(move || -> Result<(Vec<truth::LogFileTruth>, services::LogStats), SampleError> {
                     let d = out.join("logs").join(job.sub);
                     let rel = format!("logs/{}", job.sub);
                     let mut sink =
                         LogSink::create(&d, &rel, job.name, job.service, job.format, job.damage, model.stream(100 + i as u64))
                             .map_err(io_err("create log files in", &d))?;
-                    let first = services::write_log(model, job.svc.as_ref(), &mut sink)
+                    let stats = services::write_log(model, job.svc.as_ref(), &mut sink)
                         .map_err(io_err("write log files in", &d))?;
-                    Ok((sink.finish().map_err(io_err("finish log files in", &d))?, first))
+                    Ok((sink.finish().map_err(io_err("finish log files in", &d))?, stats))
                 })
             })
             .collect();
@@ -212,12 +212,16 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     exports_res.map_err(io_err("write exports in", &data_dir))?;
     let mut logs = Vec::new();
     let mut first_error: Option<scenario::Millis> = None;
-    for (files, first) in logs_res? {
+    let mut classes: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+    for (files, stats) in logs_res? {
         logs.extend(files);
-        first_error = match (first_error, first) {
+        first_error = match (first_error, stats.first_error) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        for ((minute, class), n) in stats.classes {
+            *classes.entry(class.to_string()).or_default().entry(fmt::rfc3339_wib(minute * 60_000)).or_default() += n;
+        }
     }
 
     let metrics_dir = out.join("metrics");
@@ -232,6 +236,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
         opts.seed,
         opts.orders,
         logs,
+        classes,
         first_error,
         metrics::MAX_CONNECTIONS,
     );

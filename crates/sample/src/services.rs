@@ -35,6 +35,30 @@ pub trait ServiceLog: Sync {
     }
     /// Whether this event is an error caused by the injected root cause.
     fn incident_error(&self, o: &Order, kind: u8) -> bool;
+    /// The error class sidik's shipped rules give this line, if any.
+    fn class_of(&self, o: &Order, kind: u8) -> Option<&'static str>;
+}
+
+/// Class counts per minute (epoch minute → class → count).
+pub type ClassCounts = std::collections::BTreeMap<(i64, &'static str), u64>;
+
+/// What writing a log found out.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// First error caused by the injected root cause.
+    pub first_error: Option<Millis>,
+    /// Classified records per minute.
+    pub classes: ClassCounts,
+}
+
+/// The class the shipped rules give to an HO push failure, by its error.
+fn ho_class(sc: Scenario, o: &Order) -> &'static str {
+    match ho_error(sc, o) {
+        ERR_TOO_MANY_CLIENTS => "db_pool_exhaustion",
+        ERR_CLIENT_TIMEOUT => "timeout",
+        e if e.contains(ERR_BREAKER) => "circuit_breaker_open",
+        _ => "ho_push_failed",
+    }
 }
 
 /// Index used for events that belong to no order.
@@ -65,7 +89,7 @@ pub fn write_log(
     model: &Model,
     svc: &dyn ServiceLog,
     sink: &mut LogSink,
-) -> io::Result<Option<Millis>> {
+) -> io::Result<LogStats> {
     assert!(model.len() < NO_ORDER, "at most {} orders", NO_ORDER - 1);
     let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
     for (t, kind) in svc.periodic() {
@@ -76,6 +100,7 @@ pub fn write_log(
     let mut events = Vec::with_capacity(16);
     let mut cache: Option<Order> = None;
     let mut first_error: Option<Millis> = None;
+    let mut classes = ClassCounts::new();
     let mut emit = |heap: &mut BinaryHeap<Reverse<u64>>,
                     until: Millis,
                     cache: &mut Option<Order>,
@@ -88,6 +113,7 @@ pub fn write_log(
             }
             heap.pop();
             buf.clear();
+            let mut class = None;
             if idx == NO_ORDER {
                 svc.format(None, kind, t, &mut clock, &mut buf);
             } else {
@@ -98,9 +124,13 @@ pub fn write_log(
                 if first_error.is_none() && svc.incident_error(o, kind) {
                     first_error = Some(t);
                 }
+                class = svc.class_of(o, kind);
                 svc.format(Some(o), kind, t, &mut clock, &mut buf);
             }
-            sink.write(t, &mut buf)?;
+            let damaged = sink.write(t, &mut buf)?;
+            if let (Some(c), false) = (class, damaged) {
+                *classes.entry((t.div_euclid(60_000), c)).or_default() += 1;
+            }
         }
         Ok(())
     };
@@ -120,7 +150,7 @@ pub fn write_log(
         }
     }
     emit(&mut heap, Millis::MAX, &mut cache, sink)?;
-    Ok(first_error)
+    Ok(LogStats { first_error, classes })
 }
 
 /// Appends `s` as a JSON string literal.
@@ -193,6 +223,15 @@ const M_SLOW: u8 = 12;
 const M_FAILED_FINAL: u8 = 13;
 
 impl ServiceLog for Mrg {
+    fn class_of(&self, o: &Order, kind: u8) -> Option<&'static str> {
+        match kind {
+            M_TIMEOUT => Some("timeout"),
+            M_BREAKER => Some("circuit_breaker_open"),
+            M_HO_FAIL => Some(ho_class(self.0, o)),
+            _ => None,
+        }
+    }
+
     fn incident_error(&self, o: &Order, kind: u8) -> bool {
         match kind {
             M_TIMEOUT | M_BREAKER | M_TIP_CONFLICT => true,
@@ -334,6 +373,19 @@ const U_HO_RETRY: u8 = 44;
 const U_CHARGE_CALLBACK: u8 = 45;
 
 impl ServiceLog for Upg {
+    fn class_of(&self, o: &Order, kind: u8) -> Option<&'static str> {
+        match kind {
+            U_CALLBACK_FAIL => Some(match callback_error(self.0, o).as_str() {
+                e if e.contains(ERR_BREAKER) => "circuit_breaker_open",
+                e if e.contains("connection refused") => "connection_refused",
+                _ => "callback_failed",
+            }),
+            U_HO_FAIL => Some(ho_class(self.0, o)),
+            U_HO_RETRY => Some("timeout"),
+            _ => None,
+        }
+    }
+
     fn incident_error(&self, o: &Order, kind: u8) -> bool {
         match kind {
             U_CALLBACK_FAIL | U_HO_RETRY => true,
@@ -460,14 +512,7 @@ impl ServiceLog for Upg {
                 );
             }
             U_CALLBACK_FAIL => {
-                let err = if self.0 == Scenario::CircuitBreaker {
-                    format!("callback to order-orchestrator: {ERR_BREAKER}")
-                } else if o.trace % 3 == 0 {
-                    "unexpected status 502 Bad Gateway".to_string()
-                } else {
-                    "Post \"http://order-orchestrator.svc.cluster.local:8080/v1/payments/callback\": dial tcp 10.12.4.7:8080: connect: connection refused".to_string()
-                };
-                field(buf, "error", &err);
+                field(buf, "error", &callback_error(self.0, o));
                 num(buf, "attempts", 3);
             }
             U_HO_OK => {
@@ -494,6 +539,17 @@ impl ServiceLog for Upg {
     }
 }
 
+/// The error of a failed UPG callback.
+fn callback_error(sc: Scenario, o: &Order) -> String {
+    if sc == Scenario::CircuitBreaker {
+        format!("callback to order-orchestrator: {ERR_BREAKER}")
+    } else if o.trace % 3 == 0 {
+        "unexpected status 502 Bad Gateway".to_string()
+    } else {
+        "Post \"http://order-orchestrator.svc.cluster.local:8080/v1/payments/callback\": dial tcp 10.12.4.7:8080: connect: connection refused".to_string()
+    }
+}
+
 // ---------------------------------------------------------------- Order Orchestrator (zerolog JSON)
 
 /// Order Orchestrator: zerolog JSON with an RFC 3339 `time` and `message`.
@@ -508,6 +564,14 @@ const O_DUP_CALLBACK: u8 = 65;
 const O_SCHEDULED: u8 = 66;
 
 impl ServiceLog for Orchestrator {
+    fn class_of(&self, _o: &Order, kind: u8) -> Option<&'static str> {
+        (kind == O_STATUS_FAIL).then_some(match self.0 {
+            Scenario::PoolExhaustion => "db_pool_exhaustion",
+            Scenario::RaceCondition => "deadlock",
+            _ => "timeout",
+        })
+    }
+
     fn incident_error(&self, _o: &Order, kind: u8) -> bool {
         matches!(kind, O_STATUS_FAIL | O_DUP_CALLBACK)
     }
@@ -635,6 +699,15 @@ const P_CHECKPOINT_DONE: u8 = 91;
 const P_AUTOVACUUM: u8 = 92;
 
 impl ServiceLog for Postgres {
+    fn class_of(&self, _o: &Order, kind: u8) -> Option<&'static str> {
+        match kind {
+            P_TOO_MANY => Some("db_pool_exhaustion"),
+            P_DEADLOCK => Some("deadlock"),
+            P_STMT_TIMEOUT => Some("statement_timeout"),
+            _ => None,
+        }
+    }
+
     fn incident_error(&self, _o: &Order, kind: u8) -> bool {
         matches!(kind, P_TOO_MANY | P_DEADLOCK | P_STMT_TIMEOUT)
     }

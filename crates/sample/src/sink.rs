@@ -29,6 +29,7 @@ struct Part {
     gzip: bool,
     out: Box<dyn Write + Send>,
     lines: u64,
+    events: u64,
     malformed: Vec<u64>,
 }
 
@@ -67,6 +68,7 @@ impl LogSink {
                 gzip,
                 out,
                 lines: 0,
+                events: 0,
                 malformed: Vec::new(),
             })
         };
@@ -80,16 +82,21 @@ impl LogSink {
         })
     }
 
-    /// Writes one record (a line, or several for multi-line PostgreSQL entries) at time `t`.
-    pub fn write(&mut self, t: Millis, record: &mut Vec<u8>) -> io::Result<()> {
+    /// Writes one record (a line, or several for multi-line PostgreSQL
+    /// entries) at time `t`; returns whether it was damaged on purpose.
+    pub fn write(&mut self, t: Millis, record: &mut Vec<u8>) -> io::Result<bool> {
         let part = &mut self.parts[usize::from(t >= ROTATION)];
-        if self.damage != Damage::None && self.rng.random_bool(self.rate) {
+        let damaged = self.damage != Damage::None && self.rng.random_bool(self.rate);
+        if damaged {
             damage(record, self.damage, &mut self.rng);
             part.malformed.push(part.lines + 1);
+        } else {
+            part.events += 1;
         }
         part.lines += 1 + record.iter().filter(|&&b| b == b'\n').count() as u64;
         record.push(b'\n');
-        part.out.write_all(record)
+        part.out.write_all(record)?;
+        Ok(damaged)
     }
 
     /// Flushes and closes both files, returning what was written.
@@ -104,6 +111,7 @@ impl LogSink {
                 format: self.format.to_string(),
                 gzip: p.gzip,
                 lines: p.lines,
+                events: p.events,
                 malformed_lines: p.malformed,
             });
         }

@@ -71,8 +71,10 @@ pub struct LogFileTruth {
     pub format: String,
     /// Whether the file is gzip-compressed.
     pub gzip: bool,
-    /// Number of lines written (records, for multi-line PostgreSQL entries: physical lines).
+    /// Number of physical lines written.
     pub lines: u64,
+    /// Records that are not malformed (a multi-line PostgreSQL entry is one record).
+    pub events: u64,
     /// 1-based numbers of lines made malformed on purpose (truncated or garbage).
     pub malformed_lines: Vec<u64>,
 }
@@ -132,6 +134,10 @@ pub struct GroundTruth {
     pub timing_items: Vec<Break>,
     /// The log files and their planted malformed lines.
     pub logs: Vec<LogFileTruth>,
+    /// Log records per error class and minute (`2025-01-12T19:07:00+07:00`),
+    /// all services together, malformed lines excluded. Classes are those of
+    /// sidik's shipped classification rules.
+    pub classes_per_minute: BTreeMap<String, BTreeMap<String, u64>>,
     /// PostgreSQL settings of the generated server.
     pub postgres: BTreeMap<&'static str, i64>,
 }
@@ -268,6 +274,7 @@ impl TruthBuilder {
         seed: u64,
         orders: u64,
         logs: Vec<LogFileTruth>,
+        classes_per_minute: BTreeMap<String, BTreeMap<String, u64>>,
         first_error: Option<Millis>,
         max_connections: i64,
     ) -> GroundTruth {
@@ -313,6 +320,7 @@ impl TruthBuilder {
             breaks: self.breaks,
             timing_items: self.timing,
             logs,
+            classes_per_minute,
             postgres,
         }
     }
