@@ -1,0 +1,404 @@
+//! Ingestion: every file of every service read (decompressed, CRI-unwrapped,
+//! format detected), parsed, classified and merged by time; events written to
+//! Parquet in chunks, bad lines to the quarantine, and the per-minute
+//! timeline and per-order journeys built on the way. Memory stays bounded by
+//! the chunk size, the timeline and the journeys, not by the input.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Reverse;
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::classify::Classifier;
+use crate::input::{self, Compression};
+use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
+use crate::record::{Level, Record};
+use crate::timeline::Timeline;
+use crate::ts::Millis;
+use crate::journey::Journeys;
+use crate::LogsError;
+
+/// One service's logs.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Service name.
+    pub service: String,
+    /// Its files (or `-` for standard input).
+    pub files: Vec<PathBuf>,
+    /// Format; `None` detects it per file.
+    pub format: Option<Format>,
+    /// Parser settings.
+    pub settings: Settings,
+}
+
+/// Options of [`ingest`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where events, timeline and journeys go (`evidence/logs`).
+    pub out: PathBuf,
+    /// Where bad lines go (`evidence/quarantine`).
+    pub quarantine: PathBuf,
+    /// Timeline bucket in milliseconds.
+    pub bucket_ms: i64,
+    /// Rows per Parquet chunk.
+    pub chunk_rows: usize,
+    /// Paths in reports are shown relative to this folder.
+    pub base: PathBuf,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    /// Service.
+    pub service: String,
+    /// Path as shown to people.
+    pub path: String,
+    /// Detected or configured format.
+    pub format: String,
+    /// Compression found by magic bytes.
+    pub compression: Compression,
+    /// Lines wrapped by a container runtime.
+    pub cri: bool,
+    /// Physical lines read.
+    pub lines: u64,
+    /// Records parsed.
+    pub events: u64,
+    /// Lines set aside.
+    pub quarantined: u64,
+    /// A read error that cut the file short (a truncated gzip member): everything before it was kept.
+    pub cut_short: Option<String>,
+}
+
+/// What [`ingest`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Per file.
+    pub files: Vec<FileReport>,
+    /// Events per service.
+    pub events: BTreeMap<String, u64>,
+    /// Lines set aside per service.
+    pub quarantined: BTreeMap<String, u64>,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Files written.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// A normalised event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Index of the service.
+    pub service: u16,
+    /// Index of the file in the summary.
+    pub file: u32,
+    /// 1-based line.
+    pub line: u64,
+    /// The record.
+    pub rec: Record,
+    /// Class index.
+    pub class: Option<u16>,
+}
+
+struct FileStream {
+    reader: Box<dyn BufRead + Send>,
+    parser: Box<dyn LineParser>,
+    cri: Option<CriJoiner>,
+    tz: chrono_tz::Tz,
+    line_no: u64,
+    buf: Vec<u8>,
+    pending: std::collections::VecDeque<Parsed>,
+    done: bool,
+    report: FileReport,
+    replay: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl FileStream {
+    fn open(service: &str, path: &Path, shown: String, format: &Option<Format>, settings: &Settings) -> Result<FileStream, LogsError> {
+        let (mut reader, compression) = input::open(path).map_err(|e| LogsError::Io { action: "read", path: path.to_path_buf(), source: e })?;
+        // Sample the first lines to detect CRI wrapping and the format.
+        let mut replay = std::collections::VecDeque::new();
+        let mut sample = Vec::new();
+        for _ in 0..50 {
+            let mut l = Vec::new();
+            match reader.read_until(b'\n', &mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    trim_eol(&mut l);
+                    sample.push(String::from_utf8_lossy(&l).into_owned());
+                    replay.push_back(l);
+                }
+            }
+        }
+        let cri = sample.iter().filter(|l| !l.is_empty()).take(10).filter(|l| parse::is_cri(l)).count() * 2 > sample.iter().filter(|l| !l.is_empty()).take(10).count();
+        let format = match format {
+            Some(f) => f.clone(),
+            None => {
+                let inner: Vec<String> = if cri {
+                    let mut j = CriJoiner::default();
+                    sample.iter().enumerate().filter_map(|(i, l)| j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten()).map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned()).collect()
+                } else {
+                    sample.clone()
+                };
+                parse::detect(&inner)
+            }
+        };
+        let parser = parse::parser(&format, settings.clone()).map_err(|e| LogsError::Config(format!("{shown}: {e}")))?;
+        Ok(FileStream {
+            reader,
+            parser,
+            cri: cri.then(CriJoiner::default),
+            tz: settings.tz,
+            line_no: 0,
+            buf: Vec::with_capacity(1024),
+            pending: Default::default(),
+            done: false,
+            report: FileReport {
+                service: service.to_string(),
+                path: shown,
+                format: format.name().to_string(),
+                compression,
+                cri,
+                lines: 0,
+                events: 0,
+                quarantined: 0,
+                cut_short: None,
+            },
+            replay,
+        })
+    }
+
+    /// The next parsed item, reading as many lines as needed.
+    fn next(&mut self, bytes: &mut u64) -> Option<Parsed> {
+        loop {
+            if let Some(p) = self.pending.pop_front() {
+                return Some(p);
+            }
+            if self.done {
+                return None;
+            }
+            let mut out = Vec::new();
+            let line = if let Some(l) = self.replay.pop_front() {
+                Some(l)
+            } else {
+                self.buf.clear();
+                match self.reader.read_until(b'\n', &mut self.buf) {
+                    Ok(0) => None,
+                    Ok(_) => {
+                        let mut l = std::mem::take(&mut self.buf);
+                        trim_eol(&mut l);
+                        Some(l)
+                    }
+                    Err(e) => {
+                        self.report.cut_short = Some(format!("read error after line {}: {e}", self.line_no));
+                        None
+                    }
+                }
+            };
+            match line {
+                None => {
+                    if let Some((no, partial)) = self.cri.as_mut().and_then(|c| c.finish()) {
+                        out.push(Parsed::Bad(Bad::new(no, "partial container-runtime record never completed", &partial)));
+                    }
+                    self.parser.finish(&mut out);
+                    self.done = true;
+                }
+                Some(l) => {
+                    self.line_no += 1;
+                    *bytes += l.len() as u64 + 1;
+                    if l.iter().all(|b| b.is_ascii_whitespace()) {
+                        continue;
+                    }
+                    match self.cri.as_mut() {
+                        None => self.parser.line(self.line_no, &l, None, &mut out),
+                        Some(c) => match c.feed(self.line_no, &l, self.tz) {
+                            Ok(Some((no, inner, t))) => self.parser.line(no, &inner, t, &mut out),
+                            Ok(None) => {}
+                            Err(reason) => out.push(Parsed::Bad(Bad::new(self.line_no, reason, &l))),
+                        },
+                    }
+                }
+            }
+            self.pending.extend(out);
+        }
+    }
+}
+
+fn trim_eol(l: &mut Vec<u8>) {
+    while matches!(l.last(), Some(b'\n') | Some(b'\r')) {
+        l.pop();
+    }
+}
+
+/// Writes events to Parquet chunks.
+struct ChunkWriter {
+    dir: PathBuf,
+    service: String,
+    rows: Vec<Event>,
+    chunk: usize,
+    limit: usize,
+    written: Vec<PathBuf>,
+    files: Vec<String>,
+}
+
+impl ChunkWriter {
+    fn push(&mut self, e: Event, classifier: &Classifier) -> Result<(), LogsError> {
+        self.rows.push(e);
+        if self.rows.len() >= self.limit {
+            self.flush(classifier)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, classifier: &Classifier) -> Result<(), LogsError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        use polars::prelude::*;
+        let rows = std::mem::take(&mut self.rows);
+        let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(f).collect() };
+        let time = Series::new("time".into(), rows.iter().map(|e| e.rec.time.unwrap_or(0)).collect::<Vec<i64>>())
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+            .map_err(|e| LogsError::Parquet(e.to_string()))?;
+        let cols: Vec<Column> = vec![
+            time.into(),
+            Series::new("service".into(), vec![self.service.as_str(); rows.len()]).into(),
+            Series::new("level".into(), opt(&|e| e.rec.level.map(Level::as_str))).into(),
+            Series::new("message".into(), rows.iter().map(|e| e.rec.message.as_str()).collect::<Vec<_>>()).into(),
+            Series::new("order_id".into(), opt(&|e| e.rec.order_id.as_deref())).into(),
+            Series::new("payment_id".into(), opt(&|e| e.rec.payment_id.as_deref())).into(),
+            Series::new("trace_id".into(), opt(&|e| e.rec.trace_id.as_deref())).into(),
+            Series::new("latency_ms".into(), rows.iter().map(|e| e.rec.latency_ms).collect::<Vec<_>>()).into(),
+            Series::new("http_status".into(), rows.iter().map(|e| e.rec.http_status.map(u32::from)).collect::<Vec<_>>()).into(),
+            Series::new("error".into(), opt(&|e| e.rec.error.as_deref())).into(),
+            Series::new("sqlstate".into(), opt(&|e| e.rec.sqlstate.as_deref())).into(),
+            Series::new("class".into(), rows.iter().map(|e| e.class.map(|c| classifier.name(c))).collect::<Vec<_>>()).into(),
+            Series::new("file".into(), rows.iter().map(|e| self.files[e.file as usize].as_str()).collect::<Vec<_>>()).into(),
+            Series::new("line".into(), rows.iter().map(|e| e.line).collect::<Vec<u64>>()).into(),
+        ];
+        let mut df = DataFrame::new(rows.len(), cols).map_err(|e| LogsError::Parquet(e.to_string()))?;
+        let path = self.dir.join(format!("events-{}-{:04}.parquet", self.service, self.chunk));
+        self.chunk += 1;
+        let f = File::create(&path).map_err(|e| LogsError::Io { action: "create", path: path.clone(), source: e })?;
+        ParquetWriter::new(BufWriter::new(f)).finish(&mut df).map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
+        self.written.push(path);
+        Ok(())
+    }
+}
+
+/// Ingests every source. `progress` is called with bytes read so far.
+pub fn ingest(sources: &[Source], classifier: &Classifier, opts: &Options) -> Result<(Summary, Timeline, Journeys), LogsError> {
+    for d in [&opts.out, &opts.quarantine] {
+        std::fs::create_dir_all(d).map_err(|e| LogsError::Io { action: "create folder", path: d.clone(), source: e })?;
+        // A re-run replaces what an earlier ingest wrote.
+        if let Ok(entries) = std::fs::read_dir(d) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with("events-") || n.ends_with(".jsonl") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    let names: Vec<String> = sources.iter().map(|s| s.service.clone()).collect();
+    let results: Vec<Result<ServiceResult, LogsError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| scope.spawn(move || ingest_service(i as u16, s, classifier, opts)))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("ingest thread panicked")).collect()
+    });
+    let mut summary = Summary { files: Vec::new(), events: BTreeMap::new(), quarantined: BTreeMap::new(), bytes: 0, outputs: Vec::new() };
+    let mut timeline = Timeline::new(opts.bucket_ms, names.clone(), classifier.classes().iter().map(|c| c.name.clone()).collect());
+    let mut journeys = Journeys::default();
+    for r in results {
+        let r = r?;
+        summary.events.insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
+        summary.quarantined.insert(r.service.clone(), r.files.iter().map(|f| f.quarantined).sum());
+        summary.bytes += r.bytes;
+        summary.files.extend(r.files);
+        summary.outputs.extend(r.outputs);
+        timeline.merge(r.timeline);
+        journeys.merge(r.journeys);
+    }
+    Ok((summary, timeline, journeys))
+}
+
+struct ServiceResult {
+    service: String,
+    files: Vec<FileReport>,
+    bytes: u64,
+    outputs: Vec<PathBuf>,
+    timeline: Timeline,
+    journeys: Journeys,
+}
+
+fn ingest_service(idx: u16, src: &Source, classifier: &Classifier, opts: &Options) -> Result<ServiceResult, LogsError> {
+    let shown = |p: &Path| p.strip_prefix(&opts.base).unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let mut streams = Vec::new();
+    for f in &src.files {
+        streams.push(FileStream::open(&src.service, f, shown(f), &src.format, &src.settings)?);
+    }
+    let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
+    let mut quarantine: Option<BufWriter<File>> = None;
+    let mut writer = ChunkWriter {
+        dir: opts.out.clone(),
+        service: src.service.clone(),
+        rows: Vec::with_capacity(opts.chunk_rows.min(1 << 16)),
+        chunk: 0,
+        limit: opts.chunk_rows,
+        written: Vec::new(),
+        files: streams.iter().map(|s| s.report.path.clone()).collect(),
+    };
+    let mut timeline = Timeline::new(opts.bucket_ms, vec![String::new(); idx as usize + 1], classifier.classes().iter().map(|c| c.name.clone()).collect());
+    let mut journeys = Journeys::default();
+    let mut bytes = 0u64;
+    // k-way merge by time: one pending event per file.
+    let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
+    let mut heap: BinaryHeap<Reverse<(Millis, usize)>> = BinaryHeap::new();
+    let advance = |i: usize, streams: &mut Vec<FileStream>, heads: &mut Vec<Option<Event>>, heap: &mut BinaryHeap<Reverse<(Millis, usize)>>, quarantine: &mut Option<BufWriter<File>>, bytes: &mut u64| -> Result<(), LogsError> {
+        while let Some(p) = streams[i].next(bytes) {
+            match p {
+                Parsed::Rec(rec, line) => {
+                    streams[i].report.events += 1;
+                    let class = classifier.classify(&rec);
+                    let t = rec.time.unwrap_or(0);
+                    heads[i] = Some(Event { service: idx, file: i as u32, line, rec, class });
+                    heap.push(Reverse((t, i)));
+                    return Ok(());
+                }
+                Parsed::Bad(b) => {
+                    streams[i].report.quarantined += 1;
+                    let q = match quarantine {
+                        Some(q) => q,
+                        None => {
+                            let f = File::create(&qpath).map_err(|e| LogsError::Io { action: "create", path: qpath.clone(), source: e })?;
+                            quarantine.insert(BufWriter::new(f))
+                        }
+                    };
+                    let entry = serde_json::json!({"file": streams[i].report.path, "line": b.line, "reason": b.reason, "text": b.text});
+                    writeln!(q, "{entry}").map_err(|e| LogsError::Io { action: "write", path: qpath.clone(), source: e })?;
+                }
+            }
+        }
+        Ok(())
+    };
+    for i in 0..streams.len() {
+        advance(i, &mut streams, &mut heads, &mut heap, &mut quarantine, &mut bytes)?;
+    }
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let e = heads[i].take().expect("a head for every heap entry");
+        timeline.add(&e);
+        journeys.add(&e, &src.service, classifier);
+        writer.push(e, classifier)?;
+        advance(i, &mut streams, &mut heads, &mut heap, &mut quarantine, &mut bytes)?;
+    }
+    writer.flush(classifier)?;
+    let mut outputs = writer.written;
+    if let Some(mut q) = quarantine {
+        q.flush().map_err(|e| LogsError::Io { action: "write", path: qpath.clone(), source: e })?;
+        outputs.push(qpath);
+    }
+    Ok(ServiceResult { service: src.service.clone(), files: streams.into_iter().map(|s| s.report).collect(), bytes, outputs, timeline, journeys })
+}

@@ -1,0 +1,134 @@
+//! The per-bucket timeline: per service, lines, requests, errors, records
+//! per class and latency percentiles (HDR histograms, 2 significant digits).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+
+use crate::ingest::Event;
+use crate::ts::Millis;
+
+/// One bucket of one service.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Records.
+    pub lines: u64,
+    /// Records with a latency or an HTTP status (requests served or made).
+    pub requests: u64,
+    /// Records at level error or fatal.
+    pub errors: u64,
+    /// Records per class (indexed like the classifier's classes).
+    pub classes: Vec<u64>,
+    latency: Option<Histogram<u64>>,
+}
+
+impl Cell {
+    fn new(classes: usize) -> Self {
+        Cell { lines: 0, requests: 0, errors: 0, classes: vec![0; classes], latency: None }
+    }
+
+    /// Latency quantile in milliseconds.
+    pub fn latency(&self, q: f64) -> Option<f64> {
+        self.latency.as_ref().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+}
+
+/// The timeline of an ingest.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// Bucket width.
+    pub bucket_ms: i64,
+    /// Service names, by index.
+    pub services: Vec<String>,
+    /// Class names, by index.
+    pub classes: Vec<String>,
+    /// (bucket start, service index) → cell.
+    pub cells: BTreeMap<(Millis, u16), Cell>,
+}
+
+impl Timeline {
+    /// An empty timeline.
+    pub fn new(bucket_ms: i64, services: Vec<String>, classes: Vec<String>) -> Self {
+        Timeline { bucket_ms, services, classes, cells: BTreeMap::new() }
+    }
+
+    /// Counts one event.
+    pub fn add(&mut self, e: &Event) {
+        let t = e.rec.time.unwrap_or(0);
+        let bucket = t.div_euclid(self.bucket_ms) * self.bucket_ms;
+        let n = self.classes.len();
+        let cell = self.cells.entry((bucket, e.service)).or_insert_with(|| Cell::new(n));
+        cell.lines += 1;
+        if e.rec.latency_ms.is_some() || e.rec.http_status.is_some() {
+            cell.requests += 1;
+        }
+        if e.rec.level.is_some_and(|l| l.is_error()) {
+            cell.errors += 1;
+        }
+        if let Some(c) = e.class {
+            cell.classes[c as usize] += 1;
+        }
+        if let Some(ms) = e.rec.latency_ms.filter(|v| v.is_finite() && *v >= 0.0) {
+            let h = cell.latency.get_or_insert_with(|| Histogram::new_with_bounds(1, 24 * 3_600_000_000, 2).expect("valid bounds"));
+            let _ = h.record(((ms * 1000.0) as u64).clamp(1, 24 * 3_600_000_000));
+        }
+    }
+
+    /// Adds another timeline's cells (from another service's thread).
+    pub fn merge(&mut self, other: Timeline) {
+        for (k, c) in other.cells {
+            match self.cells.get_mut(&k) {
+                None => {
+                    self.cells.insert(k, c);
+                }
+                Some(m) => {
+                    m.lines += c.lines;
+                    m.requests += c.requests;
+                    m.errors += c.errors;
+                    for (a, b) in m.classes.iter_mut().zip(c.classes) {
+                        *a += b;
+                    }
+                    match (&mut m.latency, c.latency) {
+                        (Some(a), Some(b)) => {
+                            let _ = a.add(&b);
+                        }
+                        (None, Some(b)) => m.latency = Some(b),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records of `class` per bucket, all services together.
+    pub fn class_counts(&self, class: &str) -> BTreeMap<Millis, u64> {
+        let Some(ci) = self.classes.iter().position(|c| c == class) else { return BTreeMap::new() };
+        let mut out = BTreeMap::new();
+        for ((b, _), cell) in &self.cells {
+            if cell.classes[ci] > 0 {
+                *out.entry(*b).or_default() += cell.classes[ci];
+            }
+        }
+        out
+    }
+
+    /// The timeline as CSV: one row per bucket and service.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("bucket,service,lines,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms");
+        for c in &self.classes {
+            let _ = write!(s, ",{c}");
+        }
+        s.push('\n');
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_default();
+        for ((b, svc), cell) in &self.cells {
+            let t = chrono::DateTime::from_timestamp_millis(*b).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+            let _ = write!(s, "{t},{},{},{},{},{},{},{}", self.services[*svc as usize], cell.lines, cell.requests, cell.errors, f(cell.latency(0.5)), f(cell.latency(0.95)), f(cell.latency(0.99)));
+            for n in &cell.classes {
+                let _ = write!(s, ",{n}");
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
