@@ -42,10 +42,12 @@ impl Classifier {
     /// The shipped rules, with `user` rules (TOML text) first; a user class
     /// with a shipped name replaces it. `source` names the user file in errors.
     pub fn new(user: Option<(&str, &str)>) -> Result<Classifier, String> {
-        let shipped: RulesFile = toml::from_str(DEFAULT_RULES).map_err(|e| format!("shipped rules: {e}"))?;
+        let shipped: RulesFile =
+            toml::from_str(DEFAULT_RULES).map_err(|e| format!("shipped rules: {e}"))?;
         let mut classes = Vec::new();
         if let Some((source, text)) = user {
-            let u: RulesFile = toml::from_str(text).map_err(|e| format!("{source}: {}", e.message().trim()))?;
+            let u: RulesFile =
+                toml::from_str(text).map_err(|e| format!("{source}: {}", e.message().trim()))?;
             classes.extend(u.class);
         }
         for c in shipped.class {
@@ -57,13 +59,18 @@ impl Classifier {
         let mut owner = Vec::new();
         for (i, c) in classes.iter().enumerate() {
             for p in &c.patterns {
-                regex::Regex::new(p).map_err(|e| format!("class {}: pattern {p:?}: {e}", c.name))?;
+                regex::Regex::new(p)
+                    .map_err(|e| format!("class {}: pattern {p:?}: {e}", c.name))?;
                 patterns.push(p.clone());
                 owner.push(i);
             }
         }
         let set = RegexSet::new(&patterns).map_err(|e| e.to_string())?;
-        Ok(Classifier { classes, set, owner })
+        Ok(Classifier {
+            classes,
+            set,
+            owner,
+        })
     }
 
     /// The classes, in priority order.
@@ -74,7 +81,8 @@ impl Classifier {
     /// The class of a record: only warnings, errors and records carrying an
     /// error or a SQLSTATE are classified.
     pub fn classify(&self, r: &Record) -> Option<u16> {
-        let relevant = r.level.is_some_and(|l| l >= Level::Warn) || r.error.is_some() || r.sqlstate.is_some();
+        let relevant =
+            r.level.is_some_and(|l| l >= Level::Warn) || r.error.is_some() || r.sqlstate.is_some();
         if !relevant {
             return None;
         }
@@ -84,7 +92,12 @@ impl Classifier {
             text.push(' ');
             text.push_str(extra);
         }
-        self.set.matches(&text).iter().map(|p| self.owner[p]).min().map(|c| c as u16)
+        self.set
+            .matches(&text)
+            .iter()
+            .map(|p| self.owner[p])
+            .min()
+            .map(|c| c as u16)
     }
 
     /// The name of class `i`.
@@ -98,24 +111,95 @@ mod tests {
     use super::*;
 
     fn rec(level: Level, msg: &str, err: Option<&str>) -> Record {
-        Record { level: Some(level), message: msg.into(), error: err.map(str::to_string), ..Default::default() }
+        Record {
+            level: Some(level),
+            message: msg.into(),
+            error: err.map(str::to_string),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn causes_win_over_symptoms() {
         let c = Classifier::new(None).unwrap();
         let name = |r: &Record| c.classify(r).map(|i| c.name(i).to_string());
-        assert_eq!(name(&rec(Level::Error, "ho push failed", Some("pq: sorry, too many clients already"))).as_deref(), Some("db_pool_exhaustion"));
-        assert_eq!(name(&rec(Level::Error, "ho push failed", Some("context canceled"))).as_deref(), Some("ho_push_failed"));
-        assert_eq!(name(&rec(Level::Error, "ho push failed", Some("ho: unexpected status 504 Gateway Timeout"))).as_deref(), Some("ho_push_failed"));
-        assert_eq!(name(&rec(Level::Error, "payment callback failed", Some("unexpected status 502 Bad Gateway"))).as_deref(), Some("callback_failed"));
-        assert_eq!(name(&rec(Level::Error, "payment callback failed", Some("dial tcp 10.0.0.1:8080: connect: connection refused"))).as_deref(), Some("connection_refused"));
-        assert_eq!(name(&rec(Level::Error, "charge request failed", Some("upg: circuit breaker is open"))).as_deref(), Some("circuit_breaker_open"));
-        assert_eq!(name(&rec(Level::Error, "x", Some("context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))).as_deref(), Some("timeout"));
-        assert_eq!(name(&rec(Level::Error, "deadlock detected", None)).as_deref(), Some("deadlock"));
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "ho push failed",
+                Some("pq: sorry, too many clients already")
+            ))
+            .as_deref(),
+            Some("db_pool_exhaustion")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "ho push failed",
+                Some("context canceled")
+            ))
+            .as_deref(),
+            Some("ho_push_failed")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "ho push failed",
+                Some("ho: unexpected status 504 Gateway Timeout")
+            ))
+            .as_deref(),
+            Some("ho_push_failed")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "payment callback failed",
+                Some("unexpected status 502 Bad Gateway")
+            ))
+            .as_deref(),
+            Some("callback_failed")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "payment callback failed",
+                Some("dial tcp 10.0.0.1:8080: connect: connection refused")
+            ))
+            .as_deref(),
+            Some("connection_refused")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "charge request failed",
+                Some("upg: circuit breaker is open")
+            ))
+            .as_deref(),
+            Some("circuit_breaker_open")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "x",
+                Some("context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
+            ))
+            .as_deref(),
+            Some("timeout")
+        );
+        assert_eq!(
+            name(&rec(Level::Error, "deadlock detected", None)).as_deref(),
+            Some("deadlock")
+        );
         assert_eq!(name(&rec(Level::Info, "callback delivered", None)), None);
-        assert_eq!(name(&rec(Level::Warn, "payment callback processed twice", None)), None);
-        let mut r = rec(Level::Error, "canceling statement due to statement timeout", None);
+        assert_eq!(
+            name(&rec(Level::Warn, "payment callback processed twice", None)),
+            None
+        );
+        let mut r = rec(
+            Level::Error,
+            "canceling statement due to statement timeout",
+            None,
+        );
         r.sqlstate = Some("57014".into());
         assert_eq!(name(&r).as_deref(), Some("statement_timeout"));
     }
@@ -130,8 +214,16 @@ mod tests {
         let r = rec(Level::Error, "it took too long", None);
         assert_eq!(c.name(c.classify(&r).unwrap()), "timeout");
         let r = rec(Level::Error, "context deadline exceeded", None);
-        assert_eq!(c.classify(&r), None, "the user's timeout class replaced the shipped one");
-        let err = Classifier::new(Some(("rules.toml", "[[class]]\nname = \"x\"\npatterns = ['(']\n"))).unwrap_err();
+        assert_eq!(
+            c.classify(&r),
+            None,
+            "the user's timeout class replaced the shipped one"
+        );
+        let err = Classifier::new(Some((
+            "rules.toml",
+            "[[class]]\nname = \"x\"\npatterns = ['(']\n",
+        )))
+        .unwrap_err();
         assert!(err.contains("class x"), "{err}");
     }
 }

@@ -4,19 +4,19 @@
 //! timeline and per-order journeys built on the way. Memory stays bounded by
 //! the chunk size, the timeline and the journeys, not by the input.
 
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::classify::Classifier;
 use crate::input::{self, Compression};
+use crate::journey::Journeys;
 use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
 use crate::record::{Level, Record};
 use crate::timeline::Timeline;
 use crate::ts::Millis;
-use crate::journey::Journeys;
 use crate::LogsError;
 
 /// One service's logs.
@@ -114,8 +114,18 @@ struct FileStream {
 }
 
 impl FileStream {
-    fn open(service: &str, path: &Path, shown: String, format: &Option<Format>, settings: &Settings) -> Result<FileStream, LogsError> {
-        let (mut reader, compression) = input::open(path).map_err(|e| LogsError::Io { action: "read", path: path.to_path_buf(), source: e })?;
+    fn open(
+        service: &str,
+        path: &Path,
+        shown: String,
+        format: &Option<Format>,
+        settings: &Settings,
+    ) -> Result<FileStream, LogsError> {
+        let (mut reader, compression) = input::open(path).map_err(|e| LogsError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         // Sample the first lines to detect CRI wrapping and the format.
         let mut replay = std::collections::VecDeque::new();
         let mut sample = Vec::new();
@@ -130,20 +140,35 @@ impl FileStream {
                 }
             }
         }
-        let cri = sample.iter().filter(|l| !l.is_empty()).take(10).filter(|l| parse::is_cri(l)).count() * 2 > sample.iter().filter(|l| !l.is_empty()).take(10).count();
+        let cri = sample
+            .iter()
+            .filter(|l| !l.is_empty())
+            .take(10)
+            .filter(|l| parse::is_cri(l))
+            .count()
+            * 2
+            > sample.iter().filter(|l| !l.is_empty()).take(10).count();
         let format = match format {
             Some(f) => f.clone(),
             None => {
                 let inner: Vec<String> = if cri {
                     let mut j = CriJoiner::default();
-                    sample.iter().enumerate().filter_map(|(i, l)| j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten()).map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned()).collect()
+                    sample
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, l)| {
+                            j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten()
+                        })
+                        .map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned())
+                        .collect()
                 } else {
                     sample.clone()
                 };
                 parse::detect(&inner)
             }
         };
-        let parser = parse::parser(&format, settings.clone()).map_err(|e| LogsError::Config(format!("{shown}: {e}")))?;
+        let parser = parse::parser(&format, settings.clone())
+            .map_err(|e| LogsError::Config(format!("{shown}: {e}")))?;
         Ok(FileStream {
             reader,
             parser,
@@ -190,7 +215,8 @@ impl FileStream {
                         Some(l)
                     }
                     Err(e) => {
-                        self.report.cut_short = Some(format!("read error after line {}: {e}", self.line_no));
+                        self.report.cut_short =
+                            Some(format!("read error after line {}: {e}", self.line_no));
                         None
                     }
                 }
@@ -198,7 +224,11 @@ impl FileStream {
             match line {
                 None => {
                     if let Some((no, partial)) = self.cri.as_mut().and_then(|c| c.finish()) {
-                        out.push(Parsed::Bad(Bad::new(no, "partial container-runtime record never completed", &partial)));
+                        out.push(Parsed::Bad(Bad::new(
+                            no,
+                            "partial container-runtime record never completed",
+                            &partial,
+                        )));
                     }
                     self.parser.finish(&mut out);
                     self.done = true;
@@ -214,7 +244,9 @@ impl FileStream {
                         Some(c) => match c.feed(self.line_no, &l, self.tz) {
                             Ok(Some((no, inner, t))) => self.parser.line(no, &inner, t, &mut out),
                             Ok(None) => {}
-                            Err(reason) => out.push(Parsed::Bad(Bad::new(self.line_no, reason, &l))),
+                            Err(reason) => {
+                                out.push(Parsed::Bad(Bad::new(self.line_no, reason, &l)))
+                            }
                         },
                     }
                 }
@@ -256,40 +288,99 @@ impl ChunkWriter {
         }
         use polars::prelude::*;
         let rows = std::mem::take(&mut self.rows);
-        let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(f).collect() };
-        let time = Series::new("time".into(), rows.iter().map(|e| e.rec.time.unwrap_or(0)).collect::<Vec<i64>>())
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
-            .map_err(|e| LogsError::Parquet(e.to_string()))?;
+        let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
+            rows.iter().map(f).collect()
+        };
+        let time = Series::new(
+            "time".into(),
+            rows.iter()
+                .map(|e| e.rec.time.unwrap_or(0))
+                .collect::<Vec<i64>>(),
+        )
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .map_err(|e| LogsError::Parquet(e.to_string()))?;
         let cols: Vec<Column> = vec![
             time.into(),
             Series::new("service".into(), vec![self.service.as_str(); rows.len()]).into(),
             Series::new("level".into(), opt(&|e| e.rec.level.map(Level::as_str))).into(),
-            Series::new("message".into(), rows.iter().map(|e| e.rec.message.as_str()).collect::<Vec<_>>()).into(),
+            Series::new(
+                "message".into(),
+                rows.iter()
+                    .map(|e| e.rec.message.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .into(),
             Series::new("order_id".into(), opt(&|e| e.rec.order_id.as_deref())).into(),
             Series::new("payment_id".into(), opt(&|e| e.rec.payment_id.as_deref())).into(),
             Series::new("trace_id".into(), opt(&|e| e.rec.trace_id.as_deref())).into(),
-            Series::new("latency_ms".into(), rows.iter().map(|e| e.rec.latency_ms).collect::<Vec<_>>()).into(),
-            Series::new("http_status".into(), rows.iter().map(|e| e.rec.http_status.map(u32::from)).collect::<Vec<_>>()).into(),
+            Series::new(
+                "latency_ms".into(),
+                rows.iter().map(|e| e.rec.latency_ms).collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                "http_status".into(),
+                rows.iter()
+                    .map(|e| e.rec.http_status.map(u32::from))
+                    .collect::<Vec<_>>(),
+            )
+            .into(),
             Series::new("error".into(), opt(&|e| e.rec.error.as_deref())).into(),
             Series::new("sqlstate".into(), opt(&|e| e.rec.sqlstate.as_deref())).into(),
-            Series::new("class".into(), rows.iter().map(|e| e.class.map(|c| classifier.name(c))).collect::<Vec<_>>()).into(),
-            Series::new("file".into(), rows.iter().map(|e| self.files[e.file as usize].as_str()).collect::<Vec<_>>()).into(),
-            Series::new("line".into(), rows.iter().map(|e| e.line).collect::<Vec<u64>>()).into(),
+            Series::new(
+                "class".into(),
+                rows.iter()
+                    .map(|e| e.class.map(|c| classifier.name(c)))
+                    .collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                "file".into(),
+                rows.iter()
+                    .map(|e| self.files[e.file as usize].as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                "line".into(),
+                rows.iter().map(|e| e.line).collect::<Vec<u64>>(),
+            )
+            .into(),
         ];
-        let mut df = DataFrame::new(rows.len(), cols).map_err(|e| LogsError::Parquet(e.to_string()))?;
-        let path = self.dir.join(format!("events-{}-{:04}.parquet", self.service, self.chunk));
+        let mut df =
+            DataFrame::new(rows.len(), cols).map_err(|e| LogsError::Parquet(e.to_string()))?;
+        let path = self
+            .dir
+            .join(format!("events-{}-{:04}.parquet", self.service, self.chunk));
         self.chunk += 1;
-        let f = File::create(&path).map_err(|e| LogsError::Io { action: "create", path: path.clone(), source: e })?;
-        ParquetWriter::new(BufWriter::new(f)).finish(&mut df).map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
+        let f = File::create(&path).map_err(|e| LogsError::Io {
+            action: "create",
+            path: path.clone(),
+            source: e,
+        })?;
+        ParquetWriter::new(BufWriter::new(f))
+            .finish(&mut df)
+            .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);
         Ok(())
     }
 }
 
 /// Ingests every source. `progress` is called with bytes read so far.
-pub fn ingest(sources: &[Source], classifier: &Classifier, opts: &Options) -> Result<(Summary, Timeline, Journeys), LogsError> {
+pub fn ingest(
+    sources: &[Source],
+    classifier: &Classifier,
+    opts: &Options,
+) -> Result<(Summary, Timeline, Journeys), LogsError> {
     for d in [&opts.out, &opts.quarantine] {
-        std::fs::create_dir_all(d).map_err(|e| LogsError::Io { action: "create folder", path: d.clone(), source: e })?;
+        std::fs::create_dir_all(d).map_err(|e| LogsError::Io {
+            action: "create folder",
+            path: d.clone(),
+            source: e,
+        })?;
         // A re-run replaces what an earlier ingest wrote.
         if let Ok(entries) = std::fs::read_dir(d) {
             for e in entries.flatten() {
@@ -307,15 +398,37 @@ pub fn ingest(sources: &[Source], classifier: &Classifier, opts: &Options) -> Re
             .enumerate()
             .map(|(i, s)| scope.spawn(move || ingest_service(i as u16, s, classifier, opts)))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("ingest thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("ingest thread panicked"))
+            .collect()
     });
-    let mut summary = Summary { files: Vec::new(), events: BTreeMap::new(), quarantined: BTreeMap::new(), bytes: 0, outputs: Vec::new() };
-    let mut timeline = Timeline::new(opts.bucket_ms, names.clone(), classifier.classes().iter().map(|c| c.name.clone()).collect());
+    let mut summary = Summary {
+        files: Vec::new(),
+        events: BTreeMap::new(),
+        quarantined: BTreeMap::new(),
+        bytes: 0,
+        outputs: Vec::new(),
+    };
+    let mut timeline = Timeline::new(
+        opts.bucket_ms,
+        names.clone(),
+        classifier
+            .classes()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    );
     let mut journeys = Journeys::default();
     for r in results {
         let r = r?;
-        summary.events.insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
-        summary.quarantined.insert(r.service.clone(), r.files.iter().map(|f| f.quarantined).sum());
+        summary
+            .events
+            .insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
+        summary.quarantined.insert(
+            r.service.clone(),
+            r.files.iter().map(|f| f.quarantined).sum(),
+        );
         summary.bytes += r.bytes;
         summary.files.extend(r.files);
         summary.outputs.extend(r.outputs);
@@ -334,11 +447,27 @@ struct ServiceResult {
     journeys: Journeys,
 }
 
-fn ingest_service(idx: u16, src: &Source, classifier: &Classifier, opts: &Options) -> Result<ServiceResult, LogsError> {
-    let shown = |p: &Path| p.strip_prefix(&opts.base).unwrap_or(p).to_string_lossy().replace('\\', "/");
+fn ingest_service(
+    idx: u16,
+    src: &Source,
+    classifier: &Classifier,
+    opts: &Options,
+) -> Result<ServiceResult, LogsError> {
+    let shown = |p: &Path| {
+        p.strip_prefix(&opts.base)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let mut streams = Vec::new();
     for f in &src.files {
-        streams.push(FileStream::open(&src.service, f, shown(f), &src.format, &src.settings)?);
+        streams.push(FileStream::open(
+            &src.service,
+            f,
+            shown(f),
+            &src.format,
+            &src.settings,
+        )?);
     }
     let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
     let mut quarantine: Option<BufWriter<File>> = None;
@@ -351,20 +480,40 @@ fn ingest_service(idx: u16, src: &Source, classifier: &Classifier, opts: &Option
         written: Vec::new(),
         files: streams.iter().map(|s| s.report.path.clone()).collect(),
     };
-    let mut timeline = Timeline::new(opts.bucket_ms, vec![String::new(); idx as usize + 1], classifier.classes().iter().map(|c| c.name.clone()).collect());
+    let mut timeline = Timeline::new(
+        opts.bucket_ms,
+        vec![String::new(); idx as usize + 1],
+        classifier
+            .classes()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
+    );
     let mut journeys = Journeys::default();
     let mut bytes = 0u64;
     // k-way merge by time: one pending event per file.
     let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
     let mut heap: BinaryHeap<Reverse<(Millis, usize)>> = BinaryHeap::new();
-    let advance = |i: usize, streams: &mut Vec<FileStream>, heads: &mut Vec<Option<Event>>, heap: &mut BinaryHeap<Reverse<(Millis, usize)>>, quarantine: &mut Option<BufWriter<File>>, bytes: &mut u64| -> Result<(), LogsError> {
+    let advance = |i: usize,
+                   streams: &mut Vec<FileStream>,
+                   heads: &mut Vec<Option<Event>>,
+                   heap: &mut BinaryHeap<Reverse<(Millis, usize)>>,
+                   quarantine: &mut Option<BufWriter<File>>,
+                   bytes: &mut u64|
+     -> Result<(), LogsError> {
         while let Some(p) = streams[i].next(bytes) {
             match p {
                 Parsed::Rec(rec, line) => {
                     streams[i].report.events += 1;
                     let class = classifier.classify(&rec);
                     let t = rec.time.unwrap_or(0);
-                    heads[i] = Some(Event { service: idx, file: i as u32, line, rec, class });
+                    heads[i] = Some(Event {
+                        service: idx,
+                        file: i as u32,
+                        line,
+                        rec,
+                        class,
+                    });
                     heap.push(Reverse((t, i)));
                     return Ok(());
                 }
@@ -373,32 +522,65 @@ fn ingest_service(idx: u16, src: &Source, classifier: &Classifier, opts: &Option
                     let q = match quarantine {
                         Some(q) => q,
                         None => {
-                            let f = File::create(&qpath).map_err(|e| LogsError::Io { action: "create", path: qpath.clone(), source: e })?;
+                            let f = File::create(&qpath).map_err(|e| LogsError::Io {
+                                action: "create",
+                                path: qpath.clone(),
+                                source: e,
+                            })?;
                             quarantine.insert(BufWriter::new(f))
                         }
                     };
                     let entry = serde_json::json!({"file": streams[i].report.path, "line": b.line, "reason": b.reason, "text": b.text});
-                    writeln!(q, "{entry}").map_err(|e| LogsError::Io { action: "write", path: qpath.clone(), source: e })?;
+                    writeln!(q, "{entry}").map_err(|e| LogsError::Io {
+                        action: "write",
+                        path: qpath.clone(),
+                        source: e,
+                    })?;
                 }
             }
         }
         Ok(())
     };
     for i in 0..streams.len() {
-        advance(i, &mut streams, &mut heads, &mut heap, &mut quarantine, &mut bytes)?;
+        advance(
+            i,
+            &mut streams,
+            &mut heads,
+            &mut heap,
+            &mut quarantine,
+            &mut bytes,
+        )?;
     }
     while let Some(Reverse((_, i))) = heap.pop() {
         let e = heads[i].take().expect("a head for every heap entry");
         timeline.add(&e);
         journeys.add(&e, &src.service, classifier);
         writer.push(e, classifier)?;
-        advance(i, &mut streams, &mut heads, &mut heap, &mut quarantine, &mut bytes)?;
+        advance(
+            i,
+            &mut streams,
+            &mut heads,
+            &mut heap,
+            &mut quarantine,
+            &mut bytes,
+        )?;
     }
     writer.flush(classifier)?;
     let mut outputs = writer.written;
     if let Some(mut q) = quarantine {
-        q.flush().map_err(|e| LogsError::Io { action: "write", path: qpath.clone(), source: e })?;
+        q.flush().map_err(|e| LogsError::Io {
+            action: "write",
+            path: qpath.clone(),
+            source: e,
+        })?;
         outputs.push(qpath);
     }
-    Ok(ServiceResult { service: src.service.clone(), files: streams.into_iter().map(|s| s.report).collect(), bytes, outputs, timeline, journeys })
+    Ok(ServiceResult {
+        service: src.service.clone(),
+        files: streams.into_iter().map(|s| s.report).collect(),
+        bytes,
+        outputs,
+        timeline,
+        journeys,
+    })
 }

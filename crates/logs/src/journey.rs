@@ -53,7 +53,11 @@ impl Journeys {
     pub fn add(&mut self, e: &Event, service: &str, classifier: &Classifier) {
         let Some(id) = &e.rec.order_id else { return };
         let t = e.rec.time.unwrap_or(0);
-        let j = self.map.entry(id.clone()).or_insert_with(|| Journey { first: t, last: t, ..Default::default() });
+        let j = self.map.entry(id.clone()).or_insert_with(|| Journey {
+            first: t,
+            last: t,
+            ..Default::default()
+        });
         j.first = j.first.min(t);
         j.last = j.last.max(t);
         j.events += 1;
@@ -72,7 +76,12 @@ impl Journeys {
                 None => e.rec.message.clone(),
             };
             if j.broken.as_ref().is_none_or(|b| t < b.at) {
-                j.broken = Some(Broken { at: t, service: service.to_string(), class: e.class.map(|c| classifier.name(c).to_string()), message: msg });
+                j.broken = Some(Broken {
+                    at: t,
+                    service: service.to_string(),
+                    class: e.class.map(|c| classifier.name(c).to_string()),
+                    message: msg,
+                });
             }
         }
     }
@@ -111,18 +120,44 @@ impl Journeys {
 
     /// All journeys as CSV, sorted by order id.
     pub fn to_csv(&self) -> String {
-        let iso = |t: Millis| chrono::DateTime::from_timestamp_millis(t).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_default();
-        let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        let iso = |t: Millis| {
+            chrono::DateTime::from_timestamp_millis(t)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default()
+        };
+        let q = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
         let mut ids: Vec<&String> = self.map.keys().collect();
         ids.sort();
         let mut s = String::from("order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n");
         for id in ids {
             let j = &self.map[id];
             let (ba, bs, bc, bm) = match &j.broken {
-                Some(b) => (iso(b.at), b.service.clone(), b.class.clone().unwrap_or_default(), b.message.clone()),
+                Some(b) => (
+                    iso(b.at),
+                    b.service.clone(),
+                    b.class.clone().unwrap_or_default(),
+                    b.message.clone(),
+                ),
                 None => Default::default(),
             };
-            let _ = writeln!(s, "{},{},{},{},{},{},{},{ba},{bs},{bc},{}", q(id), iso(j.first), iso(j.last), j.events, j.services.join("+"), j.payment_ids.join(";"), j.errors, q(&bm));
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{ba},{bs},{bc},{}",
+                q(id),
+                iso(j.first),
+                iso(j.last),
+                j.events,
+                j.services.join("+"),
+                j.payment_ids.join(";"),
+                j.errors,
+                q(&bm)
+            );
         }
         s
     }

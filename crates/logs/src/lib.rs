@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod classify;
+pub mod incident;
 pub mod ingest;
 pub mod input;
 pub mod journey;

@@ -25,12 +25,21 @@ pub struct Cell {
 
 impl Cell {
     fn new(classes: usize) -> Self {
-        Cell { lines: 0, requests: 0, errors: 0, classes: vec![0; classes], latency: None }
+        Cell {
+            lines: 0,
+            requests: 0,
+            errors: 0,
+            classes: vec![0; classes],
+            latency: None,
+        }
     }
 
     /// Latency quantile in milliseconds.
     pub fn latency(&self, q: f64) -> Option<f64> {
-        self.latency.as_ref().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+        self.latency
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
     }
 }
 
@@ -50,7 +59,12 @@ pub struct Timeline {
 impl Timeline {
     /// An empty timeline.
     pub fn new(bucket_ms: i64, services: Vec<String>, classes: Vec<String>) -> Self {
-        Timeline { bucket_ms, services, classes, cells: BTreeMap::new() }
+        Timeline {
+            bucket_ms,
+            services,
+            classes,
+            cells: BTreeMap::new(),
+        }
     }
 
     /// Counts one event.
@@ -58,7 +72,10 @@ impl Timeline {
         let t = e.rec.time.unwrap_or(0);
         let bucket = t.div_euclid(self.bucket_ms) * self.bucket_ms;
         let n = self.classes.len();
-        let cell = self.cells.entry((bucket, e.service)).or_insert_with(|| Cell::new(n));
+        let cell = self
+            .cells
+            .entry((bucket, e.service))
+            .or_insert_with(|| Cell::new(n));
         cell.lines += 1;
         if e.rec.latency_ms.is_some() || e.rec.http_status.is_some() {
             cell.requests += 1;
@@ -70,7 +87,9 @@ impl Timeline {
             cell.classes[c as usize] += 1;
         }
         if let Some(ms) = e.rec.latency_ms.filter(|v| v.is_finite() && *v >= 0.0) {
-            let h = cell.latency.get_or_insert_with(|| Histogram::new_with_bounds(1, 24 * 3_600_000_000, 2).expect("valid bounds"));
+            let h = cell.latency.get_or_insert_with(|| {
+                Histogram::new_with_bounds(1, 24 * 3_600_000_000, 2).expect("valid bounds")
+            });
             let _ = h.record(((ms * 1000.0) as u64).clamp(1, 24 * 3_600_000_000));
         }
     }
@@ -103,7 +122,9 @@ impl Timeline {
 
     /// Records of `class` per bucket, all services together.
     pub fn class_counts(&self, class: &str) -> BTreeMap<Millis, u64> {
-        let Some(ci) = self.classes.iter().position(|c| c == class) else { return BTreeMap::new() };
+        let Some(ci) = self.classes.iter().position(|c| c == class) else {
+            return BTreeMap::new();
+        };
         let mut out = BTreeMap::new();
         for ((b, _), cell) in &self.cells {
             if cell.classes[ci] > 0 {
@@ -115,15 +136,29 @@ impl Timeline {
 
     /// The timeline as CSV: one row per bucket and service.
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("bucket,service,lines,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms");
+        let mut s = String::from(
+            "bucket,service,lines,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms",
+        );
         for c in &self.classes {
             let _ = write!(s, ",{c}");
         }
         s.push('\n');
         let f = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_default();
         for ((b, svc), cell) in &self.cells {
-            let t = chrono::DateTime::from_timestamp_millis(*b).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
-            let _ = write!(s, "{t},{},{},{},{},{},{},{}", self.services[*svc as usize], cell.lines, cell.requests, cell.errors, f(cell.latency(0.5)), f(cell.latency(0.95)), f(cell.latency(0.99)));
+            let t = chrono::DateTime::from_timestamp_millis(*b)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default();
+            let _ = write!(
+                s,
+                "{t},{},{},{},{},{},{},{}",
+                self.services[*svc as usize],
+                cell.lines,
+                cell.requests,
+                cell.errors,
+                f(cell.latency(0.5)),
+                f(cell.latency(0.95)),
+                f(cell.latency(0.99))
+            );
             for n in &cell.classes {
                 let _ = write!(s, ",{n}");
             }

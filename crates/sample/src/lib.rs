@@ -212,7 +212,8 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     exports_res.map_err(io_err("write exports in", &data_dir))?;
     let mut logs = Vec::new();
     let mut first_error: Option<scenario::Millis> = None;
-    let mut classes: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+    let mut classes: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        Default::default();
     for (files, stats) in logs_res? {
         logs.extend(files);
         first_error = match (first_error, stats.first_error) {
@@ -220,7 +221,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
             (a, b) => a.or(b),
         };
         for ((minute, class), n) in stats.classes {
-            *classes.entry(class.to_string()).or_default().entry(fmt::rfc3339_wib(minute * 60_000)).or_default() += n;
+            *classes
+                .entry(class.to_string())
+                .or_default()
+                .entry(fmt::rfc3339_wib(minute * 60_000))
+                .or_default() += n;
         }
     }
 

@@ -85,11 +85,7 @@ fn unpack(key: u64) -> (Millis, u64, u8) {
 /// later order can produce an earlier one (orders are booked in index order).
 ///
 /// Returns the time of the first error caused by the injected root cause.
-pub fn write_log(
-    model: &Model,
-    svc: &dyn ServiceLog,
-    sink: &mut LogSink,
-) -> io::Result<LogStats> {
+pub fn write_log(model: &Model, svc: &dyn ServiceLog, sink: &mut LogSink) -> io::Result<LogStats> {
     assert!(model.len() < NO_ORDER, "at most {} orders", NO_ORDER - 1);
     let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
     for (t, kind) in svc.periodic() {
@@ -150,7 +146,10 @@ pub fn write_log(
         }
     }
     emit(&mut heap, Millis::MAX, &mut cache, sink)?;
-    Ok(LogStats { first_error, classes })
+    Ok(LogStats {
+        first_error,
+        classes,
+    })
 }
 
 /// Appends `s` as a JSON string literal.

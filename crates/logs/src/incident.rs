@@ -1,0 +1,178 @@
+//! Ingesting the logs an incident folder's `incident.toml` lists, with every
+//! output in its place: `evidence/logs/` (events Parquet chunks, timeline,
+//! journeys, summary) and `evidence/quarantine/`.
+
+use std::path::{Path, PathBuf};
+
+use sidik_core::time::{parse_go_duration, parse_timezone};
+use sidik_core::Incident;
+
+use crate::classify::Classifier;
+use crate::ingest::{self, Options, Source, Summary};
+use crate::journey::Journeys;
+use crate::parse::{Format, Settings, DEFAULT_PG_PREFIX};
+use crate::record::Aliases;
+use crate::timeline::Timeline;
+use crate::LogsError;
+
+/// Everything an incident ingest produced.
+pub struct Ingested {
+    /// Per-file and per-service counts.
+    pub summary: Summary,
+    /// The timeline.
+    pub timeline: Timeline,
+    /// The journeys.
+    pub journeys: Journeys,
+    /// The classifier used.
+    pub classifier: Classifier,
+    /// `evidence/logs`.
+    pub dir: PathBuf,
+}
+
+/// The format named in incident.toml.
+pub fn format_from_config(
+    name: &str,
+    line_prefix: Option<&str>,
+    pattern: Option<&str>,
+) -> Option<Format> {
+    Some(match name {
+        "auto" | "cri" => return None,
+        "json" => Format::Json,
+        "logfmt" | "logrus" => Format::Logfmt,
+        "postgres-stderr" => {
+            Format::PostgresStderr(line_prefix.unwrap_or(DEFAULT_PG_PREFIX).to_string())
+        }
+        "postgres-csv" => Format::PostgresCsv,
+        "postgres-json" => Format::PostgresJson,
+        "regex" => Format::Regex(pattern.unwrap_or_default().to_string()),
+        _ => return None,
+    })
+}
+
+/// The sources of an incident.
+pub fn sources(inc: &Incident) -> Result<Vec<Source>, LogsError> {
+    let mut out = Vec::new();
+    for s in &inc.file.sources.logs {
+        let mut files = Vec::new();
+        for p in &s.paths {
+            files.extend(crate::input::expand(inc.dir.root(), p));
+        }
+        if files.is_empty() {
+            return Err(LogsError::Config(format!(
+                "service `{}`: no file matches {}; export its logs into the incident folder or fix `paths` in incident.toml",
+                s.service,
+                s.paths.join(", ")
+            )));
+        }
+        let tz = match &s.timezone {
+            Some(t) => parse_timezone(t.get_ref()).map_err(LogsError::Config)?,
+            None => inc.tz,
+        };
+        let clock_offset_ms = match &s.clock_offset {
+            Some(o) => parse_go_duration(o.get_ref())
+                .map_err(|e| LogsError::Config(e.to_string()))?
+                .num_milliseconds(),
+            None => 0,
+        };
+        let format = s.format.as_ref().and_then(|f| {
+            format_from_config(
+                f.get_ref(),
+                s.line_prefix.as_deref(),
+                s.pattern.as_ref().map(|p| p.get_ref().as_str()),
+            )
+        });
+        // A postgres-stderr service without a format still gets its prefix.
+        let format = match (format, &s.line_prefix) {
+            (None, Some(p)) => Some(Format::PostgresStderr(p.clone())),
+            (f, _) => f,
+        };
+        out.push(Source {
+            service: s.service.clone(),
+            files,
+            format,
+            settings: Settings {
+                aliases: Aliases::with(&s.fields),
+                tz,
+                clock_offset_ms,
+            },
+        });
+    }
+    if out.is_empty() {
+        return Err(LogsError::Config(format!(
+            "{} lists no [[sources.logs]]; add one block per service",
+            inc.dir.config_path().display()
+        )));
+    }
+    Ok(out)
+}
+
+/// The classifier of an incident: shipped rules plus `[logs] rules`.
+pub fn classifier(inc: &Incident) -> Result<Classifier, LogsError> {
+    let user = match &inc.file.logs.rules {
+        Some(p) => {
+            let path = inc.dir.resolve(p);
+            let text = std::fs::read_to_string(&path).map_err(|e| LogsError::Io {
+                action: "read",
+                path: path.clone(),
+                source: e,
+            })?;
+            Some((p.clone(), text))
+        }
+        None => None,
+    };
+    Classifier::new(user.as_ref().map(|(p, t)| (p.as_str(), t.as_str()))).map_err(LogsError::Config)
+}
+
+/// Ingests the incident's logs and writes the outputs.
+pub fn ingest_incident(inc: &Incident, chunk_rows: usize) -> Result<Ingested, LogsError> {
+    let sources = sources(inc)?;
+    let classifier = classifier(inc)?;
+    let bucket_ms = match &inc.file.logs.bucket {
+        Some(b) => parse_go_duration(b.get_ref())
+            .map_err(|e| LogsError::Config(e.to_string()))?
+            .num_milliseconds(),
+        None => 60_000,
+    };
+    let dir = inc.dir.evidence().join("logs");
+    let opts = Options {
+        out: dir.clone(),
+        quarantine: inc.dir.evidence().join("quarantine"),
+        bucket_ms,
+        chunk_rows,
+        base: inc.dir.root().to_path_buf(),
+    };
+    let (mut summary, timeline, journeys) = ingest::ingest(&sources, &classifier, &opts)?;
+    let write = |name: &str, text: &str, summary: &mut Summary| -> Result<(), LogsError> {
+        let p = dir.join(name);
+        sidik_core::folder::write_atomic(&p, text.as_bytes())
+            .map_err(|e| LogsError::Config(e.to_string()))?;
+        summary.outputs.push(p);
+        Ok(())
+    };
+    write("timeline.csv", &timeline.to_csv(), &mut summary)?;
+    write("journeys.csv", &journeys.to_csv(), &mut summary)?;
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    write("summary.json", &json, &mut summary)?;
+    Ok(Ingested {
+        summary,
+        timeline,
+        journeys,
+        classifier,
+        dir,
+    })
+}
+
+/// The events of one order, from the Parquet chunks, in time order.
+pub fn journey_events(dir: &Path, order_id: &str) -> Result<polars::prelude::DataFrame, LogsError> {
+    use polars::prelude::*;
+    let pattern = dir.join("events-*.parquet");
+    let lf = LazyFrame::scan_parquet(
+        PlRefPath::from(pattern.to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .map_err(|e| LogsError::Parquet(e.to_string()))?;
+    lf.filter(col("order_id").eq(lit(order_id)))
+        .sort(["time"], Default::default())
+        .collect()
+        .map_err(|e| LogsError::Parquet(e.to_string()))
+}
