@@ -48,6 +48,8 @@ impl Format {
 
 /// The default PostgreSQL `log_line_prefix` (PostgreSQL 10 and later).
 pub const DEFAULT_PG_PREFIX: &str = "%m [%p] ";
+/// The `log_line_prefix` of Debian's and Ubuntu's packages.
+pub const DEBIAN_PG_PREFIX: &str = "%m [%p] %q%u@%d ";
 
 static CRI: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d{4}-\d\d-\d\dT\S+) (stdout|stderr) ([FP]) ?(.*)$").unwrap());
@@ -56,6 +58,12 @@ static PG_STDERR: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PG_CSV: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+,").unwrap()
+});
+static PG_USER_DB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+ \[\d+\] [^@\s]*@\S* [A-Z0-9]+:  ",
+    )
+    .unwrap()
 });
 static LOGFMT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(^|\s)(level|lvl|msg|time|ts)=("|\S)"#).unwrap());
@@ -94,6 +102,10 @@ pub fn detect(lines: &[String]) -> Format {
     match best {
         0 => Format::Json,
         1 => Format::Logfmt,
+        // Debian's packages log with `%m [%p] %q%u@%d `.
+        2 if lines.iter().any(|l| PG_USER_DB.is_match(l)) => {
+            Format::PostgresStderr(DEBIAN_PG_PREFIX.into())
+        }
         2 => Format::PostgresStderr(DEFAULT_PG_PREFIX.into()),
         3 => Format::PostgresCsv,
         _ => Format::PostgresJson,
