@@ -23,6 +23,8 @@ pub struct Ingested {
     pub timeline: Timeline,
     /// The journeys.
     pub journeys: Journeys,
+    /// Templates per service.
+    pub patterns: Vec<(String, crate::ingest::PatternRows)>,
     /// The classifier used.
     pub classifier: Classifier,
     /// `evidence/logs`.
@@ -141,7 +143,12 @@ pub fn ingest_incident(inc: &Incident, chunk_rows: usize) -> Result<Ingested, Lo
         chunk_rows,
         base: inc.dir.root().to_path_buf(),
     };
-    let (mut summary, timeline, journeys) = ingest::ingest(&sources, &classifier, &opts)?;
+    let ingest::Ingest {
+        mut summary,
+        timeline,
+        journeys,
+        patterns,
+    } = ingest::ingest(&sources, &classifier, &opts)?;
     let write = |name: &str, text: &str, summary: &mut Summary| -> Result<(), LogsError> {
         let p = dir.join(name);
         sidik_core::folder::write_atomic(&p, text.as_bytes())
@@ -151,12 +158,18 @@ pub fn ingest_incident(inc: &Incident, chunk_rows: usize) -> Result<Ingested, Lo
     };
     write("timeline.csv", &timeline.to_csv(), &mut summary)?;
     write("journeys.csv", &journeys.to_csv(), &mut summary)?;
+    write(
+        "patterns.csv",
+        &crate::patterns::to_csv(&patterns),
+        &mut summary,
+    )?;
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
     write("summary.json", &json, &mut summary)?;
     Ok(Ingested {
         summary,
         timeline,
         journeys,
+        patterns,
         classifier,
         dir,
     })

@@ -85,6 +85,18 @@ pub struct Summary {
     pub outputs: Vec<PathBuf>,
 }
 
+/// Everything an ingest builds.
+pub struct Ingest {
+    /// Per-file and per-service counts.
+    pub summary: Summary,
+    /// The timeline.
+    pub timeline: Timeline,
+    /// The journeys.
+    pub journeys: Journeys,
+    /// Templates per service.
+    pub patterns: Vec<(String, PatternRows)>,
+}
+
 /// A normalised event.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -98,6 +110,8 @@ pub struct Event {
     pub rec: Record,
     /// Class index.
     pub class: Option<u16>,
+    /// Template id (per service).
+    pub template: Option<u64>,
 }
 
 struct FileStream {
@@ -374,7 +388,7 @@ pub fn ingest(
     sources: &[Source],
     classifier: &Classifier,
     opts: &Options,
-) -> Result<(Summary, Timeline, Journeys), LogsError> {
+) -> Result<Ingest, LogsError> {
     for d in [&opts.out, &opts.quarantine] {
         std::fs::create_dir_all(d).map_err(|e| LogsError::Io {
             action: "create folder",
@@ -420,6 +434,7 @@ pub fn ingest(
             .collect(),
     );
     let mut journeys = Journeys::default();
+    let mut patterns = Vec::new();
     for r in results {
         let r = r?;
         summary
@@ -434,8 +449,14 @@ pub fn ingest(
         summary.outputs.extend(r.outputs);
         timeline.merge(r.timeline);
         journeys.merge(r.journeys);
+        patterns.push((r.service, r.patterns));
     }
-    Ok((summary, timeline, journeys))
+    Ok(Ingest {
+        summary,
+        timeline,
+        journeys,
+        patterns,
+    })
 }
 
 struct ServiceResult {
@@ -445,7 +466,11 @@ struct ServiceResult {
     outputs: Vec<PathBuf>,
     timeline: Timeline,
     journeys: Journeys,
+    patterns: PatternRows,
 }
+
+/// Templates of one service: (id, class, template, stats).
+pub type PatternRows = Vec<(u64, Option<String>, String, crate::patterns::Pattern)>;
 
 fn ingest_service(
     idx: u16,
@@ -513,6 +538,7 @@ fn ingest_service(
                         line,
                         rec,
                         class,
+                        template: None,
                     });
                     heap.push(Reverse((t, i)));
                     return Ok(());
@@ -551,8 +577,25 @@ fn ingest_service(
             &mut bytes,
         )?;
     }
+    let mut patterns = crate::patterns::Patterns::new();
+    let mut text = String::new();
     while let Some(Reverse((_, i))) = heap.pop() {
-        let e = heads[i].take().expect("a head for every heap entry");
+        let mut e = heads[i].take().expect("a head for every heap entry");
+        text.clear();
+        text.push_str(&e.rec.message);
+        if let Some(err) = &e.rec.error {
+            if err != &e.rec.message {
+                text.push_str(": ");
+                text.push_str(err);
+            }
+        }
+        e.template = Some(patterns.add(
+            &text,
+            e.class,
+            e.rec.time.unwrap_or(0),
+            &writer.files[e.file as usize],
+            e.line,
+        ));
         timeline.add(&e);
         journeys.add(&e, &src.service, classifier);
         writer.push(e, classifier)?;
@@ -575,6 +618,11 @@ fn ingest_service(
         })?;
         outputs.push(qpath);
     }
+    let patterns = patterns
+        .rows()
+        .into_iter()
+        .map(|(id, c, t, p)| (id, c.map(|c| classifier.name(c).to_string()), t, p))
+        .collect();
     Ok(ServiceResult {
         service: src.service.clone(),
         files: streams.into_iter().map(|s| s.report).collect(),
@@ -582,5 +630,6 @@ fn ingest_service(
         outputs,
         timeline,
         journeys,
+        patterns,
     })
 }

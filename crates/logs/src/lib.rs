@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod input;
 pub mod journey;
 pub mod parse;
+pub mod patterns;
 pub mod record;
 pub mod timeline;
 pub mod ts;

@@ -75,7 +75,9 @@ fn a_real_server_log_is_parsed_and_classified() {
             chunk_rows: 10_000,
             base: tmp.path().to_path_buf(),
         };
-        let (summary, timeline, _) = ingest(&[src], &classifier, &opts).unwrap();
+        let sidik_logs::ingest::Ingest {
+            summary, timeline, ..
+        } = ingest(&[src], &classifier, &opts).unwrap();
         assert_eq!(
             summary.quarantined["postgres"],
             0,

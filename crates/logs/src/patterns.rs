@@ -1,0 +1,190 @@
+//! Template mining: Drain-style clustering (the `logdrain` crate, an
+//! implementation of Drain with Drain3's masking) of each service's messages
+//! after masking ids, UUIDs, addresses, durations, amounts and numbers; per
+//! template and class, the count, first and last time and a sample line.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use logdrain::{builtin_masks, Mask, Miner};
+
+use crate::ts::Millis;
+
+/// One template (per class) of one service.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// Records.
+    pub count: u64,
+    /// First record.
+    pub first: Millis,
+    /// Last record.
+    pub last: Millis,
+    /// `file:line` of the first record.
+    pub sample_at: String,
+    /// Its text.
+    pub sample: String,
+}
+
+/// The templates of one service.
+pub struct Patterns {
+    miner: Miner,
+    stats: BTreeMap<(u64, Option<u16>), Pattern>,
+}
+
+impl Patterns {
+    /// A miner with sidik's masks.
+    pub fn new() -> Patterns {
+        let masks = [
+            Mask::new(r"\b[A-Z]{2,5}-[0-9A-Z]+(?:-[0-9A-Z]+)*\b", "<id>"),
+            Mask::new(r"\b[0-9a-f]{16,64}\b", "<hex>"),
+            Mask::new(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
+            Mask::new(r"\b\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)\b", "<duration>"),
+            Mask::new(r"\b\d+(?:[.,]\d+)*\b", "<num>"),
+        ];
+        let mut all = vec![builtin_masks::uuid()];
+        all.extend(masks.into_iter().map(|m| m.expect("valid mask")));
+        let miner = Miner::builder()
+            .masks(all)
+            .sim_threshold(0.4)
+            .depth(4)
+            .build()
+            .expect("valid miner options");
+        Patterns {
+            miner,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a record; returns its template id.
+    pub fn add(
+        &mut self,
+        text: &str,
+        class: Option<u16>,
+        at: Millis,
+        file: &str,
+        line: u64,
+    ) -> u64 {
+        let id = self.miner.add(text).cluster_id;
+        let p = self.stats.entry((id, class)).or_insert_with(|| Pattern {
+            count: 0,
+            first: at,
+            last: at,
+            sample_at: format!("{file}:{line}"),
+            sample: text.chars().take(300).collect(),
+        });
+        p.count += 1;
+        p.first = p.first.min(at);
+        p.last = p.last.max(at);
+        id
+    }
+
+    /// Rows: (template id, class, template text, stats), most frequent first.
+    pub fn rows(&self) -> Vec<(u64, Option<u16>, String, Pattern)> {
+        let templates: BTreeMap<u64, String> = self
+            .miner
+            .clusters()
+            .into_iter()
+            .map(|c| (c.id(), c.template().to_string()))
+            .collect();
+        let mut rows: Vec<_> = self
+            .stats
+            .iter()
+            .map(|((id, class), p)| {
+                (
+                    *id,
+                    *class,
+                    templates.get(id).cloned().unwrap_or_default(),
+                    p.clone(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.3.count.cmp(&a.3.count).then(a.0.cmp(&b.0)));
+        rows
+    }
+}
+
+impl Default for Patterns {
+    fn default() -> Self {
+        Patterns::new()
+    }
+}
+
+/// The templates of every service as CSV.
+pub fn to_csv(per_service: &[(String, Vec<(u64, Option<String>, String, Pattern)>)]) -> String {
+    let iso = |t: Millis| {
+        chrono::DateTime::from_timestamp_millis(t)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+            .unwrap_or_default()
+    };
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut s = String::from(
+        "service,class,template_id,template,count,first_seen,last_seen,sample_at,sample\n",
+    );
+    for (svc, rows) in per_service {
+        for (id, class, template, p) in rows {
+            let _ = writeln!(
+                s,
+                "{svc},{},{id},{},{},{},{},{},{}",
+                class.clone().unwrap_or_default(),
+                q(template),
+                p.count,
+                iso(p.first),
+                iso(p.last),
+                q(&p.sample_at),
+                q(&p.sample)
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_numbers_do_not_split_templates() {
+        let mut p = Patterns::new();
+        let a = p.add(
+            "ho push failed: pq: sorry, too many clients already ORD-250112-00000001",
+            Some(0),
+            1,
+            "f",
+            1,
+        );
+        let b = p.add(
+            "ho push failed: pq: sorry, too many clients already ORD-250112-00000977",
+            Some(0),
+            2,
+            "f",
+            2,
+        );
+        let c = p.add(
+            "charge settled PAY-00000042-1 amount 150000 latency 245ms",
+            None,
+            3,
+            "f",
+            3,
+        );
+        let d = p.add(
+            "charge settled PAY-00000043-2 amount 99500 latency 1.5s",
+            None,
+            4,
+            "f",
+            4,
+        );
+        assert_eq!(a, b);
+        assert_eq!(c, d);
+        assert_ne!(a, c);
+        let rows = p.rows();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].3.count, 2);
+        assert!(rows.iter().any(|r| r.2.contains("<id>")), "{rows:?}");
+    }
+}
