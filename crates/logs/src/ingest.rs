@@ -470,7 +470,7 @@ struct ServiceResult {
 }
 
 /// Templates of one service: (id, class, template, stats).
-pub type PatternRows = Vec<(u64, Option<String>, String, crate::patterns::Pattern)>;
+pub type PatternRows = Vec<crate::patterns::Row>;
 
 fn ingest_service(
     idx: u16,

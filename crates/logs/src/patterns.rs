@@ -109,8 +109,11 @@ impl Default for Patterns {
     }
 }
 
+/// One template row: id, class name, template text, stats.
+pub type Row = (u64, Option<String>, String, Pattern);
+
 /// The templates of every service as CSV.
-pub fn to_csv(per_service: &[(String, Vec<(u64, Option<String>, String, Pattern)>)]) -> String {
+pub fn to_csv(per_service: &[(String, Vec<Row>)]) -> String {
     let iso = |t: Millis| {
         chrono::DateTime::from_timestamp_millis(t)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
