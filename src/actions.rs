@@ -19,6 +19,9 @@ pub fn registry() -> Registry {
     r.register(CollectMetrics);
     r.register(CollectExport);
     r.register(PgQuery);
+    r.register(LogsIngest);
+    r.register(LogsPatterns);
+    r.register(LogsJourneys);
     r.register(IncidentReport);
     r
 }
@@ -768,6 +771,292 @@ impl Action for PgQuery {
         }
         Outcome::Succeeded(Done {
             outputs: vec![csv_path],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ logs.*
+
+/// Ingests every log of the incident (sidik-logs).
+struct LogsIngest;
+
+fn local_ms(inc: &Incident, ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| local(t, inc))
+        .unwrap_or_default()
+}
+
+impl Action for LogsIngest {
+    fn name(&self) -> &'static str {
+        "logs.ingest"
+    }
+    fn summary(&self) -> &'static str {
+        "Read every service's logs: normalise, classify errors, mine templates; events to Parquet, bad lines to the quarantine"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        CollectLogs.inputs(ctx)
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let got = match sidik_logs::incident::ingest_incident(inc, 500_000) {
+            Ok(g) => g,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let s = &got.summary;
+        let events: u64 = s.events.values().sum();
+        let quarantined: u64 = s.quarantined.values().sum();
+        let mut md = String::from("# Logs
+
+| service | file | format | compression | lines | events | set aside |\n|---|---|---|---|---:|---:|---:|\n");
+        for f in &s.files {
+            let fmt = if f.cri {
+                format!("cri + {}", f.format)
+            } else {
+                f.format.clone()
+            };
+            let _ = writeln!(
+                md,
+                "| {} | [{}](../{}) | {fmt} | {:?} | {} | {} | {} |",
+                f.service,
+                f.path,
+                f.path,
+                f.compression,
+                count(f.lines as i64),
+                count(f.events as i64),
+                count(f.quarantined as i64)
+            );
+        }
+        for f in s.files.iter().filter(|f| f.cut_short.is_some()) {
+            let _ = writeln!(
+                md,
+                "\n**{} was cut short**: {}; everything before it was kept.",
+                f.path,
+                f.cut_short.as_deref().unwrap_or("")
+            );
+        }
+        let _ = writeln!(md, "\n{} events; {} lines set aside in `evidence/quarantine/` with their line numbers and reasons.\n", count(events as i64), count(quarantined as i64));
+        // Error classes: totals and first occurrence.
+        let mut classes: Vec<(String, u64, i64)> = Vec::new();
+        for (i, c) in got.timeline.classes.iter().enumerate() {
+            let mut total = 0;
+            let mut first = i64::MAX;
+            for ((b, _), cell) in &got.timeline.cells {
+                if cell.classes[i] > 0 {
+                    total += cell.classes[i];
+                    first = first.min(*b);
+                }
+            }
+            if total > 0 {
+                classes.push((c.clone(), total, first));
+            }
+        }
+        classes.sort_by_key(|c| c.2);
+        md.push_str("## Error classes\n\n| class | records | first minute |\n|---|---:|---|\n");
+        for (c, n, first) in &classes {
+            let _ = writeln!(
+                md,
+                "| {c} | {} | {} |",
+                count(*n as i64),
+                local_ms(inc, *first)
+            );
+        }
+        md.push_str("\nData: [timeline](../evidence/logs/timeline.csv), [journeys](../evidence/logs/journeys.csv), [templates](../evidence/logs/patterns.csv), events in `evidence/logs/events-*.parquet`.\n");
+        let report = ctx.report_path();
+        if let Err(e) = write(&report, &md) {
+            return Outcome::Failed(e);
+        }
+        let top: Vec<String> = classes
+            .iter()
+            .take(3)
+            .map(|(c, n, first)| {
+                format!(
+                    "{c} {} from {}",
+                    count(*n as i64),
+                    local_ms(inc, *first).get(11..16).unwrap_or("")
+                )
+            })
+            .collect();
+        let mut result = format!(
+            "{} services, {} events, {} lines set aside",
+            s.events.len(),
+            count(events as i64),
+            count(quarantined as i64)
+        );
+        if !top.is_empty() {
+            result.push_str(&format!("; errors: {}", top.join(", ")));
+        }
+        let outputs = s.outputs.clone();
+        Outcome::Succeeded(Done {
+            outputs,
+            report: Some(report),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+fn need_ingest(ctx: &Context) -> Result<PathBuf, String> {
+    let dir = ctx.incident.dir.evidence().join("logs");
+    if dir.join("summary.json").is_file() {
+        Ok(dir)
+    } else {
+        Err("the logs are not ingested yet: run the `logs` step of phase-1-data-collection (sidik run phase-1-data-collection --only logs)".into())
+    }
+}
+
+/// Error templates per service and class.
+struct LogsPatterns;
+
+impl Action for LogsPatterns {
+    fn name(&self) -> &'static str {
+        "logs.patterns"
+    }
+    fn summary(&self) -> &'static str {
+        "Report the error templates per service and class, with counts, first and last time and a sample line"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.incident.dir.evidence().join("logs/patterns.csv")]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let dir = match need_ingest(ctx) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let mut rdr = match csv::Reader::from_path(dir.join("patterns.csv")) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("cannot read the templates: {e}")),
+        };
+        let rows: Vec<csv::StringRecord> = rdr
+            .records()
+            .filter_map(|r| r.ok())
+            .filter(|r| !r.get(1).unwrap_or("").is_empty())
+            .collect();
+        let mut md = String::from("# Error patterns\n\nTemplates of classified records (ids, numbers and durations masked), most frequent first.\n\n| service | class | records | first seen | last seen | template | sample |\n|---|---|---:|---|---|---|---|\n");
+        let inc = &ctx.incident;
+        let when = |s: &str| {
+            parse_time(s, inc.tz)
+                .map(|t| local(t, inc))
+                .unwrap_or_default()
+        };
+        for r in &rows {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | `{}` | {} |",
+                &r[0],
+                &r[1],
+                count(r[4].parse::<i64>().unwrap_or(0)),
+                when(&r[5]),
+                when(&r[6]),
+                r[3].replace('|', "\\|"),
+                &r[7]
+            );
+        }
+        if rows.is_empty() {
+            md.push_str("\nNo classified error in the logs.\n");
+        }
+        if let Err(e) = write(&ctx.report_path(), &md) {
+            return Outcome::Failed(e);
+        }
+        let mut classes: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &rows {
+            *classes.entry(r[1].to_string()).or_default() += r[4].parse::<u64>().unwrap_or(0);
+        }
+        let mut by: Vec<(String, u64)> = classes.into_iter().collect();
+        by.sort_by_key(|b| std::cmp::Reverse(b.1));
+        let result = format!(
+            "{} error templates; {}",
+            rows.len(),
+            by.iter()
+                .take(3)
+                .map(|(c, n)| format!("{c} {}", count(*n as i64)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Outcome::Succeeded(Done {
+            outputs: vec![],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+/// Where order journeys broke.
+struct LogsJourneys;
+
+impl Action for LogsJourneys {
+    fn name(&self) -> &'static str {
+        "logs.journeys"
+    }
+    fn summary(&self) -> &'static str {
+        "Report where order journeys across MRG, UPG and the orchestrator broke first, by service and class"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.incident.dir.evidence().join("logs/journeys.csv")]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let dir = match need_ingest(ctx) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let mut rdr = match csv::Reader::from_path(dir.join("journeys.csv")) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("cannot read the journeys: {e}")),
+        };
+        let (mut orders, mut broken) = (0u64, 0u64);
+        let mut by: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+        for r in rdr.records().filter_map(|r| r.ok()) {
+            orders += 1;
+            if !r[7].is_empty() {
+                broken += 1;
+                let e = by
+                    .entry((r[8].to_string(), r[9].to_string()))
+                    .or_insert((0, r[0].to_string()));
+                e.0 += 1;
+            }
+        }
+        let mut rows: Vec<_> = by.into_iter().collect();
+        rows.sort_by_key(|b| std::cmp::Reverse(b.1 .0));
+        let mut md = format!("# Order journeys\n\n{} orders seen in the logs; {} have a broken hop (a classified or error record).\n\n| first broken at | class | orders | example (`sidik logs journey ID`) |\n|---|---|---:|---|\n", count(orders as i64), count(broken as i64));
+        for ((svc, class), (n, example)) in &rows {
+            let _ = writeln!(
+                md,
+                "| {svc} | {} | {} | {example} |",
+                if class.is_empty() {
+                    "(unclassified error)"
+                } else {
+                    class
+                },
+                count(*n as i64)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nAll journeys: [journeys.csv](../evidence/logs/journeys.csv)."
+        );
+        if let Err(e) = write(&ctx.report_path(), &md) {
+            return Outcome::Failed(e);
+        }
+        let top = rows
+            .first()
+            .map(|((s, c), (n, _))| {
+                format!(
+                    "; most at {s} ({}): {}",
+                    if c.is_empty() { "error" } else { c },
+                    count(*n as i64)
+                )
+            })
+            .unwrap_or_default();
+        let result = format!(
+            "{} orders followed, {} broke{top}",
+            count(orders as i64),
+            count(broken as i64)
+        );
+        Outcome::Succeeded(Done {
+            outputs: vec![],
             report: Some(ctx.report_path()),
             charts: vec![],
             result,

@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod actions;
+mod logs_cmd;
 mod report;
 mod run;
 mod tracker;
@@ -55,6 +56,9 @@ enum Command {
     /// List or validate playbooks.
     #[command(subcommand)]
     Playbook(run::PlaybookCommand),
+    /// Ingest and analyse the services' logs.
+    #[command(subcommand)]
+    Logs(logs_cmd::LogsCommand),
     /// Read and update the markdown investigation tracker, byte-exactly.
     #[command(subcommand)]
     Tracker(tracker::TrackerCommand),
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
         Command::Sample(SampleCommand::Load(a)) => load(a),
         Command::Tracker(c) => tracker::run(c),
         Command::Playbook(c) => run::playbook(c),
+        Command::Logs(c) => logs_cmd::run(c),
         Command::Run(a) => match run::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

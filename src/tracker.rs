@@ -57,6 +57,7 @@ pub struct WriteOpts {
     date: Option<NaiveDate>,
 }
 
+/// Output format of tabular commands.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Table,

@@ -227,11 +227,31 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
     );
 
     let ticked = check_tracker(&d);
-    assert_eq!(ticked, 6, "the six phase-1 tasks");
+    assert_eq!(
+        ticked, 8,
+        "the six phase-1 tasks and the two log-analysis tasks of phase 2"
+    );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
     assert!(tracker.contains(&format!("- [x] Query database untuk list order gantung → [[reports/stuck-orders.md]]\n  - {stuck} orders stuck in ACTIVE\n")));
     assert!(tracker.contains("- [ ] All order gantung recovered"));
     assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 1 succeeded, 1 failed, 4 manual → [[reports/incident.md]]")));
+    // Log analysis on the way: every planted malformed line is in the quarantine.
+    let planted: usize = truth["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["malformed_lines"].as_array().unwrap().len())
+        .sum();
+    let quarantined: usize = std::fs::read_dir(d.join("evidence/quarantine"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(quarantined, planted);
 
     // The report's impact is the ground truth's.
     let report = std::fs::read_to_string(d.join("reports/incident.md")).unwrap();

@@ -163,7 +163,14 @@ pub fn ingest_incident(inc: &Incident, chunk_rows: usize) -> Result<Ingested, Lo
         &crate::patterns::to_csv(&patterns),
         &mut summary,
     )?;
-    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    // Paths in the summary are relative to the incident folder.
+    let mut shown = summary.clone();
+    shown.outputs = shown
+        .outputs
+        .iter()
+        .map(|p| p.strip_prefix(inc.dir.root()).unwrap_or(p).to_path_buf())
+        .collect();
+    let json = serde_json::to_string_pretty(&shown).unwrap_or_default();
     write("summary.json", &json, &mut summary)?;
     Ok(Ingested {
         summary,
@@ -188,4 +195,72 @@ pub fn journey_events(dir: &Path, order_id: &str) -> Result<polars::prelude::Dat
         .sort(["time"], Default::default())
         .collect()
         .map_err(|e| LogsError::Parquet(e.to_string()))
+}
+
+/// One record of an order's journey.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JourneyRow {
+    /// When (UTC milliseconds).
+    pub time: i64,
+    /// Service.
+    pub service: String,
+    /// Level.
+    pub level: Option<String>,
+    /// Message.
+    pub message: String,
+    /// Error.
+    pub error: Option<String>,
+    /// Class.
+    pub class: Option<String>,
+    /// Payment id.
+    pub payment_id: Option<String>,
+    /// `file:line`.
+    pub at: String,
+}
+
+/// The records of one order, in time order, as rows.
+pub fn journey_rows(dir: &Path, order_id: &str) -> Result<Vec<JourneyRow>, LogsError> {
+    use polars::prelude::*;
+    let df = journey_events(dir, order_id)?;
+    let err = |e: PolarsError| LogsError::Parquet(e.to_string());
+    let s = |name: &str| -> Result<StringChunked, LogsError> {
+        Ok(df.column(name).map_err(err)?.str().map_err(err)?.clone())
+    };
+    let time = df
+        .column("time")
+        .map_err(err)?
+        .cast(&DataType::Int64)
+        .map_err(err)?;
+    let time = time.i64().map_err(err)?.clone();
+    let line = df
+        .column("line")
+        .map_err(err)?
+        .cast(&DataType::UInt64)
+        .map_err(err)?;
+    let line = line.u64().map_err(err)?.clone();
+    let (service, level, message, error, class, payment, file) = (
+        s("service")?,
+        s("level")?,
+        s("message")?,
+        s("error")?,
+        s("class")?,
+        s("payment_id")?,
+        s("file")?,
+    );
+    Ok((0..df.height())
+        .map(|i| JourneyRow {
+            time: time.get(i).unwrap_or(0),
+            service: service.get(i).unwrap_or_default().to_string(),
+            level: level.get(i).map(str::to_string),
+            message: message.get(i).unwrap_or_default().to_string(),
+            error: error.get(i).map(str::to_string),
+            class: class.get(i).map(str::to_string),
+            payment_id: payment.get(i).map(str::to_string),
+            at: format!(
+                "{}:{}",
+                file.get(i).unwrap_or_default(),
+                line.get(i).unwrap_or(0)
+            ),
+        })
+        .collect())
 }

@@ -249,6 +249,7 @@ impl FileStream {
                 }
                 Some(l) => {
                     self.line_no += 1;
+                    self.report.lines += 1;
                     *bytes += l.len() as u64 + 1;
                     if l.iter().all(|b| b.is_ascii_whitespace()) {
                         continue;

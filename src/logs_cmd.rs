@@ -1,0 +1,323 @@
+//! `sidik logs …`: ingest an incident's logs, list error templates, follow an
+//! order across services, print the timeline.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use sidik_core::Incident;
+
+use crate::tracker::Format;
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Read every log of incident.toml: normalise, classify, write evidence/logs/.
+    Ingest(Common),
+    /// Message templates per service and class, with counts and samples.
+    Patterns(PatternsArgs),
+    /// Every record of one order across services, in time order.
+    Journey(JourneyArgs),
+    /// Lines, requests, errors, classes and latency per minute and service.
+    Timeline(TimelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The incident folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    incident: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PatternsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only this service.
+    #[arg(long)]
+    service: Option<String>,
+    /// Only this class (`db_pool_exhaustion`, …); `any` for every classified template.
+    #[arg(long)]
+    class: Option<String>,
+    /// At most this many templates.
+    #[arg(long, default_value_t = 30)]
+    top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct JourneyArgs {
+    /// The order id.
+    order_id: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only this service.
+    #[arg(long)]
+    service: Option<String>,
+    /// Only buckets with errors.
+    #[arg(long)]
+    errors: bool,
+}
+
+/// Prints rows in the chosen format.
+pub fn print_table(format: Format, headers: &[String], rows: &[Vec<String>]) -> Result<()> {
+    match format {
+        Format::Json => {
+            let v: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                .iter()
+                .map(|r| {
+                    headers
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                        .collect()
+                })
+                .collect();
+            out!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(headers)?;
+            for r in rows {
+                w.write_record(r)?;
+            }
+            out!("{}", String::from_utf8_lossy(&w.into_inner()?).trim_end());
+        }
+        Format::Table => {
+            let widths: Vec<usize> = (0..headers.len())
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| r[i].chars().count())
+                        .chain([headers[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                        .min(80)
+                })
+                .collect();
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| {
+                        let c: String = c.chars().take(*w).collect();
+                        format!("{c:<w$}", w = *w)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            };
+            out!(
+                "{}",
+                line(&headers.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>())
+            );
+            for r in rows {
+                out!("{}", line(r));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn local(inc: &Incident, ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&inc.tz)
+                .format("%Y-%m-%d %H:%M:%S%.3f")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn read_csv(path: &std::path::Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut r = csv::Reader::from_path(path).with_context(|| {
+        format!(
+            "cannot read {}; run `sidik logs ingest` first",
+            path.display()
+        )
+    })?;
+    let headers = r.headers()?.iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|x| x.map(|x| x.iter().map(str::to_string).collect()))
+        .collect::<Result<_, _>>()?;
+    Ok((headers, rows))
+}
+
+pub fn run(cmd: LogsCommand) -> Result<()> {
+    match cmd {
+        LogsCommand::Ingest(a) => {
+            let inc = Incident::load(&a.incident)?;
+            let started = std::time::Instant::now();
+            let got = sidik_logs::incident::ingest_incident(&inc, 500_000)?;
+            let s = &got.summary;
+            let headers: Vec<String> = [
+                "service",
+                "file",
+                "format",
+                "compression",
+                "lines",
+                "events",
+                "quarantined",
+            ]
+            .map(String::from)
+            .to_vec();
+            let rows: Vec<Vec<String>> = s
+                .files
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.service.clone(),
+                        f.path.clone(),
+                        if f.cri {
+                            format!("cri+{}", f.format)
+                        } else {
+                            f.format.clone()
+                        },
+                        format!("{:?}", f.compression).to_lowercase(),
+                        f.lines.to_string(),
+                        f.events.to_string(),
+                        f.quarantined.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(a.format, &headers, &rows)?;
+            if matches!(a.format, Format::Table) {
+                let secs = started.elapsed().as_secs_f64();
+                let events: u64 = s.events.values().sum();
+                let q: u64 = s.quarantined.values().sum();
+                out!(
+                    "{} events, {q} lines set aside (evidence/quarantine/), {:.1} MiB in {secs:.1} s ({:.0} MiB/s)",
+                    crate::actions::count(events as i64),
+                    s.bytes as f64 / 1_048_576.0,
+                    s.bytes as f64 / 1_048_576.0 / secs.max(1e-9)
+                );
+                for f in s.files.iter().filter(|f| f.cut_short.is_some()) {
+                    out!(
+                        "warning: {} was cut short: {}; everything before it was kept",
+                        f.path,
+                        f.cut_short.as_deref().unwrap_or("")
+                    );
+                }
+                out!("written: {}", inc.dir.relative(&got.dir));
+            }
+            Ok(())
+        }
+        LogsCommand::Patterns(a) => {
+            let inc = Incident::load(&a.common.incident)?;
+            let (headers, rows) = read_csv(&inc.dir.evidence().join("logs/patterns.csv"))?;
+            let idx = |n: &str| headers.iter().position(|h| h == n).unwrap_or(0);
+            let (si, ci) = (idx("service"), idx("class"));
+            let mut rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .filter(|r| a.service.as_ref().is_none_or(|s| &r[si] == s))
+                .filter(|r| match a.class.as_deref() {
+                    None => true,
+                    Some("any") => !r[ci].is_empty(),
+                    Some(c) => r[ci] == c,
+                })
+                .collect();
+            rows.truncate(a.top);
+            let keep = [
+                "service",
+                "class",
+                "count",
+                "first_seen",
+                "last_seen",
+                "template",
+                "sample_at",
+            ];
+            let cols: Vec<usize> = keep.iter().map(|k| idx(k)).collect();
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| cols.iter().map(|&i| r[i].clone()).collect())
+                .collect();
+            print_table(a.common.format, &keep.map(String::from), &rows)
+        }
+        LogsCommand::Journey(a) => {
+            let inc = Incident::load(&a.common.incident)?;
+            let dir = inc.dir.evidence().join("logs");
+            if !dir.join("summary.json").exists() {
+                bail!(
+                    "no ingested logs in {}; run `sidik logs ingest --incident {}` first",
+                    dir.display(),
+                    a.common.incident.display()
+                );
+            }
+            let rows = sidik_logs::incident::journey_rows(&dir, &a.order_id)?;
+            if rows.is_empty() {
+                bail!("no log record mentions order {}", a.order_id);
+            }
+            let headers: Vec<String> = [
+                "time",
+                "service",
+                "level",
+                "message",
+                "class",
+                "payment_id",
+                "at",
+            ]
+            .map(String::from)
+            .to_vec();
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let msg = match &r.error {
+                        Some(e) if e != &r.message => format!("{}: {e}", r.message),
+                        _ => r.message.clone(),
+                    };
+                    vec![
+                        local(&inc, r.time),
+                        r.service.clone(),
+                        r.level.clone().unwrap_or_default(),
+                        msg,
+                        r.class.clone().unwrap_or_default(),
+                        r.payment_id.clone().unwrap_or_default(),
+                        r.at.clone(),
+                    ]
+                })
+                .collect();
+            print_table(a.common.format, &headers, &table)?;
+            if matches!(a.common.format, Format::Table) {
+                match rows.iter().find(|r| {
+                    r.class.is_some()
+                        || r.level
+                            .as_deref()
+                            .is_some_and(|l| l == "error" || l == "fatal")
+                }) {
+                    Some(b) => out!(
+                        "first broken hop: {} {} — {}{}",
+                        local(&inc, b.time),
+                        b.service,
+                        b.message,
+                        b.class
+                            .as_ref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default()
+                    ),
+                    None => out!("no error on this order's journey"),
+                }
+            }
+            Ok(())
+        }
+        LogsCommand::Timeline(a) => {
+            let inc = Incident::load(&a.common.incident)?;
+            let (headers, rows) = read_csv(&inc.dir.evidence().join("logs/timeline.csv"))?;
+            let si = headers.iter().position(|h| h == "service").unwrap_or(1);
+            let ei = headers.iter().position(|h| h == "errors").unwrap_or(4);
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .filter(|r| a.service.as_ref().is_none_or(|s| &r[si] == s))
+                .filter(|r| !a.errors || r[ei] != "0")
+                .collect();
+            print_table(a.common.format, &headers, &rows)
+        }
+    }
+}
