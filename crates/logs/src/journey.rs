@@ -53,11 +53,18 @@ impl Journeys {
     pub fn add(&mut self, e: &Event, service: &str, classifier: &Classifier) {
         let Some(id) = &e.rec.order_id else { return };
         let t = e.rec.time.unwrap_or(0);
-        let j = self.map.entry(id.clone()).or_insert_with(|| Journey {
-            first: t,
-            last: t,
-            ..Default::default()
-        });
+        // Look up by reference: most records belong to an order already seen.
+        if !self.map.contains_key(id.as_str()) {
+            self.map.insert(
+                id.clone(),
+                Journey {
+                    first: t,
+                    last: t,
+                    ..Default::default()
+                },
+            );
+        }
+        let j = self.map.get_mut(id.as_str()).expect("just inserted");
         j.first = j.first.min(t);
         j.last = j.last.max(t);
         j.events += 1;

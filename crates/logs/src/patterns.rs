@@ -29,6 +29,8 @@ pub struct Pattern {
 pub struct Patterns {
     miner: Miner,
     stats: BTreeMap<(u64, Option<u16>), Pattern>,
+    // Most texts repeat exactly ("order status changed"): their template is remembered.
+    seen: std::collections::HashMap<String, u64>,
 }
 
 impl Patterns {
@@ -52,6 +54,7 @@ impl Patterns {
         Patterns {
             miner,
             stats: BTreeMap::new(),
+            seen: Default::default(),
         }
     }
 
@@ -64,7 +67,16 @@ impl Patterns {
         file: &str,
         line: u64,
     ) -> u64 {
-        let id = self.miner.add(text).cluster_id;
+        let id = match self.seen.get(text) {
+            Some(id) => *id,
+            None => {
+                let id = self.miner.add(text).cluster_id;
+                if self.seen.len() < 200_000 {
+                    self.seen.insert(text.to_string(), id);
+                }
+                id
+            }
+        };
         let p = self.stats.entry((id, class)).or_insert_with(|| Pattern {
             count: 0,
             first: at,

@@ -1,0 +1,109 @@
+//! Full ingest speed: `cargo bench -p sidik-logs --bench ingest -- --orders 1200000`.
+//!
+//! Generates a sample incident, keeps its two JSON-lines services (UPG as
+//! zap, the Order Orchestrator as zerolog; ≥ 1 GB at 1.2 M orders), then runs
+//! the full ingest (read, parse, normalise, classify, mine templates,
+//! timeline, journeys, Parquet) and reports MB/s and peak RSS. With
+//! `--baseline`, it also times Python polars `scan_ndjson` doing only a
+//! per-minute count by level of the same files (needs `python3 -m pip install polars`).
+
+use std::time::Instant;
+
+use sidik_core::Incident;
+use sidik_sample::{generate, GenerateOptions, Scenario};
+
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    let mut orders = 1_200_000u64;
+    let mut baseline = false;
+    let mut keep = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--orders" => {
+                orders = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--orders N")
+            }
+            "--baseline" => baseline = true,
+            "--dir" => keep = args.next(),
+            _ => {}
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = keep
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("inc"));
+    if !dir.join("ground_truth.json").exists() {
+        generate(&GenerateOptions {
+            out: dir.clone(),
+            scenario: Scenario::PoolExhaustion,
+            orders,
+            seed: 1,
+            force: true,
+        })
+        .unwrap();
+        // Only the JSON-lines services, uncompressed.
+        let toml = std::fs::read_to_string(dir.join("incident.toml")).unwrap();
+        let cut = toml.find("[[sources.logs]]").unwrap();
+        let rest = &toml[toml.find("[[sources.databases]]").unwrap()..];
+        let logs = "[[sources.logs]]\nservice = \"upg\"\npaths = [\"logs/upg/upg.log\"]\n\n[[sources.logs]]\nservice = \"order-orchestrator\"\npaths = [\"logs/order-orchestrator/orchestrator.log\"]\n\n";
+        std::fs::write(
+            dir.join("incident.toml"),
+            format!("{}{logs}{rest}", &toml[..cut]),
+        )
+        .unwrap();
+    }
+    let inc = Incident::load(&dir).unwrap();
+    let files = [
+        "logs/upg/upg.log",
+        "logs/order-orchestrator/orchestrator.log",
+    ];
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+        .sum();
+    let started = Instant::now();
+    let got = sidik_logs::incident::ingest_incident(&inc, 500_000).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let events: u64 = got.summary.events.values().sum();
+    println!("ingest/json-lines {:.2} GB", bytes as f64 / 1e9);
+    println!("  wall time   {secs:.2} s");
+    println!("  throughput  {:.0} MB/s", bytes as f64 / 1e6 / secs);
+    println!("  events      {events} ({:.0}/s)", events as f64 / secs);
+    println!("  peak RSS    {:.0} MiB", peak_rss_mib());
+    println!(
+        "  cores       {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    if baseline {
+        let script = format!(
+            "import polars as pl, time, resource\nt=time.time()\nfor f in {:?}:\n    lf = pl.scan_ndjson(f, infer_schema_length=1000, ignore_errors=True)\n    ts = pl.col('ts') if 'ts' in lf.collect_schema() else pl.col('time')\n    print(lf.select(ts.alias('t'), pl.col('level')).collect().height)\nprint('polars', time.time()-t, 's', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, 'MiB')\n",
+            files.iter().map(|f| dir.join(f).display().to_string()).collect::<Vec<_>>()
+        );
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .output();
+        match out {
+            Ok(o) => println!(
+                "  baseline    {}{}",
+                String::from_utf8_lossy(&o.stdout).trim(),
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ),
+            Err(e) => println!("  baseline    python3 not runnable: {e}"),
+        }
+    }
+}
