@@ -156,7 +156,27 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
         LogsCommand::Ingest(a) => {
             let inc = Incident::load(&a.incident)?;
             let started = std::time::Instant::now();
-            let got = sidik_logs::incident::ingest_incident(&inc, 500_000)?;
+            // A progress line on stderr while it runs (hidden when stderr is not a terminal).
+            let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} reading logs: {bytes} ({bytes_per_sec}), {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let ticker = {
+                let (read, done, bar) = (read.clone(), done.clone(), bar.clone());
+                std::thread::spawn(move || {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    bar.finish_and_clear();
+                })
+            };
+            let got = sidik_logs::incident::ingest_incident(&inc, 500_000, Some(read));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = ticker.join();
+            let got = got?;
             let s = &got.summary;
             let headers: Vec<String> = [
                 "service",

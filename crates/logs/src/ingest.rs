@@ -45,6 +45,8 @@ pub struct Options {
     pub chunk_rows: usize,
     /// Paths in reports are shown relative to this folder.
     pub base: PathBuf,
+    /// Bytes read so far, all services together, for a progress display.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// What happened to one file.
@@ -579,6 +581,7 @@ fn ingest_service(
         )?;
     }
     let mut patterns = crate::patterns::Patterns::new();
+    let mut reported = 0u64;
     let mut text = String::new();
     while let Some(Reverse((_, i))) = heap.pop() {
         let mut e = heads[i].take().expect("a head for every heap entry");
@@ -600,6 +603,12 @@ fn ingest_service(
         timeline.add(&e);
         journeys.add(&e, &src.service, classifier);
         writer.push(e, classifier)?;
+        if let Some(p) = &opts.progress {
+            if bytes - reported >= 1 << 20 {
+                p.fetch_add(bytes - reported, std::sync::atomic::Ordering::Relaxed);
+                reported = bytes;
+            }
+        }
         advance(
             i,
             &mut streams,

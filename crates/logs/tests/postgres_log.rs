@@ -74,6 +74,7 @@ fn a_real_server_log_is_parsed_and_classified() {
             bucket_ms: 60_000,
             chunk_rows: 10_000,
             base: tmp.path().to_path_buf(),
+            progress: None,
         };
         let sidik_logs::ingest::Ingest {
             summary, timeline, ..

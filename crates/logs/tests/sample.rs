@@ -26,7 +26,7 @@ fn every_scenario_ingests_exactly_what_was_generated() {
         let dir = tmp.path().join(sc.name());
         let truth = sample(&dir, sc, 4000);
         let inc = Incident::load(&dir).unwrap();
-        let got = ingest_incident(&inc, 50_000).unwrap();
+        let got = ingest_incident(&inc, 50_000, None).unwrap();
 
         // Events per service = records generated minus the malformed ones.
         let mut expected: BTreeMap<String, u64> = BTreeMap::new();
@@ -126,7 +126,7 @@ fn mrg_local_times_land_on_the_right_utc_minute() {
     let dir = tmp.path().join("inc");
     sample(&dir, Scenario::PoolExhaustion, 2000);
     let inc = Incident::load(&dir).unwrap();
-    let got = ingest_incident(&inc, 50_000).unwrap();
+    let got = ingest_incident(&inc, 50_000, None).unwrap();
     // orders.csv holds created_at in WIB without an offset; MRG logs "order received" at that instant.
     let mut rdr = csv::Reader::from_path(dir.join("data/orders.csv")).unwrap();
     let mut checked = 0;
