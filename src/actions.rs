@@ -801,7 +801,7 @@ impl Action for LogsIngest {
     }
     fn run(&self, ctx: &Context) -> Outcome {
         let inc = &ctx.incident;
-        let got = match sidik_logs::incident::ingest_incident(inc, 500_000, None) {
+        let got = match sidik_logs::incident::ingest_incident(inc, 100_000, None) {
             Ok(g) => g,
             Err(e) => return Outcome::Failed(e.to_string()),
         };

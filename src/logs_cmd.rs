@@ -161,7 +161,10 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
             let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} reading logs: {bytes} ({bytes_per_sec}), {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} reading logs: {bytes} ({bytes_per_sec}), {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             let ticker = {
                 let (read, done, bar) = (read.clone(), done.clone(), bar.clone());
@@ -173,7 +176,7 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                     bar.finish_and_clear();
                 })
             };
-            let got = sidik_logs::incident::ingest_incident(&inc, 500_000, Some(read));
+            let got = sidik_logs::incident::ingest_incident(&inc, 100_000, Some(read));
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = ticker.join();
             let got = got?;

@@ -126,7 +126,11 @@ pub fn classifier(inc: &Incident) -> Result<Classifier, LogsError> {
 }
 
 /// Ingests the incident's logs and writes the outputs.
-pub fn ingest_incident(inc: &Incident, chunk_rows: usize, progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>) -> Result<Ingested, LogsError> {
+pub fn ingest_incident(
+    inc: &Incident,
+    chunk_rows: usize,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> Result<Ingested, LogsError> {
     let sources = sources(inc)?;
     let classifier = classifier(inc)?;
     let bucket_ms = match &inc.file.logs.bucket {

@@ -226,9 +226,8 @@ impl FileStream {
                 match self.reader.read_until(b'\n', &mut self.buf) {
                     Ok(0) => None,
                     Ok(_) => {
-                        let mut l = std::mem::take(&mut self.buf);
-                        trim_eol(&mut l);
-                        Some(l)
+                        trim_eol(&mut self.buf);
+                        Some(Vec::new())
                     }
                     Err(e) => {
                         self.report.cut_short =
@@ -249,23 +248,28 @@ impl FileStream {
                     self.parser.finish(&mut out);
                     self.done = true;
                 }
-                Some(l) => {
+                Some(owned) => {
+                    // Replayed sample lines are owned; the others sit in the reused buffer.
+                    let buf = std::mem::take(&mut self.buf);
+                    let l: &[u8] = if owned.is_empty() { &buf } else { &owned };
                     self.line_no += 1;
                     self.report.lines += 1;
                     *bytes += l.len() as u64 + 1;
-                    if l.iter().all(|b| b.is_ascii_whitespace()) {
-                        continue;
+                    if !l.iter().all(|b| b.is_ascii_whitespace()) {
+                        match self.cri.as_mut() {
+                            None => self.parser.line(self.line_no, l, None, &mut out),
+                            Some(c) => match c.feed(self.line_no, l, self.tz) {
+                                Ok(Some((no, inner, t))) => {
+                                    self.parser.line(no, &inner, t, &mut out)
+                                }
+                                Ok(None) => {}
+                                Err(reason) => {
+                                    out.push(Parsed::Bad(Bad::new(self.line_no, reason, l)))
+                                }
+                            },
+                        }
                     }
-                    match self.cri.as_mut() {
-                        None => self.parser.line(self.line_no, &l, None, &mut out),
-                        Some(c) => match c.feed(self.line_no, &l, self.tz) {
-                            Ok(Some((no, inner, t))) => self.parser.line(no, &inner, t, &mut out),
-                            Ok(None) => {}
-                            Err(reason) => {
-                                out.push(Parsed::Bad(Bad::new(self.line_no, reason, &l)))
-                            }
-                        },
-                    }
+                    self.buf = buf;
                 }
             }
             self.pending.extend(out);

@@ -2,7 +2,6 @@
 //! the payment ids they link to it, and the first broken hop (the first
 //! record with an error class or at error level).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::classify::Classifier;
@@ -45,7 +44,7 @@ pub struct Journey {
 #[derive(Debug, Clone, Default)]
 pub struct Journeys {
     /// order id → journey.
-    pub map: HashMap<String, Journey>,
+    pub map: rustc_hash::FxHashMap<String, Journey>,
 }
 
 impl Journeys {

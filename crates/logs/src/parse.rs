@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use chrono_tz::Tz;
 use regex::Regex;
-use sonic_rs::JsonValueTrait;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use crate::record::{latency_ms, Aliases, Level, Record};
 use crate::ts::{self, Millis};
@@ -166,14 +166,8 @@ pub trait LineParser: Send {
 /// The parser of `format`.
 pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>, String> {
     Ok(match format {
-        Format::Json => Box::new(JsonParser {
-            s: settings,
-            pg: false,
-        }),
-        Format::PostgresJson => Box::new(JsonParser {
-            s: settings,
-            pg: true,
-        }),
+        Format::Json => Box::new(JsonParser::new(settings, false)),
+        Format::PostgresJson => Box::new(JsonParser::new(settings, true)),
         Format::Logfmt => Box::new(LogfmtParser { s: settings }),
         Format::PostgresStderr(prefix) => Box::new(PgStderr::new(prefix, settings)?),
         Format::PostgresCsv => Box::new(PgCsv {
@@ -232,20 +226,70 @@ fn finish_record(
 struct JsonParser {
     s: Settings,
     pg: bool,
+    /// top-level key → (field index, rank among the field's names, nested path below the key).
+    index: rustc_hash::FxHashMap<String, Vec<(usize, usize, Vec<String>)>>,
 }
 
-fn json_get<'a>(v: &'a sonic_rs::Value, name: &str) -> Option<&'a sonic_rs::Value> {
-    if let Some(x) = v.get(name) {
-        return Some(x);
-    }
-    if name.contains('.') {
-        let mut cur = v;
-        for part in name.split('.') {
-            cur = cur.get(part)?;
+impl JsonParser {
+    fn new(s: Settings, pg: bool) -> Self {
+        let mut index: rustc_hash::FxHashMap<String, Vec<(usize, usize, Vec<String>)>> =
+            Default::default();
+        for (fi, field) in crate::record::FIELDS.iter().enumerate() {
+            for (rank, name) in s.aliases.names(field).iter().enumerate() {
+                // As a flat key, and (for dotted names) as a path into nested objects.
+                index
+                    .entry(name.clone())
+                    .or_default()
+                    .push((fi, rank, Vec::new()));
+                if name.contains('.') {
+                    let mut parts = name.split('.').map(str::to_string);
+                    let first = parts.next().unwrap_or_default();
+                    index
+                        .entry(first)
+                        .or_default()
+                        .push((fi, rank, parts.collect()));
+                }
+            }
         }
-        return Some(cur);
+        JsonParser { s, pg, index }
     }
-    None
+
+    /// For each normalised field, the best-ranked value present and the name it came under.
+    fn fields<'a>(
+        &self,
+        v: &'a sonic_rs::Value,
+    ) -> [Option<(usize, &'a sonic_rs::Value, &str)>; 10] {
+        let mut best: [Option<(usize, &sonic_rs::Value, &str)>; 10] = [None; 10];
+        let Some(obj) = v.as_object() else {
+            return best;
+        };
+        for (k, val) in obj.iter() {
+            let Some(entries) = self.index.get(k) else {
+                continue;
+            };
+            for (fi, rank, rest) in entries {
+                let mut cur = val;
+                let mut ok = true;
+                for part in rest {
+                    match cur.get(part.as_str()) {
+                        Some(x) => cur = x,
+                        None => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if ok && best[*fi].is_none_or(|(r, _, _)| *rank < r) {
+                    best[*fi] = Some((
+                        *rank,
+                        cur,
+                        self.s.aliases.names(crate::record::FIELDS[*fi])[*rank].as_str(),
+                    ));
+                }
+            }
+        }
+        best
+    }
 }
 
 fn json_text(v: &sonic_rs::Value) -> Option<String> {
@@ -255,24 +299,7 @@ fn json_text(v: &sonic_rs::Value) -> Option<String> {
     if v.is_null() {
         return None;
     }
-    if v.is_number() || v.is_boolean() {
-        return Some(v.to_string());
-    }
     Some(v.to_string())
-}
-
-impl JsonParser {
-    fn first<'a>(
-        &self,
-        v: &'a sonic_rs::Value,
-        field: &str,
-    ) -> Option<(&'a sonic_rs::Value, &str)> {
-        self.s
-            .aliases
-            .names(field)
-            .iter()
-            .find_map(|n| json_get(v, n).map(|x| (x, n.as_str())))
-    }
 }
 
 impl LineParser for JsonParser {
@@ -298,38 +325,34 @@ impl LineParser for JsonParser {
             )));
             return;
         }
+        let f = self.fields(&v);
+        let get = |i: usize| f[i].map(|(_, v, k)| (v, k));
         let mut r = Record::default();
-        if let Some((t, _)) = self.first(&v, "time") {
+        if let Some((t, _)) = get(0) {
             r.time = match (t.as_str(), t.as_f64()) {
                 (Some(s), _) => ts::parse(s, self.s.tz),
                 (None, Some(_)) => ts::parse_epoch(&t.to_string()),
                 _ => None,
             };
         }
-        r.level = self.first(&v, "level").and_then(|(l, _)| {
+        r.level = get(1).and_then(|(l, _)| {
             l.as_str()
                 .and_then(Level::parse)
                 .or_else(|| l.as_i64().and_then(|n| Level::parse(&n.to_string())))
         });
-        r.message = self
-            .first(&v, "message")
-            .and_then(|(m, _)| json_text(m))
-            .unwrap_or_default();
-        r.order_id = self.first(&v, "order_id").and_then(|(x, _)| json_text(x));
-        r.payment_id = self.first(&v, "payment_id").and_then(|(x, _)| json_text(x));
-        r.trace_id = self.first(&v, "trace_id").and_then(|(x, _)| json_text(x));
-        r.error = self.first(&v, "error").and_then(|(x, _)| json_text(x));
-        r.latency_ms = self
-            .first(&v, "latency")
-            .and_then(|(x, k)| latency_ms(k, x.as_f64(), x.as_str()));
-        r.http_status = self
-            .first(&v, "http_status")
+        r.message = get(2).and_then(|(m, _)| json_text(m)).unwrap_or_default();
+        r.order_id = get(3).and_then(|(x, _)| json_text(x));
+        r.payment_id = get(4).and_then(|(x, _)| json_text(x));
+        r.trace_id = get(5).and_then(|(x, _)| json_text(x));
+        r.latency_ms = get(6).and_then(|(x, k)| latency_ms(k, x.as_f64(), x.as_str()));
+        r.http_status = get(7)
             .and_then(|(x, _)| {
                 x.as_u64()
                     .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
             })
             .filter(|s| (100..600).contains(s))
             .map(|s| s as u16);
+        r.error = get(8).and_then(|(x, _)| json_text(x));
         if self.pg {
             r.sqlstate = v
                 .get("state_code")

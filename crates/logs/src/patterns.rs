@@ -30,7 +30,7 @@ pub struct Patterns {
     miner: Miner,
     stats: BTreeMap<(u64, Option<u16>), Pattern>,
     // Most texts repeat exactly ("order status changed"): their template is remembered.
-    seen: std::collections::HashMap<String, u64>,
+    seen: rustc_hash::FxHashMap<String, u64>,
 }
 
 impl Patterns {
