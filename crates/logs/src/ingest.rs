@@ -383,6 +383,7 @@ impl ChunkWriter {
             source: e,
         })?;
         ParquetWriter::new(BufWriter::new(f))
+            .with_compression(ParquetCompression::Lz4Raw)
             .finish(&mut df)
             .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);

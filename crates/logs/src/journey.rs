@@ -21,7 +21,7 @@ pub struct Broken {
     pub message: String,
 }
 
-/// One order's journey summary.
+/// One order's journey summary (kept small: there is one per order).
 #[derive(Debug, Clone, Default)]
 pub struct Journey {
     /// First record.
@@ -30,21 +30,23 @@ pub struct Journey {
     pub last: Millis,
     /// Records.
     pub events: u32,
-    /// Services that logged it, in order of first appearance.
-    pub services: Vec<String>,
-    /// Payment ids seen with it.
-    pub payment_ids: Vec<String>,
     /// Records at error level or with a class.
     pub errors: u32,
-    /// The first of those.
-    pub broken: Option<Broken>,
+    /// Services that logged it, as a bit set over service indices.
+    pub services: u64,
+    /// Payment ids seen with it.
+    pub payment_ids: Vec<Box<str>>,
+    /// The first broken hop.
+    pub broken: Option<Box<Broken>>,
 }
 
 /// Journeys of every order seen in the logs.
 #[derive(Debug, Clone, Default)]
 pub struct Journeys {
     /// order id → journey.
-    pub map: rustc_hash::FxHashMap<String, Journey>,
+    pub map: rustc_hash::FxHashMap<Box<str>, Journey>,
+    /// Service names, by the indices of [`Journey::services`].
+    pub services: Vec<String>,
 }
 
 impl Journeys {
@@ -52,48 +54,68 @@ impl Journeys {
     pub fn add(&mut self, e: &Event, service: &str, classifier: &Classifier) {
         let Some(id) = &e.rec.order_id else { return };
         let t = e.rec.time.unwrap_or(0);
-        // Look up by reference: most records belong to an order already seen.
-        if !self.map.contains_key(id.as_str()) {
-            self.map.insert(
-                id.clone(),
-                Journey {
-                    first: t,
-                    last: t,
-                    ..Default::default()
-                },
-            );
+        let bit = 1u64 << (e.service as u64).min(63);
+        if self.services.len() <= e.service as usize {
+            self.services.resize(e.service as usize + 1, String::new());
         }
-        let j = self.map.get_mut(id.as_str()).expect("just inserted");
+        if self.services[e.service as usize].is_empty() {
+            self.services[e.service as usize] = service.to_string();
+        }
+        // Look up by reference: most records belong to an order already seen.
+        let j = match self.map.get_mut(id.as_str()) {
+            Some(j) => j,
+            None => self.map.entry(id.as_str().into()).or_insert(Journey {
+                first: t,
+                last: t,
+                ..Default::default()
+            }),
+        };
         j.first = j.first.min(t);
         j.last = j.last.max(t);
         j.events += 1;
-        if !j.services.iter().any(|s| s == service) {
-            j.services.push(service.to_string());
-        }
+        j.services |= bit;
         if let Some(p) = &e.rec.payment_id {
-            if !j.payment_ids.contains(p) {
-                j.payment_ids.push(p.clone());
+            if !j.payment_ids.iter().any(|x| **x == **p) {
+                j.payment_ids.push(p.as_str().into());
             }
         }
         if e.class.is_some() || e.rec.level.is_some_and(|l| l.is_error()) {
             j.errors += 1;
-            let msg = match &e.rec.error {
-                Some(err) => format!("{}: {err}", e.rec.message),
-                None => e.rec.message.clone(),
-            };
             if j.broken.as_ref().is_none_or(|b| t < b.at) {
-                j.broken = Some(Broken {
+                let message = match &e.rec.error {
+                    Some(err) => format!("{}: {err}", e.rec.message),
+                    None => e.rec.message.clone(),
+                };
+                j.broken = Some(Box::new(Broken {
                     at: t,
                     service: service.to_string(),
                     class: e.class.map(|c| classifier.name(c).to_string()),
-                    message: msg,
-                });
+                    message,
+                }));
             }
         }
     }
 
+    /// The service names of a journey, in service order.
+    pub fn service_names(&self, j: &Journey) -> Vec<&str> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| !s.is_empty() && j.services & (1u64 << (*i as u64).min(63)) != 0)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    }
+
     /// Adds another thread's journeys.
     pub fn merge(&mut self, other: Journeys) {
+        for (i, name) in other.services.iter().enumerate() {
+            if self.services.len() <= i {
+                self.services.resize(i + 1, String::new());
+            }
+            if !name.is_empty() {
+                self.services[i] = name.clone();
+            }
+        }
         for (id, o) in other.map {
             match self.map.get_mut(&id) {
                 None => {
@@ -104,11 +126,7 @@ impl Journeys {
                     j.last = j.last.max(o.last);
                     j.events += o.events;
                     j.errors += o.errors;
-                    for s in o.services {
-                        if !j.services.contains(&s) {
-                            j.services.push(s);
-                        }
-                    }
+                    j.services |= o.services;
                     for p in o.payment_ids {
                         if !j.payment_ids.contains(&p) {
                             j.payment_ids.push(p);
@@ -138,7 +156,7 @@ impl Journeys {
                 s.to_string()
             }
         };
-        let mut ids: Vec<&String> = self.map.keys().collect();
+        let mut ids: Vec<&Box<str>> = self.map.keys().collect();
         ids.sort();
         let mut s = String::from("order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n");
         for id in ids {
@@ -159,7 +177,7 @@ impl Journeys {
                 iso(j.first),
                 iso(j.last),
                 j.events,
-                j.services.join("+"),
+                self.service_names(j).join("+"),
                 j.payment_ids.join(";"),
                 j.errors,
                 q(&bm)
