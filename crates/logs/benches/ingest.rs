@@ -9,6 +9,10 @@
 
 use std::time::Instant;
 
+// The same allocator as the `sidik` binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use sidik_core::Incident;
 use sidik_sample::{generate, GenerateOptions, Scenario};
 
