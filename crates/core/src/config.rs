@@ -31,6 +31,20 @@ pub const LOG_FORMATS: [&str; 9] = [
     "regex",
 ];
 
+/// The normalised fields of a log record, which `fields` in a log source may name.
+pub const LOG_FIELDS: [&str; 10] = [
+    "time",
+    "level",
+    "message",
+    "order_id",
+    "payment_id",
+    "trace_id",
+    "latency",
+    "http_status",
+    "error",
+    "service",
+];
+
 /// Roles a database may have; only `production` needs an approval flag to be written.
 pub const DATABASE_ROLES: [&str; 4] = ["production", "replica", "staging", "test"];
 
@@ -367,28 +381,16 @@ impl Incident {
             }
         }
 
-        const FIELDS: [&str; 10] = [
-            "time",
-            "level",
-            "message",
-            "order_id",
-            "payment_id",
-            "trace_id",
-            "latency",
-            "http_status",
-            "error",
-            "service",
-        ];
         for (i, src) in file.sources.logs.iter().enumerate() {
             for k in src.fields.keys() {
-                if !FIELDS.contains(&k.as_str()) {
+                if !LOG_FIELDS.contains(&k.as_str()) {
                     return Err(ConfigError {
                         path: path.to_path_buf(),
                         line: None,
                         column: None,
                         key: Some(format!("sources.logs[{i}].fields.{k}")),
                         message: format!("unknown normalised field `{k}`"),
-                        hint: Some(format!("use one of: {}", FIELDS.join(", "))),
+                        hint: Some(format!("use one of: {}", LOG_FIELDS.join(", "))),
                     }
                     .into());
                 }

@@ -144,18 +144,7 @@ impl Journeys {
 
     /// All journeys as CSV, sorted by order id.
     pub fn to_csv(&self) -> String {
-        let iso = |t: Millis| {
-            chrono::DateTime::from_timestamp_millis(t)
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-                .unwrap_or_default()
-        };
-        let q = |s: &str| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
+        let (iso, q) = (crate::iso_ms, crate::csv_field);
         let mut ids: Vec<&Box<str>> = self.map.keys().collect();
         ids.sort();
         let mut s = String::from("order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n");

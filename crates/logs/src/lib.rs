@@ -22,6 +22,22 @@ pub mod ts;
 
 use std::path::PathBuf;
 
+/// `2025-01-12T12:05:01.123Z` for UTC milliseconds.
+pub(crate) fn iso_ms(t: ts::Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// A CSV field, quoted when it must be.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// What went wrong ingesting logs.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {

@@ -126,18 +126,7 @@ pub type Row = (u64, Option<String>, String, Pattern);
 
 /// The templates of every service as CSV.
 pub fn to_csv(per_service: &[(String, Vec<Row>)]) -> String {
-    let iso = |t: Millis| {
-        chrono::DateTime::from_timestamp_millis(t)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-            .unwrap_or_default()
-    };
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    let (iso, q) = (crate::iso_ms, crate::csv_field);
     let mut s = String::from(
         "service,class,template_id,template,count,first_seen,last_seen,sample_at,sample\n",
     );

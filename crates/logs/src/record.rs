@@ -81,19 +81,8 @@ pub struct Record {
     pub detail: Option<String>,
 }
 
-/// The normalised fields records are built from.
-pub const FIELDS: [&str; 10] = [
-    "time",
-    "level",
-    "message",
-    "order_id",
-    "payment_id",
-    "trace_id",
-    "latency",
-    "http_status",
-    "error",
-    "service",
-];
+/// The normalised fields records are built from (their order indexes parser tables).
+pub use sidik_core::config::LOG_FIELDS as FIELDS;
 
 /// Names each normalised field is looked up under, in order; dotted names
 /// address nested objects (`order.id`) and are also tried as flat keys.
