@@ -162,6 +162,9 @@ pub fn ingest_incident(
         Ok(())
     };
     write("timeline.csv", &timeline.to_csv(), &mut summary)?;
+    let tp = dir.join("timeline.parquet");
+    timeline.write_parquet(&tp).map_err(LogsError::Parquet)?;
+    summary.outputs.push(tp);
     write("journeys.csv", &journeys.to_csv(), &mut summary)?;
     write(
         "patterns.csv",

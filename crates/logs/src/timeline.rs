@@ -134,6 +134,77 @@ impl Timeline {
         out
     }
 
+    /// Writes the timeline as Parquet (the same columns as the CSV; bucket as a UTC datetime).
+    pub fn write_parquet(&self, path: &std::path::Path) -> Result<(), String> {
+        use polars::prelude::*;
+        let keys: Vec<&(Millis, u16)> = self.cells.keys().collect();
+        let cells: Vec<&Cell> = self.cells.values().collect();
+        let n = keys.len();
+        let err = |e: PolarsError| e.to_string();
+        let bucket = Series::new(
+            "bucket".into(),
+            keys.iter().map(|k| k.0).collect::<Vec<i64>>(),
+        )
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .map_err(err)?;
+        let mut cols: Vec<Column> = vec![
+            bucket.into(),
+            Series::new(
+                "service".into(),
+                keys.iter()
+                    .map(|k| self.services[k.1 as usize].as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                "lines".into(),
+                cells.iter().map(|c| c.lines).collect::<Vec<u64>>(),
+            )
+            .into(),
+            Series::new(
+                "requests".into(),
+                cells.iter().map(|c| c.requests).collect::<Vec<u64>>(),
+            )
+            .into(),
+            Series::new(
+                "errors".into(),
+                cells.iter().map(|c| c.errors).collect::<Vec<u64>>(),
+            )
+            .into(),
+        ];
+        for (name, q) in [
+            ("latency_p50_ms", 0.5),
+            ("latency_p95_ms", 0.95),
+            ("latency_p99_ms", 0.99),
+        ] {
+            cols.push(
+                Series::new(
+                    name.into(),
+                    cells.iter().map(|c| c.latency(q)).collect::<Vec<_>>(),
+                )
+                .into(),
+            );
+        }
+        for (i, class) in self.classes.iter().enumerate() {
+            cols.push(
+                Series::new(
+                    class.as_str().into(),
+                    cells.iter().map(|c| c.classes[i]).collect::<Vec<u64>>(),
+                )
+                .into(),
+            );
+        }
+        let mut df = DataFrame::new(n, cols).map_err(err)?;
+        let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ParquetWriter::new(std::io::BufWriter::new(f))
+            .finish(&mut df)
+            .map_err(err)?;
+        Ok(())
+    }
+
     /// The timeline as CSV: one row per bucket and service.
     pub fn to_csv(&self) -> String {
         let mut s = String::from(

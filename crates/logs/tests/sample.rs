@@ -114,6 +114,14 @@ fn every_scenario_ingests_exactly_what_was_generated() {
         if !want.1.is_empty() {
             assert_eq!(broken.class.as_deref(), Some(want.1), "{sc}: {broken:?}");
         }
+        // The timeline is also Parquet, with the same rows as the CSV.
+        use polars::prelude::SerReader;
+        let tl = polars::prelude::ParquetReader::new(
+            std::fs::File::open(got.dir.join("timeline.parquet")).unwrap(),
+        )
+        .finish()
+        .unwrap();
+        assert_eq!(tl.height(), got.timeline.cells.len());
         // The per-order events come back from Parquet in time order.
         let ev = sidik_logs::incident::journey_events(&got.dir, id).unwrap();
         assert_eq!(ev.height() as u32, j.events);
