@@ -308,7 +308,8 @@ impl ChunkWriter {
             return Ok(());
         }
         use polars::prelude::*;
-        let rows = std::mem::take(&mut self.rows);
+        // Columns are built from a borrow; the row buffer keeps its capacity for the next chunk.
+        let rows = &self.rows;
         let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
             rows.iter().map(f).collect()
         };
@@ -387,6 +388,7 @@ impl ChunkWriter {
             .finish(&mut df)
             .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);
+        self.rows.clear();
         Ok(())
     }
 }
