@@ -22,11 +22,48 @@ pub mod ts;
 
 use std::path::PathBuf;
 
-/// `2025-01-12T12:05:01.123Z` for UTC milliseconds.
+/// `2025-01-12T12:05:01.123Z` for UTC milliseconds (written by hand: the
+/// journey table formats millions of them).
 pub(crate) fn iso_ms(t: ts::Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(t)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+    let days = t.div_euclid(86_400_000);
+    let ms = t.rem_euclid(86_400_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_ms_matches_chrono() {
+        for t in [
+            0i64,
+            1_736_683_501_123,
+            951_782_400_000,
+            4_102_444_799_999,
+            -86_400_001,
+        ] {
+            let want = chrono::DateTime::from_timestamp_millis(t)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            assert_eq!(super::iso_ms(t), want, "{t}");
+        }
+    }
 }
 
 /// A CSV field, quoted when it must be.
