@@ -148,7 +148,7 @@ impl Journeys {
 
     /// All journeys as CSV, sorted by order id (rows formatted on two threads).
     pub fn to_csv(&self) -> String {
-        let mut ids: Vec<(&Box<str>, &Journey)> = self.map.iter().collect();
+        let mut ids: Vec<(&str, &Journey)> = self.map.iter().map(|(k, v)| (&**k, v)).collect();
         ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let half = ids.len() / 2;
         let (a, b) = ids.split_at(half);
@@ -167,7 +167,7 @@ impl Journeys {
         out
     }
 
-    fn rows_csv(&self, rows: &[(&Box<str>, &Journey)]) -> String {
+    fn rows_csv(&self, rows: &[(&str, &Journey)]) -> String {
         let (iso, q) = (crate::iso_ms, crate::csv_field);
         let mut s = String::with_capacity(rows.len() * 160);
         for (id, j) in rows {
