@@ -64,6 +64,53 @@ fn journals(inc: &Incident) -> Vec<Journal> {
         .collect()
 }
 
+/// (first minute, class, services) of every error class in `evidence/logs/timeline.csv`, by time.
+fn first_errors(inc: &Incident) -> Vec<(chrono::DateTime<chrono::Utc>, String, String)> {
+    let Ok(mut rdr) = csv::Reader::from_path(inc.dir.evidence().join("logs/timeline.csv")) else {
+        return Vec::new();
+    };
+    let Ok(headers) = rdr.headers().cloned() else {
+        return Vec::new();
+    };
+    let Some(first_class) = headers
+        .iter()
+        .position(|h| h == "latency_p99_ms")
+        .map(|i| i + 1)
+    else {
+        return Vec::new();
+    };
+    let mut found: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for rec in rdr.records().flatten() {
+        for i in first_class..rec.len() {
+            if rec.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) == 0 {
+                continue;
+            }
+            let class = headers[i].to_string();
+            let (bucket, service) = (rec[0].to_string(), rec[1].to_string());
+            let e = found
+                .entry(class)
+                .or_insert_with(|| (bucket.clone(), Vec::new()));
+            if bucket < e.0 {
+                *e = (bucket.clone(), Vec::new());
+            }
+            if bucket == e.0 && !e.1.contains(&service) {
+                e.1.push(service);
+            }
+        }
+    }
+    let mut out: Vec<_> = found
+        .into_iter()
+        .filter_map(|(class, (bucket, services))| {
+            let t = chrono::DateTime::parse_from_rfc3339(&bucket)
+                .ok()?
+                .with_timezone(&chrono::Utc);
+            Some((t, class, services.join(", ")))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The report's markdown.
 pub fn incident_report(inc: &Incident) -> String {
     let f = &inc.file.incident;
@@ -116,43 +163,39 @@ pub fn incident_report(inc: &Incident) -> String {
     }
 
     md.push_str("\n## Timeline\n\n");
+    // Window, known events and the first minute of each error class, in time order.
+    let mut items: Vec<(chrono::DateTime<chrono::Utc>, String)> = Vec::new();
     if let Some(w) = inc.window {
-        let _ = writeln!(
-            md,
-            "- {} — investigation window starts",
-            sidik_core::time::format_local(w.start, inc.tz)
-        );
+        items.push((w.start, "investigation window starts".into()));
+        items.push((w.end, "investigation window ends".into()));
     }
-    let mut events: Vec<(chrono::DateTime<chrono::Utc>, String)> = f
-        .events
-        .iter()
-        .filter_map(|e| {
-            sidik_core::time::parse_time(e.at.get_ref(), inc.tz)
-                .ok()
-                .map(|t| {
-                    (
-                        t,
-                        format!("{} ({})", e.label, e.kind.as_deref().unwrap_or("event")),
-                    )
-                })
-        })
-        .collect();
-    events.sort();
-    for (t, label) in events {
+    for e in &f.events {
+        if let Ok(t) = sidik_core::time::parse_time(e.at.get_ref(), inc.tz) {
+            items.push((
+                t,
+                format!("{} ({})", e.label, e.kind.as_deref().unwrap_or("event")),
+            ));
+        }
+    }
+    let firsts = first_errors(inc);
+    for (t, class, services) in &firsts {
+        items.push((
+            *t,
+            format!("first `{class}` records ({services}); see [logs](logs.md)"),
+        ));
+    }
+    items.sort_by_key(|(t, _)| *t);
+    for (t, text) in items {
         let _ = writeln!(
             md,
-            "- {} — {label}",
+            "- {} — {text}",
             sidik_core::time::format_local(t, inc.tz)
         );
     }
-    if let Some(w) = inc.window {
-        let _ = writeln!(
-            md,
-            "- {} — investigation window ends",
-            sidik_core::time::format_local(w.end, inc.tz)
-        );
+    if firsts.is_empty() {
+        md.push_str("- *Not collected yet*: first errors per class (phase 1: the `logs` step).\n");
     }
-    md.push_str("- *Not collected yet*: spike start, error onset and degradation (phase 2: log analysis and the timeline chart).\n");
+    md.push_str("- *Not collected yet*: spike start and start of degradation (the timeline chart and root-cause scoring).\n");
 
     md.push_str("\n## Root cause and contributing factors\n\n*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
     for (i, h) in HYPOTHESES.iter().enumerate() {
