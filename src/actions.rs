@@ -19,6 +19,7 @@ pub fn registry() -> Registry {
     r.register(CollectMetrics);
     r.register(CollectExport);
     r.register(PgQuery);
+    r.register(PgSnapshot);
     r.register(LogsIngest);
     r.register(LogsPatterns);
     r.register(LogsJourneys);
@@ -589,6 +590,42 @@ fn capitalise(s: &str) -> String {
 
 // ------------------------------------------------------------------ pg.query
 
+/// The connection string, session options and name of the step's database
+/// (`database` parameter, else the first of incident.toml); skipped when its
+/// URL variable is not set.
+fn database(ctx: &Context) -> Result<(String, sidik_pg::SessionOptions, String), Outcome> {
+    let dbs = &ctx.incident.file.sources.databases;
+    let db = match ctx.str_param("database") {
+        Some(name) => match dbs.iter().find(|d| d.name == name) {
+            Some(d) => Some(d),
+            None => {
+                return Err(Outcome::Failed(format!(
+                    "incident.toml has no database named `{name}`"
+                )))
+            }
+        },
+        None => dbs.first(),
+    };
+    let var = db
+        .and_then(|d| d.url_env.clone())
+        .unwrap_or_else(|| "DATABASE_URL".to_string());
+    let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
+        return Err(Outcome::Skipped(format!(
+            "no database: ${var} is not set; export it with the connection string{} or run `sidik demo --with-postgres`",
+            db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
+        )));
+    };
+    let opts = sidik_pg::SessionOptions {
+        search_path: db.and_then(|d| d.search_path.clone()),
+        ..Default::default()
+    };
+    Ok((
+        url,
+        opts,
+        db.map_or("default".to_string(), |d| d.name.clone()),
+    ))
+}
+
 /// Runs a named query against a database of the incident.
 struct PgQuery;
 
@@ -670,28 +707,9 @@ impl Action for PgQuery {
             Ok(q) => q,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let dbs = &inc.file.sources.databases;
-        let db = match ctx.str_param("database") {
-            Some(name) => match dbs.iter().find(|d| d.name == name) {
-                Some(d) => Some(d),
-                None => {
-                    return Outcome::Failed(format!("incident.toml has no database named `{name}`"))
-                }
-            },
-            None => dbs.first(),
-        };
-        let var = db
-            .and_then(|d| d.url_env.clone())
-            .unwrap_or_else(|| "DATABASE_URL".to_string());
-        let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
-            return Outcome::Skipped(format!(
-                "no database: ${var} is not set; export it with the connection string{} or run `sidik demo --with-postgres`",
-                db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
-            ));
-        };
-        let opts = sidik_pg::SessionOptions {
-            search_path: db.and_then(|d| d.search_path.clone()),
-            ..Default::default()
+        let (url, opts, db_name) = match database(ctx) {
+            Ok(x) => x,
+            Err(o) => return o,
         };
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -723,7 +741,7 @@ impl Action for PgQuery {
         };
         let csv_path = ctx.evidence_path("csv");
         let title = ctx.str_param("title").unwrap_or(&query.description);
-        let mut md = format!("# {title}\n\nQuery `{}` ({file}) on database `{}`: {} rows. All rows: [{}](../{}).\n\n", query.name, db.map_or("default", |d| d.name.as_str()), count(table.rows.len() as i64), inc.dir.relative(&csv_path), inc.dir.relative(&csv_path));
+        let mut md = format!("# {title}\n\nQuery `{}` ({file}) on database `{}`: {} rows. All rows: [{}](../{}).\n\n", query.name, db_name, count(table.rows.len() as i64), inc.dir.relative(&csv_path), inc.dir.relative(&csv_path));
         if !table.columns.is_empty() {
             let _ = writeln!(
                 md,
@@ -771,6 +789,125 @@ impl Action for PgQuery {
         }
         Outcome::Succeeded(Done {
             outputs: vec![csv_path],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ pg.snapshot
+
+/// Sessions, saturation and the blocking tree of a database, as markdown.
+pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> String {
+    let p = &snap.preflight;
+    let mut md = format!("# Database snapshot: {db}\n\n## Findings\n\n");
+    for f in &snap.findings {
+        let _ = writeln!(md, "- **{}**: {}", f.severity, f.text);
+    }
+    let _ = writeln!(
+        md,
+        "\n## Server\n\n- PostgreSQL {}.{}, {}\n- max_connections {}, superuser_reserved_connections {}{}: **{} usable slots**\n- sees all sessions: {}\n- pg_stat_statements: {}{}\n",
+        p.server_version_num / 10_000,
+        // Since PostgreSQL 10 the number is major * 10000 + minor.
+        p.server_version_num % 10_000,
+        if p.in_recovery { "replica in recovery" } else { "primary" },
+        p.max_connections,
+        p.superuser_reserved,
+        p.reserved.map(|r| format!(", reserved_connections {r}")).unwrap_or_default(),
+        p.usable_slots,
+        if p.sees_all_sessions { "yes" } else { "no (partial visibility)" },
+        p.pg_stat_statements.as_deref().unwrap_or("not installed"),
+        if p.pg_stat_statements_preloaded { ", preloaded" } else { ", not preloaded" },
+    );
+    let _ = writeln!(md, "## Sessions\n\n{} client sessions besides sidik's ({:.0} % of usable slots with sidik).\n\n| state | sessions |\n|---|---:|", snap.backends.len(), snap.saturation * 100.0);
+    for (k, v) in &snap.by_state {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    md.push_str("\n| application | sessions |\n|---|---:|\n");
+    for (k, v) in &snap.by_application {
+        let _ = writeln!(md, "| {k} | {v} |");
+    }
+    md.push_str("\n## Blocking tree\n\n");
+    if snap.tree.is_empty() {
+        md.push_str("No session waits for another.\n");
+    }
+    for n in &snap.tree {
+        if let Some(b) = snap.backends.iter().find(|b| b.pid == n.pid) {
+            let waits = b
+                .waits_for
+                .as_ref()
+                .map(|w| format!(", waits for {w}"))
+                .unwrap_or_default();
+            let age = b
+                .xact_age_s
+                .map(|a| format!(", transaction {a:.0} s"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "{}- pid {} {} ({}{waits}{age}): `{}`",
+                "  ".repeat(n.depth),
+                n.pid,
+                b.application,
+                b.state,
+                b.query.replace('`', "'")
+            );
+        }
+    }
+    md
+}
+
+/// Preflight, sessions, saturation and blocking tree of a database.
+struct PgSnapshot;
+
+impl Action for PgSnapshot {
+    fn name(&self) -> &'static str {
+        "pg.snapshot"
+    }
+    fn summary(&self) -> &'static str {
+        "Snapshot a database read-only: what the role can see, sessions by state, saturation of usable slots, the blocking tree, findings"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["database"]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let (url, opts, db) = match database(ctx) {
+            Ok(x) => x,
+            Err(o) => return o,
+        };
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return Outcome::Failed(format!("cannot start the async runtime: {e}")),
+        };
+        let snap = match rt.block_on(async {
+            let s = sidik_pg::Session::connect(&url, &opts).await?;
+            sidik_pg::snapshot::snapshot(&s).await
+        }) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let evidence = ctx.evidence_path("json");
+        if let Err(e) = write(
+            &evidence,
+            &serde_json::to_string_pretty(&snap).unwrap_or_default(),
+        )
+        .and_then(|_| write(&ctx.report_path(), &snapshot_markdown(&snap, &db)))
+        {
+            return Outcome::Failed(e);
+        }
+        let roots = snap.tree.iter().filter(|n| n.depth == 0).count();
+        let result = format!(
+            "{} sessions, {:.0} % of {} usable slots, {} blocking root(s)",
+            snap.backends.len(),
+            snap.saturation * 100.0,
+            snap.preflight.usable_slots,
+            roots
+        );
+        Outcome::Succeeded(Done {
+            outputs: vec![evidence],
             report: Some(ctx.report_path()),
             charts: vec![],
             result,

@@ -22,6 +22,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
 mod logs_cmd;
+mod pg_cmd;
 mod report;
 mod run;
 mod tracker;
@@ -60,6 +61,9 @@ enum Command {
     /// List or validate playbooks.
     #[command(subcommand)]
     Playbook(run::PlaybookCommand),
+    /// Read-only PostgreSQL diagnostics.
+    #[command(subcommand)]
+    Pg(pg_cmd::PgCommand),
     /// Ingest and analyse the services' logs.
     #[command(subcommand)]
     Logs(logs_cmd::LogsCommand),
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
         Command::Tracker(c) => tracker::run(c),
         Command::Playbook(c) => run::playbook(c),
         Command::Logs(c) => logs_cmd::run(c),
+        Command::Pg(c) => pg_cmd::run(c),
         Command::Run(a) => match run::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

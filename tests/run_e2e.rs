@@ -200,6 +200,7 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
         "missing-in-ho",
         "financial-impact",
         "db-connections",
+        "db-snapshot",
         "db-locks",
         "db-slow-queries",
         "db-payment-status",
@@ -332,7 +333,7 @@ fn failing_steps_leave_their_tasks_unticked_and_the_rest_goes_on() {
     assert!(tracker.contains("- [ ] Query database untuk list order gantung\n"));
     assert!(
         tracker.contains(&format!(
-            "- {DATE}: sidik run phase-1-data-collection: 5 succeeded, 8 failed"
+            "- {DATE}: sidik run phase-1-data-collection: 5 succeeded, 9 failed"
         )),
         "{tracker}"
     );

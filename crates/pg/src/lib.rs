@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+pub mod snapshot;
+
 use sidik_core::redact;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, SimpleQueryMessage};

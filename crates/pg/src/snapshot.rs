@@ -1,0 +1,377 @@
+//! One look at a server during an incident: what it can show (preflight),
+//! its client sessions, saturation against the slots ordinary roles can use,
+//! and the blocking tree built from `pg_blocking_pids` (so advisory locks are
+//! in it), with findings that say what the numbers mean.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::{PgError, Session, Table};
+
+/// What the server is and what this role may see.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    /// `server_version_num`.
+    pub server_version_num: u32,
+    /// `max_connections`.
+    pub max_connections: i64,
+    /// `superuser_reserved_connections`.
+    pub superuser_reserved: i64,
+    /// `reserved_connections` (PostgreSQL 16+).
+    pub reserved: Option<i64>,
+    /// Slots ordinary roles can use.
+    pub usable_slots: i64,
+    /// A replica in recovery.
+    pub in_recovery: bool,
+    /// The role sees other roles' sessions (superuser or pg_read_all_stats).
+    pub sees_all_sessions: bool,
+    /// pg_stat_statements extension version, when installed in this database.
+    pub pg_stat_statements: Option<String>,
+    /// pg_stat_statements in shared_preload_libraries.
+    pub pg_stat_statements_preloaded: bool,
+}
+
+/// One client session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backend {
+    /// Process id.
+    pub pid: i32,
+    /// Role.
+    pub user: String,
+    /// `application_name`.
+    pub application: String,
+    /// Client address.
+    pub client: String,
+    /// `state` (`active`, `idle in transaction`, …).
+    pub state: String,
+    /// Wait event type and event.
+    pub wait: String,
+    /// Seconds since the transaction started.
+    pub xact_age_s: Option<f64>,
+    /// Seconds since the query started.
+    pub query_age_s: Option<f64>,
+    /// Sessions it waits for.
+    pub blocked_by: Vec<i32>,
+    /// The lock it waits for (`transactionid ShareLock`, `advisory ExclusiveLock`, `relation t AccessShareLock`).
+    pub waits_for: Option<String>,
+    /// The query (first 200 characters).
+    pub query: String,
+}
+
+/// A node of the blocking tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// The session.
+    pub pid: i32,
+    /// 0 for a root (blocks others, waits for nobody).
+    pub depth: usize,
+    /// Sessions waiting directly on it.
+    pub children: Vec<i32>,
+}
+
+/// A finding: what the numbers mean.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// `critical`, `warning` or `info`.
+    pub severity: &'static str,
+    /// The sentence.
+    pub text: String,
+}
+
+/// A snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// What the server is.
+    pub preflight: Preflight,
+    /// Client sessions other than sidik's own.
+    pub backends: Vec<Backend>,
+    /// Client sessions per state.
+    pub by_state: BTreeMap<String, usize>,
+    /// Client sessions per application.
+    pub by_application: BTreeMap<String, usize>,
+    /// Client sessions (all, sidik's own included) over usable slots.
+    pub saturation: f64,
+    /// The blocking tree, roots first, depth-first.
+    pub tree: Vec<Node>,
+    /// What it means.
+    pub findings: Vec<Finding>,
+}
+
+fn int(t: &Table, col: &str) -> Option<i64> {
+    t.first(col)?.parse().ok()
+}
+
+/// Reads what the server is and what the role can see.
+pub async fn preflight(s: &Session) -> Result<Preflight, PgError> {
+    let t = s
+        .query(
+            "preflight",
+            "SELECT current_setting('server_version_num') AS v, current_setting('max_connections') AS maxc, \
+             current_setting('superuser_reserved_connections') AS sup, \
+             current_setting('reserved_connections', true) AS res, pg_is_in_recovery()::text AS rec, \
+             (SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') FROM pg_roles WHERE rolname = current_user)::text AS sees, \
+             (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss, \
+             (current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%')::text AS preload",
+        )
+        .await?;
+    let maxc = int(&t, "maxc").unwrap_or(0);
+    let sup = int(&t, "sup").unwrap_or(0);
+    let res = int(&t, "res");
+    Ok(Preflight {
+        server_version_num: int(&t, "v").unwrap_or(0) as u32,
+        max_connections: maxc,
+        superuser_reserved: sup,
+        reserved: res,
+        usable_slots: maxc - sup - res.unwrap_or(0),
+        in_recovery: t.first("rec") == Some("true"),
+        sees_all_sessions: t.first("sees") == Some("true"),
+        pg_stat_statements: t.first("pgss").map(str::to_string),
+        pg_stat_statements_preloaded: t.first("preload") == Some("true"),
+    })
+}
+
+fn pid_list(s: &str) -> Vec<i32> {
+    s.trim_matches(['{', '}'])
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Takes a snapshot: sessions, saturation, blocking tree, findings.
+pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
+    let preflight = preflight(s).await?;
+    // pg_blocking_pids takes the lock manager's locks: call it only for sessions waiting on a lock.
+    let t = s
+        .query(
+            "reading pg_stat_activity",
+            "SELECT a.pid, coalesce(a.usename, '') AS usename, coalesce(a.application_name, '') AS app, \
+             coalesce(a.client_addr::text, 'local') AS client, coalesce(a.state, '') AS state, \
+             coalesce(a.wait_event_type || ':' || a.wait_event, '') AS wait, \
+             extract(epoch FROM now() - a.xact_start)::float8 AS xact_age, \
+             extract(epoch FROM now() - a.query_start)::float8 AS query_age, \
+             CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END AS blocked_by, \
+             (SELECT l.locktype || ' ' || coalesce(l.relation::regclass::text || ' ', '') || l.mode FROM pg_locks l \
+                WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) AS waits_for, \
+             left(coalesce(a.query, ''), 200) AS query, (a.pid = pg_backend_pid())::text AS me \
+             FROM pg_stat_activity a WHERE a.backend_type = 'client backend' ORDER BY a.pid",
+        )
+        .await?;
+    let col = |name: &str| {
+        t.columns
+            .iter()
+            .position(|c| c == name)
+            .expect("column in the query")
+    };
+    let (ip, iu, ia, ic, ist, iw, ix, iq, ib, il, iqt, ime) = (
+        col("pid"),
+        col("usename"),
+        col("app"),
+        col("client"),
+        col("state"),
+        col("wait"),
+        col("xact_age"),
+        col("query_age"),
+        col("blocked_by"),
+        col("waits_for"),
+        col("query"),
+        col("me"),
+    );
+    let get = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_default();
+    let all_clients = t.rows.len();
+    let backends: Vec<Backend> = t
+        .rows
+        .iter()
+        .filter(|r| r[ime].as_deref() != Some("true"))
+        .map(|r| Backend {
+            pid: get(r, ip).parse().unwrap_or(0),
+            user: get(r, iu),
+            application: get(r, ia),
+            client: get(r, ic),
+            state: get(r, ist),
+            wait: get(r, iw),
+            xact_age_s: r[ix].as_deref().and_then(|v| v.parse().ok()),
+            query_age_s: r[iq].as_deref().and_then(|v| v.parse().ok()),
+            blocked_by: pid_list(&get(r, ib)),
+            waits_for: r[il].clone(),
+            query: get(r, iqt),
+        })
+        .collect();
+    let mut by_state = BTreeMap::new();
+    let mut by_application = BTreeMap::new();
+    for b in &backends {
+        *by_state
+            .entry(if b.state.is_empty() {
+                "(unknown)".to_string()
+            } else {
+                b.state.clone()
+            })
+            .or_insert(0) += 1;
+        *by_application
+            .entry(if b.application.is_empty() {
+                "(none)".to_string()
+            } else {
+                b.application.clone()
+            })
+            .or_insert(0) += 1;
+    }
+    let saturation = if preflight.usable_slots > 0 {
+        all_clients as f64 / preflight.usable_slots as f64
+    } else {
+        0.0
+    };
+    let tree = blocking_tree(&backends);
+    let findings = findings(&preflight, &backends, &tree, saturation, all_clients);
+    Ok(Snapshot {
+        preflight,
+        backends,
+        by_state,
+        by_application,
+        saturation,
+        tree,
+        findings,
+    })
+}
+
+/// The blocking tree: a waiter hangs under the blocker that is itself
+/// waiting, so chains show their full depth; cycles are cut where they close.
+pub fn blocking_tree(backends: &[Backend]) -> Vec<Node> {
+    let blocked: BTreeMap<i32, &Vec<i32>> = backends
+        .iter()
+        .filter(|b| !b.blocked_by.is_empty())
+        .map(|b| (b.pid, &b.blocked_by))
+        .collect();
+    let mut parent: BTreeMap<i32, i32> = BTreeMap::new();
+    for (w, blockers) in &blocked {
+        let p = blockers
+            .iter()
+            .find(|b| blocked.contains_key(b) && **b != *w)
+            .or_else(|| blockers.first());
+        if let Some(p) = p {
+            parent.insert(*w, *p);
+        }
+    }
+    let mut children: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for (c, p) in &parent {
+        children.entry(*p).or_default().push(*c);
+    }
+    let mut roots: Vec<i32> = children
+        .keys()
+        .filter(|p| !parent.contains_key(p))
+        .copied()
+        .collect();
+    // A cycle (a deadlock being detected) has no root: start it at its lowest pid.
+    let mut seen: BTreeSet<i32> = BTreeSet::new();
+    let mut out = Vec::new();
+    let walk = |root: i32, out: &mut Vec<Node>, seen: &mut BTreeSet<i32>| {
+        let mut stack = vec![(root, 0usize)];
+        while let Some((pid, depth)) = stack.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            let kids = children.get(&pid).cloned().unwrap_or_default();
+            for k in kids.iter().rev() {
+                stack.push((*k, depth + 1));
+            }
+            out.push(Node {
+                pid,
+                depth,
+                children: kids,
+            });
+        }
+    };
+    roots.sort();
+    for r in roots {
+        walk(r, &mut out, &mut seen);
+    }
+    let leftover: Vec<i32> = parent
+        .keys()
+        .filter(|p| !seen.contains(p))
+        .copied()
+        .collect();
+    for p in leftover {
+        walk(p, &mut out, &mut seen);
+    }
+    out
+}
+
+fn findings(
+    p: &Preflight,
+    backends: &[Backend],
+    tree: &[Node],
+    saturation: f64,
+    all: usize,
+) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let pct = saturation * 100.0;
+    if saturation >= 0.9 {
+        f.push(Finding { severity: "critical", text: format!("usable connection slots {pct:.0} % used ({all} of {}): new connections will be refused with `too many clients`", p.usable_slots) });
+    } else if saturation >= 0.7 {
+        f.push(Finding {
+            severity: "warning",
+            text: format!(
+                "usable connection slots {pct:.0} % used ({all} of {})",
+                p.usable_slots
+            ),
+        });
+    } else {
+        f.push(Finding { severity: "info", text: format!("usable connection slots {pct:.0} % used ({all} of {}); if the services report pool exhaustion, their own pools are the limit, not the database", p.usable_slots) });
+    }
+    if !p.sees_all_sessions {
+        f.push(Finding { severity: "warning", text: "partial visibility: this role sees only its own sessions' details; GRANT pg_read_all_stats (or pg_monitor) to it".into() });
+    }
+    match (&p.pg_stat_statements, p.pg_stat_statements_preloaded) {
+        (None, true) => f.push(Finding { severity: "info", text: "pg_stat_statements is preloaded but not installed in this database: CREATE EXTENSION pg_stat_statements".into() }),
+        (None, false) | (Some(_), false) => f.push(Finding { severity: "info", text: "pg_stat_statements is not in shared_preload_libraries: no statement statistics (needs a restart to add)".into() }),
+        _ => {}
+    }
+    let by_pid: BTreeMap<i32, &Backend> = backends.iter().map(|b| (b.pid, b)).collect();
+    for root in tree.iter().filter(|n| n.depth == 0) {
+        let waiting = count_below(tree, root.pid);
+        let Some(b) = by_pid.get(&root.pid) else {
+            continue;
+        };
+        let age = b
+            .xact_age_s
+            .map(|a| format!(" for {a:.0} s"))
+            .unwrap_or_default();
+        let app = if b.application.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", b.application)
+        };
+        if b.state.starts_with("idle in transaction") {
+            f.push(Finding {
+                severity: "critical",
+                text: format!("pid {}{app} is {}{age} and blocks {waiting} session(s): the application holds a transaction open across something else, such as a network call", root.pid, b.state),
+            });
+        } else {
+            f.push(Finding {
+                severity: "warning",
+                text: format!(
+                    "pid {}{app} ({}) blocks {waiting} session(s)",
+                    root.pid, b.state
+                ),
+            });
+        }
+    }
+    let depth = tree.iter().map(|n| n.depth).max().unwrap_or(0);
+    if depth >= 2 {
+        f.push(Finding {
+            severity: "warning",
+            text: format!("a lock chain {} levels deep", depth + 1),
+        });
+    }
+    f
+}
+
+fn count_below(tree: &[Node], pid: i32) -> usize {
+    let Some(n) = tree.iter().find(|n| n.pid == pid) else {
+        return 0;
+    };
+    n.children.len()
+        + n.children
+            .iter()
+            .map(|c| count_below(tree, *c))
+            .sum::<usize>()
+}

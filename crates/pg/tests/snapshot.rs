@@ -1,0 +1,180 @@
+//! Snapshots of a real server with real sessions holding and waiting for
+//! locks: a three-level row lock chain under an idle-in-transaction root, an
+//! advisory-lock chain, and the saturation they cause.
+
+use std::time::Duration;
+
+use sidik_pg::snapshot::snapshot;
+use sidik_pg::{Session, SessionOptions};
+use sidik_testpg::Cluster;
+use tokio_postgres::{Client, NoTls};
+
+async fn client(url: &str, app: &str) -> Client {
+    let (c, conn) = tokio_postgres::connect(&format!("{url}?application_name={app}"), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_chains_idle_roots_and_saturation_are_reported_exactly() {
+    let pg = Cluster::builder()
+        .max_connections(20)
+        .start()
+        .expect("test cluster");
+    let url = pg.url("postgres");
+    let setup = client(&url, "setup").await;
+    setup
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)")
+        .await
+        .unwrap();
+
+    // Row chain: s1 holds the row and goes idle in transaction; s2 waits on s1; s3 waits on s2.
+    let s1 = client(&url, "orchestrator").await;
+    s1.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let s1_pid: i32 = s1
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let s2 = client(&url, "upg").await;
+    let s2_pid: i32 = s2
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let w2 = tokio::spawn(async move {
+        s2.batch_execute("UPDATE t SET v = 2 WHERE id = 1")
+            .await
+            .map(|_| s2)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s3 = client(&url, "mrg").await;
+    let s3_pid: i32 = s3
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let w3 = tokio::spawn(async move {
+        s3.batch_execute("UPDATE t SET v = 3 WHERE id = 1")
+            .await
+            .map(|_| s3)
+    });
+    // Advisory chain: a1 holds key 42 idle in transaction; a2 waits.
+    let a1 = client(&url, "worker").await;
+    a1.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(42)")
+        .await
+        .unwrap();
+    let a1_pid: i32 = a1
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let a2 = client(&url, "worker").await;
+    let a2_pid: i32 = a2
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let wa = tokio::spawn(async move {
+        a2.batch_execute("SELECT pg_advisory_xact_lock(42)")
+            .await
+            .map(|_| a2)
+    });
+    // Idle sessions up to 16 client connections besides sidik's.
+    let mut idle = Vec::new();
+    for _ in 0..9 {
+        idle.push(client(&url, "pool").await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let s = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let snap = snapshot(&s).await.unwrap();
+    assert_eq!(snap.preflight.usable_slots, 17);
+    assert!(snap.preflight.sees_all_sessions);
+    // setup, s1, s2, s3, a1, a2 and 9 idle = 15 others, plus sidik = 16 of 17.
+    assert_eq!(
+        snap.backends.len(),
+        15,
+        "{:#?}",
+        snap.backends
+            .iter()
+            .map(|b| (b.pid, &b.application))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        (snap.saturation - 16.0 / 17.0).abs() < 1e-9,
+        "{}",
+        snap.saturation
+    );
+    assert!(
+        snap.findings
+            .iter()
+            .any(|f| f.severity == "critical" && f.text.contains("94 % used (16 of 17)")),
+        "{:#?}",
+        snap.findings
+    );
+
+    let node = |pid: i32| {
+        snap.tree
+            .iter()
+            .find(|n| n.pid == pid)
+            .unwrap_or_else(|| panic!("{pid} not in {:#?}", snap.tree))
+            .clone()
+    };
+    assert_eq!(node(s1_pid).depth, 0);
+    assert_eq!(node(s1_pid).children, vec![s2_pid]);
+    assert_eq!(node(s2_pid).depth, 1);
+    assert_eq!(node(s2_pid).children, vec![s3_pid]);
+    assert_eq!(node(s3_pid).depth, 2);
+    assert_eq!(node(a1_pid).depth, 0);
+    assert_eq!(node(a1_pid).children, vec![a2_pid]);
+    let b = |pid: i32| snap.backends.iter().find(|b| b.pid == pid).unwrap().clone();
+    assert_eq!(b(s1_pid).state, "idle in transaction");
+    assert!(
+        b(s2_pid)
+            .waits_for
+            .as_deref()
+            .unwrap()
+            .starts_with("transactionid ShareLock"),
+        "{:?}",
+        b(s2_pid).waits_for
+    );
+    assert!(
+        b(a2_pid)
+            .waits_for
+            .as_deref()
+            .unwrap()
+            .starts_with("advisory ExclusiveLock"),
+        "{:?}",
+        b(a2_pid).waits_for
+    );
+    assert!(
+        snap.findings.iter().any(|f| f.text.starts_with(&format!(
+            "pid {s1_pid} (orchestrator) is idle in transaction"
+        )) && f.text.contains("blocks 2 session(s)")),
+        "{:#?}",
+        snap.findings
+    );
+    assert!(
+        snap.findings
+            .iter()
+            .any(|f| f.text == "a lock chain 3 levels deep"),
+        "{:#?}",
+        snap.findings
+    );
+
+    // Release everything: the chain drains.
+    s1.batch_execute("COMMIT").await.unwrap();
+    a1.batch_execute("COMMIT").await.unwrap();
+    w2.await.unwrap().unwrap();
+    w3.await.unwrap().unwrap();
+    wa.await.unwrap().unwrap();
+    let snap = snapshot(&s).await.unwrap();
+    assert!(snap.tree.is_empty(), "{:#?}", snap.tree);
+}
