@@ -178,3 +178,49 @@ async fn lock_chains_idle_roots_and_saturation_are_reported_exactly() {
     let snap = snapshot(&s).await.unwrap();
     assert!(snap.tree.is_empty(), "{:#?}", snap.tree);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_exclusive_lock_never_makes_the_snapshot_wait() {
+    let pg = Cluster::start().expect("test cluster");
+    let url = pg.url("postgres");
+    let setup = client(&url, "setup").await;
+    setup
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let holder = client(&url, "migration").await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let reader = client(&url, "api").await;
+    let r = tokio::spawn(async move {
+        reader
+            .batch_execute("SELECT * FROM t")
+            .await
+            .map(|_| reader)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let s = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let snap = tokio::time::timeout(Duration::from_secs(5), snapshot(&s))
+        .await
+        .expect("the snapshot waited")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let waiting = snap
+        .backends
+        .iter()
+        .find(|b| b.application == "api")
+        .unwrap();
+    assert_eq!(
+        waiting.waits_for.as_deref(),
+        Some("relation t AccessShareLock")
+    );
+    assert_eq!(snap.tree.len(), 2);
+    holder.batch_execute("COMMIT").await.unwrap();
+    r.await.unwrap().unwrap();
+}
