@@ -828,6 +828,29 @@ pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> Strin
     for (k, v) in &snap.by_application {
         let _ = writeln!(md, "| {k} | {v} |");
     }
+    if let sidik_pg::statements::Statements::Top {
+        version,
+        statements,
+    } = &snap.statements
+    {
+        let _ = writeln!(md, "\n## Top statements (pg_stat_statements {version})\n\n| calls | total ms | mean ms | rows | shared blks read | temp blks written | query |\n|---:|---:|---:|---:|---:|---:|---|");
+        for st in statements {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.2} | {} | {} | {} | `{}` |",
+                count(st.calls),
+                st.total_ms,
+                st.mean_ms,
+                count(st.rows),
+                count(st.shared_blks_read),
+                count(st.temp_blks_written),
+                st.query
+                    .as_deref()
+                    .unwrap_or("(text not visible)")
+                    .replace(['`', '|', '\n'], " ")
+            );
+        }
+    }
     md.push_str("\n## Blocking tree\n\n");
     if snap.tree.is_empty() {
         md.push_str("No session waits for another.\n");

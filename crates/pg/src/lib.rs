@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 pub mod snapshot;
+pub mod statements;
 
 use sidik_core::redact;
 use tokio_postgres::config::SslMode;

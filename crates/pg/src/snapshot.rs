@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub saturation: f64,
     /// The blocking tree, roots first, depth-first.
     pub tree: Vec<Node>,
+    /// pg_stat_statements top statements, or why there are none.
+    pub statements: crate::statements::Statements,
     /// What it means.
     pub findings: Vec<Finding>,
 }
@@ -221,7 +223,20 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
         0.0
     };
     let tree = blocking_tree(&backends);
-    let findings = findings(&preflight, &backends, &tree, saturation, all_clients);
+    let mut findings = findings(&preflight, &backends, &tree, saturation, all_clients);
+    let statements = match crate::statements::top(s, 10).await {
+        Ok(st) => st,
+        Err(e) => crate::statements::Statements::Unavailable(format!(
+            "pg_stat_statements could not be read: {e}"
+        )),
+    };
+    if let crate::statements::Statements::Unavailable(why) = &statements {
+        findings.retain(|f| !f.text.starts_with("pg_stat_statements"));
+        findings.push(Finding {
+            severity: "info",
+            text: why.clone(),
+        });
+    }
     Ok(Snapshot {
         preflight,
         backends,
@@ -229,6 +244,7 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
         by_application,
         saturation,
         tree,
+        statements,
         findings,
     })
 }
