@@ -818,7 +818,11 @@ pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> Strin
         p.usable_slots,
         if p.sees_all_sessions { "yes" } else { "no (partial visibility)" },
         p.pg_stat_statements.as_deref().unwrap_or("not installed"),
-        if p.pg_stat_statements_preloaded { ", preloaded" } else { ", not preloaded" },
+        match p.pg_stat_statements_preloaded {
+            Some(true) => ", preloaded",
+            Some(false) => ", not preloaded",
+            None => ", preload unknown (the role may not read shared_preload_libraries)",
+        },
     );
     let _ = writeln!(md, "## Sessions\n\n{} client sessions besides sidik's ({:.0} % of usable slots with sidik).\n\n| state | sessions |\n|---|---:|", snap.backends.len(), snap.saturation * 100.0);
     for (k, v) in &snap.by_state {

@@ -28,8 +28,8 @@ pub struct Preflight {
     pub sees_all_sessions: bool,
     /// pg_stat_statements extension version, when installed in this database.
     pub pg_stat_statements: Option<String>,
-    /// pg_stat_statements in shared_preload_libraries.
-    pub pg_stat_statements_preloaded: bool,
+    /// pg_stat_statements in shared_preload_libraries; `None` when the role may not read that setting.
+    pub pg_stat_statements_preloaded: Option<bool>,
 }
 
 /// One client session.
@@ -114,7 +114,7 @@ pub async fn preflight(s: &Session) -> Result<Preflight, PgError> {
              current_setting('reserved_connections', true) AS res, pg_is_in_recovery()::text AS rec, \
              (SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') FROM pg_roles WHERE rolname = current_user)::text AS sees, \
              (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss, \
-             (current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%')::text AS preload",
+             (SELECT (setting LIKE '%pg_stat_statements%')::text FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload",
         )
         .await?;
     let maxc = int(&t, "maxc").unwrap_or(0);
@@ -129,7 +129,7 @@ pub async fn preflight(s: &Session) -> Result<Preflight, PgError> {
         in_recovery: t.first("rec") == Some("true"),
         sees_all_sessions: t.first("sees") == Some("true"),
         pg_stat_statements: t.first("pgss").map(str::to_string),
-        pg_stat_statements_preloaded: t.first("preload") == Some("true"),
+        pg_stat_statements_preloaded: t.first("preload").map(|v| v == "true"),
     })
 }
 
@@ -156,7 +156,8 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
              (SELECT l.locktype || ' ' || coalesce(l.relation::regclass::text || ' ', '') || l.mode FROM pg_locks l \
                 WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) AS waits_for, \
              left(coalesce(a.query, ''), 200) AS query, (a.pid = pg_backend_pid())::text AS me \
-             FROM pg_stat_activity a WHERE a.backend_type = 'client backend' ORDER BY a.pid",
+             FROM pg_stat_activity a \
+             WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.usename IS NOT NULL) ORDER BY a.pid",
         )
         .await?;
     let col = |name: &str| {
@@ -334,9 +335,9 @@ fn findings(
         f.push(Finding { severity: "info", text: format!("usable connection slots {pct:.0} % used ({all} of {}); if the services report pool exhaustion, their own pools are the limit, not the database", p.usable_slots) });
     }
     if !p.sees_all_sessions {
-        f.push(Finding { severity: "warning", text: "partial visibility: this role sees only its own sessions' details; GRANT pg_read_all_stats (or pg_monitor) to it".into() });
+        f.push(Finding { severity: "warning", text: "partial visibility: this role sees only its own sessions' details (others' state, query and type are hidden, so counts may include a background worker); GRANT pg_read_all_stats (or pg_monitor) to it".into() });
     }
-    match (&p.pg_stat_statements, p.pg_stat_statements_preloaded) {
+    match (&p.pg_stat_statements, p.pg_stat_statements_preloaded.unwrap_or(true)) {
         (None, true) => f.push(Finding { severity: "info", text: "pg_stat_statements is preloaded but not installed in this database: CREATE EXTENSION pg_stat_statements".into() }),
         (None, false) | (Some(_), false) => f.push(Finding { severity: "info", text: "pg_stat_statements is not in shared_preload_libraries: no statement statistics (needs a restart to add)".into() }),
         _ => {}

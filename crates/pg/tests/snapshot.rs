@@ -224,3 +224,55 @@ async fn an_access_exclusive_lock_never_makes_the_snapshot_wait() {
     holder.batch_execute("COMMIT").await.unwrap();
     r.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limited_roles_work_and_say_what_they_cannot_see() {
+    let pg = Cluster::start().expect("test cluster");
+    pg.psql(
+        "postgres",
+        "CREATE ROLE mon LOGIN; GRANT pg_monitor TO mon; CREATE ROLE plain LOGIN",
+    )
+    .unwrap();
+    let url = pg.url("postgres");
+    let busy = client(&url, "orchestrator").await;
+    busy.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    let port = pg.port();
+    for (role, sees) in [("mon", true), ("plain", false)] {
+        let s = Session::connect(
+            &format!("postgres://{role}@127.0.0.1:{port}/postgres"),
+            &SessionOptions::default(),
+        )
+        .await
+        .unwrap();
+        let snap = snapshot(&s).await.unwrap();
+        assert_eq!(snap.preflight.sees_all_sessions, sees, "{role}");
+        let other = snap
+            .backends
+            .iter()
+            .find(|b| b.application == "orchestrator")
+            .expect("the other session is listed");
+        if sees {
+            assert_eq!(other.state, "idle in transaction");
+            assert!(!snap
+                .findings
+                .iter()
+                .any(|f| f.text.starts_with("partial visibility")));
+        } else {
+            // Without pg_read_all_stats another role's state and query are hidden: reported as unknown, never as idle.
+            assert_eq!(other.state, "");
+            assert!(
+                snap.by_state.get("(unknown)").is_some_and(|n| *n >= 1),
+                "{:?}",
+                snap.by_state
+            );
+            assert!(
+                snap.findings
+                    .iter()
+                    .any(|f| f.text.starts_with("partial visibility")),
+                "{:#?}",
+                snap.findings
+            );
+        }
+    }
+    busy.batch_execute("COMMIT").await.unwrap();
+}
