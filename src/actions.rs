@@ -590,6 +590,14 @@ fn capitalise(s: &str) -> String {
 
 // ------------------------------------------------------------------ pg.query
 
+/// A single-threaded async runtime for one step's database work.
+fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Outcome::Failed(format!("cannot start the async runtime: {e}")))
+}
+
 /// The connection string, session options and name of the step's database
 /// (`database` parameter, else the first of incident.toml); skipped when its
 /// URL variable is not set.
@@ -711,12 +719,9 @@ impl Action for PgQuery {
             Ok(x) => x,
             Err(o) => return o,
         };
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let rt = match runtime() {
             Ok(rt) => rt,
-            Err(e) => return Outcome::Failed(format!("cannot start the async runtime: {e}")),
+            Err(o) => return o,
         };
         let table = rt.block_on(async {
             let s = sidik_pg::Session::connect(&url, &opts).await?;
@@ -902,12 +907,9 @@ impl Action for PgSnapshot {
             Ok(x) => x,
             Err(o) => return o,
         };
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let rt = match runtime() {
             Ok(rt) => rt,
-            Err(e) => return Outcome::Failed(format!("cannot start the async runtime: {e}")),
+            Err(o) => return o,
         };
         let snap = match rt.block_on(async {
             let s = sidik_pg::Session::connect(&url, &opts).await?;
