@@ -49,6 +49,9 @@ pub enum PgError {
     },
 }
 
+/// Other sidik sessions tolerated on a server before a new one is refused.
+pub const MAX_OTHER_SIDIK_SESSIONS: usize = 3;
+
 /// Session settings.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -173,7 +176,25 @@ impl Session {
                 what: "session setup".into(),
                 message: db_message(&e),
             })?;
-        Ok(Session { client, task })
+        let session = Session { client, task };
+        // Diagnostics must not add to a connection storm: refuse when several
+        // sidik sessions are already connected to this server.
+        let others = session
+            .query(
+                "counting sidik sessions",
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'sidik' AND pid <> pg_backend_pid()",
+            )
+            .await?;
+        let n: usize = others.first("n").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if n >= MAX_OTHER_SIDIK_SESSIONS {
+            return Err(PgError::Connect {
+                target,
+                message: format!(
+                    "{n} other sidik sessions are already connected; sidik uses one connection and does not add more during an incident: wait for them to finish or end them (pg_terminate_backend)"
+                ),
+            });
+        }
+        Ok(session)
     }
 
     /// Runs `sql` with the simple query protocol; the last statement's rows are returned.

@@ -276,3 +276,28 @@ async fn limited_roles_work_and_say_what_they_cannot_see() {
     }
     busy.batch_execute("COMMIT").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidik_refuses_to_add_to_its_own_sessions() {
+    let pg = Cluster::start().expect("test cluster");
+    let url = pg.url("postgres");
+    let a = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let b = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let c = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let err = Session::connect(&url, &SessionOptions::default())
+        .await
+        .err()
+        .expect("a fourth sidik session was allowed");
+    assert!(
+        err.to_string()
+            .contains("3 other sidik sessions are already connected"),
+        "{err}"
+    );
+    drop((a, b, c));
+}
