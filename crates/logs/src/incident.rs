@@ -9,7 +9,7 @@ use sidik_core::Incident;
 
 use crate::classify::Classifier;
 use crate::ingest::{self, Options, Source, Summary};
-use crate::journey::Journeys;
+use crate::journey::JourneyCounts;
 use crate::parse::{Format, Settings, DEFAULT_PG_PREFIX};
 use crate::record::Aliases;
 use crate::timeline::Timeline;
@@ -21,8 +21,8 @@ pub struct Ingested {
     pub summary: Summary,
     /// The timeline.
     pub timeline: Timeline,
-    /// The journeys.
-    pub journeys: Journeys,
+    /// Orders in `journeys.csv`.
+    pub journeys: JourneyCounts,
     /// Templates per service.
     pub patterns: Vec<(String, crate::ingest::PatternRows)>,
     /// The classifier used.
@@ -165,7 +165,6 @@ pub fn ingest_incident(
     let tp = dir.join("timeline.parquet");
     timeline.write_parquet(&tp).map_err(LogsError::Parquet)?;
     summary.outputs.push(tp);
-    write("journeys.csv", &journeys.to_csv(), &mut summary)?;
     write(
         "patterns.csv",
         &crate::patterns::to_csv(&patterns),

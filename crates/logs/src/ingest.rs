@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::classify::Classifier;
 use crate::input::{self, Compression};
-use crate::journey::Journeys;
+use crate::journey::{JourneyCounts, Spill};
 use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
 use crate::record::{Level, Record};
 use crate::timeline::Timeline;
@@ -93,8 +93,8 @@ pub struct Ingest {
     pub summary: Summary,
     /// The timeline.
     pub timeline: Timeline,
-    /// The journeys.
-    pub journeys: Journeys,
+    /// Orders with a journey in `journeys.csv`.
+    pub journeys: JourneyCounts,
     /// Templates per service.
     pub patterns: Vec<(String, PatternRows)>,
 }
@@ -416,6 +416,8 @@ pub fn ingest(
         }
     }
     let names: Vec<String> = sources.iter().map(|s| s.service.clone()).collect();
+    let spill = opts.out.join(".journeys");
+    let _ = std::fs::remove_dir_all(&spill);
     let results: Vec<Result<ServiceResult, LogsError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .iter()
@@ -443,7 +445,6 @@ pub fn ingest(
             .map(|c| c.name.clone())
             .collect(),
     );
-    let mut journeys = Journeys::default();
     let mut patterns = Vec::new();
     for r in results {
         let r = r?;
@@ -458,9 +459,16 @@ pub fn ingest(
         summary.files.extend(r.files);
         summary.outputs.extend(r.outputs);
         timeline.merge(r.timeline);
-        journeys.merge(r.journeys);
         patterns.push((r.service, r.patterns));
     }
+    let class_names: Vec<String> = classifier
+        .classes()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let jpath = opts.out.join("journeys.csv");
+    let journeys = crate::journey::build(&spill, &names, &class_names, &jpath)?;
+    summary.outputs.push(jpath);
     Ok(Ingest {
         summary,
         timeline,
@@ -475,7 +483,6 @@ struct ServiceResult {
     bytes: u64,
     outputs: Vec<PathBuf>,
     timeline: Timeline,
-    journeys: Journeys,
     patterns: PatternRows,
 }
 
@@ -524,7 +531,7 @@ fn ingest_service(
             .map(|c| c.name.clone())
             .collect(),
     );
-    let mut journeys = Journeys::default();
+    let mut journeys = Spill::new(&opts.out.join(".journeys"), idx)?;
     let mut bytes = 0u64;
     // k-way merge by time: one pending event per file.
     let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
@@ -608,7 +615,7 @@ fn ingest_service(
             e.line,
         ));
         timeline.add(&e);
-        journeys.add(&e, &src.service, classifier);
+        journeys.add(&e)?;
         writer.push(e, classifier)?;
         if let Some(p) = &opts.progress {
             if bytes - reported >= 1 << 20 {
@@ -626,6 +633,7 @@ fn ingest_service(
         )?;
     }
     writer.flush(classifier)?;
+    journeys.finish()?;
     let mut outputs = writer.written;
     if let Some(mut q) = quarantine {
         q.flush().map_err(|e| LogsError::Io {
@@ -646,7 +654,6 @@ fn ingest_service(
         bytes,
         outputs,
         timeline,
-        journeys,
         patterns,
     })
 }

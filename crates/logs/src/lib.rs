@@ -22,9 +22,16 @@ pub mod ts;
 
 use std::path::PathBuf;
 
-/// `2025-01-12T12:05:01.123Z` for UTC milliseconds (written by hand: the
-/// journey table formats millions of them).
+/// `2025-01-12T12:05:01.123Z` for UTC milliseconds.
 pub(crate) fn iso_ms(t: ts::Millis) -> String {
+    let mut s = String::with_capacity(24);
+    push_iso_ms(&mut s, t);
+    s
+}
+
+/// Appends `2025-01-12T12:05:01.123Z` for UTC milliseconds (written by hand:
+/// the journey table formats millions of them).
+pub(crate) fn push_iso_ms(out: &mut String, t: ts::Millis) {
     let days = t.div_euclid(86_400_000);
     let ms = t.rem_euclid(86_400_000);
     // Howard Hinnant's civil_from_days.
@@ -37,13 +44,34 @@ pub(crate) fn iso_ms(t: ts::Millis) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
+    if !(0..=9999).contains(&y) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{y:04}-{m:02}-{d:02}T");
+    } else {
+        digits(out, y, 4);
+        out.push('-');
+        digits(out, m, 2);
+        out.push('-');
+        digits(out, d, 2);
+        out.push('T');
+    }
+    digits(out, ms / 3_600_000, 2);
+    out.push(':');
+    digits(out, ms / 60_000 % 60, 2);
+    out.push(':');
+    digits(out, ms / 1000 % 60, 2);
+    out.push('.');
+    digits(out, ms % 1000, 3);
+    out.push('Z');
+}
+
+/// Appends `n` (0 ≤ n < 10^width) zero-padded to `width` digits.
+fn digits(out: &mut String, n: i64, width: u32) {
+    let mut p = 10i64.pow(width - 1);
+    while p > 0 {
+        out.push((b'0' + (n / p % 10) as u8) as char);
+        p /= 10;
+    }
 }
 
 #[cfg(test)]

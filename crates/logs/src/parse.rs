@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use chrono_tz::Tz;
 use regex::Regex;
-use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use sonic_rs::JsonValueTrait;
 
 use crate::record::{latency_ms, Aliases, Level, Record};
 use crate::ts::{self, Millis};
@@ -254,116 +254,142 @@ impl JsonParser {
         JsonParser { s, pg, index }
     }
 
-    /// For each normalised field, the best-ranked value present and the name it came under.
-    fn fields<'a>(
-        &self,
-        v: &'a sonic_rs::Value,
-    ) -> [Option<(usize, &'a sonic_rs::Value, &str)>; 10] {
-        let mut best: [Option<(usize, &sonic_rs::Value, &str)>; 10] = [None; 10];
-        let Some(obj) = v.as_object() else {
-            return best;
-        };
-        for (k, val) in obj.iter() {
-            let Some(entries) = self.index.get(k) else {
-                continue;
-            };
-            for (fi, rank, rest) in entries {
-                let mut cur = val;
-                let mut ok = true;
-                for part in rest {
-                    match cur.get(part.as_str()) {
-                        Some(x) => cur = x,
-                        None => {
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                if ok && best[*fi].is_none_or(|(r, _, _)| *rank < r) {
-                    best[*fi] = Some((
-                        *rank,
-                        cur,
-                        self.s.aliases.names(crate::record::FIELDS[*fi])[*rank].as_str(),
-                    ));
-                }
+    /// The error a line that is not a JSON object gets.
+    fn reject(text: &[u8]) -> String {
+        match sonic_rs::from_slice::<sonic_rs::Value>(text) {
+            Ok(v) if !v.is_object() => "a JSON value that is not an object".to_string(),
+            Ok(_) => "not valid JSON: unexpected characters after the object".to_string(),
+            Err(e) => {
+                let msg = e.to_string();
+                let short = msg.split(" at line").next().unwrap_or(&msg).to_string();
+                format!("not valid JSON: {short}")
             }
         }
-        best
     }
 }
 
-fn json_text(v: &sonic_rs::Value) -> Option<String> {
+/// A JSON value as text: strings unescaped, other values as written, null as none.
+fn json_text(v: &sonic_rs::LazyValue) -> Option<String> {
     if let Some(s) = v.as_str() {
         return Some(s.to_string());
     }
     if v.is_null() {
         return None;
     }
-    Some(v.to_string())
+    Some(v.as_raw_str().to_string())
+}
+
+/// The fields of one line, each kept with the rank of the name it came under.
+#[derive(Default)]
+struct JsonFields {
+    rank: [u8; 10],
+    seen: [bool; 10],
+    time: Option<Millis>,
+    level: Option<Level>,
+    text: [Option<String>; 10],
+    latency: Option<f64>,
+    status: Option<u16>,
+}
+
+impl JsonFields {
+    /// Whether a value under this rank beats what is there.
+    fn wants(&self, fi: usize, rank: usize) -> bool {
+        !self.seen[fi] || rank < self.rank[fi] as usize
+    }
+
+    fn put(&mut self, fi: usize, rank: usize, key: &str, v: &sonic_rs::LazyValue, tz: Tz) {
+        self.seen[fi] = true;
+        self.rank[fi] = rank.min(255) as u8;
+        match fi {
+            0 => {
+                self.time = match v.as_str() {
+                    Some(s) => ts::parse(s, tz),
+                    None if v.is_number() => ts::parse_epoch(v.as_raw_str()),
+                    None => None,
+                }
+            }
+            1 => {
+                self.level = match v.as_str() {
+                    Some(s) => Level::parse(s),
+                    None => v.as_i64().and_then(|n| Level::parse(&n.to_string())),
+                }
+            }
+            6 => self.latency = latency_ms(key, v.as_f64(), v.as_str()),
+            7 => {
+                self.status = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .filter(|s| (100..600).contains(s))
+                    .map(|s| s as u16)
+            }
+            _ => self.text[fi] = json_text(v),
+        }
+    }
 }
 
 impl LineParser for JsonParser {
     fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
-        let v: sonic_rs::Value = match sonic_rs::from_slice(text) {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e.to_string();
-                let short = msg.split(" at line").next().unwrap_or(&msg);
-                out.push(Parsed::Bad(Bad::new(
-                    no,
-                    format!("not valid JSON: {short}"),
-                    text,
-                )));
-                return;
-            }
-        };
-        if !v.is_object() {
-            out.push(Parsed::Bad(Bad::new(
-                no,
-                "a JSON value that is not an object",
-                text,
-            )));
+        // Walk the top-level keys without building the document; values are
+        // read only for the keys an alias names.
+        let body = text.trim_ascii();
+        if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
+            out.push(Parsed::Bad(Bad::new(no, Self::reject(text), text)));
             return;
         }
-        let f = self.fields(&v);
-        let get = |i: usize| f[i].map(|(_, v, k)| (v, k));
-        let mut r = Record::default();
-        if let Some((t, _)) = get(0) {
-            r.time = match (t.as_str(), t.as_f64()) {
-                (Some(s), _) => ts::parse(s, self.s.tz),
-                (None, Some(_)) => ts::parse_epoch(&t.to_string()),
-                _ => None,
-            };
-        }
-        r.level = get(1).and_then(|(l, _)| {
-            l.as_str()
-                .and_then(Level::parse)
-                .or_else(|| l.as_i64().and_then(|n| Level::parse(&n.to_string())))
-        });
-        r.message = get(2).and_then(|(m, _)| json_text(m)).unwrap_or_default();
-        r.order_id = get(3).and_then(|(x, _)| json_text(x));
-        r.payment_id = get(4).and_then(|(x, _)| json_text(x));
-        r.trace_id = get(5).and_then(|(x, _)| json_text(x));
-        r.latency_ms = get(6).and_then(|(x, k)| latency_ms(k, x.as_f64(), x.as_str()));
-        r.http_status = get(7)
-            .and_then(|(x, _)| {
-                x.as_u64()
-                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-            })
-            .filter(|s| (100..600).contains(s))
-            .map(|s| s as u16);
-        r.error = get(8).and_then(|(x, _)| json_text(x));
-        if self.pg {
-            r.sqlstate = v
-                .get("state_code")
-                .and_then(|x| x.as_str())
-                .map(str::to_string);
-            let mut d = String::new();
-            for k in ["detail", "hint", "context", "statement"] {
-                if let Some(x) = v.get(k).and_then(|x| x.as_str()) {
-                    d.push_str(x);
-                    d.push(' ');
+        let tz = self.s.tz;
+        let mut f = JsonFields::default();
+        let mut pg_extra: [Option<String>; 5] = Default::default();
+        for item in sonic_rs::to_object_iter(body) {
+            let (k, val) = match item {
+                Ok(kv) => kv,
+                Err(_) => {
+                    out.push(Parsed::Bad(Bad::new(no, Self::reject(text), text)));
+                    return;
                 }
+            };
+            if self.pg {
+                if let Some(i) = PG_JSON_EXTRA.iter().position(|x| *x == k) {
+                    pg_extra[i] = val.as_str().map(str::to_string);
+                }
+            }
+            let Some(entries) = self.index.get(k.as_ref()) else {
+                continue;
+            };
+            for (fi, rank, rest) in entries {
+                if !f.wants(*fi, *rank) {
+                    continue;
+                }
+                let key = self.s.aliases.names(crate::record::FIELDS[*fi])[*rank].as_str();
+                if rest.is_empty() {
+                    f.put(*fi, *rank, key, &val, tz);
+                } else if val.is_object() {
+                    let path: Vec<&str> = rest.iter().map(String::as_str).collect();
+                    if let Ok(inner) = sonic_rs::get(val.as_raw_str(), &path) {
+                        f.put(*fi, *rank, key, &inner, tz);
+                    }
+                }
+            }
+        }
+        let [_, _, message, order_id, payment_id, trace_id, _, _, error, _] = f.text;
+        let mut r = Record {
+            time: f.time,
+            level: f.level,
+            message: message.unwrap_or_default(),
+            order_id,
+            payment_id,
+            trace_id,
+            latency_ms: f.latency,
+            http_status: f.status,
+            error,
+            ..Default::default()
+        };
+        if self.pg {
+            let [state, rest @ ..] = pg_extra;
+            r.sqlstate = state;
+            let mut d = String::new();
+            for x in rest.iter().flatten() {
+                d.push_str(x);
+                d.push(' ');
             }
             r.detail = (!d.is_empty()).then_some(d);
             if r.level.is_some_and(|l| l.is_error()) && r.error.is_none() {
@@ -373,6 +399,9 @@ impl LineParser for JsonParser {
         finish_record(r, &self.s, fallback, no, text, out);
     }
 }
+
+/// jsonlog keys kept for PostgreSQL records: the SQLSTATE, then the text classification also reads.
+const PG_JSON_EXTRA: [&str; 5] = ["state_code", "detail", "hint", "context", "statement"];
 
 // ---------------------------------------------------------------- logfmt / logrus text
 
