@@ -3,7 +3,8 @@
 //! Generates a sample incident, keeps its two JSON-lines services (UPG as
 //! zap, the Order Orchestrator as zerolog; ≥ 1 GB at 1.2 M orders), then runs
 //! the full ingest (read, parse, normalise, classify, mine templates,
-//! timeline, journeys, Parquet) and reports MB/s and peak RSS. With
+//! timeline, journeys, Parquet) and reports MB/s and peak RSS; `--dir D` keeps
+//! (and reuses) the generated incident. With
 //! `--baseline`, it also times Python polars `scan_ndjson` doing only a
 //! per-minute count by level of the same files (needs `python3 -m pip install polars`).
 

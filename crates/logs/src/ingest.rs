@@ -127,6 +127,8 @@ struct FileStream {
     done: bool,
     report: FileReport,
     replay: std::collections::VecDeque<Vec<u8>>,
+    /// Reused buffer for what one line yields.
+    out: Vec<Parsed>,
 }
 
 impl FileStream {
@@ -206,6 +208,7 @@ impl FileStream {
                 cut_short: None,
             },
             replay,
+            out: Vec::with_capacity(4),
         })
     }
 
@@ -218,7 +221,7 @@ impl FileStream {
             if self.done {
                 return None;
             }
-            let mut out = Vec::new();
+            let mut out = std::mem::take(&mut self.out);
             let line = if let Some(l) = self.replay.pop_front() {
                 Some(l)
             } else {
@@ -272,7 +275,8 @@ impl FileStream {
                     self.buf = buf;
                 }
             }
-            self.pending.extend(out);
+            self.pending.extend(out.drain(..));
+            self.out = out;
         }
     }
 }
@@ -283,33 +287,51 @@ fn trim_eol(l: &mut Vec<u8>) {
     }
 }
 
-/// Writes events to Parquet chunks.
+/// Hands full batches of events to the encoder thread, and reuses the
+/// buffers it hands back.
 struct ChunkWriter {
+    rows: Vec<Event>,
+    limit: usize,
+    tx: std::sync::mpsc::SyncSender<Vec<Event>>,
+    back: std::sync::mpsc::Receiver<Vec<Event>>,
+}
+
+impl ChunkWriter {
+    /// Adds one event; `false` when the encoder has stopped (its error says why).
+    fn push(&mut self, e: Event) -> bool {
+        self.rows.push(e);
+        if self.rows.len() >= self.limit {
+            let next = self
+                .back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(self.limit));
+            let full = std::mem::replace(&mut self.rows, next);
+            return self.tx.send(full).is_ok();
+        }
+        true
+    }
+
+    /// Sends what is left; `false` when the encoder has stopped.
+    fn close(self) -> bool {
+        self.rows.is_empty() || self.tx.send(self.rows).is_ok()
+    }
+}
+
+/// Encodes batches of events into Parquet chunk files, on its own thread.
+struct Encoder {
     dir: PathBuf,
     service: String,
-    rows: Vec<Event>,
     chunk: usize,
-    limit: usize,
     written: Vec<PathBuf>,
     files: Vec<String>,
 }
 
-impl ChunkWriter {
-    fn push(&mut self, e: Event, classifier: &Classifier) -> Result<(), LogsError> {
-        self.rows.push(e);
-        if self.rows.len() >= self.limit {
-            self.flush(classifier)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, classifier: &Classifier) -> Result<(), LogsError> {
-        if self.rows.is_empty() {
+impl Encoder {
+    fn write(&mut self, rows: &[Event], classifier: &Classifier) -> Result<(), LogsError> {
+        if rows.is_empty() {
             return Ok(());
         }
         use polars::prelude::*;
-        // Columns are built from a borrow; the row buffer keeps its capacity for the next chunk.
-        let rows = &self.rows;
         let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
             rows.iter().map(f).collect()
         };
@@ -388,7 +410,6 @@ impl ChunkWriter {
             .finish(&mut df)
             .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);
-        self.rows.clear();
         Ok(())
     }
 }
@@ -511,17 +532,54 @@ fn ingest_service(
             &src.settings,
         )?);
     }
-    let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
-    let mut quarantine: Option<BufWriter<File>> = None;
-    let mut writer = ChunkWriter {
+    let files: Vec<String> = streams.iter().map(|s| s.report.path.clone()).collect();
+    // Parquet is encoded on its own thread; the reader fills one batch while the encoder writes the last.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(0);
+    let (back_tx, back) = std::sync::mpsc::channel();
+    let writer = ChunkWriter {
+        rows: Vec::with_capacity(opts.chunk_rows.min(1 << 16)),
+        limit: opts.chunk_rows,
+        tx,
+        back,
+    };
+    let mut encoder = Encoder {
         dir: opts.out.clone(),
         service: src.service.clone(),
-        rows: Vec::with_capacity(opts.chunk_rows.min(1 << 16)),
         chunk: 0,
-        limit: opts.chunk_rows,
         written: Vec::new(),
-        files: streams.iter().map(|s| s.report.path.clone()).collect(),
+        files: files.clone(),
     };
+    std::thread::scope(|scope| {
+        let enc = scope.spawn(move || -> Result<Vec<PathBuf>, LogsError> {
+            for mut batch in rx {
+                encoder.write(&batch, classifier)?;
+                batch.clear();
+                let _ = back_tx.send(batch);
+            }
+            Ok(encoder.written)
+        });
+        let read = read_service(idx, src, classifier, opts, streams, &files, writer);
+        let written = enc.join().expect("Parquet encoder thread panicked");
+        // The encoder's own error explains a read that stopped because it went away.
+        let written = written?;
+        let mut r = read?;
+        r.outputs.splice(0..0, written);
+        Ok(r)
+    })
+}
+
+/// Reads, merges and normalises one service's files; events go to `writer`.
+fn read_service(
+    idx: u16,
+    src: &Source,
+    classifier: &Classifier,
+    opts: &Options,
+    mut streams: Vec<FileStream>,
+    files: &[String],
+    mut writer: ChunkWriter,
+) -> Result<ServiceResult, LogsError> {
+    let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
+    let mut quarantine: Option<BufWriter<File>> = None;
     let mut timeline = Timeline::new(
         opts.bucket_ms,
         vec![String::new(); idx as usize + 1],
@@ -611,12 +669,14 @@ fn ingest_service(
             &text,
             e.class,
             e.rec.time.unwrap_or(0),
-            &writer.files[e.file as usize],
+            &files[e.file as usize],
             e.line,
         ));
         timeline.add(&e);
         journeys.add(&e)?;
-        writer.push(e, classifier)?;
+        if !writer.push(e) {
+            return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
+        }
         if let Some(p) = &opts.progress {
             if bytes - reported >= 1 << 20 {
                 p.fetch_add(bytes - reported, std::sync::atomic::Ordering::Relaxed);
@@ -632,9 +692,11 @@ fn ingest_service(
             &mut bytes,
         )?;
     }
-    writer.flush(classifier)?;
+    if !writer.close() {
+        return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
+    }
     journeys.finish()?;
-    let mut outputs = writer.written;
+    let mut outputs = Vec::new();
     if let Some(mut q) = quarantine {
         q.flush().map_err(|e| LogsError::Io {
             action: "write",
