@@ -43,6 +43,10 @@ pub const QUERIES: &[(&str, &str)] = &[
         include_str!("../queries/payment_status_by_day.sql"),
     ),
     (
+        "connection_count",
+        include_str!("../queries/connection_count.sql"),
+    ),
+    (
         "connection_pool_status",
         include_str!("../queries/connection_pool_status.sql"),
     ),
@@ -637,6 +641,31 @@ fn database(ctx: &Context) -> Result<(String, sidik_pg::SessionOptions, String),
 /// Runs a named query against a database of the incident.
 struct PgQuery;
 
+/// A step's `param = { date = "2025-01-12" }` as name/value pairs.
+fn step_params(ctx: &Context) -> Result<Vec<(String, String)>, String> {
+    let Some(v) = ctx.params.get("param") else {
+        return Ok(Vec::new());
+    };
+    let Some(t) = v.as_table() else {
+        return Err(
+            "`param` must be a table of values, like param = { date = \"2025-01-12\" }".into(),
+        );
+    };
+    t.iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    v.to_string()
+                }
+                toml::Value::Datetime(d) => d.to_string(),
+                _ => return Err(format!("param `{k}` must be a single value, not {v}")),
+            };
+            Ok((k.clone(), text))
+        })
+        .collect()
+}
+
 /// Fills `{rows}`, `{COLUMN}`, `{COLUMN:count}` and `{COLUMN:idr}` from a result.
 pub fn fill_template(template: &str, table: &sidik_pg::Table) -> String {
     let mut out = String::new();
@@ -678,6 +707,7 @@ impl Action for PgQuery {
         &[
             "query",
             "query_file",
+            "param",
             "database",
             "expect_rows",
             "result",
@@ -723,24 +753,15 @@ impl Action for PgQuery {
             Ok(rt) => rt,
             Err(o) => return o,
         };
-        let table = rt.block_on(async {
+        let given = match step_params(ctx) {
+            Ok(g) => g,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let ran = rt.block_on(async {
             let s = sidik_pg::Session::connect(&url, &opts).await?;
-            if let Some(min) = query.min_server_version {
-                let v = s.server_version_num().await?;
-                if v < min {
-                    return Err(sidik_pg::PgError::Query {
-                        what: format!("query {}", query.name),
-                        message: format!(
-                            "it needs PostgreSQL {} or later; the server is {}",
-                            min / 10_000,
-                            v / 10_000
-                        ),
-                    });
-                }
-            }
-            s.query(&format!("query {}", query.name), &query.sql).await
+            sidik_pg::run_named(&s, &query, &given).await
         });
-        let table = match table {
+        let (table, sql) = match ran {
             Ok(t) => t,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
@@ -777,7 +798,18 @@ impl Action for PgQuery {
                 );
             }
         }
-        let _ = writeln!(md, "\n```sql\n{}```", query.sql);
+        if !given.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nParameters: {}.",
+                given
+                    .iter()
+                    .map(|(k, v)| format!("`{k}` = `{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let _ = writeln!(md, "\n```sql\n{sql}```");
         if let Err(e) =
             write(&csv_path, &table.to_csv()).and_then(|_| write(&ctx.report_path(), &md))
         {
@@ -1269,6 +1301,7 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(idr(456_789_000), "Rp 456.789.000");
         let t = sidik_pg::Table {
+            types: vec![],
             columns: vec!["orders".into(), "amount".into()],
             rows: vec![vec![Some("1234".into()), Some("456789000".into())]],
         };

@@ -21,6 +21,7 @@ macro_rules! out {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
+mod frame;
 mod logs_cmd;
 mod pg_cmd;
 mod report;

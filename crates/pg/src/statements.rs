@@ -28,6 +28,10 @@ pub struct Statement {
     pub shared_blks_read: i64,
     /// Temp blocks written.
     pub temp_blks_written: i64,
+    /// Time reading shared blocks, ms (0 unless `track_io_timing` is on).
+    pub blk_read_ms: f64,
+    /// Time writing shared blocks, ms (0 unless `track_io_timing` is on).
+    pub blk_write_ms: f64,
     /// The text (first 300 characters), when visible.
     pub query: Option<String>,
 }
@@ -46,6 +50,57 @@ pub enum Statements {
     Unavailable(String),
 }
 
+/// The column expressions of one extension version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    /// Total time, ms: `total_time` before 1.8, `total_exec_time + total_plan_time` from 1.8.
+    pub total: &'static str,
+    /// Mean time, ms: `mean_time` before 1.8, `mean_exec_time` from 1.8.
+    pub mean: &'static str,
+    /// Shared block read time: `blk_read_time` before 1.11, `shared_blk_read_time` from 1.11.
+    pub read_time: &'static str,
+    /// Shared block write time: `blk_write_time` before 1.11, `shared_blk_write_time` from 1.11.
+    pub write_time: &'static str,
+}
+
+/// The columns to read for extension version `v` (`1.7`, `1.10`, `1.11` …).
+pub fn columns(v: &str) -> Columns {
+    let (total, mean) = if version_at_least(v, 1, 8) {
+        ("total_exec_time + total_plan_time", "mean_exec_time")
+    } else {
+        ("total_time", "mean_time")
+    };
+    let (read_time, write_time) = if version_at_least(v, 1, 11) {
+        ("shared_blk_read_time", "shared_blk_write_time")
+    } else {
+        ("blk_read_time", "blk_write_time")
+    };
+    Columns {
+        total,
+        mean,
+        read_time,
+        write_time,
+    }
+}
+
+/// The installed pg_stat_statements version in this database, if any.
+pub async fn extension_version(s: &Session) -> Result<Option<String>, PgError> {
+    let v = s
+        .query(
+            "reading pg_extension",
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'",
+        )
+        .await?;
+    Ok(v.first("extversion").map(str::to_string))
+}
+
+/// `1.8` → 10800, the form [`crate::NamedQuery::select`] compares.
+pub fn version_number(v: &str) -> u32 {
+    let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    a * 10_000 + b * 100
+}
+
 fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
     let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
     let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
@@ -54,22 +109,18 @@ fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
 
 /// The union of the top `n` statements by each measure.
 pub async fn top(s: &Session, n: usize) -> Result<Statements, PgError> {
-    let v = s
-        .query(
-            "reading pg_extension",
-            "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'",
-        )
-        .await?;
-    let Some(version) = v.first("extversion").map(str::to_string) else {
+    let Some(version) = extension_version(s).await? else {
         return Ok(Statements::Unavailable("pg_stat_statements is not installed in this database: CREATE EXTENSION pg_stat_statements (it must also be in shared_preload_libraries)".into()));
     };
-    let (total, mean) = if version_at_least(&version, 1, 8) {
-        ("total_exec_time + total_plan_time", "mean_exec_time")
-    } else {
-        ("total_time", "mean_time")
-    };
+    let Columns {
+        total,
+        mean,
+        read_time,
+        write_time,
+    } = columns(&version);
     let sql = format!(
-        "SELECT queryid::text AS queryid, calls, ({total})::float8 AS total_ms, ({mean})::float8 AS mean_ms, rows, shared_blks_read, temp_blks_written \
+        "SELECT queryid::text AS queryid, calls, ({total})::float8 AS total_ms, ({mean})::float8 AS mean_ms, rows, shared_blks_read, temp_blks_written, \
+         ({read_time})::float8 AS blk_read_ms, ({write_time})::float8 AS blk_write_ms \
          FROM pg_stat_statements(false) WHERE queryid IS NOT NULL"
     );
     let t = match s.query("reading pg_stat_statements", &sql).await {
@@ -97,6 +148,8 @@ pub async fn top(s: &Session, n: usize) -> Result<Statements, PgError> {
             rows: num(r, 4) as i64,
             shared_blks_read: num(r, 5) as i64,
             temp_blks_written: num(r, 6) as i64,
+            blk_read_ms: num(r, 7),
+            blk_write_ms: num(r, 8),
             query: None,
         })
         .collect();
@@ -152,5 +205,17 @@ mod tests {
         assert!(super::version_at_least("1.10", 1, 8));
         assert!(!super::version_at_least("1.7", 1, 8));
         assert!(super::version_at_least("1.8", 1, 8));
+    }
+
+    #[test]
+    fn columns_follow_the_extension_version() {
+        let old = super::columns("1.7");
+        assert_eq!((old.total, old.read_time), ("total_time", "blk_read_time"));
+        let mid = super::columns("1.10");
+        assert_eq!(mid.mean, "mean_exec_time");
+        assert_eq!(mid.write_time, "blk_write_time");
+        let new = super::columns("1.11");
+        assert_eq!(new.read_time, "shared_blk_read_time");
+        assert_eq!(super::version_number("1.11"), 11_100);
     }
 }
