@@ -916,6 +916,34 @@ pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> Strin
                 b.state,
                 b.query.replace('`', "'")
             );
+        } else if n.pid == 0 {
+            let _ = writeln!(
+                md,
+                "{}- a prepared transaction (pg_prepared_xacts)",
+                "  ".repeat(n.depth)
+            );
+        }
+    }
+    if !snap.lock_types.is_empty() {
+        md.push_str("\n## Locks by type\n\n| lock type | granted | waiting |\n|---|---:|---:|\n");
+        for (t, (g, w)) in &snap.lock_types {
+            let _ = writeln!(md, "| {t} | {} | {} |", count(*g), count(*w));
+        }
+    }
+    if !snap.databases.is_empty() {
+        md.push_str("\n## Databases (pg_stat_database, since the last reset)\n\n| database | sessions | commits | rollbacks | deadlocks | temp files | temp bytes |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        for d in &snap.databases {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                d.datname,
+                count(d.numbackends),
+                count(d.xact_commit),
+                count(d.xact_rollback),
+                count(d.deadlocks),
+                count(d.temp_files),
+                count(d.temp_bytes)
+            );
         }
     }
     md

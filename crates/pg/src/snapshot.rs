@@ -96,8 +96,62 @@ pub struct Snapshot {
     pub tree: Vec<Node>,
     /// pg_stat_statements top statements, or why there are none.
     pub statements: crate::statements::Statements,
+    /// Lock requests by lock type: (granted, waiting).
+    pub lock_types: BTreeMap<String, (i64, i64)>,
+    /// pg_stat_database counters of every database, since their last reset.
+    pub databases: Vec<DatabaseStats>,
+    /// Prepared (two-phase) transactions: count and the oldest one's age in seconds.
+    pub prepared: (i64, Option<f64>),
     /// What it means.
     pub findings: Vec<Finding>,
+}
+
+/// One database's pg_stat_database counters.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DatabaseStats {
+    /// Database.
+    pub datname: String,
+    /// Sessions connected to it.
+    pub numbackends: i64,
+    /// Transactions committed.
+    pub xact_commit: i64,
+    /// Transactions rolled back.
+    pub xact_rollback: i64,
+    /// Deadlocks detected.
+    pub deadlocks: i64,
+    /// Temporary files written.
+    pub temp_files: i64,
+    /// Bytes in temporary files.
+    pub temp_bytes: i64,
+    /// When these counters were last reset (`None`: never, since the cluster started).
+    pub stats_reset: Option<String>,
+}
+
+/// pg_stat_database for every database with a name.
+pub async fn database_stats(s: &Session) -> Result<Vec<DatabaseStats>, PgError> {
+    let t = s
+        .query(
+            "reading pg_stat_database",
+            "SELECT datname, numbackends, xact_commit, xact_rollback, deadlocks, temp_files, temp_bytes, stats_reset::text AS stats_reset \
+             FROM pg_stat_database WHERE datname IS NOT NULL ORDER BY datname",
+        )
+        .await?;
+    let n = |r: &Vec<Option<String>>, i: usize| {
+        r[i].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    Ok(t.rows
+        .iter()
+        .map(|r| DatabaseStats {
+            datname: r[0].clone().unwrap_or_default(),
+            numbackends: n(r, 1),
+            xact_commit: n(r, 2),
+            xact_rollback: n(r, 3),
+            deadlocks: n(r, 4),
+            temp_files: n(r, 5),
+            temp_bytes: n(r, 6),
+            stats_reset: r[7].clone(),
+        })
+        .collect())
 }
 
 fn int(t: &Table, col: &str) -> Option<i64> {
@@ -224,7 +278,34 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
         0.0
     };
     let tree = blocking_tree(&backends);
+    let locks = s
+        .query(
+            "reading pg_locks",
+            "SELECT locktype, count(*) FILTER (WHERE granted) AS granted, count(*) FILTER (WHERE NOT granted) AS waiting \
+             FROM pg_locks WHERE pid IS DISTINCT FROM pg_backend_pid() GROUP BY locktype ORDER BY locktype",
+        )
+        .await?;
+    let lock_types: BTreeMap<String, (i64, i64)> = locks
+        .rows
+        .iter()
+        .map(|r| {
+            let n = |i: usize| r[i].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+            (r[0].clone().unwrap_or_default(), (n(1), n(2)))
+        })
+        .collect();
+    let databases = database_stats(s).await?;
+    let px = s
+        .query(
+            "reading pg_prepared_xacts",
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(prepared))::float8 AS oldest FROM pg_prepared_xacts",
+        )
+        .await?;
+    let prepared = (
+        int(&px, "n").unwrap_or(0),
+        px.first("oldest").and_then(|v| v.parse().ok()),
+    );
     let mut findings = findings(&preflight, &backends, &tree, saturation, all_clients);
+    race_findings(&mut findings, &backends, &databases, &lock_types, prepared);
     let statements = match crate::statements::top(s, 10).await {
         Ok(st) => st,
         Err(e) => crate::statements::Statements::Unavailable(format!(
@@ -246,8 +327,81 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
         saturation,
         tree,
         statements,
+        lock_types,
+        databases,
+        prepared,
         findings,
     })
+}
+
+/// Deadlocks, row-lock waits, long and prepared transactions. Evidence for
+/// the race hypothesis is worded as "consistent with": locks show that
+/// transactions collided, not why.
+fn race_findings(
+    f: &mut Vec<Finding>,
+    backends: &[Backend],
+    databases: &[DatabaseStats],
+    lock_types: &BTreeMap<String, (i64, i64)>,
+    prepared: (i64, Option<f64>),
+) {
+    for d in databases.iter().filter(|d| d.deadlocks > 0) {
+        f.push(Finding {
+            severity: "warning",
+            text: format!(
+                "{} deadlock(s) detected in database {} since {}: consistent with a race in the payment flow (transactions updating the same orders or payments in different orders); the PostgreSQL log has both statements of each",
+                d.deadlocks,
+                d.datname,
+                d.stats_reset
+                    .as_deref()
+                    .map_or("the server started".to_string(), |r| format!("the statistics reset at {r}"))
+            ),
+        });
+    }
+    let row_waits: i64 = ["transactionid", "tuple"]
+        .iter()
+        .filter_map(|k| lock_types.get(*k))
+        .map(|(_, w)| *w)
+        .sum();
+    if row_waits > 0 {
+        f.push(Finding {
+            severity: "warning",
+            text: format!("{row_waits} session(s) wait for row locks (transactionid/tuple): consistent with concurrent updates of the same rows; not proof of a race by itself"),
+        });
+    }
+    let long: Vec<&Backend> = backends
+        .iter()
+        .filter(|b| b.xact_age_s.is_some_and(|a| a >= 60.0))
+        .collect();
+    if let Some(oldest) = long.iter().max_by(|a, b| {
+        a.xact_age_s
+            .unwrap_or(0.0)
+            .total_cmp(&b.xact_age_s.unwrap_or(0.0))
+    }) {
+        f.push(Finding {
+            severity: "warning",
+            text: format!(
+                "{} transaction(s) open for a minute or more; the oldest, pid {} ({}), for {:.0} s",
+                long.len(),
+                oldest.pid,
+                if oldest.application.is_empty() {
+                    "no application name"
+                } else {
+                    &oldest.application
+                },
+                oldest.xact_age_s.unwrap_or(0.0)
+            ),
+        });
+    }
+    if prepared.0 > 0 {
+        f.push(Finding {
+            severity: "warning",
+            text: format!(
+                "{} prepared transaction(s), the oldest {:.0} s old: they hold their locks until COMMIT PREPARED or ROLLBACK PREPARED",
+                prepared.0,
+                prepared.1.unwrap_or(0.0)
+            ),
+        });
+    }
 }
 
 /// The blocking tree: a waiter hangs under the blocker that is itself

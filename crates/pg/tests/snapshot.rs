@@ -301,3 +301,128 @@ async fn sidik_refuses_to_add_to_its_own_sessions() {
     );
     drop((a, b, c));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlocks_and_prepared_transactions_are_reported_as_consistent_with_a_race() {
+    let pg = Cluster::builder()
+        .setting("max_prepared_transactions", "2")
+        .setting("deadlock_timeout", "100ms")
+        .start()
+        .expect("test cluster");
+    pg.psql("postgres", "CREATE DATABASE pay").unwrap();
+    let url = pg.url("pay");
+    let setup = client(&url, "setup").await;
+    setup
+        .batch_execute("CREATE TABLE payments (id int PRIMARY KEY, v int); INSERT INTO payments VALUES (1, 0), (2, 0)")
+        .await
+        .unwrap();
+
+    // Two sessions take the same two rows in opposite orders: one deadlock.
+    let a = client(&url, "orchestrator").await;
+    let b = client(&url, "upg-callback").await;
+    a.batch_execute("BEGIN; UPDATE payments SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE payments SET v = 2 WHERE id = 2")
+        .await
+        .unwrap();
+    let wa = tokio::spawn(async move {
+        let r = a
+            .batch_execute("UPDATE payments SET v = 1 WHERE id = 2")
+            .await;
+        (a, r)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rb = b
+        .batch_execute("UPDATE payments SET v = 2 WHERE id = 1")
+        .await;
+    let (a, ra) = wa.await.unwrap();
+    let codes: Vec<String> = [&ra, &rb]
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter_map(|e| e.code().map(|c| c.code().to_string()))
+        .collect();
+    assert_eq!(codes, ["40P01"], "exactly one side is the deadlock victim");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    b.batch_execute("ROLLBACK").await.unwrap();
+    // A backend flushes its statistics when it exits (or after ~10 s idle).
+    drop((a, b));
+
+    // A prepared transaction keeps its row lock with no session; another waits on it.
+    let c = client(&url, "two-phase").await;
+    c.batch_execute("BEGIN; UPDATE payments SET v = 3 WHERE id = 1; PREPARE TRANSACTION 'p1'")
+        .await
+        .unwrap();
+    let d = client(&url, "ho-push").await;
+    let wd = tokio::spawn(async move {
+        d.batch_execute("UPDATE payments SET v = 4 WHERE id = 1")
+            .await
+            .map(|_| d)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let s = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    // The exited backends' statistics reach pg_stat_database shortly after.
+    let mut snap = snapshot(&s).await.unwrap();
+    for _ in 0..50 {
+        if snap
+            .databases
+            .iter()
+            .any(|d| d.datname == "pay" && d.deadlocks > 0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        snap = snapshot(&s).await.unwrap();
+    }
+    let pay = snap.databases.iter().find(|d| d.datname == "pay").unwrap();
+    assert_eq!(pay.deadlocks, 1, "{pay:?}");
+    let deadlock = snap
+        .findings
+        .iter()
+        .find(|f| f.text.contains("deadlock"))
+        .expect("a deadlock finding");
+    assert!(
+        deadlock
+            .text
+            .starts_with("1 deadlock(s) detected in database pay"),
+        "{}",
+        deadlock.text
+    );
+    assert!(
+        deadlock.text.contains("consistent with a race"),
+        "{}",
+        deadlock.text
+    );
+    assert!(snap.findings.iter().all(|f| !f.text.contains("proves")));
+
+    assert_eq!(snap.prepared.0, 1);
+    assert!(snap
+        .findings
+        .iter()
+        .any(|f| f.text.starts_with("1 prepared transaction(s)")));
+    assert_eq!(
+        snap.lock_types.get("transactionid").map(|x| x.1),
+        Some(1),
+        "{:?}",
+        snap.lock_types
+    );
+    assert!(snap
+        .findings
+        .iter()
+        .any(|f| f.text.starts_with("1 session(s) wait for row locks")
+            && f.text.contains("consistent with")));
+    // The waiter hangs under the prepared transaction (pid 0 in pg_blocking_pids).
+    let waiter = snap
+        .backends
+        .iter()
+        .find(|b| b.application == "ho-push")
+        .unwrap();
+    assert_eq!(waiter.blocked_by, [0]);
+    assert!(snap.tree.iter().any(|n| n.pid == 0 && n.depth == 0));
+
+    setup.batch_execute("ROLLBACK PREPARED 'p1'").await.unwrap();
+    wd.await.unwrap().unwrap();
+}
