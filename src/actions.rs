@@ -23,6 +23,7 @@ pub fn registry() -> Registry {
     r.register(LogsIngest);
     r.register(LogsPatterns);
     r.register(LogsJourneys);
+    r.register(PgSample);
     r.register(IncidentReport);
     r
 }
@@ -947,6 +948,135 @@ pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> Strin
         }
     }
     md
+}
+
+/// Samples a database at an interval (pg_stat_activity, pg_stat_database and
+/// pg_stat_statements deltas) into `evidence/STEP/`.
+struct PgSample;
+
+impl Action for PgSample {
+    fn name(&self) -> &'static str {
+        "pg.sample"
+    }
+    fn summary(&self) -> &'static str {
+        "Sample a database at an interval: sessions by state, usable-slot use, backends opened and closed, database and statement deltas, written as it goes"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["database", "every", "for"]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let dur = |key: &str, default: &str| -> Result<std::time::Duration, String> {
+            let v = ctx.str_param(key).unwrap_or(default);
+            let d = sidik_core::time::parse_go_duration(v)
+                .map_err(|e| format!("`{key}` = \"{v}\": {e}"))?;
+            match d.num_milliseconds() {
+                ms if ms >= 100 => Ok(std::time::Duration::from_millis(ms as u64)),
+                _ => Err(format!("`{key}` = \"{v}\": at least 100ms")),
+            }
+        };
+        let (every, total) = match (dur("every", "10s"), dur("for", "1m")) {
+            (Ok(e), Ok(t)) => (e, t),
+            (Err(e), _) | (_, Err(e)) => return Outcome::Failed(e),
+        };
+        let (url, opts, db) = match database(ctx) {
+            Ok(x) => x,
+            Err(o) => return o,
+        };
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(o) => return o,
+        };
+        let dir = ctx.incident.dir.evidence().join(&ctx.step);
+        let _ = std::fs::remove_dir_all(&dir);
+        let summary = match rt.block_on(async {
+            let s = sidik_pg::Session::connect(&url, &opts).await?;
+            sidik_pg::sample::run(&s, &dir, every, total, std::future::pending()).await
+        }) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let texts: std::collections::BTreeMap<String, String> =
+            csv::Reader::from_path(dir.join("statement_texts.csv"))
+                .map(|mut r| {
+                    r.records()
+                        .flatten()
+                        .map(|r| (r[0].to_string(), r[1].to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        let rel = |f: &str| ctx.incident.dir.relative(&dir.join(f));
+        let mut md = format!(
+            "# Database samples: `{db}`\n\n{} samples every {:?} for {:?}. Files: [samples]({}), [backends]({}), [databases]({}), [statements]({}), [statement texts]({}).\n\n",
+            summary.samples,
+            every,
+            total,
+            format_args!("../{}", rel("samples.csv")),
+            format_args!("../{}", rel("backends.csv")),
+            format_args!("../{}", rel("databases.csv")),
+            format_args!("../{}", rel("statements.csv")),
+            format_args!("../{}", rel("statement_texts.csv")),
+        );
+        if let Some(p) = &summary.peak {
+            let _ = writeln!(
+                md,
+                "- Peak: **{} client backends of {} usable slots ({:.0} %)** at {}: {} active, {} idle in transaction, {} waiting on locks.",
+                p.client_backends,
+                p.usable_slots,
+                p.used * 100.0,
+                p.at,
+                p.active,
+                p.idle_in_transaction,
+                p.waiting_on_lock
+            );
+        }
+        let _ = writeln!(
+            md,
+            "- Backends opened during the run: {}; deadlocks: {}.",
+            count(summary.opened),
+            count(summary.deadlocks)
+        );
+        if !summary.has_statements {
+            md.push_str("- No statement deltas: pg_stat_statements is not installed or not preloaded in this database.\n");
+        } else if !summary.statements.is_empty() {
+            md.push_str("\n## Statements by time in the window\n\n| total ms | calls | ms/call | rows | query |\n|---:|---:|---:|---:|---|\n");
+            for d in summary.statements.iter().take(15) {
+                let text = texts.get(&d.queryid).map(String::as_str).unwrap_or("");
+                let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let _ = writeln!(
+                    md,
+                    "| {:.1} | {} | {:.2} | {} | `{}` |",
+                    d.total_ms,
+                    count(d.calls),
+                    d.total_ms / d.calls.max(1) as f64,
+                    count(d.rows),
+                    text.chars()
+                        .take(120)
+                        .collect::<String>()
+                        .replace('`', "'")
+                        .replace('|', "\\|")
+                );
+            }
+        }
+        if let Err(e) = write(&ctx.report_path(), &md) {
+            return Outcome::Failed(e);
+        }
+        let result = match &summary.peak {
+            Some(p) => format!(
+                "{} samples; peak {} of {} usable slots ({:.0} %)",
+                summary.samples,
+                p.client_backends,
+                p.usable_slots,
+                p.used * 100.0
+            ),
+            None => format!("{} samples", summary.samples),
+        };
+        Outcome::Succeeded(Done {
+            outputs: vec![dir.join("samples.csv"), dir.join("statements.csv")],
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
 }
 
 /// Preflight, sessions, saturation and blocking tree of a database.

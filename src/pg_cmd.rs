@@ -14,6 +14,26 @@ pub enum PgCommand {
     Snapshot(SnapshotArgs),
     /// Run a named query (queries/, or a .sql file) read-only, with bound parameters.
     Query(QueryArgs),
+    /// Sample sessions, statement and database counters at an interval; deltas written as it goes.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Time between samples (Go-style duration: 500ms, 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    every: String,
+    /// How long to sample (Ctrl-C stops early and keeps what was taken).
+    #[arg(long = "for", value_name = "DURATION", default_value = "15m")]
+    total: String,
+    /// Folder for the CSV files (default: evidence/pg/samples-DB-YYYYMMDDTHHMMSSZ in the incident folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
 }
 
 /// Where to connect.
@@ -160,7 +180,114 @@ pub fn run(cmd: PgCommand) -> Result<()> {
             Ok(())
         }
         PgCommand::Query(a) => query(a),
+        PgCommand::Sample(a) => sample(a),
     }
+}
+
+fn duration(flag: &str, v: &str) -> Result<std::time::Duration> {
+    let d =
+        sidik_core::time::parse_go_duration(v).map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}"))?;
+    let ms = d.num_milliseconds();
+    if ms <= 0 {
+        bail!("--{flag} {v}: must be longer than zero");
+    }
+    Ok(std::time::Duration::from_millis(ms as u64))
+}
+
+fn sample(a: SampleArgs) -> Result<()> {
+    let every = duration("every", &a.every)?;
+    let total = duration("for", &a.total)?;
+    if every < std::time::Duration::from_millis(100) {
+        bail!(
+            "--every {}: sample at most ten times a second; each sample reads several views",
+            a.every
+        );
+    }
+    let (url, opts, name) = connect_target(&a.target)?;
+    let dir = match &a.out {
+        Some(d) => d.clone(),
+        None => {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let base = if a.target.incident.join("incident.toml").exists() {
+                a.target.incident.join("evidence/pg")
+            } else {
+                PathBuf::from(".")
+            };
+            base.join(format!("samples-{name}-{stamp}"))
+        }
+    };
+    eprintln!(
+        "sampling `{name}` every {} for {} into {} (Ctrl-C stops and keeps what was taken)",
+        a.every,
+        a.total,
+        dir.display()
+    );
+    let summary = runtime()?.block_on(async {
+        let s = sidik_pg::Session::connect(&url, &opts).await?;
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        sidik_pg::sample::run(&s, &dir, every, total, stop).await
+    })?;
+    if a.json {
+        out!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let texts: std::collections::BTreeMap<String, String> =
+        csv::Reader::from_path(dir.join("statement_texts.csv"))
+            .map(|mut r| {
+                r.records()
+                    .flatten()
+                    .map(|r| (r[0].to_string(), r[1].to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    out!(
+        "{} samples{}; files in {}",
+        summary.samples,
+        summary
+            .stopped
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default(),
+        dir.display()
+    );
+    if let Some(p) = &summary.peak {
+        out!(
+            "peak: {} client backends of {} usable slots ({:.0} %) at {}; {} active, {} idle in transaction, {} waiting on locks",
+            p.client_backends,
+            p.usable_slots,
+            p.used * 100.0,
+            p.at,
+            p.active,
+            p.idle_in_transaction,
+            p.waiting_on_lock
+        );
+    }
+    out!(
+        "backends opened during the run: {}; deadlocks: {}",
+        summary.opened,
+        summary.deadlocks
+    );
+    if !summary.has_statements {
+        out!("no statement deltas: pg_stat_statements is not installed or not preloaded in this database");
+    } else if summary.statements.is_empty() {
+        out!("no statement ran between the samples");
+    } else {
+        out!("statements by time in the window (pg_stat_statements deltas):");
+        for d in summary.statements.iter().take(10) {
+            let text = texts.get(&d.queryid).map(String::as_str).unwrap_or("");
+            let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            out!(
+                "  {:>10.1} ms {:>9} calls {:>9.2} ms/call  {}",
+                d.total_ms,
+                d.calls,
+                d.total_ms / d.calls.max(1) as f64,
+                text.chars().take(100).collect::<String>()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn shipped() -> Result<Vec<sidik_pg::NamedQuery>> {

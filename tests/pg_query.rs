@@ -257,6 +257,38 @@ fn named_queries_bind_parameters_and_pick_their_variant() {
             .is_err());
     }
 
+    // `sidik pg sample`: a short run writes its files and a summary.
+    let sdir = tmp.path().join("samples");
+    let out = ok(
+        &[
+            "pg",
+            "sample",
+            "--pg",
+            &url,
+            "--every",
+            "200ms",
+            "--for",
+            "1s",
+            "--out",
+            sdir.to_str().unwrap(),
+        ],
+        &url,
+    );
+    assert!(
+        out.contains("samples; files in") && out.contains("usable slots"),
+        "{out}"
+    );
+    let lines = std::fs::read_to_string(sdir.join("samples.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        (5..=7).contains(&lines),
+        "header and 4-6 samples, got {lines}"
+    );
+    let err = fails(&["pg", "sample", "--pg", &url, "--every", "0s"], &url);
+    assert!(err.contains("--every 0s"), "{err}");
+
     // Listing shows every shipped query and its parameters.
     let list = sidik_ok(&["pg", "query", "--list"]);
     assert!(

@@ -201,6 +201,7 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
         "financial-impact",
         "db-connections",
         "db-snapshot",
+        "db-samples",
         "db-locks",
         "db-slow-queries",
         "db-payment-status",
@@ -212,6 +213,15 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
             step(&j, "phase-1-data-collection", id)
         );
     }
+    // Five seconds of one-second samples, on disk with a report.
+    let samples = std::fs::read_to_string(d.join("evidence/db-samples/samples.csv")).unwrap();
+    let n = samples.lines().count() - 1;
+    assert!((5..=6).contains(&n), "{samples}");
+    let sr = std::fs::read_to_string(d.join("reports/db-samples.md")).unwrap();
+    assert!(
+        sr.contains("usable slots") && sr.contains(&format!("{n} samples every 1s")),
+        "{sr}"
+    );
     assert_eq!(
         step(&j, "phase-1-data-collection", "stuck-orders")["result"],
         format!("{stuck} orders stuck in ACTIVE")
@@ -333,7 +343,7 @@ fn failing_steps_leave_their_tasks_unticked_and_the_rest_goes_on() {
     assert!(tracker.contains("- [ ] Query database untuk list order gantung\n"));
     assert!(
         tracker.contains(&format!(
-            "- {DATE}: sidik run phase-1-data-collection: 5 succeeded, 9 failed"
+            "- {DATE}: sidik run phase-1-data-collection: 5 succeeded, 10 failed"
         )),
         "{tracker}"
     );

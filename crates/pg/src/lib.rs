@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+pub mod sample;
 pub mod snapshot;
 pub mod statements;
 
