@@ -13,9 +13,9 @@ use std::time::Duration;
 pub mod sample;
 pub mod snapshot;
 pub mod statements;
+pub mod tls;
 
 use sidik_core::redact;
-use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// What went wrong talking to PostgreSQL.
@@ -66,6 +66,7 @@ pub fn from_pg_env() -> Option<String> {
         ("PGPASSWORD", "password"),
         ("PGDATABASE", "dbname"),
         ("PGSSLMODE", "sslmode"),
+        ("PGSSLROOTCERT", "sslrootcert"),
         ("PGCONNECT_TIMEOUT", "connect_timeout"),
     ] {
         if let Some(v) = get(var) {
@@ -172,23 +173,43 @@ impl Session {
     /// sets the session up read-only with timeouts.
     pub async fn connect(url: &str, opts: &SessionOptions) -> Result<Session, PgError> {
         let target = redact(url).into_owned();
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let (plain, tls) = tls::split(url)?;
+        let mut config: tokio_postgres::Config = plain.parse().map_err(|e| {
             PgError::Config(format!("cannot read the connection string {target}: {e}"))
         })?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(PgError::Config(format!(
-                "{target} requires TLS (sslmode=require), which this build of sidik does not speak yet; use sslmode=disable or prefer on a trusted network"
-            )));
-        }
         config.application_name("sidik");
         config.connect_timeout(opts.connect_timeout);
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
-            target: target.clone(),
-            message: db_message(&e),
-        })?;
-        let task = tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let failed = |e: tokio_postgres::Error| {
+            let message = db_message(&e);
+            let message = match tls::hint(&format!("{e:?} {message}")) {
+                Some(h) => format!("{message} ({h})"),
+                None => message,
+            };
+            PgError::Connect {
+                target: target.clone(),
+                message,
+            }
+        };
+        let (client, task) = if tls.mode == tls::SslMode::Disable {
+            let (client, conn) = config.connect(NoTls).await.map_err(failed)?;
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                }),
+            )
+        } else {
+            let (client, conn) = config
+                .connect(tls::connector(&tls)?)
+                .await
+                .map_err(failed)?;
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                }),
+            )
+        };
         let mut setup = format!(
             "SET statement_timeout = {}; SET lock_timeout = {}; SET default_transaction_read_only = on; SET idle_in_transaction_session_timeout = 60000;",
             opts.statement_timeout.as_millis(),

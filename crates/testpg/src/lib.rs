@@ -29,6 +29,7 @@ pub const SUPERUSER: &str = "postgres";
 pub struct Builder {
     max_connections: u32,
     settings: Vec<(String, String)>,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for Builder {
@@ -36,6 +37,7 @@ impl Default for Builder {
         Builder {
             max_connections: 40,
             settings: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -52,6 +54,14 @@ impl Builder {
     /// Adds a `postgresql.conf` setting; `value` is written as given (quote strings yourself).
     pub fn setting(mut self, name: &str, value: &str) -> Self {
         self.settings.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Puts a file in the data folder before the server starts, readable by
+    /// the server only (mode 0600, as PostgreSQL wants for `ssl_key_file`).
+    /// Settings name it relative to the data folder (`ssl_cert_file = 'server.crt'`).
+    pub fn file(mut self, name: &str, contents: &[u8]) -> Self {
+        self.files.push((name.to_string(), contents.to_vec()));
         self
     }
 
@@ -135,6 +145,18 @@ impl Cluster {
             ],
         )?;
         cluster.run_checked("mkdir", &["-p", path_str(&cluster.socket_dir)])?;
+        for (name, contents) in &b.files {
+            use std::os::unix::fs::PermissionsExt;
+            let path = cluster.data.join(name);
+            fs::write(&path, contents)
+                .and_then(|_| fs::set_permissions(&path, fs::Permissions::from_mode(0o600)))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            if let Some(user) = &cluster.run_as {
+                let (uid, gid) = user_ids(user)?;
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| format!("cannot give {} to user {user}: {e}", path.display()))?;
+            }
+        }
 
         // A port that was free a moment ago may be taken by the time the
         // server binds it; try a few.
