@@ -169,6 +169,16 @@ async fn lock_chains_idle_roots_and_saturation_are_reported_exactly() {
         snap.findings
     );
 
+    // Lock types: s2 waits on s1's transaction, s3 on the tuple s2 holds, a2 on key 42.
+    let waiting = |t: &str| snap.lock_types.get(t).map(|x| x.1);
+    assert_eq!(waiting("transactionid"), Some(1), "{:?}", snap.lock_types);
+    assert_eq!(waiting("tuple"), Some(1), "{:?}", snap.lock_types);
+    assert_eq!(snap.lock_types.get("advisory"), Some(&(1, 1)));
+    assert!(snap
+        .findings
+        .iter()
+        .any(|f| f.text.starts_with("2 session(s) wait for row locks")));
+
     // Release everything: the chain drains.
     s1.batch_execute("COMMIT").await.unwrap();
     a1.batch_execute("COMMIT").await.unwrap();
