@@ -178,7 +178,10 @@ impl Session {
             PgError::Config(format!("cannot read the connection string {target}: {e}"))
         })?;
         config.application_name("sidik");
-        config.connect_timeout(opts.connect_timeout);
+        // A connect_timeout in the connection string wins over the default.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(opts.connect_timeout);
+        }
         let failed = |e: tokio_postgres::Error| {
             let message = db_message(&e);
             let message = match tls::hint(&format!("{e:?} {message}")) {

@@ -475,13 +475,30 @@ fn findings(
 ) -> Vec<Finding> {
     let mut f = Vec::new();
     let pct = saturation * 100.0;
+    // Who holds the slots: the application with the most sessions.
+    let mut per_app: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in backends {
+        *per_app.entry(b.application.as_str()).or_insert(0) += 1;
+    }
+    let holder = per_app
+        .iter()
+        .max_by_key(|(app, n)| (**n, std::cmp::Reverse(**app)))
+        .map(|(app, n)| {
+            let app = if app.is_empty() {
+                "(no application name)"
+            } else {
+                app
+            };
+            format!("; application {app} holds {n}")
+        })
+        .unwrap_or_default();
     if saturation >= 0.9 {
-        f.push(Finding { severity: "critical", text: format!("usable connection slots {pct:.0} % used ({all} of {}): new connections will be refused with `too many clients`", p.usable_slots) });
+        f.push(Finding { severity: "critical", text: format!("usable connection slots {pct:.0} % used ({all} of {}){holder}: new connections will be refused with `too many clients`", p.usable_slots) });
     } else if saturation >= 0.7 {
         f.push(Finding {
             severity: "warning",
             text: format!(
-                "usable connection slots {pct:.0} % used ({all} of {})",
+                "usable connection slots {pct:.0} % used ({all} of {}){holder}",
                 p.usable_slots
             ),
         });

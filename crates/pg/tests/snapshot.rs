@@ -113,9 +113,9 @@ async fn lock_chains_idle_roots_and_saturation_are_reported_exactly() {
         snap.saturation
     );
     assert!(
-        snap.findings
-            .iter()
-            .any(|f| f.severity == "critical" && f.text.contains("94 % used (16 of 17)")),
+        snap.findings.iter().any(|f| f.severity == "critical"
+            && f.text
+                .contains("94 % used (16 of 17); application pool holds 9")),
         "{:#?}",
         snap.findings
     );
