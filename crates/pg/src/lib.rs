@@ -79,6 +79,10 @@ pub fn from_pg_env() -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// The comment every statement sidik sends starts with, so its own
+/// statements can be told apart in pg_stat_statements and pg_stat_activity.
+pub const OWN_MARK: &str = "/* sidik */";
+
 /// Other sidik sessions tolerated on a server before a new one is refused.
 pub const MAX_OTHER_SIDIK_SESSIONS: usize = 3;
 
@@ -257,7 +261,7 @@ impl Session {
     pub async fn query(&self, what: &str, sql: &str) -> Result<Table, PgError> {
         let msgs = self
             .client
-            .simple_query(sql)
+            .simple_query(&format!("{OWN_MARK} {sql}"))
             .await
             .map_err(|e| PgError::Query {
                 what: what.to_string(),
@@ -334,7 +338,7 @@ impl Session {
         // (renamed positionally, so duplicate names are fine).
         let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
         let wrapped = format!(
-            "SELECT {} FROM ({body}\n) AS sidik_q({})",
+            "{OWN_MARK} SELECT {} FROM ({body}\n) AS sidik_q({})",
             aliases
                 .iter()
                 .map(|a| format!("{a}::text"))

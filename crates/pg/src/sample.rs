@@ -15,7 +15,7 @@
 //! - `databases.csv`: per database, the pg_stat_database deltas of each interval.
 //! - `statements.csv`: per interval, the pg_stat_statements deltas (calls,
 //!   time, rows, blocks) of every statement that ran in it, keyed by
-//!   `(userid, dbid, queryid)`.
+//!   `(userid, dbid, queryid)`; `own` marks sidik's own statements.
 //! - `statement_texts.csv`: the text of each statement the first time it appears.
 //!
 //! A counter that goes down between samples was reset (`pg_stat_reset`,
@@ -118,6 +118,8 @@ pub struct StatementDelta {
     pub blk_write_ms: f64,
     /// The entry's counters went down: it was reset in the interval.
     pub reset: bool,
+    /// A statement sidik itself sent (its text starts with [`crate::OWN_MARK`]).
+    pub own: bool,
 }
 
 /// What [`Sampler::sample`] saw.
@@ -178,6 +180,7 @@ pub struct Sampler {
     prev_db: BTreeMap<String, DatabaseCounters>,
     prev_st: BTreeMap<(String, String, String), StatementCounters>,
     texts_seen: BTreeSet<String>,
+    own: BTreeSet<String>,
     samples: Csv,
     backends: Csv,
     databases: Csv,
@@ -204,10 +207,11 @@ impl Sampler {
             prev_db: BTreeMap::new(),
             prev_st: BTreeMap::new(),
             texts_seen: BTreeSet::new(),
+            own: BTreeSet::new(),
             samples: Csv::create(dir, "samples.csv", "at,client_backends,active,idle,idle_in_transaction,waiting_on_lock,usable_slots,used,opened,closed,commits,rollbacks,deadlocks,temp_files")?,
             backends: Csv::create(dir, "backends.csv", "at,pid,backend_start,state,wait_event_type,wait_event,usename,application_name,client_addr,datname,xact_age_s,query_age_s")?,
             databases: Csv::create(dir, "databases.csv", "from,to,datname,commits,rollbacks,deadlocks,temp_files,temp_bytes,blks_read,blks_hit,reset")?,
-            statements: Csv::create(dir, "statements.csv", "from,to,userid,dbid,queryid,calls,total_ms,rows,shared_blks_read,temp_blks_written,blk_read_ms,blk_write_ms,reset")?,
+            statements: Csv::create(dir, "statements.csv", "from,to,userid,dbid,queryid,calls,total_ms,rows,shared_blks_read,temp_blks_written,blk_read_ms,blk_write_ms,reset,own")?,
             texts: Csv::create(dir, "statement_texts.csv", "queryid,query")?,
         })
     }
@@ -415,31 +419,13 @@ impl Sampler {
                             blk_read_ms: c.blk_read_ms - base.blk_read_ms,
                             blk_write_ms: c.blk_write_ms - base.blk_write_ms,
                             reset,
+                            own: false,
                         });
                     }
                 }
                 next.insert(key, c);
             }
             self.prev_st = next;
-            deltas.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-            for d in &deltas {
-                self.statements.line(&format!(
-                    "{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.3},{}",
-                    d.from,
-                    d.to,
-                    d.userid,
-                    d.dbid,
-                    d.queryid,
-                    d.calls,
-                    d.total_ms,
-                    d.rows,
-                    d.shared_blks_read,
-                    d.temp_blks_written,
-                    d.blk_read_ms,
-                    d.blk_write_ms,
-                    d.reset
-                ))?;
-            }
             // Texts only for statements that ran and were not written yet.
             let new: Vec<&str> = deltas
                 .iter()
@@ -461,9 +447,36 @@ impl Sampler {
                     .await?;
                 for r in &texts.rows {
                     let id = v(r, 0);
-                    self.texts.line(&format!("{},{}", id, field(&v(r, 1))))?;
+                    let text = v(r, 1);
+                    if text.trim_start().starts_with(crate::OWN_MARK) {
+                        self.own.insert(id.clone());
+                    }
+                    self.texts.line(&format!("{},{}", id, field(&text)))?;
                     self.texts_seen.insert(id);
                 }
+            }
+            for d in &mut deltas {
+                d.own = self.own.contains(&d.queryid);
+            }
+            deltas.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+            for d in &deltas {
+                self.statements.line(&format!(
+                    "{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.3},{},{}",
+                    d.from,
+                    d.to,
+                    d.userid,
+                    d.dbid,
+                    d.queryid,
+                    d.calls,
+                    d.total_ms,
+                    d.rows,
+                    d.shared_blks_read,
+                    d.temp_blks_written,
+                    d.blk_read_ms,
+                    d.blk_write_ms,
+                    d.reset,
+                    d.own
+                ))?;
             }
         }
 
@@ -534,7 +547,8 @@ pub struct Summary {
     pub deadlocks: i64,
     /// Backends opened over the run.
     pub opened: i64,
-    /// Statement totals over the run, by (dbid, queryid), most time first.
+    /// Statement totals over the run, by (dbid, queryid), most time first
+    /// (sidik's own statements left out; they are in `statements.csv`).
     pub statements: Vec<StatementDelta>,
     /// Whether pg_stat_statements deltas were collected.
     pub has_statements: bool,
@@ -580,7 +594,7 @@ pub async fn run(
         {
             summary.peak = Some(got.row.clone());
         }
-        for d in got.statements {
+        for d in got.statements.into_iter().filter(|d| !d.own) {
             let e = totals
                 .entry((d.dbid.clone(), d.queryid.clone()))
                 .or_insert_with(|| StatementDelta {

@@ -192,6 +192,12 @@ pub async fn top(s: &Session, n: usize) -> Result<Statements, PgError> {
             }
         }
     }
+    // sidik's own reads are not the incident's statements.
+    statements.retain(|s| {
+        !s.query
+            .as_deref()
+            .is_some_and(|q| q.trim_start().starts_with(crate::OWN_MARK))
+    });
     Ok(Statements::Top {
         version,
         statements,

@@ -87,6 +87,13 @@ async fn deltas_between_samples_count_exactly_what_ran() {
     assert_eq!((delta(&upd_id).calls, delta(&upd_id).rows), (37, 37));
     assert_eq!((delta(&sel_id).calls, delta(&sel_id).rows), (11, 11));
     assert!(delta(&upd_id).total_ms > 0.0);
+    assert!(!delta(&upd_id).own);
+    // sidik's own sampling statements are there too, marked as its own.
+    assert!(
+        second.statements.iter().any(|d| d.own),
+        "{:?}",
+        second.statements
+    );
     assert_eq!(second.row.opened, 1, "{:?}", second.row);
     assert_eq!(second.row.closed, 1, "{:?}", second.row);
     // 37 updates and 11 selects, each its own transaction (and the worker's prepares).
@@ -177,6 +184,11 @@ async fn a_run_under_load_keeps_its_samples_when_stopped() {
         "{} of {ran}",
         seen.calls
     );
+    assert!(
+        summary.statements.iter().all(|d| !d.own),
+        "the summary leaves sidik's own out"
+    );
+    assert!(texts.iter().any(|r| r[1].starts_with("/* sidik */")));
     let peak = summary.peak.unwrap();
     assert!(peak.client_backends >= 4, "{peak:?}");
     assert!(peak.usable_slots > 0 && peak.used > 0.0);
