@@ -27,6 +27,9 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the `sidik` binary does: freed memory is kept, not returned to the OS.
+    // SAFETY: stores an integer option before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let mut orders = 1_200_000u64;
     let mut baseline = false;
     let mut keep = None;
