@@ -14,6 +14,7 @@ pub mod incident;
 pub mod ingest;
 pub mod input;
 pub mod journey;
+pub mod jsonscan;
 pub mod parse;
 pub mod patterns;
 pub mod record;

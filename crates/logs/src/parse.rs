@@ -4,9 +4,9 @@
 
 use std::sync::LazyLock;
 
+use crate::jsonscan::{self, Raw};
 use chrono_tz::Tz;
 use regex::Regex;
-use sonic_rs::JsonValueTrait;
 
 use crate::record::{latency_ms, Aliases, Level, Record};
 use crate::ts::{self, Millis};
@@ -255,10 +255,11 @@ impl JsonParser {
     }
 
     /// The error a line that is not a JSON object gets.
-    fn reject(text: &[u8]) -> String {
+    fn reject(text: &[u8], why: &str) -> String {
+        use sonic_rs::JsonValueTrait;
         match sonic_rs::from_slice::<sonic_rs::Value>(text) {
             Ok(v) if !v.is_object() => "a JSON value that is not an object".to_string(),
-            Ok(_) => "not valid JSON: unexpected characters after the object".to_string(),
+            Ok(_) => format!("not valid JSON: {why}"),
             Err(e) => {
                 let msg = e.to_string();
                 let short = msg.split(" at line").next().unwrap_or(&msg).to_string();
@@ -266,17 +267,6 @@ impl JsonParser {
             }
         }
     }
-}
-
-/// A JSON value as text: strings unescaped, other values as written, null as none.
-fn json_text(v: &sonic_rs::LazyValue) -> Option<String> {
-    if let Some(s) = v.as_str() {
-        return Some(s.to_string());
-    }
-    if v.is_null() {
-        return None;
-    }
-    Some(v.as_raw_str().to_string())
 }
 
 /// The fields of one line, each kept with the rank of the name it came under.
@@ -297,24 +287,24 @@ impl JsonFields {
         !self.seen[fi] || rank < self.rank[fi] as usize
     }
 
-    fn put(&mut self, fi: usize, rank: usize, key: &str, v: &sonic_rs::LazyValue, tz: Tz) {
+    fn put(&mut self, fi: usize, rank: usize, key: &str, v: Raw, tz: Tz) {
         self.seen[fi] = true;
         self.rank[fi] = rank.min(255) as u8;
         match fi {
             0 => {
                 self.time = match v.as_str() {
-                    Some(s) => ts::parse(s, tz),
-                    None if v.is_number() => ts::parse_epoch(v.as_raw_str()),
+                    Some(s) => ts::parse(&s, tz),
+                    None if v.is_number() => ts::parse_epoch(v.0),
                     None => None,
                 }
             }
             1 => {
                 self.level = match v.as_str() {
-                    Some(s) => Level::parse(s),
+                    Some(s) => Level::parse(&s),
                     None => v.as_i64().and_then(|n| Level::parse(&n.to_string())),
                 }
             }
-            6 => self.latency = latency_ms(key, v.as_f64(), v.as_str()),
+            6 => self.latency = latency_ms(key, v.as_f64(), v.as_str().as_deref()),
             7 => {
                 self.status = v
                     .as_u64()
@@ -322,53 +312,49 @@ impl JsonFields {
                     .filter(|s| (100..600).contains(s))
                     .map(|s| s as u16)
             }
-            _ => self.text[fi] = json_text(v),
+            _ => self.text[fi] = v.text(),
         }
     }
 }
 
 impl LineParser for JsonParser {
     fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
-        // Walk the top-level keys without building the document; values are
+        // Walk the top-level members without building a document; values are
         // read only for the keys an alias names.
-        let body = text.trim_ascii();
-        if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
-            out.push(Parsed::Bad(Bad::new(no, Self::reject(text), text)));
+        let Ok(line) = std::str::from_utf8(text) else {
+            out.push(Parsed::Bad(Bad::new(no, "not valid UTF-8", text)));
             return;
-        }
+        };
         let tz = self.s.tz;
         let mut f = JsonFields::default();
         let mut pg_extra: [Option<String>; 5] = Default::default();
-        for item in sonic_rs::to_object_iter(body) {
-            let (k, val) = match item {
-                Ok(kv) => kv,
-                Err(_) => {
-                    out.push(Parsed::Bad(Bad::new(no, Self::reject(text), text)));
-                    return;
-                }
-            };
-            if self.pg {
+        let (index, aliases, pg) = (&self.index, &self.s.aliases, self.pg);
+        let scanned = jsonscan::scan(line, |raw_key, raw| {
+            let k = jsonscan::key(raw_key);
+            let val = Raw(raw);
+            if pg {
                 if let Some(i) = PG_JSON_EXTRA.iter().position(|x| *x == k) {
-                    pg_extra[i] = val.as_str().map(str::to_string);
+                    pg_extra[i] = val.as_str().map(|s| s.into_owned());
                 }
             }
-            let Some(entries) = self.index.get(k.as_ref()) else {
-                continue;
+            let Some(entries) = index.get(k.as_ref()) else {
+                return;
             };
             for (fi, rank, rest) in entries {
                 if !f.wants(*fi, *rank) {
                     continue;
                 }
-                let key = self.s.aliases.names(crate::record::FIELDS[*fi])[*rank].as_str();
+                let key = aliases.names(crate::record::FIELDS[*fi])[*rank].as_str();
                 if rest.is_empty() {
-                    f.put(*fi, *rank, key, &val, tz);
-                } else if val.is_object() {
-                    let path: Vec<&str> = rest.iter().map(String::as_str).collect();
-                    if let Ok(inner) = sonic_rs::get(val.as_raw_str(), &path) {
-                        f.put(*fi, *rank, key, &inner, tz);
-                    }
+                    f.put(*fi, *rank, key, val, tz);
+                } else if let Some(inner) = val.get_path(rest) {
+                    f.put(*fi, *rank, key, inner, tz);
                 }
             }
+        });
+        if let Err(why) = scanned {
+            out.push(Parsed::Bad(Bad::new(no, Self::reject(text, why), text)));
+            return;
         }
         let [_, _, message, order_id, payment_id, trace_id, _, _, error, _] = f.text;
         let mut r = Record {

@@ -1,0 +1,267 @@
+//! A scanner for the one-line JSON objects structured loggers write (zap,
+//! zerolog, logrus, slog, PostgreSQL's jsonlog): it walks the top-level
+//! members and hands each key and its raw value text to the caller, without
+//! building a document or copying anything.
+//!
+//! Why not only sonic-rs: its lazy object iterator, the fastest way it offers
+//! to read a few members of many small objects, runs at about 660 MB/s per
+//! core on zap lines here (its `get_many` at 470 MB/s); this scanner, which
+//! leans on `memchr` for strings, runs at well over twice that, and the log
+//! ingest's speed target needs it. sonic-rs still unescapes strings that hold
+//! escapes and words the error of a line this scanner rejects.
+//!
+//! What is checked: the line is UTF-8; it is one object (`{…}` with nothing
+//! after it); members are `"key": value` separated by commas; strings are
+//! closed; nested objects and arrays are balanced (strings inside them
+//! respected); a bare value is a number, `true`, `false` or `null` in form.
+//! Values sidik reads are then converted strictly (a number that does not
+//! parse is not a number).
+
+use std::borrow::Cow;
+
+/// Why a line is not a JSON object, in a word or two (the caller asks
+/// sonic-rs for the full message).
+pub type ScanError = &'static str;
+
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the closing quote of a string whose content starts at `i`.
+fn string_end(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
+    loop {
+        match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+            None => return Err("unterminated string"),
+            Some(rel) => {
+                i += rel;
+                if b[i] == b'"' {
+                    return Ok(i);
+                }
+                // A backslash escapes the next byte (\uXXXX's digits are plain).
+                i += 2;
+                if i > b.len() {
+                    return Err("unterminated string");
+                }
+            }
+        }
+    }
+}
+
+/// The end (exclusive) of the value starting at `i`.
+fn value_end(b: &[u8], i: usize) -> Result<usize, ScanError> {
+    match b.get(i) {
+        Some(b'"') => Ok(string_end(b, i + 1)? + 1),
+        Some(b'{') | Some(b'[') => {
+            let mut stack = Vec::new();
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => j = string_end(b, j + 1)?,
+                    b'{' => stack.push(b'}'),
+                    b'[' => stack.push(b']'),
+                    c @ (b'}' | b']') => {
+                        if stack.pop() != Some(c) {
+                            return Err("mismatched bracket");
+                        }
+                        if stack.is_empty() {
+                            return Ok(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            Err("unclosed object or array")
+        }
+        Some(_) => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+            {
+                j += 1;
+            }
+            let word = &b[i..j];
+            let number = matches!(word.first(), Some(b'-' | b'0'..=b'9'))
+                && word
+                    .iter()
+                    .all(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+            if number || matches!(word, b"true" | b"false" | b"null") {
+                Ok(j)
+            } else {
+                Err("not a JSON value")
+            }
+        }
+        None => Err("missing value"),
+    }
+}
+
+/// Calls `f(key, raw value)` for each member of the object `line`, in order.
+/// Keys are given raw (escapes, if any, left as written); values as their
+/// JSON text (strings with their quotes).
+pub fn scan<'a>(line: &'a str, mut f: impl FnMut(&'a str, &'a str)) -> Result<(), ScanError> {
+    let b = line.as_bytes();
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Err("not an object");
+    }
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return if ws(b, i + 1) == b.len() {
+            Ok(())
+        } else {
+            Err("text after the object")
+        };
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return Err("expected a key");
+        }
+        let ke = string_end(b, i + 1)?;
+        let key = &line[i + 1..ke];
+        i = ws(b, ke + 1);
+        if b.get(i) != Some(&b':') {
+            return Err("expected ':'");
+        }
+        i = ws(b, i + 1);
+        let ve = value_end(b, i)?;
+        f(key, &line[i..ve]);
+        i = ws(b, ve);
+        match b.get(i) {
+            Some(b',') => i = ws(b, i + 1),
+            Some(b'}') => {
+                return if ws(b, i + 1) == b.len() {
+                    Ok(())
+                } else {
+                    Err("text after the object")
+                }
+            }
+            _ => return Err("expected ',' or '}'"),
+        }
+    }
+}
+
+/// A raw JSON value, as [`scan`] hands it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(pub &'a str);
+
+impl<'a> Raw<'a> {
+    /// The string, unescaped (borrowed when it has no escapes); `None` for other values.
+    pub fn as_str(&self) -> Option<Cow<'a, str>> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        if !inner.contains('\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+        sonic_rs::from_str::<String>(self.0).ok().map(Cow::Owned)
+    }
+
+    /// Whether it is a number.
+    pub fn is_number(&self) -> bool {
+        matches!(self.0.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+    }
+
+    /// The number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        self.is_number().then(|| self.0.parse().ok()).flatten()
+    }
+
+    /// The number, if it is a whole one that fits.
+    pub fn as_u64(&self) -> Option<u64> {
+        self.is_number().then(|| self.0.parse().ok()).flatten()
+    }
+
+    /// The number, if it is a whole one that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        self.is_number().then(|| self.0.parse().ok()).flatten()
+    }
+
+    /// `null`.
+    pub fn is_null(&self) -> bool {
+        self.0 == "null"
+    }
+
+    /// An object.
+    pub fn is_object(&self) -> bool {
+        self.0.starts_with('{')
+    }
+
+    /// The value at `path` inside this object.
+    pub fn get_path(&self, path: &[String]) -> Option<Raw<'a>> {
+        let mut cur = *self;
+        for part in path {
+            if !cur.is_object() {
+                return None;
+            }
+            let mut found = None;
+            scan(cur.0, |k, v| {
+                if found.is_none() && k == part {
+                    found = Some(Raw(v));
+                }
+            })
+            .ok()?;
+            cur = found?;
+        }
+        Some(cur)
+    }
+
+    /// Text of the value: strings unescaped, other values as written, `null` as none.
+    pub fn text(&self) -> Option<String> {
+        if let Some(s) = self.as_str() {
+            return Some(s.into_owned());
+        }
+        (!self.is_null()).then(|| self.0.to_string())
+    }
+}
+
+/// A key as text: unescaped when it holds escapes.
+pub fn key(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
+    sonic_rs::from_str::<String>(&format!("\"{raw}\""))
+        .map(Cow::Owned)
+        .unwrap_or(Cow::Borrowed(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(line: &str) -> Result<Vec<(String, String)>, ScanError> {
+        let mut out = Vec::new();
+        scan(line, |k, v| out.push((k.to_string(), v.to_string())))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn members_come_out_raw_and_in_order() {
+        let got = pairs(r#" {"ts":1736658000.06,"msg":"charge \"ok\"","n":null,"o":{"id":"x","a":[1,{"b":"}"}]},"t":true} "#).unwrap();
+        let keys: Vec<&str> = got.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(keys, ["ts", "msg", "n", "o", "t"]);
+        assert_eq!(got[1].1, r#""charge \"ok\"""#);
+        assert_eq!(Raw(&got[1].1).as_str().unwrap(), "charge \"ok\"");
+        assert_eq!(got[3].1, r#"{"id":"x","a":[1,{"b":"}"}]}"#);
+        assert_eq!(Raw(&got[3].1).get_path(&["id".into()]), Some(Raw("\"x\"")));
+        assert_eq!(Raw(&got[0].1).as_f64(), Some(1736658000.06));
+        assert!(Raw(&got[2].1).is_null() && Raw(&got[2].1).text().is_none());
+        assert_eq!(pairs("{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn broken_lines_are_rejected() {
+        for bad in [
+            r#"{"msg":"cut off"#,
+            r#"{"msg":"x","o":{"a":1}"#,
+            r#"{"msg":"x"} trailing"#,
+            r#"{"msg" "x"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":[1,2}"#,
+            r#"["not","an","object"]"#,
+            r#"{"a":1,}"#,
+            "",
+        ] {
+            assert!(scan(bad, |_, _| {}).is_err(), "{bad}");
+        }
+    }
+}
