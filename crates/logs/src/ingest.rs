@@ -275,6 +275,12 @@ impl FileStream {
                     self.buf = buf;
                 }
             }
+            // Most lines yield exactly one item: hand it over without queueing.
+            if self.pending.is_empty() && out.len() == 1 {
+                let p = out.pop();
+                self.out = out;
+                return p;
+            }
             self.pending.extend(out.drain(..));
             self.out = out;
         }
