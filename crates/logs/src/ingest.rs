@@ -388,6 +388,13 @@ impl Encoder {
             )
             .into(),
             Series::new(
+                "template_id".into(),
+                rows.iter()
+                    .map(|e| e.template)
+                    .collect::<Vec<Option<u64>>>(),
+            )
+            .into(),
+            Series::new(
                 "file".into(),
                 rows.iter()
                     .map(|e| self.files[e.file as usize].as_str())

@@ -140,6 +140,25 @@ fn every_scenario_ingests_exactly_what_was_generated() {
         // The per-order events come back from Parquet in time order.
         let ev = sidik_logs::incident::journey_events(&got.dir, id).unwrap();
         assert_eq!(ev.height().to_string(), &j[3]);
+        // Every event carries the template its service's patterns.csv lists.
+        let listed: std::collections::BTreeSet<(String, String)> =
+            csv::Reader::from_path(got.dir.join("patterns.csv"))
+                .unwrap()
+                .records()
+                .map(|r| {
+                    let r = r.unwrap();
+                    (r[0].to_string(), r[2].to_string())
+                })
+                .collect();
+        let svc = ev.column("service").unwrap().str().unwrap().clone();
+        let tid = ev.column("template_id").unwrap().u64().unwrap().clone();
+        for i in 0..ev.height() {
+            let t = tid
+                .get(i)
+                .unwrap_or_else(|| panic!("{sc}: event {i} of {id} has no template"));
+            let key = (svc.get(i).unwrap().to_string(), t.to_string());
+            assert!(listed.contains(&key), "{sc}: {key:?} not in patterns.csv");
+        }
     }
 }
 
