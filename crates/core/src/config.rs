@@ -60,6 +60,80 @@ pub struct IncidentFile {
     /// `[logs]`: log analysis settings.
     #[serde(default)]
     pub logs: LogsSection,
+    /// `[recon]`: how payments, postings and orders are reconciled.
+    #[serde(default)]
+    pub recon: ReconSection,
+}
+
+/// `[recon]`: reconciliation settings. Every key is optional; the defaults fit
+/// sidik's sample exports (docs/recon.md lists them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconSection {
+    /// Differences up to this many rupiah are not breaks (default 0).
+    #[serde(default)]
+    pub tolerance_idr: Option<i64>,
+    /// Differences up to this share of the charged amount are not breaks (0.001 = 0.1 %; default 0).
+    #[serde(default)]
+    pub tolerance_pct: Option<f64>,
+    /// A posting later than this after the trip's end (or the charge) is LATE_POSTING (default 72h).
+    #[serde(default)]
+    pub posting_lag: Option<Spanned<String>>,
+    /// An order still ACTIVE this long after its trip's end is stuck (default 2h).
+    #[serde(default)]
+    pub stuck_after: Option<Spanned<String>>,
+    /// The exports' cut-off (default: the end of the incident window).
+    #[serde(default)]
+    pub as_of: Option<Spanned<String>>,
+    /// Column maps per source: sidik's column name = the export's column name.
+    #[serde(default)]
+    pub columns: ReconColumns,
+    /// Value maps: which of the export's words mean what.
+    #[serde(default)]
+    pub values: ReconValues,
+    /// Journal routing: which journal types add to an order's charge and which reduce it.
+    #[serde(default)]
+    pub routing: Option<ReconRouting>,
+}
+
+/// `[recon.columns.*]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconColumns {
+    /// `[recon.columns.payments]`.
+    #[serde(default)]
+    pub payments: std::collections::BTreeMap<String, String>,
+    /// `[recon.columns.postings]`.
+    #[serde(default)]
+    pub postings: std::collections::BTreeMap<String, String>,
+    /// `[recon.columns.orders]`.
+    #[serde(default)]
+    pub orders: std::collections::BTreeMap<String, String>,
+}
+
+/// `[recon.values.*]`: meaning = [the export's words].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconValues {
+    /// `settled`, `failed`, `pending`.
+    #[serde(default)]
+    pub payment_status: std::collections::BTreeMap<String, Vec<String>>,
+    /// `charge`, `refund`, `void`.
+    #[serde(default)]
+    pub payment_type: std::collections::BTreeMap<String, Vec<String>>,
+    /// `active`, `scheduled`, `complete`, `cancelled`.
+    #[serde(default)]
+    pub order_status: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `[recon.routing]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconRouting {
+    /// Journal types that make up a charge (a single BASE line, or BASE + OVERTIME + EXTRA + TIP).
+    pub charge: Vec<String>,
+    /// Journal types that reduce the order's total (REFUND, CANCEL).
+    pub negative: Vec<String>,
 }
 
 /// `[incident]`.

@@ -1,0 +1,576 @@
+//! Matching and break categories.
+//!
+//! Per order: net charged = settled charges − settled refunds − settled voids;
+//! posted = the signed sum of its journal lines under the routing rules.
+//! Postings find their order by payment_id first and order_id second; a
+//! posting whose order has several settled charges and that names none of
+//! them is AMBIGUOUS and is never paired silently. Then, in this order:
+//! duplicates (extra settled charges not given back; journal lines booked
+//! twice), timing items (a scheduled order charged and not yet due; a
+//! posting in a later ledger period than its charge), the order's status
+//! against its money (stuck ACTIVE orders; CANCELLED with a charge kept;
+//! COMPLETE with no charge), and the ledger (nothing posted for a charge;
+//! posted with no charge; a refund not posted; a difference beyond the
+//! tolerance; a posting later than the lag window).
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
+use crate::source::{Order, Payment, Posting};
+
+/// Break and timing codes, stable across versions.
+pub mod code {
+    /// Charged and posted alike.
+    pub const MATCHED: &str = "MATCHED";
+    /// Charged, never posted: the incident's core.
+    pub const MISSING_IN_HO: &str = "MISSING_IN_HO";
+    /// Posted without a successful charge.
+    pub const MISSING_AT_UPG: &str = "MISSING_AT_UPG";
+    /// HO booked more than UPG kept.
+    pub const AMOUNT_OVER: &str = "AMOUNT_OVER";
+    /// HO booked less than UPG kept.
+    pub const AMOUNT_UNDER: &str = "AMOUNT_UNDER";
+    /// More than one successful charge for one order, not given back.
+    pub const DUPLICATE_CHARGE: &str = "DUPLICATE_CHARGE";
+    /// The same journal line booked more than once.
+    pub const DUPLICATE_POSTING: &str = "DUPLICATE_POSTING";
+    /// A settled refund with no negative journal line.
+    pub const REFUND_NOT_POSTED: &str = "REFUND_NOT_POSTED";
+    /// The order's status contradicts its money (stuck ACTIVE, CANCELLED with a charge kept, COMPLETE with no charge).
+    pub const STATUS_MISMATCH: &str = "STATUS_MISMATCH";
+    /// Posted later than the lag window allows.
+    pub const LATE_POSTING: &str = "LATE_POSTING";
+    /// Timing item: posted in a later ledger period than charged.
+    pub const CROSS_PERIOD: &str = "CROSS_PERIOD";
+    /// Timing item: a scheduled order charged for a trip after the cut-off.
+    pub const NOT_YET_DUE: &str = "NOT_YET_DUE";
+    /// More than one candidate: not paired.
+    pub const AMBIGUOUS: &str = "AMBIGUOUS";
+    /// Timing items: not breaks, but listed.
+    pub const TIMING: [&str; 2] = [CROSS_PERIOD, NOT_YET_DUE];
+}
+
+/// One row of the breaks table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Break {
+    /// See [`code`].
+    pub category: &'static str,
+    /// `stuck`, `cancelled_with_charge`, `complete_without_charge` for STATUS_MISMATCH; empty otherwise.
+    pub reason: &'static str,
+    /// Order id.
+    pub order_id: String,
+    /// The payment concerned, when one is.
+    pub payment_id: Option<String>,
+    /// The posting concerned, when one is.
+    pub posting_id: Option<String>,
+    /// BB / SB / GB …
+    pub service_line: String,
+    /// Net charged by UPG for the order, IDR.
+    pub charged: i64,
+    /// Net posted by HO for the order, IDR.
+    pub posted: i64,
+    /// The amount of this break, IDR (what is missing, extra or at stake).
+    pub amount: i64,
+    /// When the money moved (the charge, else the posting), UTC ms.
+    pub at: Option<i64>,
+    /// Hours from `at` to the cut-off.
+    pub age_h: Option<f64>,
+    /// Where it was read (`file:line`).
+    pub source: String,
+}
+
+/// A stuck order with its payment and posting state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stuck {
+    /// Order id.
+    pub order_id: String,
+    /// Service line.
+    pub service_line: String,
+    /// Trip end, UTC ms.
+    pub trip_end_at: Option<i64>,
+    /// Hours past the trip's end at the cut-off.
+    pub hours_past_end: Option<f64>,
+    /// Net charged, IDR.
+    pub charged: i64,
+    /// Settled charges.
+    pub charges: usize,
+    /// Net posted, IDR.
+    pub posted: i64,
+    /// Journal lines.
+    pub postings: usize,
+}
+
+/// Count and rupiah.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows.
+    pub count: u64,
+    /// IDR.
+    pub amount: i64,
+}
+
+/// What a reconciliation found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    /// Breaks and timing items, by order id then category.
+    pub breaks: Vec<Break>,
+    /// Stuck orders.
+    pub stuck: Vec<Stuck>,
+    /// Per category.
+    pub by_category: BTreeMap<&'static str, Tally>,
+    /// Per service line and category.
+    pub by_service_line: BTreeMap<String, BTreeMap<&'static str, Tally>>,
+    /// Per hour of `at` (incident timezone, `YYYY-MM-DD HH:00`) and category.
+    pub by_hour: BTreeMap<String, BTreeMap<&'static str, Tally>>,
+    /// Orders, payments and postings read.
+    pub inputs: [u64; 3],
+    /// Orders with no break and no timing item.
+    pub matched_orders: u64,
+}
+
+impl Outcome {
+    /// Whether anything other than timing items was found.
+    pub fn has_breaks(&self) -> bool {
+        self.breaks
+            .iter()
+            .any(|b| !code::TIMING.contains(&b.category))
+    }
+}
+
+#[derive(Default)]
+struct Group<'a> {
+    order: Option<&'a Order>,
+    pays: Vec<&'a Payment>,
+    posts: Vec<&'a Posting>,
+}
+
+/// Reconciles the three sources.
+pub fn reconcile(
+    orders: &[Order],
+    payments: &[Payment],
+    postings: &[Posting],
+    s: &Settings,
+) -> Outcome {
+    let mut groups: FxHashMap<&str, Group> = FxHashMap::default();
+    for o in orders {
+        groups.entry(&o.id).or_default().order = Some(o);
+    }
+    let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
+    for p in payments {
+        groups.entry(&p.order_id).or_default().pays.push(p);
+        by_payment.insert(&p.id, p);
+    }
+    let mut out = Outcome {
+        inputs: [
+            orders.len() as u64,
+            payments.len() as u64,
+            postings.len() as u64,
+        ],
+        ..Default::default()
+    };
+    let mut orphans: Vec<&Posting> = Vec::new();
+    for p in postings {
+        // payment_id first, order_id as fallback.
+        let order = match p.payment_id.as_deref().and_then(|id| by_payment.get(id)) {
+            Some(pay) => Some(&*pay.order_id),
+            None => p.order_id.as_deref(),
+        };
+        match order {
+            Some(o) if groups.contains_key(o) => groups.get_mut(o).unwrap().posts.push(p),
+            _ => orphans.push(p),
+        }
+    }
+    let mut ids: Vec<&str> = groups.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let g = &groups[id];
+        check_order(id, g, &by_payment, s, &mut out);
+    }
+    // Postings that match no order and no payment: booked with no charge behind them.
+    for p in orphans {
+        push(
+            &mut out,
+            s,
+            Break {
+                category: code::MISSING_AT_UPG,
+                reason: "",
+                order_id: p.order_id.as_deref().unwrap_or("").to_string(),
+                payment_id: p.payment_id.as_deref().map(str::to_string),
+                posting_id: Some(p.id.to_string()),
+                service_line: String::new(),
+                charged: 0,
+                posted: p.signed(),
+                amount: p.signed(),
+                at: Some(p.at),
+                age_h: None,
+                source: p.loc.to_string(),
+            },
+        );
+    }
+    out.breaks.sort_by(|a, b| {
+        (&a.order_id, a.category, &a.payment_id).cmp(&(&b.order_id, b.category, &b.payment_id))
+    });
+    out
+}
+
+fn push(out: &mut Outcome, s: &Settings, mut b: Break) {
+    b.age_h = b.at.map(|t| (s.as_of - t) as f64 / 3_600_000.0);
+    let t = out.by_category.entry(b.category).or_default();
+    t.count += 1;
+    t.amount += b.amount;
+    let t = out
+        .by_service_line
+        .entry(b.service_line.clone())
+        .or_default()
+        .entry(b.category)
+        .or_default();
+    t.count += 1;
+    t.amount += b.amount;
+    if let Some(at) = b.at {
+        use chrono::TimeZone;
+        if let chrono::LocalResult::Single(d) = s.tz.timestamp_millis_opt(at) {
+            let t = out
+                .by_hour
+                .entry(d.format("%Y-%m-%d %H:00").to_string())
+                .or_default()
+                .entry(b.category)
+                .or_default();
+            t.count += 1;
+            t.amount += b.amount;
+        }
+    }
+    out.breaks.push(b);
+}
+
+fn check_order(
+    id: &str,
+    g: &Group,
+    by_payment: &FxHashMap<&str, &Payment>,
+    s: &Settings,
+    out: &mut Outcome,
+) {
+    let settled = |k: PayKind| -> Vec<&Payment> {
+        let mut v: Vec<&Payment> = g
+            .pays
+            .iter()
+            .copied()
+            .filter(|p| p.kind == k && p.status == PayStatus::Settled)
+            .collect();
+        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        v
+    };
+    let charges = settled(PayKind::Charge);
+    let refunds = settled(PayKind::Refund);
+    let voids = settled(PayKind::Void);
+    let given_back: i64 = refunds.iter().chain(&voids).map(|p| p.amount).sum();
+    let charged: i64 = charges.iter().map(|p| p.amount).sum::<i64>() - given_back;
+    let service_line = g.order.map_or("", |o| &o.service_line).to_string();
+    let before = out.breaks.len();
+    let mk = |category,
+              reason,
+              payment: Option<&Payment>,
+              posting: Option<&Posting>,
+              posted,
+              amount,
+              at,
+              src: String| Break {
+        category,
+        reason,
+        order_id: id.to_string(),
+        payment_id: payment.map(|p| p.id.to_string()),
+        posting_id: posting.map(|p| p.id.to_string()),
+        service_line: service_line.clone(),
+        charged,
+        posted,
+        amount,
+        at,
+        age_h: None,
+        source: src,
+    };
+    let first_loc = || {
+        g.order
+            .map(|o| o.loc.to_string())
+            .or_else(|| g.pays.first().map(|p| p.loc.to_string()))
+            .unwrap_or_default()
+    };
+
+    // Postings that cannot be told apart between several charges.
+    let mut posts: Vec<&Posting> = Vec::new();
+    for p in &g.posts {
+        let names_charge = p
+            .payment_id
+            .as_deref()
+            .is_some_and(|pid| by_payment.contains_key(pid));
+        if !names_charge && charges.len() > 1 {
+            let b = mk(
+                code::AMBIGUOUS,
+                "",
+                None,
+                Some(p),
+                0,
+                p.signed(),
+                Some(p.at),
+                p.loc.to_string(),
+            );
+            push(out, s, b);
+        } else {
+            posts.push(p);
+        }
+    }
+    let posted: i64 = posts.iter().map(|p| p.signed()).sum();
+
+    // Journal lines booked more than once: same payment, journal type and amount.
+    let mut seen: BTreeMap<(Option<&str>, &str, bool, i64), usize> = BTreeMap::new();
+    let mut dup_posted = 0i64;
+    let mut sorted_posts = posts.clone();
+    sorted_posts.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    for p in &sorted_posts {
+        let n = seen
+            .entry((p.payment_id.as_deref(), &p.journal, p.negative, p.amount))
+            .or_default();
+        *n += 1;
+        if *n > 1 {
+            dup_posted += p.signed();
+        }
+    }
+    if dup_posted != 0 {
+        let first = sorted_posts.first().copied();
+        let pay = first
+            .and_then(|p| p.payment_id.as_deref())
+            .and_then(|pid| by_payment.get(pid).copied());
+        let b = mk(
+            code::DUPLICATE_POSTING,
+            "",
+            pay,
+            None,
+            posted,
+            dup_posted,
+            first.map(|p| p.at),
+            first.map(|p| p.loc.to_string()).unwrap_or_default(),
+        );
+        push(out, s, b);
+    }
+
+    // Extra settled charges not given back.
+    let mut dup_charged = 0i64;
+    if charges.len() > 1 {
+        let mut back = given_back;
+        for extra in &charges[1..] {
+            if back >= extra.amount {
+                back -= extra.amount;
+                continue;
+            }
+            dup_charged += extra.amount;
+            let b = mk(
+                code::DUPLICATE_CHARGE,
+                "",
+                Some(extra),
+                None,
+                posted,
+                extra.amount,
+                Some(extra.at),
+                extra.loc.to_string(),
+            );
+            push(out, s, b);
+        }
+    }
+
+    let status = g.order.map(|o| o.status);
+    let first_charge = charges.first().copied();
+
+    // A scheduled order charged for a trip after the cut-off: not yet due at HO.
+    if status == Some(OrderStatus::Scheduled) && posts.is_empty() {
+        if let Some(c) = first_charge.filter(|_| charged > 0) {
+            let b = mk(
+                code::NOT_YET_DUE,
+                "",
+                Some(c),
+                None,
+                0,
+                charged,
+                Some(c.at),
+                c.loc.to_string(),
+            );
+            push(out, s, b);
+        }
+        finish(out, before);
+        return;
+    }
+
+    // Status against money.
+    if let Some(o) = g.order {
+        match o.status {
+            OrderStatus::Active => {
+                let end = o.trip_end_at.unwrap_or(o.created_at);
+                if s.as_of - end >= s.stuck_after_ms && !charges.is_empty() {
+                    out.stuck.push(Stuck {
+                        order_id: id.to_string(),
+                        service_line: service_line.clone(),
+                        trip_end_at: o.trip_end_at,
+                        hours_past_end: o.trip_end_at.map(|e| (s.as_of - e) as f64 / 3_600_000.0),
+                        charged,
+                        charges: charges.len(),
+                        posted,
+                        postings: posts.len(),
+                    });
+                    let b = mk(
+                        code::STATUS_MISMATCH,
+                        "stuck",
+                        first_charge,
+                        None,
+                        posted,
+                        charged,
+                        o.trip_end_at.or(Some(o.created_at)),
+                        o.loc.to_string(),
+                    );
+                    push(out, s, b);
+                }
+            }
+            OrderStatus::Cancelled if charged - dup_charged > 0 && posted <= 0 => {
+                let b = mk(
+                    code::STATUS_MISMATCH,
+                    "cancelled_with_charge",
+                    first_charge,
+                    None,
+                    posted,
+                    charged - dup_charged,
+                    first_charge.map(|c| c.at),
+                    o.loc.to_string(),
+                );
+                push(out, s, b);
+            }
+            OrderStatus::Complete if charges.is_empty() => {
+                let b = mk(
+                    code::STATUS_MISMATCH,
+                    "complete_without_charge",
+                    None,
+                    None,
+                    posted,
+                    o.amount_total.unwrap_or(0),
+                    Some(o.created_at),
+                    o.loc.to_string(),
+                );
+                push(out, s, b);
+            }
+            _ => {}
+        }
+    }
+
+    // The ledger.
+    let kept = charged - dup_charged;
+    let booked = posted - dup_posted;
+    let cancelled = status == Some(OrderStatus::Cancelled);
+    if posts.is_empty() {
+        if let Some(c) = first_charge.filter(|_| kept > 0 && !cancelled) {
+            let b = mk(
+                code::MISSING_IN_HO,
+                "",
+                Some(c),
+                None,
+                0,
+                kept,
+                Some(c.at),
+                c.loc.to_string(),
+            );
+            push(out, s, b);
+        }
+    } else if charges.is_empty() && booked > 0 {
+        let p = posts[0];
+        let b = mk(
+            code::MISSING_AT_UPG,
+            "",
+            None,
+            Some(p),
+            posted,
+            booked,
+            Some(p.at),
+            p.loc.to_string(),
+        );
+        push(out, s, b);
+    } else {
+        let diff = booked - kept;
+        let refunded: i64 = refunds.iter().map(|p| p.amount).sum();
+        let negative_posted = posts.iter().any(|p| p.negative);
+        let tolerance = s
+            .tolerance_idr
+            .max((kept.abs() as f64 * s.tolerance_pct).floor() as i64);
+        if refunded > 0 && !negative_posted && diff == refunded {
+            let r = refunds[0];
+            let b = mk(
+                code::REFUND_NOT_POSTED,
+                "",
+                Some(r),
+                None,
+                posted,
+                refunded,
+                Some(r.at),
+                r.loc.to_string(),
+            );
+            push(out, s, b);
+        } else if diff.abs() > tolerance {
+            let cat = if diff > 0 {
+                code::AMOUNT_OVER
+            } else {
+                code::AMOUNT_UNDER
+            };
+            let b = mk(
+                cat,
+                "",
+                first_charge,
+                None,
+                posted,
+                diff.abs(),
+                first_charge.map(|c| c.at).or(Some(posts[0].at)),
+                first_charge.map_or_else(first_loc, |c| c.loc.to_string()),
+            );
+            push(out, s, b);
+        }
+        // Timing: the charge's ledger period against the postings'.
+        if let Some(c) = first_charge {
+            let charge_period = s.period(c.at);
+            let first_post = sorted_posts.iter().find(|p| !p.negative).copied();
+            if let Some(p) = first_post {
+                if p.period != charge_period {
+                    let b = mk(
+                        code::CROSS_PERIOD,
+                        "",
+                        Some(c),
+                        Some(p),
+                        posted,
+                        kept,
+                        Some(c.at),
+                        c.loc.to_string(),
+                    );
+                    push(out, s, b);
+                } else {
+                    let due = g.order.and_then(|o| o.trip_end_at).unwrap_or(c.at);
+                    if p.at - due > s.posting_lag_ms {
+                        let b = mk(
+                            code::LATE_POSTING,
+                            "",
+                            Some(c),
+                            Some(p),
+                            posted,
+                            kept,
+                            Some(c.at),
+                            p.loc.to_string(),
+                        );
+                        push(out, s, b);
+                    }
+                }
+            }
+        }
+    }
+    finish(out, before);
+}
+
+fn finish(out: &mut Outcome, before: usize) {
+    if out.breaks.len() == before {
+        out.matched_orders += 1;
+        let t = out.by_category.entry(code::MATCHED).or_default();
+        t.count += 1;
+    }
+}

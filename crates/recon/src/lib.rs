@@ -1,0 +1,31 @@
+//! sidik-recon reconciles three sources: UPG payments, HO journal postings
+//! and the orders, and says where money went missing: charged but never
+//! posted, posted without a charge, duplicates, refunds not posted, amounts
+//! that differ, orders whose status contradicts their money, and timing items
+//! that are not breaks (a charge for a trip after the cut-off; a posting in a
+//! later ledger period).
+//!
+//! The sources are read through the column and value maps of `[recon]` in
+//! `incident.toml` ([`settings`]), matched per order ([`engine`]) and written
+//! as a breaks table, a report and a re-push batch ([`output`]).
+
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod output;
+pub mod settings;
+pub mod source;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconError {
+    /// `[recon]` cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// A source cannot be read: the message names the file and line.
+    #[error("{0}")]
+    Input(String),
+    /// An output cannot be written.
+    #[error("{0}")]
+    Output(String),
+}

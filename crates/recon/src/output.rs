@@ -1,0 +1,465 @@
+//! What a reconciliation writes: `evidence/recon/breaks.csv` and
+//! `breaks.parquet` (one row per break or timing item), `stuck_orders.csv`,
+//! `recon.json` (counts and rupiah per category, service line and hour),
+//! `repush.csv` (the HO journal lines that would close MISSING_IN_HO and
+//! REFUND_NOT_POSTED under the routing rules: a file only, nothing is sent)
+//! and the report `reports/recon.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use sidik_core::Incident;
+
+use crate::engine::{code, Break, Outcome, Tally};
+use crate::settings::Settings;
+use crate::source::{self, Order};
+use crate::ReconError;
+
+/// Thousands separated by dots, the Indonesian way: `Rp 1.234.500`.
+pub fn idr(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    format!("{}Rp {out}", if v < 0 { "-" } else { "" })
+}
+
+fn count(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn iso(t: i64, s: &Settings) -> String {
+    use chrono::TimeZone;
+    match s.tz.timestamp_millis_opt(t) {
+        chrono::LocalResult::Single(d) => d.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+        _ => t.to_string(),
+    }
+}
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The breaks table as CSV.
+pub fn breaks_csv(o: &Outcome, s: &Settings) -> String {
+    let mut out = String::from("category,reason,order_id,payment_id,posting_id,service_line,charged,posted,amount,at,age_h,source\n");
+    for b in &o.breaks {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            b.category,
+            b.reason,
+            field(&b.order_id),
+            field(b.payment_id.as_deref().unwrap_or("")),
+            field(b.posting_id.as_deref().unwrap_or("")),
+            field(&b.service_line),
+            b.charged,
+            b.posted,
+            b.amount,
+            b.at.map(|t| iso(t, s)).unwrap_or_default(),
+            b.age_h.map(|a| format!("{a:.1}")).unwrap_or_default(),
+            field(&b.source)
+        );
+    }
+    out
+}
+
+/// The breaks table as Parquet.
+pub fn write_breaks_parquet(o: &Outcome, path: &Path) -> Result<(), ReconError> {
+    use polars::prelude::*;
+    let b = &o.breaks;
+    let col = |name: &str, v: Vec<Option<String>>| -> Column { Series::new(name.into(), v).into() };
+    let s = |f: &dyn Fn(&Break) -> Option<String>| b.iter().map(f).collect::<Vec<_>>();
+    let at = Series::new("at".into(), b.iter().map(|x| x.at).collect::<Vec<_>>())
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .map_err(|e| ReconError::Output(e.to_string()))?;
+    let cols = vec![
+        col("category", s(&|x| Some(x.category.to_string()))),
+        col(
+            "reason",
+            s(&|x| (!x.reason.is_empty()).then(|| x.reason.to_string())),
+        ),
+        col("order_id", s(&|x| Some(x.order_id.clone()))),
+        col("payment_id", s(&|x| x.payment_id.clone())),
+        col("posting_id", s(&|x| x.posting_id.clone())),
+        col("service_line", s(&|x| Some(x.service_line.clone()))),
+        Series::new(
+            "charged".into(),
+            b.iter().map(|x| x.charged).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "posted".into(),
+            b.iter().map(|x| x.posted).collect::<Vec<_>>(),
+        )
+        .into(),
+        Series::new(
+            "amount".into(),
+            b.iter().map(|x| x.amount).collect::<Vec<_>>(),
+        )
+        .into(),
+        at.into(),
+        Series::new(
+            "age_h".into(),
+            b.iter().map(|x| x.age_h).collect::<Vec<_>>(),
+        )
+        .into(),
+        col("source", s(&|x| Some(x.source.clone()))),
+    ];
+    let mut df = DataFrame::new(b.len(), cols).map_err(|e| ReconError::Output(e.to_string()))?;
+    let f = std::fs::File::create(path)
+        .map_err(|e| ReconError::Output(format!("cannot create {}: {e}", path.display())))?;
+    ParquetWriter::new(f)
+        .finish(&mut df)
+        .map_err(|e| ReconError::Output(format!("{}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// Stuck orders as CSV.
+pub fn stuck_csv(o: &Outcome, s: &Settings) -> String {
+    let mut out = String::from(
+        "order_id,service_line,trip_end_at,hours_past_end,charged,charges,posted,postings\n",
+    );
+    for x in &o.stuck {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{}",
+            field(&x.order_id),
+            field(&x.service_line),
+            x.trip_end_at.map(|t| iso(t, s)).unwrap_or_default(),
+            x.hours_past_end
+                .map(|h| format!("{h:.1}"))
+                .unwrap_or_default(),
+            x.charged,
+            x.charges,
+            x.posted,
+            x.postings
+        );
+    }
+    out
+}
+
+/// The HO journal lines that would close MISSING_IN_HO and REFUND_NOT_POSTED.
+/// A missing charge is split into the routing's journal types when the
+/// orders export has the parts (base, overtime, extra, tip) and they add up
+/// to the charge; otherwise it is one line of the first charge journal type.
+pub fn repush_csv(o: &Outcome, orders: &[Order], s: &Settings) -> String {
+    let by_id: std::collections::HashMap<&str, &Order> =
+        orders.iter().map(|x| (&*x.id, x)).collect();
+    let mut out = String::from("order_id,payment_id,journal_type,amount,period,reason\n");
+    let first = s.charge_journals.first().map_or("BASE", String::as_str);
+    for b in &o.breaks {
+        let pay = b.payment_id.as_deref().unwrap_or("");
+        let period = b.at.map(|t| s.period(t)).unwrap_or_default();
+        match b.category {
+            code::MISSING_IN_HO => {
+                let parts = by_id
+                    .get(b.order_id.as_str())
+                    .and_then(|o| o.parts)
+                    .filter(|p| p.iter().sum::<i64>() == b.amount && s.charge_journals.len() >= 4);
+                match parts {
+                    Some(p) => {
+                        for (j, amount) in s.charge_journals.iter().zip(p) {
+                            if amount > 0 {
+                                let _ = writeln!(
+                                    out,
+                                    "{},{},{j},{amount},{period},{}",
+                                    field(&b.order_id),
+                                    field(pay),
+                                    code::MISSING_IN_HO
+                                );
+                            }
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "{},{},{first},{},{period},{}",
+                            field(&b.order_id),
+                            field(pay),
+                            b.amount,
+                            code::MISSING_IN_HO
+                        );
+                    }
+                }
+            }
+            code::REFUND_NOT_POSTED => {
+                let j = s.negative_journals.first().map_or("REFUND", String::as_str);
+                let _ = writeln!(
+                    out,
+                    "{},{},{j},{},{period},{}",
+                    field(&b.order_id),
+                    field(pay),
+                    b.amount,
+                    code::REFUND_NOT_POSTED
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn tally_row(md: &mut String, label: &str, t: Option<&Tally>) {
+    let t = t.copied().unwrap_or_default();
+    let _ = writeln!(md, "| {label} | {} | {} |", count(t.count), idr(t.amount));
+}
+
+/// `reports/recon.md`.
+pub fn report(o: &Outcome, s: &Settings, title: &str, files: &[(&str, String)]) -> String {
+    let mut md = format!("# Payment reconciliation: {title}\n\n");
+    let _ = writeln!(
+        md,
+        "{} orders, {} UPG payments, {} HO journal lines, as of {}. {} orders match.\n",
+        count(o.inputs[0]),
+        count(o.inputs[1]),
+        count(o.inputs[2]),
+        iso(s.as_of, s),
+        count(o.matched_orders)
+    );
+    md.push_str("| category | rows | rupiah |\n|---|---:|---:|\n");
+    let order = [
+        code::MISSING_IN_HO,
+        code::STATUS_MISMATCH,
+        code::DUPLICATE_CHARGE,
+        code::DUPLICATE_POSTING,
+        code::AMOUNT_UNDER,
+        code::AMOUNT_OVER,
+        code::REFUND_NOT_POSTED,
+        code::MISSING_AT_UPG,
+        code::LATE_POSTING,
+        code::AMBIGUOUS,
+        code::CROSS_PERIOD,
+        code::NOT_YET_DUE,
+    ];
+    for c in order {
+        if o.by_category.contains_key(c) {
+            let label = if code::TIMING.contains(&c) {
+                format!("{c} (timing, not a break)")
+            } else {
+                format!("**{c}**")
+            };
+            tally_row(&mut md, &label, o.by_category.get(c));
+        }
+    }
+    let section = |md: &mut String, heading: &str, what: &str, rows: Vec<&Break>| {
+        let _ = writeln!(md, "\n## {heading}\n\n{what}\n");
+        if rows.is_empty() {
+            md.push_str("None.\n");
+            return;
+        }
+        let total: i64 = rows.iter().map(|b| b.amount).sum();
+        let _ = writeln!(md, "{} rows, {}. First {}:\n\n| order | payment | service line | amount | at | source |\n|---|---|---|---:|---|---|", count(rows.len() as u64), idr(total), rows.len().min(10));
+        for b in rows.iter().take(10) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                b.order_id,
+                b.payment_id.as_deref().unwrap_or(""),
+                b.service_line,
+                idr(b.amount),
+                b.at.map(|t| iso(t, s)).unwrap_or_default(),
+                b.source
+            );
+        }
+    };
+    let of = |cats: &[&str]| -> Vec<&Break> {
+        o.breaks
+            .iter()
+            .filter(|b| cats.contains(&b.category))
+            .collect()
+    };
+    section(
+        &mut md,
+        "Charged but not posted",
+        "Money UPG took that HO never booked (MISSING_IN_HO, REFUND_NOT_POSTED, AMOUNT_UNDER).",
+        of(&[
+            code::MISSING_IN_HO,
+            code::REFUND_NOT_POSTED,
+            code::AMOUNT_UNDER,
+        ]),
+    );
+    section(&mut md, "Posted but not charged", "HO bookings with no settled charge behind them, or more than was kept (MISSING_AT_UPG, AMOUNT_OVER, DUPLICATE_POSTING).", of(&[code::MISSING_AT_UPG, code::AMOUNT_OVER, code::DUPLICATE_POSTING]));
+    section(&mut md, "Failed but charged", "Orders whose status says the money should not be kept, and charges taken twice (STATUS_MISMATCH, DUPLICATE_CHARGE).", of(&[code::STATUS_MISMATCH, code::DUPLICATE_CHARGE]));
+    if !o.by_service_line.is_empty() {
+        md.push_str("\n## By service line\n\n| service line | category | rows | rupiah |\n|---|---|---:|---:|\n");
+        for (sl, cats) in &o.by_service_line {
+            for (c, t) in cats {
+                let _ = writeln!(
+                    md,
+                    "| {} | {c} | {} | {} |",
+                    if sl.is_empty() { "(none)" } else { sl },
+                    count(t.count),
+                    idr(t.amount)
+                );
+            }
+        }
+    }
+    if !o.by_hour.is_empty() {
+        md.push_str("\n## By hour (breaks only)\n\n| hour | rows | rupiah |\n|---|---:|---:|\n");
+        for (h, cats) in &o.by_hour {
+            let (n, a) = cats
+                .iter()
+                .filter(|(c, _)| !code::TIMING.contains(c))
+                .fold((0, 0), |(n, a), (_, t)| (n + t.count, a + t.amount));
+            if n > 0 {
+                let _ = writeln!(md, "| {h} | {} | {} |", count(n), idr(a));
+            }
+        }
+    }
+    md.push_str("\n## Files\n\n");
+    for (label, path) in files {
+        let _ = writeln!(md, "- [{label}]({path})");
+    }
+    md
+}
+
+/// The summary written to `recon.json`.
+pub fn summary_json(o: &Outcome, s: &Settings) -> serde_json::Value {
+    serde_json::json!({
+        "as_of": iso(s.as_of, s),
+        "inputs": {"orders": o.inputs[0], "payments": o.inputs[1], "postings": o.inputs[2]},
+        "matched_orders": o.matched_orders,
+        "has_breaks": o.has_breaks(),
+        "by_category": o.by_category,
+        "by_service_line": o.by_service_line,
+        "by_hour": o.by_hour,
+        "stuck_orders": o.stuck.len(),
+    })
+}
+
+/// The sources of an incident as text rows: CSV or Parquet by extension.
+pub fn file_rows(inc: &Incident, rel: &str) -> Result<source::TextRows<'static>, ReconError> {
+    let path = inc.dir.resolve(rel);
+    if !path.is_file() {
+        return Err(ReconError::Input(format!(
+            "{rel} not found in the incident folder; export it there or fix [sources.recon] in incident.toml"
+        )));
+    }
+    if rel.ends_with(".parquet") {
+        source::parquet_rows(&path, rel)
+    } else {
+        source::csv_rows(&path, rel)
+    }
+}
+
+/// What [`write_all`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Evidence files.
+    pub evidence: Vec<PathBuf>,
+    /// The report.
+    pub report: PathBuf,
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ReconError> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| ReconError::Output(format!("cannot create {}: {e}", d.display())))?;
+    }
+    sidik_core::folder::write_atomic(path, text.as_bytes())
+        .map_err(|e| ReconError::Output(e.to_string()))
+}
+
+/// Writes every output of `o` into the incident folder.
+pub fn write_all(
+    inc: &Incident,
+    o: &Outcome,
+    orders: &[Order],
+    s: &Settings,
+    report_path: &Path,
+) -> Result<Written, ReconError> {
+    let dir = inc.dir.evidence().join("recon");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ReconError::Output(format!("cannot create {}: {e}", dir.display())))?;
+    let files = [
+        ("breaks.csv", breaks_csv(o, s)),
+        ("stuck_orders.csv", stuck_csv(o, s)),
+        ("repush.csv", repush_csv(o, orders, s)),
+        (
+            "recon.json",
+            serde_json::to_string_pretty(&summary_json(o, s)).unwrap_or_default(),
+        ),
+    ];
+    let mut evidence = Vec::new();
+    for (name, text) in &files {
+        let p = dir.join(name);
+        write(&p, text)?;
+        evidence.push(p);
+    }
+    let pq = dir.join("breaks.parquet");
+    write_breaks_parquet(o, &pq)?;
+    evidence.push(pq);
+    let rel_from_report = |p: &Path| -> String {
+        let r = inc.dir.relative(p);
+        let depth = report_path
+            .strip_prefix(inc.dir.root())
+            .map(|r| r.components().count().saturating_sub(1))
+            .unwrap_or(1);
+        format!("{}{r}", "../".repeat(depth))
+    };
+    let links: Vec<(&str, String)> = [
+        "breaks (CSV)",
+        "stuck orders",
+        "re-push batch (not sent)",
+        "summary (JSON)",
+        "breaks (Parquet)",
+    ]
+    .into_iter()
+    .zip(evidence.iter().map(|p| rel_from_report(p)))
+    .collect();
+    let title = inc.file.incident.id.clone();
+    write(report_path, &report(o, s, &title, &links))?;
+    Ok(Written {
+        evidence,
+        report: report_path.to_path_buf(),
+    })
+}
+
+/// Reads the incident's three files from `[sources.recon]`.
+pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, ReconError> {
+    let r = inc.file.sources.recon.clone().unwrap_or_default();
+    let need = |v: &Option<String>, what: &str| {
+        v.clone().ok_or_else(|| {
+            ReconError::Config(format!(
+                "incident.toml [sources.recon] has no `{what}`; name the {what} export (CSV or Parquet)"
+            ))
+        })
+    };
+    let orders = source::orders(file_rows(inc, &need(&r.orders, "orders")?)?, s)?;
+    let payments = source::payments(file_rows(inc, &need(&r.payments, "payments")?)?, s)?;
+    let postings = source::postings(file_rows(inc, &need(&r.postings, "postings")?)?, s)?;
+    Ok(source::Sources {
+        orders,
+        payments,
+        postings,
+    })
+}
+
+/// The settings of an incident.
+pub fn settings(inc: &Incident) -> Result<Settings, ReconError> {
+    Settings::new(
+        &inc.file.recon,
+        inc.tz,
+        inc.window.as_ref().map(|w| w.end.timestamp_millis()),
+    )
+}

@@ -1,0 +1,263 @@
+//! The reconciliation settings of an incident: `[recon]` of `incident.toml`
+//! resolved against the defaults (which fit sidik's sample exports).
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use sidik_core::config::ReconSection;
+use sidik_core::time::{parse_go_duration, parse_time};
+
+use crate::ReconError;
+
+/// The columns sidik reads from each source, with whether they are required.
+pub const PAYMENT_COLUMNS: [(&str, bool); 6] = [
+    ("payment_id", true),
+    ("order_id", true),
+    ("payment_type", true),
+    ("payment_status", true),
+    ("amount", true),
+    ("created_at", true),
+];
+/// Postings columns.
+pub const POSTING_COLUMNS: [(&str, bool); 7] = [
+    ("posting_id", true),
+    ("order_id", false),
+    ("payment_id", false),
+    ("journal_type", true),
+    ("amount", true),
+    ("posted_at", true),
+    ("period", false),
+];
+/// Orders columns.
+pub const ORDER_COLUMNS: [(&str, bool); 10] = [
+    ("order_id", true),
+    ("service_line", false),
+    ("status", true),
+    ("created_at", true),
+    ("trip_end_at", false),
+    ("amount_total", false),
+    ("amount_base", false),
+    ("amount_overtime", false),
+    ("amount_extra", false),
+    ("amount_tip", false),
+];
+
+/// What a payment row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PayKind {
+    /// Money taken.
+    Charge,
+    /// Money given back after settlement.
+    Refund,
+    /// A charge cancelled (before or at settlement).
+    Void,
+}
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PayStatus {
+    /// Money moved.
+    Settled,
+    /// Money did not move.
+    Failed,
+    /// Not decided yet.
+    Pending,
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrderStatus {
+    /// On trip (or stuck there).
+    Active,
+    /// Booked for later.
+    Scheduled,
+    /// Finished.
+    Complete,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Incident timezone: times without an offset, and ledger periods.
+    pub tz: Tz,
+    /// Absolute tolerance, IDR.
+    pub tolerance_idr: i64,
+    /// Relative tolerance.
+    pub tolerance_pct: f64,
+    /// Posting lag allowed, ms.
+    pub posting_lag_ms: i64,
+    /// ACTIVE past the trip's end by this much is stuck, ms.
+    pub stuck_after_ms: i64,
+    /// Cut-off of the exports (UTC ms).
+    pub as_of: i64,
+    /// Per source: sidik's column → the export's column.
+    pub columns: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// Export word (upper-cased) → payment type.
+    pub payment_type: BTreeMap<String, PayKind>,
+    /// Export word → payment status.
+    pub payment_status: BTreeMap<String, PayStatus>,
+    /// Export word → order status.
+    pub order_status: BTreeMap<String, OrderStatus>,
+    /// Journal types adding to a charge, in routing order (the first is used for a single re-push line).
+    pub charge_journals: Vec<String>,
+    /// Journal types reducing the order's total.
+    pub negative_journals: Vec<String>,
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn value_map<T: Copy>(
+    section: &str,
+    given: &BTreeMap<String, Vec<String>>,
+    meanings: &[(&str, T, &[&str])],
+) -> Result<BTreeMap<String, T>, ReconError> {
+    let mut out = BTreeMap::new();
+    for (name, value, defaults) in meanings {
+        let list = given.get(*name).cloned().unwrap_or_else(|| words(defaults));
+        for w in list {
+            out.insert(w.trim().to_ascii_uppercase(), *value);
+        }
+    }
+    if let Some(k) = given
+        .keys()
+        .find(|k| !meanings.iter().any(|(n, _, _)| n == k))
+    {
+        return Err(ReconError::Config(format!(
+            "incident.toml [recon.values.{section}]: unknown meaning `{k}`; expected one of {}",
+            meanings.iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+fn duration_ms(key: &str, v: Option<&str>, default: &str) -> Result<i64, ReconError> {
+    let text = v.unwrap_or(default);
+    parse_go_duration(text)
+        .map(|d| d.num_milliseconds())
+        .map_err(|e| ReconError::Config(format!("incident.toml [recon] {key} = \"{text}\": {e}")))
+}
+
+impl Settings {
+    /// Resolves `[recon]`; `window_end` is the default cut-off.
+    pub fn new(r: &ReconSection, tz: Tz, window_end: Option<i64>) -> Result<Settings, ReconError> {
+        let mut columns = BTreeMap::new();
+        for (source, given, known) in [
+            ("payments", &r.columns.payments, &PAYMENT_COLUMNS[..]),
+            ("postings", &r.columns.postings, &POSTING_COLUMNS[..]),
+            ("orders", &r.columns.orders, &ORDER_COLUMNS[..]),
+        ] {
+            if let Some(k) = given.keys().find(|k| !known.iter().any(|(n, _)| n == k)) {
+                return Err(ReconError::Config(format!(
+                    "incident.toml [recon.columns.{source}]: sidik has no column `{k}`; the keys are sidik's names ({}) and the values your export's",
+                    known.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            columns.insert(source, given.clone());
+        }
+        let as_of = match &r.as_of {
+            Some(t) => parse_time(t.get_ref(), tz)
+                .map_err(|e| ReconError::Config(format!("incident.toml [recon] as_of: {e}")))?
+                .timestamp_millis(),
+            None => window_end.ok_or_else(|| {
+                ReconError::Config(
+                    "set [recon] as_of (the exports' cut-off) or [incident.window]".into(),
+                )
+            })?,
+        };
+        let routing = r.routing.clone();
+        Ok(Settings {
+            tz,
+            tolerance_idr: r.tolerance_idr.unwrap_or(0),
+            tolerance_pct: r.tolerance_pct.unwrap_or(0.0),
+            posting_lag_ms: duration_ms(
+                "posting_lag",
+                r.posting_lag.as_ref().map(|s| s.get_ref().as_str()),
+                "72h",
+            )?,
+            stuck_after_ms: duration_ms(
+                "stuck_after",
+                r.stuck_after.as_ref().map(|s| s.get_ref().as_str()),
+                "2h",
+            )?,
+            as_of,
+            columns,
+            payment_type: value_map(
+                "payment_type",
+                &r.values.payment_type,
+                &[
+                    (
+                        "charge",
+                        PayKind::Charge,
+                        &["CHARGE", "PAYMENT", "SALE", "CAPTURE"],
+                    ),
+                    ("refund", PayKind::Refund, &["REFUND"]),
+                    ("void", PayKind::Void, &["VOID", "REVERSAL"]),
+                ],
+            )?,
+            payment_status: value_map(
+                "payment_status",
+                &r.values.payment_status,
+                &[
+                    (
+                        "settled",
+                        PayStatus::Settled,
+                        &["SUCCESS", "SETTLED", "CAPTURED", "PAID"],
+                    ),
+                    (
+                        "failed",
+                        PayStatus::Failed,
+                        &["FAILED", "DECLINED", "ERROR", "EXPIRED"],
+                    ),
+                    ("pending", PayStatus::Pending, &["PENDING", "PROCESSING"]),
+                ],
+            )?,
+            order_status: value_map(
+                "order_status",
+                &r.values.order_status,
+                &[
+                    ("active", OrderStatus::Active, &["ACTIVE", "ON_TRIP"]),
+                    ("scheduled", OrderStatus::Scheduled, &["SCHEDULED"]),
+                    (
+                        "complete",
+                        OrderStatus::Complete,
+                        &["COMPLETE", "COMPLETED", "FINISHED"],
+                    ),
+                    (
+                        "cancelled",
+                        OrderStatus::Cancelled,
+                        &["CANCELLED", "CANCELED"],
+                    ),
+                ],
+            )?,
+            charge_journals: routing
+                .as_ref()
+                .map(|r| r.charge.clone())
+                .unwrap_or_else(|| words(&["BASE", "OVERTIME", "EXTRA", "TIP"])),
+            negative_journals: routing
+                .map(|r| r.negative)
+                .unwrap_or_else(|| words(&["REFUND", "CANCEL"])),
+        })
+    }
+
+    /// The export's name of sidik's column `col` in `source`.
+    pub fn column<'a>(&'a self, source: &str, col: &'a str) -> &'a str {
+        self.columns
+            .get(source)
+            .and_then(|m| m.get(col))
+            .map(String::as_str)
+            .unwrap_or(col)
+    }
+
+    /// The ledger period (`YYYY-MM`) of an instant, in the incident timezone.
+    pub fn period(&self, t: i64) -> String {
+        use chrono::TimeZone;
+        match self.tz.timestamp_millis_opt(t) {
+            chrono::LocalResult::Single(d) => d.format("%Y-%m").to_string(),
+            _ => String::new(),
+        }
+    }
+}

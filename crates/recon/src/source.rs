@@ -1,0 +1,438 @@
+//! Reading the three sources (CSV, Parquet, or rows from a database query)
+//! into typed rows, through the column and value maps. A value that cannot be
+//! read stops the run with the file, the line and what was expected: nothing
+//! is dropped silently.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
+use crate::ReconError;
+
+/// Where a row came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    /// The source as shown to people (`data/payments.csv`, `query payments`).
+    pub file: Arc<str>,
+    /// 1-based line (the header is line 1 in a CSV) or row number.
+    pub line: u64,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A UPG payment row.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// Payment id.
+    pub id: Box<str>,
+    /// Order id.
+    pub order_id: Box<str>,
+    /// Charge, refund or void.
+    pub kind: PayKind,
+    /// Settled, failed or pending.
+    pub status: PayStatus,
+    /// IDR.
+    pub amount: i64,
+    /// When (UTC ms).
+    pub at: i64,
+    /// Where it was read.
+    pub loc: Loc,
+}
+
+/// An HO journal line.
+#[derive(Debug, Clone)]
+pub struct Posting {
+    /// Posting id.
+    pub id: Box<str>,
+    /// Order id, when the export has it.
+    pub order_id: Option<Box<str>>,
+    /// Payment id, when the export has it.
+    pub payment_id: Option<Box<str>>,
+    /// Journal type as written.
+    pub journal: Box<str>,
+    /// Whether it reduces the order's total (refund, cancel).
+    pub negative: bool,
+    /// IDR, as written (positive).
+    pub amount: i64,
+    /// When (UTC ms).
+    pub at: i64,
+    /// Ledger period `YYYY-MM` (the export's, else from `at` in the incident timezone).
+    pub period: String,
+    /// Where it was read.
+    pub loc: Loc,
+}
+
+impl Posting {
+    /// Its effect on the order's total.
+    pub fn signed(&self) -> i64 {
+        if self.negative {
+            -self.amount
+        } else {
+            self.amount
+        }
+    }
+}
+
+/// An order row.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// Order id.
+    pub id: Box<str>,
+    /// BB / SB / GB …
+    pub service_line: Box<str>,
+    /// Status.
+    pub status: OrderStatus,
+    /// Created (UTC ms).
+    pub created_at: i64,
+    /// Trip end (UTC ms), when known.
+    pub trip_end_at: Option<i64>,
+    /// Order total, when the export has it.
+    pub amount_total: Option<i64>,
+    /// Base, overtime, extra and tip, when the export has them (for re-push lines).
+    pub parts: Option<[i64; 4]>,
+    /// Where it was read.
+    pub loc: Loc,
+}
+
+/// One row: its line (or row number) and its values; `None` is empty or NULL.
+pub type TextRow = (u64, Vec<Option<String>>);
+
+/// Rows of text with named columns, from any source.
+pub struct TextRows<'a> {
+    /// Shown in messages.
+    pub name: Arc<str>,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// (line, values) in order.
+    pub rows: Box<dyn Iterator<Item = Result<TextRow, ReconError>> + 'a>,
+}
+
+/// The three sources, read.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Orders.
+    pub orders: Vec<Order>,
+    /// UPG payments.
+    pub payments: Vec<Payment>,
+    /// HO journal lines.
+    pub postings: Vec<Posting>,
+}
+
+/// Reads a CSV file (header line first).
+pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
+    let name: Arc<str> = shown.into();
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
+    let columns: Vec<String> = r
+        .headers()
+        .map_err(|e| ReconError::Input(format!("{shown}:1: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let n2 = name.clone();
+    let rows = r.into_records().map(move |rec| {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            ReconError::Input(format!(
+                "{n2}:{line}: not a CSV row the header describes: {e}"
+            ))
+        })?;
+        let line = rec.position().map_or(0, |p| p.line());
+        Ok((
+            line,
+            rec.iter()
+                .map(|v| (!v.is_empty()).then(|| v.to_string()))
+                .collect(),
+        ))
+    });
+    Ok(TextRows {
+        name,
+        columns,
+        rows: Box::new(rows),
+    })
+}
+
+/// Reads a Parquet file; every column as text.
+pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
+    use polars::prelude::*;
+    let err = |e: PolarsError| ReconError::Input(format!("{shown}: {e}"));
+    let f = std::fs::File::open(path).map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
+    let df = ParquetReader::new(f).finish().map_err(err)?;
+    let columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let mut cols = Vec::new();
+    for c in df.columns() {
+        let s = match c.dtype() {
+            DataType::Datetime(_, _) => c
+                .cast(&DataType::Datetime(
+                    TimeUnit::Milliseconds,
+                    Some(TimeZone::UTC),
+                ))
+                .map_err(err)?
+                .cast(&DataType::Int64)
+                .map_err(err)?
+                .cast(&DataType::String)
+                .map(|s| s.str().map(|x| x.apply_values(|v| format!("@{v}").into())))
+                .map_err(err)?
+                .map_err(err)?
+                .into_column(),
+            _ => c.cast(&DataType::String).map_err(err)?,
+        };
+        cols.push(s.str().map_err(err)?.clone());
+    }
+    let n = df.height();
+    let rows = (0..n).map(move |i| {
+        Ok((
+            i as u64 + 1,
+            cols.iter().map(|c| c.get(i).map(str::to_string)).collect(),
+        ))
+    });
+    Ok(TextRows {
+        name: shown.into(),
+        columns,
+        rows: Box::new(rows),
+    })
+}
+
+struct Cols {
+    idx: Vec<Option<usize>>,
+}
+
+fn resolve(
+    t: &TextRows,
+    source: &str,
+    want: &[(&str, bool)],
+    s: &Settings,
+) -> Result<Cols, ReconError> {
+    let mut idx = Vec::new();
+    for (col, required) in want {
+        let name = s.column(source, col);
+        let i = t.columns.iter().position(|c| c.eq_ignore_ascii_case(name));
+        if i.is_none() && *required {
+            return Err(ReconError::Input(format!(
+                "{}:1: no column `{name}` ({source}.{col}); the columns are {}. Map yours in incident.toml: [recon.columns.{source}] {col} = \"YOUR_COLUMN\"",
+                t.name,
+                t.columns.join(", ")
+            )));
+        }
+        idx.push(i);
+    }
+    Ok(Cols { idx })
+}
+
+fn get<'r>(row: &'r [Option<String>], c: &Cols, k: usize) -> Option<&'r str> {
+    c.idx[k]
+        .and_then(|i| row.get(i))
+        .and_then(|v| v.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn need<'r>(
+    row: &'r [Option<String>],
+    c: &Cols,
+    k: usize,
+    loc: &Loc,
+    col: &str,
+) -> Result<&'r str, ReconError> {
+    get(row, c, k).ok_or_else(|| ReconError::Input(format!("{loc}: `{col}` is empty")))
+}
+
+/// Rupiah: a whole number (a `.0`/`.00` fraction and thousands separators `,` or `_` are accepted).
+pub fn amount(v: &str, loc: &Loc, col: &str) -> Result<i64, ReconError> {
+    let cleaned: String = v
+        .chars()
+        .filter(|c| !matches!(c, ',' | '_' | ' '))
+        .collect();
+    let whole = match cleaned.split_once('.') {
+        Some((w, f)) if f.chars().all(|c| c == '0') => w.to_string(),
+        Some(_) => {
+            return Err(ReconError::Input(format!(
+                "{loc}: {col} \"{v}\" has a fraction of a rupiah; amounts are whole rupiah"
+            )))
+        }
+        None => cleaned,
+    };
+    whole.parse().map_err(|_| {
+        ReconError::Input(format!(
+            "{loc}: {col} \"{v}\" is not an amount in rupiah (a whole number)"
+        ))
+    })
+}
+
+/// A time: RFC 3339, a local time read in the incident timezone, or `@MILLIS` (from Parquet).
+pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconError> {
+    if let Some(ms) = v.strip_prefix('@') {
+        if let Ok(n) = ms.parse() {
+            return Ok(n);
+        }
+    }
+    sidik_core::time::parse_time(v, s.tz)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| ReconError::Input(format!("{loc}: {col}: {e}")))
+}
+
+fn word<T: Copy>(
+    v: &str,
+    map: &std::collections::BTreeMap<String, T>,
+    loc: &Loc,
+    col: &str,
+    section: &str,
+) -> Result<T, ReconError> {
+    map.get(&v.to_ascii_uppercase()).copied().ok_or_else(|| {
+        ReconError::Input(format!(
+            "{loc}: {col} \"{v}\" means nothing to sidik; say what it means in incident.toml [recon.values.{section}] (known: {})",
+            map.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Reads payments.
+pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
+    use crate::settings::PAYMENT_COLUMNS as C;
+    let c = resolve(&t, "payments", &C, s)?;
+    let name = t.name.clone();
+    let mut out = Vec::new();
+    for row in t.rows {
+        let (line, row) = row?;
+        let loc = Loc {
+            file: name.clone(),
+            line,
+        };
+        out.push(Payment {
+            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            order_id: need(&row, &c, 1, &loc, C[1].0)?.into(),
+            kind: word(
+                need(&row, &c, 2, &loc, C[2].0)?,
+                &s.payment_type,
+                &loc,
+                C[2].0,
+                "payment_type",
+            )?,
+            status: word(
+                need(&row, &c, 3, &loc, C[3].0)?,
+                &s.payment_status,
+                &loc,
+                C[3].0,
+                "payment_status",
+            )?,
+            amount: amount(need(&row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            at: time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
+            loc,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads postings; a journal type the routing does not name is an error.
+pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
+    use crate::settings::POSTING_COLUMNS as C;
+    let c = resolve(&t, "postings", &C, s)?;
+    let name = t.name.clone();
+    let mut out = Vec::new();
+    for row in t.rows {
+        let (line, row) = row?;
+        let loc = Loc {
+            file: name.clone(),
+            line,
+        };
+        let journal = need(&row, &c, 3, &loc, C[3].0)?;
+        let up = journal.to_ascii_uppercase();
+        let negative = if s
+            .negative_journals
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(&up))
+        {
+            true
+        } else if s
+            .charge_journals
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(&up))
+        {
+            false
+        } else {
+            return Err(ReconError::Input(format!(
+                "{loc}: journal type \"{journal}\" is not routed; add it to incident.toml [recon.routing] charge = [...] (it makes up a charge) or negative = [...] (it reduces the order's total)"
+            )));
+        };
+        let order_id = get(&row, &c, 1).map(Into::into);
+        let payment_id = get(&row, &c, 2).map(Into::into);
+        if order_id.is_none() && payment_id.is_none() {
+            return Err(ReconError::Input(format!(
+                "{loc}: neither order_id nor payment_id: the posting cannot be matched to anything"
+            )));
+        }
+        let at = time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
+        out.push(Posting {
+            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            order_id,
+            payment_id,
+            journal: journal.into(),
+            negative,
+            amount: amount(need(&row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            at,
+            period: get(&row, &c, 6)
+                .map(str::to_string)
+                .unwrap_or_else(|| s.period(at)),
+            loc,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads orders.
+pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
+    use crate::settings::ORDER_COLUMNS as C;
+    let c = resolve(&t, "orders", &C, s)?;
+    let name = t.name.clone();
+    let mut out = Vec::new();
+    for row in t.rows {
+        let (line, row) = row?;
+        let loc = Loc {
+            file: name.clone(),
+            line,
+        };
+        let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
+            get(&row, &c, k)
+                .map(|v| amount(v, &loc, C[k].0))
+                .transpose()
+        };
+        let parts = match (
+            opt_amount(6)?,
+            opt_amount(7)?,
+            opt_amount(8)?,
+            opt_amount(9)?,
+        ) {
+            (Some(b), o, e, t) => Some([b, o.unwrap_or(0), e.unwrap_or(0), t.unwrap_or(0)]),
+            _ => None,
+        };
+        out.push(Order {
+            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            service_line: get(&row, &c, 1).unwrap_or("").into(),
+            status: word(
+                need(&row, &c, 2, &loc, C[2].0)?,
+                &s.order_status,
+                &loc,
+                C[2].0,
+                "order_status",
+            )?,
+            created_at: time(need(&row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
+            trip_end_at: get(&row, &c, 4)
+                .map(|v| time(v, s, &loc, C[4].0))
+                .transpose()?,
+            amount_total: opt_amount(5)?,
+            parts,
+            loc,
+        });
+    }
+    Ok(out)
+}
