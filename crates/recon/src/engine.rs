@@ -265,8 +265,12 @@ fn check_order(
     let charges = settled(PayKind::Charge);
     let refunds = settled(PayKind::Refund);
     let voids = settled(PayKind::Void);
-    let given_back: i64 = refunds.iter().chain(&voids).map(|p| p.amount).sum();
-    let charged: i64 = charges.iter().map(|p| p.amount).sum::<i64>() - given_back;
+    let charge_sum: i64 = charges.iter().map(|p| p.amount).sum();
+    // A void cancels a settled charge; one without a settled charge (a void
+    // before settlement) moved no money.
+    let voided = voids.iter().map(|p| p.amount).sum::<i64>().min(charge_sum);
+    let given_back: i64 = refunds.iter().map(|p| p.amount).sum::<i64>() + voided;
+    let charged: i64 = charge_sum - given_back;
     let service_line = g.order.map_or("", |o| &o.service_line).to_string();
     let before = out.breaks.len();
     let mk = |category,

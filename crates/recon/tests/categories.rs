@@ -1,0 +1,294 @@
+//! Each category on small inputs that can be checked by hand.
+
+use sidik_core::config::ReconSection;
+use sidik_recon::engine::{code, reconcile, Outcome};
+use sidik_recon::settings::Settings;
+use sidik_recon::source::{self, Sources};
+
+const ORDERS: &str =
+    "order_id,service_line,status,created_at,trip_start_at,trip_end_at,amount_total\n";
+const PAYMENTS: &str = "payment_id,order_id,payment_type,payment_status,amount,created_at\n";
+const POSTINGS: &str = "posting_id,order_id,payment_id,journal_type,amount,posted_at,period\n";
+
+fn settings(r: &ReconSection) -> Settings {
+    let tz: chrono_tz::Tz = "Asia/Jakarta".parse().unwrap();
+    let as_of = sidik_core::time::parse_time("2025-02-20 00:00", tz)
+        .unwrap()
+        .timestamp_millis();
+    Settings::new(r, tz, Some(as_of)).unwrap()
+}
+
+fn read(s: &Settings, orders: &str, payments: &str, postings: &str) -> Result<Sources, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, head: &str, body: &str| {
+        let p = dir.path().join(name);
+        // A body whose first line has no digit brings its own header.
+        let first = body.lines().next().unwrap_or("");
+        let text = if !first.is_empty() && !first.chars().any(|c| c.is_ascii_digit()) {
+            body.to_string()
+        } else {
+            format!("{head}{body}")
+        };
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let (o, p, h) = (
+        w("orders.csv", ORDERS, orders),
+        w("payments.csv", PAYMENTS, payments),
+        w("postings.csv", POSTINGS, postings),
+    );
+    let e = |e: sidik_recon::ReconError| e.to_string();
+    Ok(Sources {
+        orders: source::orders(source::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
+        payments: source::payments(source::csv_rows(&p, "payments.csv").map_err(e)?, s)
+            .map_err(e)?,
+        postings: source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s)
+            .map_err(e)?,
+    })
+}
+
+fn run(orders: &str, payments: &str, postings: &str) -> Outcome {
+    run_with(&ReconSection::default(), orders, payments, postings)
+}
+
+fn run_with(r: &ReconSection, orders: &str, payments: &str, postings: &str) -> Outcome {
+    let s = settings(r);
+    let src = read(&s, orders, payments, postings).unwrap();
+    reconcile(&src.orders, &src.payments, &src.postings, &s)
+}
+
+fn cats(o: &Outcome) -> Vec<(&'static str, i64)> {
+    o.breaks.iter().map(|b| (b.category, b.amount)).collect()
+}
+
+const DONE: &str = "O1,GB,COMPLETE,2025-01-12 10:00,2025-01-12 10:10,2025-01-12 12:00,120000\n";
+
+#[test]
+fn a_tip_posted_as_a_second_journal_line_matches_and_a_lost_tip_is_under() {
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    let two_lines = "H1,O1,P1,BASE,100000,2025-01-12T12:00:05+07:00,2025-01\nH2,O1,P1,TIP,20000,2025-01-12T12:00:05+07:00,2025-01\n";
+    let o = run(DONE, pay, two_lines);
+    assert_eq!(cats(&o), vec![]);
+    assert_eq!(o.matched_orders, 1);
+    let o = run(
+        DONE,
+        pay,
+        "H1,O1,P1,BASE,100000,2025-01-12T12:00:05+07:00,2025-01\n",
+    );
+    assert_eq!(cats(&o), vec![(code::AMOUNT_UNDER, 20000)]);
+}
+
+#[test]
+fn partial_refunds_count_when_posted_and_are_named_when_not() {
+    let pays = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\nR1,O1,REFUND,SUCCESS,30000,2025-01-12 13:00\n";
+    let base = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    let refund = "H2,O1,R1,REFUND,30000,2025-01-12T13:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run(DONE, pays, &format!("{base}{refund}"))), vec![]);
+    let o = run(DONE, pays, base);
+    assert_eq!(cats(&o), vec![(code::REFUND_NOT_POSTED, 30000)]);
+    assert_eq!(o.breaks[0].payment_id.as_deref(), Some("R1"));
+}
+
+#[test]
+fn a_void_before_settlement_moved_no_money() {
+    let cancelled = "O1,GB,CANCELLED,2025-01-12 10:00,,,120000\n";
+    let pays = "P1,O1,CHARGE,PENDING,120000,2025-01-12 10:01\nV1,O1,VOID,SUCCESS,120000,2025-01-12 10:02\n";
+    let o = run(cancelled, pays, "");
+    assert_eq!(cats(&o), vec![]);
+    // A void after settlement gives the charge back: nothing to post either.
+    let pays = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\nV1,O1,VOID,SUCCESS,120000,2025-01-12 10:02\n";
+    assert_eq!(cats(&run(cancelled, pays, "")), vec![]);
+    // Cancelled with the charge kept.
+    let pays = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    let o = run(cancelled, pays, "");
+    assert_eq!(cats(&o), vec![(code::STATUS_MISMATCH, 120000)]);
+    assert_eq!(o.breaks[0].reason, "cancelled_with_charge");
+}
+
+#[test]
+fn a_cross_month_trip_is_a_timing_item_with_half_open_periods() {
+    let order = "O1,GB,COMPLETE,2025-01-31 20:00,2025-01-31 20:10,2025-02-01 00:00,120000\n";
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-31 23:59:59\n";
+    // No period column: it comes from posted_at in Asia/Jakarta; 00:00 on the 1st is February.
+    let post = "posting_id,order_id,payment_id,journal_type,amount,posted_at\nH1,O1,P1,BASE,120000,2025-02-01 00:00:00\n";
+    let o = run(order, pay, post);
+    assert_eq!(cats(&o), vec![(code::CROSS_PERIOD, 120000)]);
+    assert!(!o.has_breaks(), "a timing item is not a break");
+    // One second earlier it is the same period: matched.
+    let post = "posting_id,order_id,payment_id,journal_type,amount,posted_at\nH1,O1,P1,BASE,120000,2025-01-31 23:59:59\n";
+    assert_eq!(cats(&run(order, pay, post)), vec![]);
+    // Scheduled, charged, trip after the cut-off, not posted: not yet due.
+    let sched = "O1,GB,SCHEDULED,2025-01-12 10:00,2025-02-25 10:00,2025-02-25 12:00,120000\n";
+    let o = run(sched, "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n", "");
+    assert_eq!(cats(&o), vec![(code::NOT_YET_DUE, 120000)]);
+}
+
+#[test]
+fn an_ambiguous_pair_is_never_paired() {
+    let pays = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\nP2,O1,CHARGE,SUCCESS,120000,2025-01-12 10:02\n";
+    // The posting names only the order, which has two settled charges.
+    let post = "H1,O1,,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    let o = run(DONE, pays, post);
+    let mut c = cats(&o);
+    c.sort();
+    assert_eq!(
+        c,
+        vec![
+            (code::AMBIGUOUS, 120000),
+            (code::DUPLICATE_CHARGE, 120000),
+            (code::MISSING_IN_HO, 120000)
+        ]
+    );
+    // Naming the payment resolves it: one duplicate charge, the rest matches.
+    let post = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    assert_eq!(
+        cats(&run(DONE, pays, post)),
+        vec![(code::DUPLICATE_CHARGE, 120000)]
+    );
+    // A duplicate charge given back is not a break: HO books the one charge kept.
+    let back = format!("{pays}R2,O1,REFUND,SUCCESS,120000,2025-01-12 10:30\n");
+    let post = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run(DONE, &back, post)), vec![]);
+}
+
+#[test]
+fn postings_without_a_charge_and_twice_booked_lines() {
+    let o = run(
+        DONE,
+        "",
+        "H1,O1,,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n",
+    );
+    let mut c = cats(&o);
+    c.sort();
+    assert_eq!(
+        c,
+        vec![
+            (code::MISSING_AT_UPG, 120000),
+            (code::STATUS_MISMATCH, 120000)
+        ]
+    );
+    // An orphan: no such order, no such payment.
+    let o = run(
+        "",
+        "",
+        "H9,O9,P9,BASE,5000,2025-01-12T12:00:05+07:00,2025-01\n",
+    );
+    assert_eq!(cats(&o), vec![(code::MISSING_AT_UPG, 5000)]);
+    assert_eq!(o.breaks[0].source, "postings.csv:2");
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    let twice = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\nH2,O1,P1,BASE,120000,2025-01-12T12:00:08+07:00,2025-01\n";
+    assert_eq!(
+        cats(&run(DONE, pay, twice)),
+        vec![(code::DUPLICATE_POSTING, 120000)]
+    );
+}
+
+#[test]
+fn tolerance_lag_and_stuck_orders() {
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    let over = |n: i64| format!("H1,O1,P1,BASE,{n},2025-01-12T12:00:05+07:00,2025-01\n");
+    let loose = ReconSection {
+        tolerance_idr: Some(500),
+        ..Default::default()
+    };
+    assert_eq!(cats(&run_with(&loose, DONE, pay, &over(120_300))), vec![]);
+    assert_eq!(
+        cats(&run_with(&loose, DONE, pay, &over(120_600))),
+        vec![(code::AMOUNT_OVER, 600)]
+    );
+    // Posted four days after the trip ended, same month: late (lag 72 h).
+    let late = "H1,O1,P1,BASE,120000,2025-01-16T12:00:05+07:00,2025-01\n";
+    assert_eq!(
+        cats(&run(DONE, pay, late)),
+        vec![(code::LATE_POSTING, 120000)]
+    );
+    // ACTIVE long after its trip ended, charged, never posted: stuck and missing in HO.
+    let active = "O1,GB,ACTIVE,2025-01-12 10:00,2025-01-12 10:10,2025-01-12 12:00,120000\n";
+    let o = run(active, pay, "");
+    let mut c = cats(&o);
+    c.sort();
+    assert_eq!(
+        c,
+        vec![
+            (code::MISSING_IN_HO, 120000),
+            (code::STATUS_MISMATCH, 120000)
+        ]
+    );
+    assert_eq!(o.stuck.len(), 1);
+    assert_eq!(o.stuck[0].charged, 120000);
+    // COMPLETE with no charge at all.
+    let o = run(DONE, "P1,O1,CHARGE,FAILED,120000,2025-01-12 10:01\n", "");
+    assert_eq!(cats(&o), vec![(code::STATUS_MISMATCH, 120000)]);
+    assert_eq!(o.breaks[0].reason, "complete_without_charge");
+}
+
+#[test]
+fn a_users_own_export_reads_through_the_maps() {
+    let r: ReconSection = toml::from_str(
+        r#"
+        [columns.payments]
+        payment_id = "trx_id"
+        order_id = "booking"
+        payment_type = "kind"
+        payment_status = "state"
+        amount = "nominal"
+        created_at = "paid_at"
+        [values.payment_status]
+        settled = ["PAID"]
+        failed = ["REJECTED"]
+        [routing]
+        charge = ["FARE", "TIPS"]
+        negative = ["RETURN"]
+        "#,
+    )
+    .unwrap();
+    let pays = "trx_id,booking,kind,state,nominal,paid_at\nT1,O1,CHARGE,PAID,\"120,000\",2025-01-12T10:01:00+07:00\n";
+    let post = "H1,O1,T1,FARE,100000,2025-01-12T12:00:05+07:00,2025-01\nH2,O1,T1,TIPS,20000,2025-01-12T12:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run_with(&r, DONE, pays, post)), vec![]);
+}
+
+#[test]
+fn bad_input_names_the_file_the_line_and_the_fix() {
+    let s = settings(&ReconSection::default());
+    let err = |o: &str, p: &str, h: &str| read(&s, o, p, h).err().expect("an error");
+    let e = err(DONE, "P1,O1,CHARGE,SUCCESS,12a,2025-01-12 10:01\n", "");
+    assert!(
+        e.starts_with("payments.csv:2: amount \"12a\" is not an amount"),
+        "{e}"
+    );
+    let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100.50,2025-01-12 10:01\n", "");
+    assert!(e.contains("fraction of a rupiah"), "{e}");
+    let e = err(DONE, "P1,O1,CHARGE,MAYBE,100,2025-01-12 10:01\n", "");
+    assert!(
+        e.contains("payments.csv:2")
+            && e.contains("\"MAYBE\"")
+            && e.contains("[recon.values.payment_status]"),
+        "{e}"
+    );
+    let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100,yesterday\n", "");
+    assert!(
+        e.contains("payments.csv:2: created_at") && e.contains("not a time"),
+        "{e}"
+    );
+    let e = err(
+        DONE,
+        "",
+        "H1,O1,P1,BONUS,100,2025-01-12T12:00:05+07:00,2025-01\n",
+    );
+    assert!(
+        e.contains("postings.csv:2") && e.contains("\"BONUS\" is not routed"),
+        "{e}"
+    );
+    let e = err(
+        DONE,
+        "payment_id,order_id,payment_type,amount,created_at\nP1,O1,CHARGE,100,2025-01-12 10:01\n",
+        "",
+    );
+    assert!(
+        e.contains("payments.csv:1: no column `payment_status`")
+            && e.contains("[recon.columns.payments]"),
+        "{e}"
+    );
+    let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100\n", "");
+    assert!(e.contains("payments.csv:2"), "{e}");
+}
