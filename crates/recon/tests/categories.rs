@@ -250,7 +250,7 @@ fn a_users_own_export_reads_through_the_maps() {
 #[test]
 fn bad_input_names_the_file_the_line_and_the_fix() {
     let s = settings(&ReconSection::default());
-    let err = |o: &str, p: &str, h: &str| read(&s, o, p, h).err().expect("an error");
+    let err = |o: &str, p: &str, h: &str| read(&s, o, p, h).expect_err("an error");
     let e = err(DONE, "P1,O1,CHARGE,SUCCESS,12a,2025-01-12 10:01\n", "");
     assert!(
         e.starts_with("payments.csv:2: amount \"12a\" is not an amount"),
