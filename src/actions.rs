@@ -24,6 +24,7 @@ pub fn registry() -> Registry {
     r.register(LogsPatterns);
     r.register(LogsJourneys);
     r.register(PgSample);
+    r.register(ReconRun);
     r.register(IncidentReport);
     r
 }
@@ -402,6 +403,110 @@ impl Action for CollectMetrics {
         Outcome::Succeeded(Done {
             outputs: vec![evidence],
             report: Some(ctx.report_path()),
+            charts: vec![],
+            result,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ recon.run
+
+/// Reconciles payments, HO postings and orders (sidik-recon).
+struct ReconRun;
+
+/// Fills `{CODE}` (rows), `{CODE:idr}` (rupiah), `{stuck}`, `{breaks}`,
+/// `{breaks:idr}` and `{matched}` from a reconciliation.
+fn fill_recon(template: &str, o: &sidik_recon::engine::Outcome) -> String {
+    let breaks: Vec<&sidik_recon::engine::Break> = o
+        .breaks
+        .iter()
+        .filter(|b| !sidik_recon::engine::code::TIMING.contains(&b.category))
+        .collect();
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let key = &rest[open + 1..open + close];
+        let (name, fmt) = key.split_once(':').unwrap_or((key, ""));
+        let tally = o.by_category.get(name).copied().unwrap_or_default();
+        let value = match (name, fmt) {
+            ("stuck", _) => count(o.stuck.len() as i64),
+            ("matched", _) => count(o.matched_orders as i64),
+            ("breaks", "idr") => idr(breaks.iter().map(|b| b.amount).sum()),
+            ("breaks", _) => count(breaks.len() as i64),
+            (_, "idr") => idr(tally.amount),
+            _ => count(tally.count as i64),
+        };
+        out.push_str(&value);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Action for ReconRun {
+    fn name(&self) -> &'static str {
+        "recon.run"
+    }
+    fn summary(&self) -> &'static str {
+        "Reconcile UPG payments, HO postings and orders: breaks by category with rupiah, stuck orders, a re-push batch"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["from", "database", "expect_clean", "result"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let r = ctx.incident.file.sources.recon.clone().unwrap_or_default();
+        [r.orders, r.payments, r.postings]
+            .into_iter()
+            .flatten()
+            .map(|f| ctx.incident.dir.resolve(f))
+            .collect()
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let s = match sidik_recon::output::settings(inc) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let src = match ctx.str_param("from").unwrap_or("files") {
+            "files" => sidik_recon::output::load_files(inc, &s).map_err(|e| e.to_string()),
+            "db" => {
+                let (url, opts, _) = match database(ctx) {
+                    Ok(x) => x,
+                    Err(o) => return o,
+                };
+                crate::recon_cmd::load_db(&url, &opts, &s).map_err(|e| format!("{e:#}"))
+            }
+            other => Err(format!("`from` must be files or db, not {other:?}")),
+        };
+        let src = match src {
+            Ok(x) => x,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s);
+        let w = match sidik_recon::output::write_all(inc, &o, &src.orders, &s, &ctx.report_path()) {
+            Ok(w) => w,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let result = fill_recon(
+            ctx.str_param("result")
+                .unwrap_or("{breaks} breaks ({breaks:idr}); {MISSING_IN_HO} charges not posted to HO ({MISSING_IN_HO:idr}); {stuck} stuck orders"),
+            &o,
+        );
+        let clean = ctx
+            .params
+            .get("expect_clean")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if clean && o.has_breaks() {
+            return Outcome::Failed(format!("{result}; see {}", inc.dir.relative(&w.report)));
+        }
+        Outcome::Succeeded(Done {
+            outputs: w.evidence,
+            report: Some(w.report),
             charts: vec![],
             result,
         })

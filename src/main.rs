@@ -24,6 +24,7 @@ mod actions;
 mod frame;
 mod logs_cmd;
 mod pg_cmd;
+mod recon_cmd;
 mod report;
 mod run;
 mod tracker;
@@ -68,6 +69,8 @@ enum Command {
     /// Ingest and analyse the services' logs.
     #[command(subcommand)]
     Logs(logs_cmd::LogsCommand),
+    /// Reconcile UPG payments, HO postings and orders: breaks, stuck orders, money at stake.
+    Recon(recon_cmd::ReconArgs),
     /// Read and update the markdown investigation tracker, byte-exactly.
     #[command(subcommand)]
     Tracker(tracker::TrackerCommand),
@@ -189,6 +192,10 @@ fn main() -> ExitCode {
         Command::Playbook(c) => run::playbook(c),
         Command::Logs(c) => logs_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
+        Command::Recon(a) => match recon_cmd::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Run(a) => match run::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

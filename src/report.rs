@@ -21,20 +21,6 @@ const HYPOTHESES: [&str; 5] = [
     "Race condition in the payment flow",
 ];
 
-fn csv_first_row(inc: &Incident, step: &str) -> Option<BTreeMap<String, String>> {
-    let path = inc.dir.evidence().join(format!("{step}.csv"));
-    let mut rdr = csv::Reader::from_path(path).ok()?;
-    let headers = rdr.headers().ok()?.clone();
-    let rec = rdr.records().next()?.ok()?;
-    Some(
-        headers
-            .iter()
-            .map(str::to_string)
-            .zip(rec.iter().map(str::to_string))
-            .collect(),
-    )
-}
-
 fn csv_rows(inc: &Incident, step: &str) -> Option<usize> {
     let path = inc.dir.evidence().join(format!("{step}.csv"));
     let rdr = csv::Reader::from_path(path).ok()?;
@@ -133,26 +119,51 @@ pub fn incident_report(inc: &Incident) -> String {
     );
 
     md.push_str("\n## Impact\n\n");
-    match csv_first_row(inc, "financial-impact") {
-        Some(row) => {
-            let n = |k: &str| row.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-            let _ = writeln!(md, "- Orders stuck in ACTIVE (order gantung): **{}**", count(n("stuck_orders")));
+    let recon: Option<serde_json::Value> =
+        std::fs::read(inc.dir.evidence().join("recon/recon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    match recon {
+        Some(j) => {
+            let cat = |c: &str, k: &str| j["by_category"][c][k].as_i64().unwrap_or(0);
             let _ = writeln!(
                 md,
-                "- Orders charged at UPG but not posted to HO: **{}**, **{}**",
-                count(n("orders_not_posted")),
-                idr(n("amount_not_posted"))
+                "- Orders stuck in ACTIVE (order gantung): **{}**",
+                count(j["stuck_orders"].as_i64().unwrap_or(0))
             );
-            md.push_str("- Source: [financial impact](financial-impact.md)\n");
+            let _ = writeln!(
+                md,
+                "- Charged at UPG but not posted to HO: **{}** payments, **{}**",
+                count(cat("MISSING_IN_HO", "count")),
+                idr(cat("MISSING_IN_HO", "amount"))
+            );
+            for (c, label) in [
+                ("DUPLICATE_CHARGE", "Charged twice"),
+                ("DUPLICATE_POSTING", "Booked twice at HO"),
+                ("AMOUNT_UNDER", "Posted less than charged"),
+                ("AMOUNT_OVER", "Posted more than charged"),
+                ("REFUND_NOT_POSTED", "Refunds not posted"),
+                ("MISSING_AT_UPG", "Posted without a charge"),
+            ] {
+                if cat(c, "count") > 0 {
+                    let _ = writeln!(
+                        md,
+                        "- {label} ({c}): {}, {}",
+                        count(cat(c, "count")),
+                        idr(cat(c, "amount"))
+                    );
+                }
+            }
+            let report = ["financial-impact", "missing-in-ho", "reconciliation-completed"]
+                .into_iter()
+                .find(|s| inc.dir.reports().join(format!("{s}.md")).exists())
+                .unwrap_or("financial-impact");
+            let _ = writeln!(
+                md,
+                "- Source: [reconciliation]({report}.md), breaks in [breaks.csv](../evidence/recon/breaks.csv), re-push batch in [repush.csv](../evidence/recon/repush.csv)"
+            );
         }
-        None => md.push_str("- *Not collected yet*: the `financial-impact` step (phase 1) needs the orders database.\n"),
-    }
-    if let Some(n) = csv_rows(inc, "missing-in-ho") {
-        let _ = writeln!(
-            md,
-            "- Payments missing in HO: {} ([list](missing-in-ho.md))",
-            count(n as i64)
-        );
+        None => md.push_str("- *Not collected yet*: the `financial-impact` step (phase 1) reconciles the payments, HO postings and orders exports.\n"),
     }
     if let Some(n) = csv_rows(inc, "stuck-orders") {
         let _ = writeln!(

@@ -276,9 +276,39 @@ pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconErr
             return Ok(n);
         }
     }
+    let pg;
+    let v = match pg_offset(v) {
+        Some(rfc) => {
+            pg = rfc;
+            pg.as_str()
+        }
+        None => v,
+    };
     sidik_core::time::parse_time(v, s.tz)
         .map(|t| t.timestamp_millis())
         .map_err(|e| ReconError::Input(format!("{loc}: {col}: {e}")))
+}
+
+/// PostgreSQL's text form of a timestamptz (`2025-01-12 19:05:01.123+07`,
+/// `+05:30`) as RFC 3339.
+fn pg_offset(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    if b.len() < 22 || b[10] != b' ' || b[4] != b'-' {
+        return None;
+    }
+    let sign = v.rfind(['+', '-']).filter(|i| *i > 18)?;
+    let offset = &v[sign + 1..];
+    let offset = match offset.len() {
+        2 => format!("{offset}:00"),
+        5 if offset.as_bytes()[2] == b':' => offset.to_string(),
+        _ => return None,
+    };
+    Some(format!(
+        "{}T{}{}{offset}",
+        &v[..10],
+        &v[11..sign],
+        &v[sign..sign + 1]
+    ))
 }
 
 fn word<T: Copy>(
@@ -296,20 +326,40 @@ fn word<T: Copy>(
     })
 }
 
+/// Remembers ids to refuse one listed twice.
+struct Seen(rustc_hash::FxHashMap<Box<str>, u64>);
+
+impl Seen {
+    fn new() -> Self {
+        Seen(Default::default())
+    }
+    fn check(&mut self, id: &str, loc: &Loc, what: &str) -> Result<(), ReconError> {
+        if let Some(first) = self.0.insert(id.into(), loc.line) {
+            return Err(ReconError::Input(format!(
+                "{loc}: {what} {id} is also on line {first}; an export lists each {what} once (remove the repeated rows, or export again)"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Reads payments.
 pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
+    let mut seen = Seen::new();
     for row in t.rows {
         let (line, row) = row?;
         let loc = Loc {
             file: name.clone(),
             line,
         };
+        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        seen.check(id, &loc, "payment_id")?;
         out.push(Payment {
-            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            id: id.into(),
             order_id: need(&row, &c, 1, &loc, C[1].0)?.into(),
             kind: word(
                 need(&row, &c, 2, &loc, C[2].0)?,
@@ -339,6 +389,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
     let c = resolve(&t, "postings", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
+    let mut seen = Seen::new();
     for row in t.rows {
         let (line, row) = row?;
         let loc = Loc {
@@ -372,8 +423,10 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
             )));
         }
         let at = time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
+        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        seen.check(id, &loc, "posting_id")?;
         out.push(Posting {
-            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            id: id.into(),
             order_id,
             payment_id,
             journal: journal.into(),
@@ -395,6 +448,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
     let c = resolve(&t, "orders", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
+    let mut seen = Seen::new();
     for row in t.rows {
         let (line, row) = row?;
         let loc = Loc {
@@ -415,8 +469,10 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             (Some(b), o, e, t) => Some([b, o.unwrap_or(0), e.unwrap_or(0), t.unwrap_or(0)]),
             _ => None,
         };
+        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        seen.check(id, &loc, "order_id")?;
         out.push(Order {
-            id: need(&row, &c, 0, &loc, C[0].0)?.into(),
+            id: id.into(),
             service_line: get(&row, &c, 1).unwrap_or("").into(),
             status: word(
                 need(&row, &c, 2, &loc, C[2].0)?,

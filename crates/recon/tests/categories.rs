@@ -291,4 +291,23 @@ fn bad_input_names_the_file_the_line_and_the_fix() {
     );
     let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100\n", "");
     assert!(e.contains("payments.csv:2"), "{e}");
+    let e = err(
+        DONE,
+        "P1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\nP1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\n",
+        "",
+    );
+    assert!(
+        e.starts_with("payments.csv:3: payment_id P1 is also on line 2"),
+        "{e}"
+    );
+    // PostgreSQL's text form of a timestamptz is read too.
+    let src = read(
+        &s,
+        DONE,
+        "P1,O1,CHARGE,SUCCESS,100,2025-01-12 03:01:00.5+00\n",
+        "",
+    )
+    .unwrap();
+    let want = sidik_core::time::parse_time("2025-01-12T10:01:00.5+07:00", s.tz).unwrap();
+    assert_eq!(src.payments[0].at, want.timestamp_millis());
 }

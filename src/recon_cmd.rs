@@ -1,0 +1,167 @@
+//! `sidik recon`: reconcile the incident's payments, HO postings and orders.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use sidik_core::Incident;
+use sidik_recon::engine::{code, Outcome};
+use sidik_recon::source::{self, Sources, TextRows};
+
+use crate::tracker::Format;
+
+#[derive(Debug, Args)]
+pub struct ReconArgs {
+    /// The incident folder ([sources.recon] names the exports, [recon] the maps).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    incident: PathBuf,
+    /// Read the three sources from the incident's database (queries/recon/*.sql) instead of the files.
+    #[arg(long)]
+    from_db: bool,
+    /// Database name from incident.toml for --from-db; default the first.
+    #[arg(long, requires = "from_db")]
+    database: Option<String>,
+    /// Connection string for --from-db instead of the incident's.
+    #[arg(long, value_name = "URL", requires = "from_db")]
+    pg: Option<String>,
+    /// Output: the summary table, or recon.json's content.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+/// The recon queries shipped in `queries/recon/`.
+pub const RECON_QUERIES: [(&str, &str); 3] = [
+    ("orders", include_str!("../queries/recon/orders.sql")),
+    ("payments", include_str!("../queries/recon/payments.sql")),
+    ("postings", include_str!("../queries/recon/postings.sql")),
+];
+
+fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
+    TextRows {
+        name: name.into(),
+        columns: t.columns,
+        rows: Box::new(
+            t.rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| Ok((i as u64 + 1, r))),
+        ),
+    }
+}
+
+/// Reads the three sources with the recon queries over one read-only session.
+pub fn load_db(
+    url: &str,
+    opts: &sidik_pg::SessionOptions,
+    s: &sidik_recon::settings::Settings,
+) -> Result<Sources> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let tables = rt.block_on(async {
+        let session = sidik_pg::Session::connect(url, opts).await?;
+        let mut out = Vec::new();
+        for (name, text) in RECON_QUERIES {
+            let q = sidik_pg::NamedQuery::parse(&format!("queries/recon/{name}.sql"), text)?;
+            out.push(sidik_pg::run_named(&session, &q, &[]).await?.0);
+        }
+        Ok::<_, sidik_pg::PgError>(out)
+    })?;
+    let mut it = tables.into_iter();
+    let mut next = |name: &str| {
+        table_rows(
+            it.next().expect("three queries"),
+            &format!("query recon_{name}"),
+        )
+    };
+    Ok(Sources {
+        orders: source::orders(next("orders"), s)?,
+        payments: source::payments(next("payments"), s)?,
+        postings: source::postings(next("postings"), s)?,
+    })
+}
+
+/// The connection for `--from-db`: `--pg`, else the incident's database.
+fn db_target(inc: &Incident, a: &ReconArgs) -> Result<(String, sidik_pg::SessionOptions)> {
+    if let Some(u) = &a.pg {
+        return Ok((u.clone(), sidik_pg::SessionOptions::default()));
+    }
+    let dbs = &inc.file.sources.databases;
+    let db = match &a.database {
+        Some(n) => dbs
+            .iter()
+            .find(|d| &d.name == n)
+            .with_context(|| format!("incident.toml has no database named `{n}`"))?,
+        None => dbs
+            .first()
+            .context("incident.toml lists no [[sources.databases]]; pass --pg URL")?,
+    };
+    let var = db.url_env.clone().unwrap_or_else(|| "DATABASE_URL".into());
+    let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
+        bail!(
+            "${var} is not set: export the connection string of `{}`, or pass --pg URL",
+            db.name
+        );
+    };
+    Ok((
+        url,
+        sidik_pg::SessionOptions {
+            search_path: db.search_path.clone(),
+            ..Default::default()
+        },
+    ))
+}
+
+/// Counts and rupiah per category, for people.
+pub fn summary_table(o: &Outcome) -> String {
+    let mut out = format!("{:<20} {:>10} {:>22}\n", "category", "rows", "rupiah");
+    for (c, t) in &o.by_category {
+        let note = if code::TIMING.contains(c) {
+            "  (timing, not a break)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<20} {:>10} {:>22}{note}\n",
+            c,
+            t.count,
+            sidik_recon::output::idr(t.amount)
+        ));
+    }
+    out
+}
+
+pub fn run(a: ReconArgs) -> Result<ExitCode> {
+    let inc = Incident::load(&a.incident)?;
+    let s = sidik_recon::output::settings(&inc)?;
+    let src = if a.from_db {
+        let (url, opts) = db_target(&inc, &a)?;
+        load_db(&url, &opts, &s)?
+    } else {
+        sidik_recon::output::load_files(&inc, &s)?
+    };
+    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s);
+    let report = inc.dir.reports().join("recon.md");
+    let w = sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report)?;
+    match a.format {
+        Format::Json => out!(
+            "{}",
+            serde_json::to_string_pretty(&sidik_recon::output::summary_json(&o, &s))?
+        ),
+        _ => {
+            out!("{}", summary_table(&o).trim_end());
+            out!(
+                "{} stuck orders; report {}; breaks {}",
+                o.stuck.len(),
+                inc.dir.relative(&w.report),
+                inc.dir.relative(&w.evidence[0])
+            );
+        }
+    }
+    Ok(if o.has_breaks() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
