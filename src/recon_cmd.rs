@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use sidik_core::Incident;
 use sidik_recon::engine::{code, Outcome};
-use sidik_recon::source::{self, Sources, TextRows};
+use sidik_recon::source::{self, Rows, Sources, TextRows};
 
 use crate::tracker::Format;
 
@@ -41,12 +41,12 @@ fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
     TextRows {
         name: name.into(),
         columns: t.columns,
-        rows: Box::new(
+        rows: Rows::Iter(Box::new(
             t.rows
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| Ok((i as u64 + 1, r))),
-        ),
+        )),
     }
 }
 
@@ -75,11 +75,13 @@ pub fn load_db(
             &format!("query recon_{name}"),
         )
     };
-    Ok(Sources {
+    let src = Sources {
         orders: source::orders(next("orders"), s)?,
         payments: source::payments(next("payments"), s)?,
         postings: source::postings(next("postings"), s)?,
-    })
+    };
+    source::check_unique(&src)?;
+    Ok(src)
 }
 
 /// The connection for `--from-db`: `--pg`, else the incident's database.

@@ -445,14 +445,29 @@ pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, Recon
             ))
         })
     };
-    let orders = source::orders(file_rows(inc, &need(&r.orders, "orders")?)?, s)?;
-    let payments = source::payments(file_rows(inc, &need(&r.payments, "payments")?)?, s)?;
-    let postings = source::postings(file_rows(inc, &need(&r.postings, "postings")?)?, s)?;
-    Ok(source::Sources {
-        orders,
-        payments,
-        postings,
-    })
+    let (o, p, h) = (
+        need(&r.orders, "orders")?,
+        need(&r.payments, "payments")?,
+        need(&r.postings, "postings")?,
+    );
+    // The three files are read at the same time.
+    let (orders, payments, postings) = std::thread::scope(|sc| {
+        let orders = sc.spawn(|| source::orders(file_rows(inc, &o)?, s));
+        let payments = sc.spawn(|| source::payments(file_rows(inc, &p)?, s));
+        let postings = file_rows(inc, &h).and_then(|t| source::postings(t, s));
+        (
+            orders.join().expect("orders reader panicked"),
+            payments.join().expect("payments reader panicked"),
+            postings,
+        )
+    });
+    let src = source::Sources {
+        orders: orders?,
+        payments: payments?,
+        postings: postings?,
+    };
+    source::check_unique(&src)?;
+    Ok(src)
 }
 
 /// The settings of an incident.

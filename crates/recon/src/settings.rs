@@ -252,6 +252,13 @@ impl Settings {
             .unwrap_or(col)
     }
 
+    /// UTC milliseconds of a local wall-clock time (milliseconds since the
+    /// local epoch) in the incident timezone; a skipped local time is `None`.
+    pub fn local_to_utc(&self, local_ms: i64) -> Option<i64> {
+        let naive = chrono::DateTime::from_timestamp_millis(local_ms)?.naive_utc();
+        sidik_core::time::local_to_utc(naive, self.tz).map(|t| t.timestamp_millis())
+    }
+
     /// The ledger period (`YYYY-MM`) of an instant, in the incident timezone.
     pub fn period(&self, t: i64) -> String {
         use chrono::TimeZone;

@@ -107,8 +107,55 @@ pub struct TextRows<'a> {
     pub name: Arc<str>,
     /// Column names.
     pub columns: Vec<String>,
-    /// (line, values) in order.
-    pub rows: Box<dyn Iterator<Item = Result<TextRow, ReconError>> + 'a>,
+    /// The rows.
+    pub rows: Rows<'a>,
+}
+
+/// Where rows come from.
+pub enum Rows<'a> {
+    /// A CSV file, read record by record into one reused buffer.
+    Csv(csv::Reader<std::fs::File>),
+    /// Rows already in memory (Parquet, a database query).
+    Iter(Box<dyn Iterator<Item = Result<TextRow, ReconError>> + 'a>),
+}
+
+impl TextRows<'_> {
+    /// Calls `f(line, values)` for every row; empty values are `None`.
+    pub fn each(
+        self,
+        mut f: impl FnMut(u64, &[Option<&str>]) -> Result<(), ReconError>,
+    ) -> Result<(), ReconError> {
+        let name = self.name;
+        match self.rows {
+            Rows::Csv(mut r) => {
+                let mut rec = csv::StringRecord::new();
+                loop {
+                    match r.read_record(&mut rec) {
+                        Ok(false) => return Ok(()),
+                        Ok(true) => {}
+                        Err(e) => {
+                            let line = e.position().map_or(0, |p| p.line());
+                            return Err(ReconError::Input(format!(
+                                "{name}:{line}: not a CSV row the header describes: {e}"
+                            )));
+                        }
+                    }
+                    let line = rec.position().map_or(0, |p| p.line());
+                    let row: Vec<Option<&str>> =
+                        rec.iter().map(|v| (!v.is_empty()).then_some(v)).collect();
+                    f(line, &row)?;
+                }
+            }
+            Rows::Iter(it) => {
+                for row in it {
+                    let (line, row) = row?;
+                    let vals: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
+                    f(line, &vals)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The three sources, read.
@@ -135,26 +182,10 @@ pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconErro
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let n2 = name.clone();
-    let rows = r.into_records().map(move |rec| {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            ReconError::Input(format!(
-                "{n2}:{line}: not a CSV row the header describes: {e}"
-            ))
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        Ok((
-            line,
-            rec.iter()
-                .map(|v| (!v.is_empty()).then(|| v.to_string()))
-                .collect(),
-        ))
-    });
     Ok(TextRows {
         name,
         columns,
-        rows: Box::new(rows),
+        rows: Rows::Csv(r),
     })
 }
 
@@ -199,7 +230,7 @@ pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, Recon
     Ok(TextRows {
         name: shown.into(),
         columns,
-        rows: Box::new(rows),
+        rows: Rows::Iter(Box::new(rows)),
     })
 }
 
@@ -229,16 +260,16 @@ fn resolve(
     Ok(Cols { idx })
 }
 
-fn get<'r>(row: &'r [Option<String>], c: &Cols, k: usize) -> Option<&'r str> {
+fn get<'r>(row: &[Option<&'r str>], c: &Cols, k: usize) -> Option<&'r str> {
     c.idx[k]
         .and_then(|i| row.get(i))
-        .and_then(|v| v.as_deref())
+        .and_then(|v| *v)
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
 
 fn need<'r>(
-    row: &'r [Option<String>],
+    row: &[Option<&'r str>],
     c: &Cols,
     k: usize,
     loc: &Loc,
@@ -276,6 +307,9 @@ pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconErr
             return Ok(n);
         }
     }
+    if let Some(t) = fast_time(v, s) {
+        return Ok(t);
+    }
     let pg;
     let v = match pg_offset(v) {
         Some(rfc) => {
@@ -287,6 +321,92 @@ pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconErr
     sidik_core::time::parse_time(v, s.tz)
         .map(|t| t.timestamp_millis())
         .map_err(|e| ReconError::Input(format!("{loc}: {col}: {e}")))
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    let mut n = 0i64;
+    for c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
+    }
+    Some(n)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` with an optional `Z`, `±HH`, `±HH:MM` or
+/// `±HHMM`, without allocating; local times through the incident timezone.
+/// Anything else is left to the general parser.
+fn fast_time(v: &str, s: &Settings) -> Option<i64> {
+    let b = v.trim().as_bytes();
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 {
+        return None;
+    }
+    let mut i = 16;
+    let mut sec = 0;
+    let mut ms = 0;
+    if b.get(i) == Some(&b':') {
+        sec = digits(b.get(i + 1..i + 3)?)?;
+        if sec > 60 {
+            return None;
+        }
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == start {
+                return None;
+            }
+            let frac = &b[start..j.min(start + 3)];
+            ms = digits(frac)? * [100, 10, 1][frac.len() - 1];
+            i = j;
+        }
+    }
+    let local = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
+    let rest = &b[i..];
+    let offset_min = match rest {
+        [] => return s.local_to_utc(local),
+        [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), hh @ ..] => {
+            let (oh, om) = match hh {
+                [a, b2] => (digits(&[*a, *b2])?, 0),
+                [a, b2, b':', c, d2] | [a, b2, c, d2] => (digits(&[*a, *b2])?, digits(&[*c, *d2])?),
+                _ => return None,
+            };
+            let m = oh * 60 + om;
+            if *sign == b'-' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    Some(local - offset_min * 60_000)
 }
 
 /// PostgreSQL's text form of a timestamptz (`2025-01-12 19:05:01.123+07`,
@@ -326,21 +446,40 @@ fn word<T: Copy>(
     })
 }
 
-/// Remembers ids to refuse one listed twice.
-struct Seen(rustc_hash::FxHashMap<Box<str>, u64>);
-
-impl Seen {
-    fn new() -> Self {
-        Seen(Default::default())
-    }
-    fn check(&mut self, id: &str, loc: &Loc, what: &str) -> Result<(), ReconError> {
-        if let Some(first) = self.0.insert(id.into(), loc.line) {
-            return Err(ReconError::Input(format!(
-                "{loc}: {what} {id} is also on line {first}; an export lists each {what} once (remove the repeated rows, or export again)"
-            )));
+/// Refuses an id listed twice in one source (an export lists each order,
+/// payment and posting once), naming both lines.
+pub fn check_unique(src: &Sources) -> Result<(), ReconError> {
+    fn once<'a>(
+        ids: impl Iterator<Item = (&'a str, &'a Loc)>,
+        n: usize,
+        what: &str,
+    ) -> Result<(), ReconError> {
+        let mut seen: rustc_hash::FxHashMap<&str, u64> = Default::default();
+        seen.reserve(n);
+        for (id, loc) in ids {
+            if let Some(first) = seen.insert(id, loc.line) {
+                return Err(ReconError::Input(format!(
+                    "{loc}: {what} {id} is also on line {first}; an export lists each {what} once (remove the repeated rows, or export again)"
+                )));
+            }
         }
         Ok(())
     }
+    once(
+        src.orders.iter().map(|o| (&*o.id, &o.loc)),
+        src.orders.len(),
+        "order_id",
+    )?;
+    once(
+        src.payments.iter().map(|p| (&*p.id, &p.loc)),
+        src.payments.len(),
+        "payment_id",
+    )?;
+    once(
+        src.postings.iter().map(|p| (&*p.id, &p.loc)),
+        src.postings.len(),
+        "posting_id",
+    )
 }
 
 /// Reads payments.
@@ -349,15 +488,12 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
     let c = resolve(&t, "payments", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
-    let mut seen = Seen::new();
-    for row in t.rows {
-        let (line, row) = row?;
+    t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
             line,
         };
         let id = need(&row, &c, 0, &loc, C[0].0)?;
-        seen.check(id, &loc, "payment_id")?;
         out.push(Payment {
             id: id.into(),
             order_id: need(&row, &c, 1, &loc, C[1].0)?.into(),
@@ -379,7 +515,8 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
             at: time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
             loc,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -389,9 +526,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
     let c = resolve(&t, "postings", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
-    let mut seen = Seen::new();
-    for row in t.rows {
-        let (line, row) = row?;
+    t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
             line,
@@ -424,7 +559,6 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
         }
         let at = time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
         let id = need(&row, &c, 0, &loc, C[0].0)?;
-        seen.check(id, &loc, "posting_id")?;
         out.push(Posting {
             id: id.into(),
             order_id,
@@ -438,7 +572,8 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
                 .unwrap_or_else(|| s.period(at)),
             loc,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -448,9 +583,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
     let c = resolve(&t, "orders", &C, s)?;
     let name = t.name.clone();
     let mut out = Vec::new();
-    let mut seen = Seen::new();
-    for row in t.rows {
-        let (line, row) = row?;
+    t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
             line,
@@ -470,7 +603,6 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             _ => None,
         };
         let id = need(&row, &c, 0, &loc, C[0].0)?;
-        seen.check(id, &loc, "order_id")?;
         out.push(Order {
             id: id.into(),
             service_line: get(&row, &c, 1).unwrap_or("").into(),
@@ -489,6 +621,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             parts,
             loc,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }

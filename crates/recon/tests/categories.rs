@@ -38,13 +38,15 @@ fn read(s: &Settings, orders: &str, payments: &str, postings: &str) -> Result<So
         w("postings.csv", POSTINGS, postings),
     );
     let e = |e: sidik_recon::ReconError| e.to_string();
-    Ok(Sources {
+    let src = Sources {
         orders: source::orders(source::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
         payments: source::payments(source::csv_rows(&p, "payments.csv").map_err(e)?, s)
             .map_err(e)?,
         postings: source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s)
             .map_err(e)?,
-    })
+    };
+    source::check_unique(&src).map_err(e)?;
+    Ok(src)
 }
 
 fn run(orders: &str, payments: &str, postings: &str) -> Outcome {

@@ -265,6 +265,48 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     })
 }
 
+/// Writes only the data exports (orders, payments, HO postings), the tracker,
+/// `incident.toml` and the ground truth of the exports: no logs and no
+/// metrics. For benchmarks and tests of the reconciliation at sizes where the
+/// logs would take most of the disk and time.
+pub fn generate_exports(opts: &GenerateOptions) -> Result<(), SampleError> {
+    if !ORDER_RANGE.contains(&opts.orders) {
+        return Err(SampleError::Invalid(format!(
+            "--orders {} is outside the supported range {} to {}",
+            opts.orders,
+            ORDER_RANGE.start(),
+            ORDER_RANGE.end()
+        )));
+    }
+    let out = &opts.out;
+    let dir = IncidentDir::create(out)?;
+    let model = Model::new(opts.seed, opts.scenario, opts.orders);
+    let mut truth = truth::TruthBuilder::new(opts.scenario);
+    let data_dir = out.join("data");
+    exports::write(&model, &data_dir, &mut truth).map_err(io_err("write exports in", &data_dir))?;
+    let tracker = out.join("tracker.md");
+    std::fs::write(&tracker, SEED_TRACKER).map_err(io_err("write", &tracker))?;
+    let config = dir.config_path();
+    std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
+    let truth = truth.finish(
+        opts.seed,
+        opts.orders,
+        Vec::new(),
+        Default::default(),
+        None,
+        metrics::MAX_CONNECTIONS,
+    );
+    let truth_path = out.join("ground_truth.json");
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(&truth_path).map_err(io_err("write", &truth_path))?,
+    );
+    serde_json::to_writer(&mut w, &truth)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|_| std::io::Write::flush(&mut w))
+        .map_err(io_err("write", &truth_path))?;
+    Ok(())
+}
+
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
