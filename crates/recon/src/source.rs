@@ -493,26 +493,26 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
             file: name.clone(),
             line,
         };
-        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        let id = need(row, &c, 0, &loc, C[0].0)?;
         out.push(Payment {
             id: id.into(),
-            order_id: need(&row, &c, 1, &loc, C[1].0)?.into(),
+            order_id: need(row, &c, 1, &loc, C[1].0)?.into(),
             kind: word(
-                need(&row, &c, 2, &loc, C[2].0)?,
+                need(row, &c, 2, &loc, C[2].0)?,
                 &s.payment_type,
                 &loc,
                 C[2].0,
                 "payment_type",
             )?,
             status: word(
-                need(&row, &c, 3, &loc, C[3].0)?,
+                need(row, &c, 3, &loc, C[3].0)?,
                 &s.payment_status,
                 &loc,
                 C[3].0,
                 "payment_status",
             )?,
-            amount: amount(need(&row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
-            at: time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
+            amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            at: time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
             loc,
         });
         Ok(())
@@ -531,7 +531,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
             file: name.clone(),
             line,
         };
-        let journal = need(&row, &c, 3, &loc, C[3].0)?;
+        let journal = need(row, &c, 3, &loc, C[3].0)?;
         let up = journal.to_ascii_uppercase();
         let negative = if s
             .negative_journals
@@ -550,24 +550,24 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
                 "{loc}: journal type \"{journal}\" is not routed; add it to incident.toml [recon.routing] charge = [...] (it makes up a charge) or negative = [...] (it reduces the order's total)"
             )));
         };
-        let order_id = get(&row, &c, 1).map(Into::into);
-        let payment_id = get(&row, &c, 2).map(Into::into);
+        let order_id = get(row, &c, 1).map(Into::into);
+        let payment_id = get(row, &c, 2).map(Into::into);
         if order_id.is_none() && payment_id.is_none() {
             return Err(ReconError::Input(format!(
                 "{loc}: neither order_id nor payment_id: the posting cannot be matched to anything"
             )));
         }
-        let at = time(need(&row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
-        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        let at = time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
+        let id = need(row, &c, 0, &loc, C[0].0)?;
         out.push(Posting {
             id: id.into(),
             order_id,
             payment_id,
             journal: journal.into(),
             negative,
-            amount: amount(need(&row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
             at,
-            period: get(&row, &c, 6)
+            period: get(row, &c, 6)
                 .map(str::to_string)
                 .unwrap_or_else(|| s.period(at)),
             loc,
@@ -589,7 +589,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             line,
         };
         let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
-            get(&row, &c, k)
+            get(row, &c, k)
                 .map(|v| amount(v, &loc, C[k].0))
                 .transpose()
         };
@@ -602,19 +602,19 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             (Some(b), o, e, t) => Some([b, o.unwrap_or(0), e.unwrap_or(0), t.unwrap_or(0)]),
             _ => None,
         };
-        let id = need(&row, &c, 0, &loc, C[0].0)?;
+        let id = need(row, &c, 0, &loc, C[0].0)?;
         out.push(Order {
             id: id.into(),
-            service_line: get(&row, &c, 1).unwrap_or("").into(),
+            service_line: get(row, &c, 1).unwrap_or("").into(),
             status: word(
-                need(&row, &c, 2, &loc, C[2].0)?,
+                need(row, &c, 2, &loc, C[2].0)?,
                 &s.order_status,
                 &loc,
                 C[2].0,
                 "order_status",
             )?,
-            created_at: time(need(&row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
-            trip_end_at: get(&row, &c, 4)
+            created_at: time(need(row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
+            trip_end_at: get(row, &c, 4)
                 .map(|v| time(v, s, &loc, C[4].0))
                 .transpose()?,
             amount_total: opt_amount(5)?,
