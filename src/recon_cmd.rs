@@ -39,6 +39,7 @@ pub const RECON_QUERIES: [(&str, &str); 3] = [
 
 fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
     TextRows {
+        estimate: t.rows.len(),
         name: name.into(),
         columns: t.columns,
         rows: Rows::Iter(Box::new(

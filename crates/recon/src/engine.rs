@@ -155,10 +155,12 @@ pub fn reconcile(
     s: &Settings,
 ) -> Outcome {
     let mut groups: FxHashMap<&str, Group> = FxHashMap::default();
+    groups.reserve(orders.len() + orders.len() / 16);
     for o in orders {
         groups.entry(&o.id).or_default().order = Some(o);
     }
     let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
+    by_payment.reserve(payments.len());
     for p in payments {
         groups.entry(&p.order_id).or_default().pays.push(p);
         by_payment.insert(&p.id, p);

@@ -109,6 +109,8 @@ pub struct TextRows<'a> {
     pub columns: Vec<String>,
     /// The rows.
     pub rows: Rows<'a>,
+    /// About how many rows there are (to size the tables once).
+    pub estimate: usize,
 }
 
 /// Where rows come from.
@@ -182,10 +184,22 @@ pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconErro
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    // Rows ≈ file size / the mean length of the first lines.
+    let estimate = {
+        use std::io::Read;
+        let len = std::fs::metadata(path).map_or(0, |m| m.len()) as usize;
+        let mut head = vec![0u8; 64 << 10];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .unwrap_or(0);
+        let lines = head[..n].iter().filter(|b| **b == b'\n').count().max(1);
+        len / (n / lines).max(1)
+    };
     Ok(TextRows {
         name,
         columns,
         rows: Rows::Csv(r),
+        estimate,
     })
 }
 
@@ -231,6 +245,7 @@ pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, Recon
         name: shown.into(),
         columns,
         rows: Rows::Iter(Box::new(rows)),
+        estimate: n,
     })
 }
 
@@ -487,7 +502,7 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
     let name = t.name.clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
@@ -525,7 +540,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
     use crate::settings::POSTING_COLUMNS as C;
     let c = resolve(&t, "postings", &C, s)?;
     let name = t.name.clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
@@ -582,7 +597,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
     use crate::settings::ORDER_COLUMNS as C;
     let c = resolve(&t, "orders", &C, s)?;
     let name = t.name.clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
         let loc = Loc {
             file: name.clone(),
