@@ -140,7 +140,6 @@ impl Outcome {
     }
 }
 
-#[derive(Default)]
 struct Group<'a> {
     order: Option<&'a Order>,
     pays: Vec<&'a Payment>,
@@ -154,15 +153,27 @@ pub fn reconcile(
     postings: &[Posting],
     s: &Settings,
 ) -> Outcome {
-    let mut groups: FxHashMap<&str, Group> = FxHashMap::default();
-    groups.reserve(orders.len() + orders.len() / 16);
+    // Every order id gets a number: the orders first, then ids only payments name.
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    index.reserve(orders.len() + orders.len() / 16);
+    let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
+    let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
     for o in orders {
-        groups.entry(&o.id).or_default().order = Some(o);
+        let i = keys.len() as u32;
+        index.insert(&o.id, i);
+        keys.push(&o.id);
+        order_of.push(Some(o));
     }
     let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
     by_payment.reserve(payments.len());
+    let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
     for p in payments {
-        groups.entry(&p.order_id).or_default().pays.push(p);
+        let g = *index.entry(&p.order_id).or_insert_with(|| {
+            keys.push(&p.order_id);
+            order_of.push(None);
+            keys.len() as u32 - 1
+        });
+        pay_group.push(g);
         by_payment.insert(&p.id, p);
     }
     let mut out = Outcome {
@@ -174,22 +185,68 @@ pub fn reconcile(
         ..Default::default()
     };
     let mut orphans: Vec<&Posting> = Vec::new();
+    let mut post_group: Vec<u32> = Vec::with_capacity(postings.len());
     for p in postings {
         // payment_id first, order_id as fallback.
         let order = match p.payment_id.as_deref().and_then(|id| by_payment.get(id)) {
             Some(pay) => Some(&*pay.order_id),
             None => p.order_id.as_deref(),
         };
-        match order {
-            Some(o) if groups.contains_key(o) => groups.get_mut(o).unwrap().posts.push(p),
-            _ => orphans.push(p),
+        match order.and_then(|o| index.get(o)) {
+            Some(g) => post_group.push(*g),
+            None => {
+                post_group.push(u32::MAX);
+                orphans.push(p);
+            }
         }
     }
-    let mut ids: Vec<&str> = groups.keys().copied().collect();
-    ids.sort_unstable();
-    for id in ids {
-        let g = &groups[id];
-        check_order(id, g, &by_payment, s, &mut out);
+    drop(index);
+    // Rows per order, laid out contiguously (a counting sort by order number).
+    let n = keys.len();
+    let layout = |groups: &[u32]| -> (Vec<u32>, Vec<u32>) {
+        let mut start = vec![0u32; n + 1];
+        for &g in groups.iter().filter(|g| **g != u32::MAX) {
+            start[g as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut rows = vec![0u32; start[n] as usize];
+        for (row, &g) in groups.iter().enumerate() {
+            if g != u32::MAX {
+                rows[fill[g as usize] as usize] = row as u32;
+                fill[g as usize] += 1;
+            }
+        }
+        (start, rows)
+    };
+    let (pay_start, pay_rows) = layout(&pay_group);
+    let (post_start, post_rows) = layout(&post_group);
+    drop((pay_group, post_group));
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    ids.sort_unstable_by(|a, b| keys[*a as usize].cmp(keys[*b as usize]));
+    let mut g = Group {
+        order: None,
+        pays: Vec::new(),
+        posts: Vec::new(),
+    };
+    for i in ids {
+        let i = i as usize;
+        g.order = order_of[i];
+        g.pays.clear();
+        g.pays.extend(
+            pay_rows[pay_start[i] as usize..pay_start[i + 1] as usize]
+                .iter()
+                .map(|r| &payments[*r as usize]),
+        );
+        g.posts.clear();
+        g.posts.extend(
+            post_rows[post_start[i] as usize..post_start[i + 1] as usize]
+                .iter()
+                .map(|r| &postings[*r as usize]),
+        );
+        check_order(keys[i], &g, &by_payment, s, &mut out);
     }
     // Postings that match no order and no payment: booked with no charge behind them.
     for p in orphans {
@@ -273,7 +330,7 @@ fn check_order(
     let voided = voids.iter().map(|p| p.amount).sum::<i64>().min(charge_sum);
     let given_back: i64 = refunds.iter().map(|p| p.amount).sum::<i64>() + voided;
     let charged: i64 = charge_sum - given_back;
-    let service_line = g.order.map_or("", |o| &o.service_line).to_string();
+    let service_line: &str = g.order.map_or("", |o| &o.service_line);
     let before = out.breaks.len();
     let mk = |category,
               reason,
@@ -288,7 +345,7 @@ fn check_order(
         order_id: id.to_string(),
         payment_id: payment.map(|p| p.id.to_string()),
         posting_id: posting.map(|p| p.id.to_string()),
-        service_line: service_line.clone(),
+        service_line: service_line.to_string(),
         charged,
         posted,
         amount,
@@ -329,16 +386,19 @@ fn check_order(
     let posted: i64 = posts.iter().map(|p| p.signed()).sum();
 
     // Journal lines booked more than once: same payment, journal type and amount.
-    let mut seen: BTreeMap<(Option<&str>, &str, bool, i64), usize> = BTreeMap::new();
     let mut dup_posted = 0i64;
     let mut sorted_posts = posts.clone();
     sorted_posts.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    for p in &sorted_posts {
-        let n = seen
-            .entry((p.payment_id.as_deref(), &p.journal, p.negative, p.amount))
-            .or_default();
-        *n += 1;
-        if *n > 1 {
+    let same = |a: &Posting, b: &Posting| {
+        a.payment_id == b.payment_id
+            && a.journal == b.journal
+            && a.negative == b.negative
+            && a.amount == b.amount
+    };
+    // A line is a repeat when an earlier one has the same payment, type and amount
+    // (orders have a handful of lines: no map needed).
+    for (i, p) in sorted_posts.iter().enumerate() {
+        if sorted_posts[..i].iter().any(|q| same(q, p)) {
             dup_posted += p.signed();
         }
     }
@@ -414,7 +474,7 @@ fn check_order(
                 if s.as_of - end >= s.stuck_after_ms && !charges.is_empty() {
                     out.stuck.push(Stuck {
                         order_id: id.to_string(),
-                        service_line: service_line.clone(),
+                        service_line: service_line.to_string(),
                         trip_end_at: o.trip_end_at,
                         hours_past_end: o.trip_end_at.map(|e| (s.as_of - e) as f64 / 3_600_000.0),
                         charged,

@@ -604,9 +604,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             line,
         };
         let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
-            get(row, &c, k)
-                .map(|v| amount(v, &loc, C[k].0))
-                .transpose()
+            get(row, &c, k).map(|v| amount(v, &loc, C[k].0)).transpose()
         };
         let parts = match (
             opt_amount(6)?,
