@@ -596,7 +596,7 @@ fn check_order(
         }
         // Timing: the charge's ledger period against the postings'.
         if let Some(c) = first_charge {
-            let charge_period = s.period(c.at);
+            let charge_period = s.period_number(c.at);
             let first_post = sorted_posts.iter().find(|p| !p.negative).copied();
             if let Some(p) = first_post {
                 if p.period != charge_period {

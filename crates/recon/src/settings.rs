@@ -259,6 +259,49 @@ impl Settings {
         sidik_core::time::local_to_utc(naive, self.tz).map(|t| t.timestamp_millis())
     }
 
+    /// The ledger period of an instant in the incident timezone, as a number
+    /// (`2025-01` → 202501), without formatting.
+    pub fn period_number(&self, t: i64) -> u32 {
+        use chrono::{Datelike, Offset, TimeZone};
+        let Some(utc) = chrono::DateTime::from_timestamp_millis(t) else {
+            return 0;
+        };
+        let offset = self
+            .tz
+            .offset_from_utc_datetime(&utc.naive_utc())
+            .fix()
+            .local_minus_utc();
+        let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(offset));
+        (local.year().max(0) as u32) * 100 + local.month()
+    }
+
+    /// A journal type's number in the routing (charge types first, then negative ones).
+    pub fn journal_number(&self, name: &str) -> Option<(u16, bool)> {
+        if let Some(i) = self
+            .negative_journals
+            .iter()
+            .position(|j| j.eq_ignore_ascii_case(name))
+        {
+            return Some(((self.charge_journals.len() + i) as u16, true));
+        }
+        self.charge_journals
+            .iter()
+            .position(|j| j.eq_ignore_ascii_case(name))
+            .map(|i| (i as u16, false))
+    }
+
+    /// The name of a journal type number.
+    pub fn journal_name(&self, n: u16) -> &str {
+        let n = n as usize;
+        match self.charge_journals.get(n) {
+            Some(j) => j,
+            None => self
+                .negative_journals
+                .get(n - self.charge_journals.len())
+                .map_or("", String::as_str),
+        }
+    }
+
     /// The ledger period (`YYYY-MM`) of an instant, in the incident timezone.
     pub fn period(&self, t: i64) -> String {
         use chrono::TimeZone;

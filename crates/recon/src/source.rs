@@ -52,16 +52,16 @@ pub struct Posting {
     pub order_id: Option<Box<str>>,
     /// Payment id, when the export has it.
     pub payment_id: Option<Box<str>>,
-    /// Journal type as written.
-    pub journal: Box<str>,
+    /// Journal type, by its number in the routing ([`Settings::journal_name`]).
+    pub journal: u16,
     /// Whether it reduces the order's total (refund, cancel).
     pub negative: bool,
     /// IDR, as written (positive).
     pub amount: i64,
     /// When (UTC ms).
     pub at: i64,
-    /// Ledger period `YYYY-MM` (the export's, else from `at` in the incident timezone).
-    pub period: String,
+    /// Ledger period as `YYYYMM` (the export's `YYYY-MM`, else from `at` in the incident timezone).
+    pub period: u32,
     /// Where it was read.
     pub loc: Loc,
 }
@@ -461,6 +461,16 @@ fn word<T: Copy>(
     })
 }
 
+/// `2025-01` (or `202501`) as 202501.
+fn period_of(v: &str) -> Option<u32> {
+    let digits: String = v.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() != 6 || !matches!(v.len(), 6 | 7) {
+        return None;
+    }
+    let n: u32 = digits.parse().ok()?;
+    (1..=12).contains(&(n % 100)).then_some(n)
+}
+
 /// Refuses an id listed twice in one source (an export lists each order,
 /// payment and posting once), naming both lines.
 pub fn check_unique(src: &Sources) -> Result<(), ReconError> {
@@ -547,20 +557,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
             line,
         };
         let journal = need(row, &c, 3, &loc, C[3].0)?;
-        let up = journal.to_ascii_uppercase();
-        let negative = if s
-            .negative_journals
-            .iter()
-            .any(|j| j.eq_ignore_ascii_case(&up))
-        {
-            true
-        } else if s
-            .charge_journals
-            .iter()
-            .any(|j| j.eq_ignore_ascii_case(&up))
-        {
-            false
-        } else {
+        let Some((journal_no, negative)) = s.journal_number(journal) else {
             return Err(ReconError::Input(format!(
                 "{loc}: journal type \"{journal}\" is not routed; add it to incident.toml [recon.routing] charge = [...] (it makes up a charge) or negative = [...] (it reduces the order's total)"
             )));
@@ -578,13 +575,16 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
             id: id.into(),
             order_id,
             payment_id,
-            journal: journal.into(),
+            journal: journal_no,
             negative,
             amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
             at,
-            period: get(row, &c, 6)
-                .map(str::to_string)
-                .unwrap_or_else(|| s.period(at)),
+            period: match get(row, &c, 6) {
+                Some(p) => period_of(p).ok_or_else(|| {
+                    ReconError::Input(format!("{loc}: period \"{p}\" is not a month like 2025-01"))
+                })?,
+                None => s.period_number(at),
+            },
             loc,
         });
         Ok(())
