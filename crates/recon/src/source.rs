@@ -295,6 +295,10 @@ fn need<'r>(
 
 /// Rupiah: a whole number (a `.0`/`.00` fraction and thousands separators `,` or `_` are accepted).
 pub fn amount(v: &str, loc: &Loc, col: &str) -> Result<i64, ReconError> {
+    // Plain digits (the usual case) need no cleaning.
+    if let Ok(n) = v.parse::<i64>() {
+        return Ok(n);
+    }
     let cleaned: String = v
         .chars()
         .filter(|c| !matches!(c, ',' | '_' | ' '))

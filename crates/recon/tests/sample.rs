@@ -144,10 +144,19 @@ fn parquet_exports_reconcile_like_csv() {
                 // It carries an offset: stored as a UTC datetime.
                 let t: Vec<Option<i64>> = vals
                     .iter()
-                    .map(|v| v.map(|v| chrono::DateTime::parse_from_rfc3339(v).unwrap().timestamp_millis()))
+                    .map(|v| {
+                        v.map(|v| {
+                            chrono::DateTime::parse_from_rfc3339(v)
+                                .unwrap()
+                                .timestamp_millis()
+                        })
+                    })
                     .collect();
                 Series::new(h.into(), t)
-                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+                    .cast(&DataType::Datetime(
+                        TimeUnit::Milliseconds,
+                        Some(TimeZone::UTC),
+                    ))
                     .unwrap()
             } else if h.starts_with("amount") {
                 Series::new(h.into(), vals).cast(&DataType::Int64).unwrap()
@@ -170,12 +179,22 @@ fn parquet_exports_reconcile_like_csv() {
     let pq = load_files(&inc, &s).unwrap();
     assert_eq!(pq.postings.len(), csv.postings.len());
     let got = reconcile(&pq.orders, &pq.payments, &pq.postings, &s);
-    let key = |o: &sidik_recon::engine::Outcome| -> Vec<(String, String, Option<String>, i64, i64, i64)> {
-        o.breaks
-            .iter()
-            .map(|b| (b.category.to_string(), b.order_id.clone(), b.payment_id.clone(), b.amount, b.charged, b.at.unwrap_or(0)))
-            .collect()
-    };
+    let key =
+        |o: &sidik_recon::engine::Outcome| -> Vec<(String, String, Option<String>, i64, i64, i64)> {
+            o.breaks
+                .iter()
+                .map(|b| {
+                    (
+                        b.category.to_string(),
+                        b.order_id.clone(),
+                        b.payment_id.clone(),
+                        b.amount,
+                        b.charged,
+                        b.at.unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
     assert_eq!(key(&got), key(&want));
     assert_eq!(got.by_category, want.by_category);
 }
