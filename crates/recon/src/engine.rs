@@ -132,6 +132,32 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another part's findings (the part after this one, in order-id order).
+    fn merge(&mut self, other: Outcome) {
+        self.breaks.extend(other.breaks);
+        self.stuck.extend(other.stuck);
+        let add = |a: &mut Tally, b: &Tally| {
+            a.count += b.count;
+            a.amount += b.amount;
+        };
+        for (c, t) in &other.by_category {
+            add(self.by_category.entry(c).or_default(), t);
+        }
+        for (sl, cats) in other.by_service_line {
+            let mine = self.by_service_line.entry(sl).or_default();
+            for (c, t) in &cats {
+                add(mine.entry(c).or_default(), t);
+            }
+        }
+        for (h, cats) in other.by_hour {
+            let mine = self.by_hour.entry(h).or_default();
+            for (c, t) in &cats {
+                add(mine.entry(c).or_default(), t);
+            }
+        }
+        self.matched_orders += other.matched_orders;
+    }
+
     /// Whether anything other than timing items was found.
     pub fn has_breaks(&self) -> bool {
         self.breaks
@@ -153,54 +179,71 @@ pub fn reconcile(
     postings: &[Posting],
     s: &Settings,
 ) -> Outcome {
-    // Every order id gets a number: the orders first, then ids only payments name.
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    index.reserve(orders.len() + orders.len() / 16);
-    let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
-    let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
-    for o in orders {
-        let i = keys.len() as u32;
-        index.insert(&o.id, i);
-        keys.push(&o.id);
-        order_of.push(Some(o));
-    }
-    let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
-    by_payment.reserve(payments.len());
-    let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
-    for p in payments {
-        let g = *index.entry(&p.order_id).or_insert_with(|| {
-            keys.push(&p.order_id);
-            order_of.push(None);
-            keys.len() as u32 - 1
-        });
-        pay_group.push(g);
-        by_payment.insert(&p.id, p);
-    }
-    let mut out = Outcome {
-        inputs: [
-            orders.len() as u64,
-            payments.len() as u64,
-            postings.len() as u64,
-        ],
-        ..Default::default()
-    };
-    let mut orphans: Vec<&Posting> = Vec::new();
-    let mut post_group: Vec<u32> = Vec::with_capacity(postings.len());
-    for p in postings {
-        // payment_id first, order_id as fallback.
-        let order = match p.payment_id.as_deref().and_then(|id| by_payment.get(id)) {
-            Some(pay) => Some(&*pay.order_id),
-            None => p.order_id.as_deref(),
-        };
-        match order.and_then(|o| index.get(o)) {
-            Some(g) => post_group.push(*g),
-            None => {
-                post_group.push(u32::MAX);
-                orphans.push(p);
+    // Every order id gets a number: the orders first, then ids only payments
+    // name. The payment-id map is built on another core meanwhile.
+    let (numbered, by_payment) = std::thread::scope(|sc| {
+        let pays = sc.spawn(|| {
+            let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
+            by_payment.reserve(payments.len());
+            for p in payments {
+                by_payment.insert(&p.id, p);
             }
+            by_payment
+        });
+        let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+        index.reserve(orders.len() + orders.len() / 16);
+        let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
+        let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
+        for o in orders {
+            let i = keys.len() as u32;
+            index.insert(&o.id, i);
+            keys.push(&o.id);
+            order_of.push(Some(o));
         }
-    }
+        let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
+        for p in payments {
+            let g = *index.entry(&p.order_id).or_insert_with(|| {
+                keys.push(&p.order_id);
+                order_of.push(None);
+                keys.len() as u32 - 1
+            });
+            pay_group.push(g);
+        }
+        (
+            (index, keys, order_of, pay_group),
+            pays.join().expect("payment map thread panicked"),
+        )
+    });
+    let (index, keys, order_of, pay_group) = numbered;
+    // Postings find their order (payment_id first, order_id second), in two halves at once.
+    let resolve = |part: &[Posting]| -> Vec<u32> {
+        part.iter()
+            .map(|p| {
+                let order = match p.payment_id.as_deref().and_then(|id| by_payment.get(id)) {
+                    Some(pay) => Some(&*pay.order_id),
+                    None => p.order_id.as_deref(),
+                };
+                order
+                    .and_then(|o| index.get(o))
+                    .copied()
+                    .unwrap_or(u32::MAX)
+            })
+            .collect()
+    };
+    let half = postings.len() / 2;
+    let post_group: Vec<u32> = std::thread::scope(|sc| {
+        let second = sc.spawn(|| resolve(&postings[half..]));
+        let mut first = resolve(&postings[..half]);
+        first.extend(second.join().expect("posting thread panicked"));
+        first
+    });
     drop(index);
+    let orphans: Vec<&Posting> = postings
+        .iter()
+        .zip(&post_group)
+        .filter(|(_, g)| **g == u32::MAX)
+        .map(|(p, _)| p)
+        .collect();
     // Rows per order, laid out contiguously (a counting sort by order number).
     let n = keys.len();
     let layout = |groups: &[u32]| -> (Vec<u32>, Vec<u32>) {
@@ -226,28 +269,48 @@ pub fn reconcile(
     drop((pay_group, post_group));
     let mut ids: Vec<u32> = (0..n as u32).collect();
     ids.sort_unstable_by(|a, b| keys[*a as usize].cmp(keys[*b as usize]));
-    let mut g = Group {
-        order: None,
-        pays: Vec::new(),
-        posts: Vec::new(),
+    // Orders are checked in two halves at once; the halves' findings are joined in order.
+    let check = |ids: &[u32]| -> Outcome {
+        let mut out = Outcome::default();
+        let mut g = Group {
+            order: None,
+            pays: Vec::new(),
+            posts: Vec::new(),
+        };
+        for &i in ids {
+            let i = i as usize;
+            g.order = order_of[i];
+            g.pays.clear();
+            g.pays.extend(
+                pay_rows[pay_start[i] as usize..pay_start[i + 1] as usize]
+                    .iter()
+                    .map(|r| &payments[*r as usize]),
+            );
+            g.posts.clear();
+            g.posts.extend(
+                post_rows[post_start[i] as usize..post_start[i + 1] as usize]
+                    .iter()
+                    .map(|r| &postings[*r as usize]),
+            );
+            check_order(keys[i], &g, &by_payment, s, &mut out);
+        }
+        out
     };
-    for i in ids {
-        let i = i as usize;
-        g.order = order_of[i];
-        g.pays.clear();
-        g.pays.extend(
-            pay_rows[pay_start[i] as usize..pay_start[i + 1] as usize]
-                .iter()
-                .map(|r| &payments[*r as usize]),
-        );
-        g.posts.clear();
-        g.posts.extend(
-            post_rows[post_start[i] as usize..post_start[i + 1] as usize]
-                .iter()
-                .map(|r| &postings[*r as usize]),
-        );
-        check_order(keys[i], &g, &by_payment, s, &mut out);
-    }
+    let mid = ids.len() / 2;
+    let (a, b) = std::thread::scope(|sc| {
+        let second = sc.spawn(|| check(&ids[mid..]));
+        (
+            check(&ids[..mid]),
+            second.join().expect("check thread panicked"),
+        )
+    });
+    let mut out = a;
+    out.merge(b);
+    out.inputs = [
+        orders.len() as u64,
+        payments.len() as u64,
+        postings.len() as u64,
+    ];
     // Postings that match no order and no payment: booked with no charge behind them.
     for p in orphans {
         push(
