@@ -9,18 +9,49 @@ use std::sync::Arc;
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
 use crate::ReconError;
 
+/// An id or short text: stored inline up to 24 bytes (order, payment and
+/// posting ids are), so reading millions of rows allocates nothing per id.
+pub type Id = compact_str::CompactString;
+
 /// Where a row came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
-    /// The source as shown to people (`data/payments.csv`, `query payments`).
-    pub file: Arc<str>,
+    /// The source as shown to people (`data/payments.csv`, `query payments`),
+    /// by its number in the process-wide list of source names ([`Loc::name`]).
+    pub file: u32,
     /// 1-based line (the header is line 1 in a CSV) or row number.
     pub line: u64,
 }
 
+/// Source names, each stored once per process (a row carries only its number).
+static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+impl Loc {
+    /// The number of a source name, registering it the first time.
+    pub fn register(name: &str) -> u32 {
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            return i as u32;
+        }
+        // Bounded: one entry per distinct source name the process reads.
+        names.push(Box::leak(name.to_string().into_boxed_str()));
+        names.len() as u32 - 1
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &'static str {
+        NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(self.file as usize)
+            .copied()
+            .unwrap_or("?")
+    }
+}
+
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        write!(f, "{}:{}", self.name(), self.line)
     }
 }
 
@@ -28,9 +59,9 @@ impl std::fmt::Display for Loc {
 #[derive(Debug, Clone)]
 pub struct Payment {
     /// Payment id.
-    pub id: Box<str>,
+    pub id: Id,
     /// Order id.
-    pub order_id: Box<str>,
+    pub order_id: Id,
     /// Charge, refund or void.
     pub kind: PayKind,
     /// Settled, failed or pending.
@@ -47,11 +78,11 @@ pub struct Payment {
 #[derive(Debug, Clone)]
 pub struct Posting {
     /// Posting id.
-    pub id: Box<str>,
+    pub id: Id,
     /// Order id, when the export has it.
-    pub order_id: Option<Box<str>>,
+    pub order_id: Option<Id>,
     /// Payment id, when the export has it.
-    pub payment_id: Option<Box<str>>,
+    pub payment_id: Option<Id>,
     /// Journal type, by its number in the routing ([`Settings::journal_name`]).
     pub journal: u16,
     /// Whether it reduces the order's total (refund, cancel).
@@ -81,9 +112,9 @@ impl Posting {
 #[derive(Debug, Clone)]
 pub struct Order {
     /// Order id.
-    pub id: Box<str>,
+    pub id: Id,
     /// BB / SB / GB …
-    pub service_line: Box<str>,
+    pub service_line: Id,
     /// Status.
     pub status: OrderStatus,
     /// Created (UTC ms).
@@ -515,13 +546,10 @@ pub fn check_unique(src: &Sources) -> Result<(), ReconError> {
 pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
-    let name = t.name.clone();
+    let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
-        let loc = Loc {
-            file: name.clone(),
-            line,
-        };
+        let loc = Loc { file, line };
         let id = need(row, &c, 0, &loc, C[0].0)?;
         out.push(Payment {
             id: id.into(),
@@ -553,13 +581,10 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
 pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
     use crate::settings::POSTING_COLUMNS as C;
     let c = resolve(&t, "postings", &C, s)?;
-    let name = t.name.clone();
+    let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
-        let loc = Loc {
-            file: name.clone(),
-            line,
-        };
+        let loc = Loc { file, line };
         let journal = need(row, &c, 3, &loc, C[3].0)?;
         let Some((journal_no, negative)) = s.journal_number(journal) else {
             return Err(ReconError::Input(format!(
@@ -600,13 +625,10 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
 pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
     use crate::settings::ORDER_COLUMNS as C;
     let c = resolve(&t, "orders", &C, s)?;
-    let name = t.name.clone();
+    let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     t.each(|line, row| {
-        let loc = Loc {
-            file: name.clone(),
-            line,
-        };
+        let loc = Loc { file, line };
         let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
             get(row, &c, k).map(|v| amount(v, &loc, C[k].0)).transpose()
         };
