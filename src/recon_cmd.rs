@@ -46,7 +46,7 @@ fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
             t.rows
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| Ok((i as u64 + 1, r))),
+                .map(|(i, r)| Ok((i as u32 + 1, r))),
         )),
     }
 }

@@ -174,7 +174,7 @@ pub fn repush_csv(o: &Outcome, orders: &[Order], s: &Settings) -> String {
             code::MISSING_IN_HO => {
                 let parts = by_id
                     .get(b.order_id.as_str())
-                    .and_then(|o| o.parts)
+                    .and_then(|o| o.parts.as_deref().copied())
                     .filter(|p| p.iter().sum::<i64>() == b.amount && s.charge_journals.len() >= 4);
                 match parts {
                     Some(p) => {

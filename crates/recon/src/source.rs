@@ -20,7 +20,7 @@ pub struct Loc {
     /// by its number in the process-wide list of source names ([`Loc::name`]).
     pub file: u32,
     /// 1-based line (the header is line 1 in a CSV) or row number.
-    pub line: u64,
+    pub line: u32,
 }
 
 /// Source names, each stored once per process (a row carries only its number).
@@ -123,14 +123,15 @@ pub struct Order {
     pub trip_end_at: Option<i64>,
     /// Order total, when the export has it.
     pub amount_total: Option<i64>,
-    /// Base, overtime, extra and tip, when the export has them (for re-push lines).
-    pub parts: Option<[i64; 4]>,
+    /// Base, overtime, extra and tip, when the export has them and any but the
+    /// base is not zero (for re-push lines); boxed, since few orders have them.
+    pub parts: Option<Box<[i64; 4]>>,
     /// Where it was read.
     pub loc: Loc,
 }
 
 /// One row: its line (or row number) and its values; `None` is empty or NULL.
-pub type TextRow = (u64, Vec<Option<String>>);
+pub type TextRow = (u32, Vec<Option<String>>);
 
 /// Rows of text with named columns, from any source.
 pub struct TextRows<'a> {
@@ -156,7 +157,7 @@ impl TextRows<'_> {
     /// Calls `f(line, values)` for every row; empty values are `None`.
     pub fn each(
         self,
-        mut f: impl FnMut(u64, &[Option<&str>]) -> Result<(), ReconError>,
+        mut f: impl FnMut(u32, &[Option<&str>]) -> Result<(), ReconError>,
     ) -> Result<(), ReconError> {
         let name = self.name;
         match self.rows {
@@ -173,7 +174,7 @@ impl TextRows<'_> {
                             )));
                         }
                     }
-                    let line = rec.position().map_or(0, |p| p.line());
+                    let line = rec.position().map_or(0, |p| p.line()) as u32;
                     let row: Vec<Option<&str>> =
                         rec.iter().map(|v| (!v.is_empty()).then_some(v)).collect();
                     f(line, &row)?;
@@ -268,7 +269,7 @@ pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, Recon
     let n = df.height();
     let rows = (0..n).map(move |i| {
         Ok((
-            i as u64 + 1,
+            i as u32 + 1,
             cols.iter().map(|c| c.get(i).map(str::to_string)).collect(),
         ))
     });
@@ -514,7 +515,7 @@ pub fn check_unique(src: &Sources) -> Result<(), ReconError> {
         n: usize,
         what: &str,
     ) -> Result<(), ReconError> {
-        let mut seen: rustc_hash::FxHashMap<&str, u64> = Default::default();
+        let mut seen: rustc_hash::FxHashMap<&str, u32> = Default::default();
         seen.reserve(n);
         for (id, loc) in ids {
             if let Some(first) = seen.insert(id, loc.line) {
@@ -638,7 +639,17 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             opt_amount(8)?,
             opt_amount(9)?,
         ) {
-            (Some(b), o, e, t) => Some([b, o.unwrap_or(0), e.unwrap_or(0), t.unwrap_or(0)]),
+            // Base alone is the single-line case: nothing to keep.
+            (Some(b), o, e, t)
+                if o.unwrap_or(0) != 0 || e.unwrap_or(0) != 0 || t.unwrap_or(0) != 0 =>
+            {
+                Some(Box::new([
+                    b,
+                    o.unwrap_or(0),
+                    e.unwrap_or(0),
+                    t.unwrap_or(0),
+                ]))
+            }
             _ => None,
         };
         let id = need(row, &c, 0, &loc, C[0].0)?;
