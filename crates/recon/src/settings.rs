@@ -255,8 +255,29 @@ impl Settings {
     /// UTC milliseconds of a local wall-clock time (milliseconds since the
     /// local epoch) in the incident timezone; a skipped local time is `None`.
     pub fn local_to_utc(&self, local_ms: i64) -> Option<i64> {
-        let naive = chrono::DateTime::from_timestamp_millis(local_ms)?.naive_utc();
-        sidik_core::time::local_to_utc(naive, self.tz).map(|t| t.timestamp_millis())
+        // The offset is looked up once per local hour, when it is the same at
+        // both ends of the hour (so a daylight-saving change is never cached).
+        thread_local! {
+            static HOUR: std::cell::Cell<(Tz, i64, i64)> =
+                const { std::cell::Cell::new((chrono_tz::UTC, i64::MIN, 0)) };
+        }
+        let hour = local_ms.div_euclid(3_600_000);
+        let (tz, h, offset) = HOUR.with(|c| c.get());
+        if h == hour && tz == self.tz {
+            return Some(local_ms - offset);
+        }
+        let convert = |ms: i64| -> Option<i64> {
+            let naive = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
+            sidik_core::time::local_to_utc(naive, self.tz).map(|t| t.timestamp_millis())
+        };
+        let utc = convert(local_ms)?;
+        let start = hour * 3_600_000;
+        if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
+            if start - a == start + 3_599_999 - b {
+                HOUR.with(|c| c.set((self.tz, hour, start - a)));
+            }
+        }
+        Some(utc)
     }
 
     /// The ledger period of an instant in the incident timezone, as a number
@@ -309,5 +330,34 @@ impl Settings {
             chrono::LocalResult::Single(d) => d.format("%Y-%m").to_string(),
             _ => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_convert_like_chrono_across_a_daylight_saving_change() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Settings::new(&ReconSection::default(), tz, Some(0)).unwrap();
+        // Minutes around the spring change (02:00 → 03:00 on 2025-03-30) and the autumn one.
+        for day in ["2025-03-30", "2025-10-26"] {
+            for h in 0..5 {
+                for m in [0, 1, 30, 59] {
+                    let text = format!("{day} {h:02}:{m:02}:00");
+                    let want = parse_time(&text, tz).ok().map(|t| t.timestamp_millis());
+                    let naive =
+                        chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").unwrap();
+                    let local = naive.and_utc().timestamp_millis();
+                    assert_eq!(s.local_to_utc(local), want, "{text}");
+                }
+            }
+        }
+        assert_eq!(
+            s.period_number(1_738_364_400_000),
+            202502,
+            "2025-02-01 00:00 in Berlin"
+        );
     }
 }
