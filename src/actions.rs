@@ -486,7 +486,11 @@ impl Action for ReconRun {
             Ok(x) => x,
             Err(e) => return Outcome::Failed(e),
         };
-        let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s);
+        let o = match sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s)
+        {
+            Ok(o) => o,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
         let w = match sidik_recon::output::write_all(inc, &o, &src.orders, &s, &ctx.report_path()) {
             Ok(w) => w,
             Err(e) => return Outcome::Failed(e.to_string()),

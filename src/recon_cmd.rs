@@ -81,7 +81,6 @@ pub fn load_db(
         payments: source::payments(next("payments"), s)?,
         postings: source::postings(next("postings"), s)?,
     };
-    source::check_unique(&src)?;
     Ok(src)
 }
 
@@ -144,7 +143,7 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
     } else {
         sidik_recon::output::load_files(&inc, &s)?
     };
-    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s);
+    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s)?;
     let report = inc.dir.reports().join("recon.md");
     let w = sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report)?;
     match a.format {

@@ -70,7 +70,7 @@ fn main() {
     let src = sidik_recon::output::load_files(&inc, &s).unwrap();
     let read = started.elapsed().as_secs_f64();
     let t = Instant::now();
-    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s);
+    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
     let matched = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let report = inc.dir.reports().join("recon.md");

@@ -19,7 +19,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
-use crate::source::{Order, Payment, Posting};
+use crate::source::{Loc, Order, Payment, Posting};
+use crate::ReconError;
 
 /// Break and timing codes, stable across versions.
 pub mod code {
@@ -172,48 +173,78 @@ struct Group<'a> {
     posts: Vec<&'a Posting>,
 }
 
-/// Reconciles the three sources.
+/// Reconciles the three sources. An id listed twice in one source (an
+/// export lists each order, payment and posting once) is an error naming
+/// both lines.
 pub fn reconcile(
     orders: &[Order],
     payments: &[Payment],
     postings: &[Posting],
     s: &Settings,
-) -> Outcome {
+) -> Result<Outcome, ReconError> {
     // Every order id gets a number: the orders first, then ids only payments
     // name. The payment-id map is built on another core meanwhile.
-    let (numbered, by_payment) = std::thread::scope(|sc| {
-        let pays = sc.spawn(|| {
+    let twice = |what: &str, id: &str, loc: &Loc, first: &Loc| {
+        ReconError::Input(format!(
+            "{loc}: {what} {id} is also on line {}; an export lists each {what} once (remove the repeated rows, or export again)",
+            first.line
+        ))
+    };
+    let (numbered, by_payment, posting_ids) = std::thread::scope(|sc| {
+        let pays = sc.spawn(|| -> Result<FxHashMap<&str, &Payment>, ReconError> {
             let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
             by_payment.reserve(payments.len());
             for p in payments {
-                by_payment.insert(&p.id, p);
+                if let Some(first) = by_payment.insert(&p.id, p) {
+                    return Err(twice("payment_id", &p.id, &p.loc, &first.loc));
+                }
             }
-            by_payment
+            Ok(by_payment)
         });
-        let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-        index.reserve(orders.len() + orders.len() / 16);
-        let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
-        let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
-        for o in orders {
-            let i = keys.len() as u32;
-            index.insert(&o.id, i);
-            keys.push(&o.id);
-            order_of.push(Some(o));
-        }
-        let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
-        for p in payments {
-            let g = *index.entry(&p.order_id).or_insert_with(|| {
-                keys.push(&p.order_id);
-                order_of.push(None);
-                keys.len() as u32 - 1
-            });
-            pay_group.push(g);
-        }
+        let posts = sc.spawn(|| -> Result<(), ReconError> {
+            let mut seen: FxHashMap<&str, &Loc> = FxHashMap::default();
+            seen.reserve(postings.len());
+            for p in postings {
+                if let Some(first) = seen.insert(&p.id, &p.loc) {
+                    return Err(twice("posting_id", &p.id, &p.loc, first));
+                }
+            }
+            Ok(())
+        });
+        let numbered = (|| -> Result<_, ReconError> {
+            let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+            index.reserve(orders.len() + orders.len() / 16);
+            let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
+            let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
+            for o in orders {
+                let i = keys.len() as u32;
+                if let Some(first) = index.insert(&o.id, i) {
+                    let first = &orders[first as usize].loc;
+                    return Err(twice("order_id", &o.id, &o.loc, first));
+                }
+                keys.push(&o.id);
+                order_of.push(Some(o));
+            }
+            let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
+            for p in payments {
+                let g = *index.entry(&p.order_id).or_insert_with(|| {
+                    keys.push(&p.order_id);
+                    order_of.push(None);
+                    keys.len() as u32 - 1
+                });
+                pay_group.push(g);
+            }
+            Ok((index, keys, order_of, pay_group))
+        })();
         (
-            (index, keys, order_of, pay_group),
+            numbered,
             pays.join().expect("payment map thread panicked"),
+            posts.join().expect("posting id thread panicked"),
         )
     });
+    let numbered = numbered?;
+    let by_payment = by_payment?;
+    posting_ids?;
     let (index, keys, order_of, pay_group) = numbered;
     // Postings find their order (payment_id first, order_id second), in two halves at once.
     let resolve = |part: &[Posting]| -> Vec<u32> {
@@ -335,7 +366,7 @@ pub fn reconcile(
     out.breaks.sort_by(|a, b| {
         (&a.order_id, a.category, &a.payment_id).cmp(&(&b.order_id, b.category, &b.payment_id))
     });
-    out
+    Ok(out)
 }
 
 fn push(out: &mut Outcome, s: &Settings, mut b: Break) {

@@ -466,7 +466,6 @@ pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, Recon
         payments: payments?,
         postings: postings?,
     };
-    source::check_unique(&src)?;
     Ok(src)
 }
 

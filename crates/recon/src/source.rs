@@ -507,42 +507,6 @@ fn period_of(v: &str) -> Option<u32> {
     (1..=12).contains(&(n % 100)).then_some(n)
 }
 
-/// Refuses an id listed twice in one source (an export lists each order,
-/// payment and posting once), naming both lines.
-pub fn check_unique(src: &Sources) -> Result<(), ReconError> {
-    fn once<'a>(
-        ids: impl Iterator<Item = (&'a str, &'a Loc)>,
-        n: usize,
-        what: &str,
-    ) -> Result<(), ReconError> {
-        let mut seen: rustc_hash::FxHashMap<&str, u32> = Default::default();
-        seen.reserve(n);
-        for (id, loc) in ids {
-            if let Some(first) = seen.insert(id, loc.line) {
-                return Err(ReconError::Input(format!(
-                    "{loc}: {what} {id} is also on line {first}; an export lists each {what} once (remove the repeated rows, or export again)"
-                )));
-            }
-        }
-        Ok(())
-    }
-    once(
-        src.orders.iter().map(|o| (&*o.id, &o.loc)),
-        src.orders.len(),
-        "order_id",
-    )?;
-    once(
-        src.payments.iter().map(|p| (&*p.id, &p.loc)),
-        src.payments.len(),
-        "payment_id",
-    )?;
-    once(
-        src.postings.iter().map(|p| (&*p.id, &p.loc)),
-        src.postings.len(),
-        "posting_id",
-    )
-}
-
 /// Reads payments.
 pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;

@@ -45,7 +45,6 @@ fn read(s: &Settings, orders: &str, payments: &str, postings: &str) -> Result<So
         postings: source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s)
             .map_err(e)?,
     };
-    source::check_unique(&src).map_err(e)?;
     Ok(src)
 }
 
@@ -56,7 +55,7 @@ fn run(orders: &str, payments: &str, postings: &str) -> Outcome {
 fn run_with(r: &ReconSection, orders: &str, payments: &str, postings: &str) -> Outcome {
     let s = settings(r);
     let src = read(&s, orders, payments, postings).unwrap();
-    reconcile(&src.orders, &src.payments, &src.postings, &s)
+    reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap()
 }
 
 fn cats(o: &Outcome) -> Vec<(&'static str, i64)> {
@@ -293,13 +292,27 @@ fn bad_input_names_the_file_the_line_and_the_fix() {
     );
     let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100\n", "");
     assert!(e.contains("payments.csv:2"), "{e}");
-    let e = err(
+    // An id listed twice: the reconciliation refuses it, naming both lines.
+    let twice = read(
+        &s,
         DONE,
         "P1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\nP1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\n",
         "",
-    );
+    )
+    .unwrap();
+    let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("payments.csv:3: payment_id P1 is also on line 2"),
+        "{e}"
+    );
+    let twice = read(&s, &format!("{DONE}{DONE}"), "", "").unwrap();
+    let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("orders.csv:3: order_id O1 is also on line 2"),
         "{e}"
     );
     // PostgreSQL's text form of a timestamptz is read too.

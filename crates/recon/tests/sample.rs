@@ -43,7 +43,7 @@ fn every_scenario_reconciles_to_the_ground_truth() {
         let inc = Incident::load(&dir).unwrap();
         let s = settings(&inc).unwrap();
         let src = load_files(&inc, &s).unwrap();
-        let got = reconcile(&src.orders, &src.payments, &src.postings, &s);
+        let got = reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
         let truth: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap();
 
@@ -127,7 +127,7 @@ fn parquet_exports_reconcile_like_csv() {
     let inc = Incident::load(&dir).unwrap();
     let s = settings(&inc).unwrap();
     let csv = load_files(&inc, &s).unwrap();
-    let want = reconcile(&csv.orders, &csv.payments, &csv.postings, &s);
+    let want = reconcile(&csv.orders, &csv.payments, &csv.postings, &s).unwrap();
 
     // The same exports as Parquet, with typed columns (timestamps as datetimes).
     for f in ["orders", "payments", "ho_postings"] {
@@ -178,7 +178,7 @@ fn parquet_exports_reconcile_like_csv() {
     let inc = Incident::load(&dir).unwrap();
     let pq = load_files(&inc, &s).unwrap();
     assert_eq!(pq.postings.len(), csv.postings.len());
-    let got = reconcile(&pq.orders, &pq.payments, &pq.postings, &s);
+    let got = reconcile(&pq.orders, &pq.payments, &pq.postings, &s).unwrap();
     let key =
         |o: &sidik_recon::engine::Outcome| -> Vec<(String, String, Option<String>, i64, i64, i64)> {
             o.breaks
