@@ -1,5 +1,5 @@
 -- name: slow_queries
--- description: The 20 statements with the most total time (the tracker's slow query log, on every pg_stat_statements version)
+-- description: The 20 statements with the most total time, sidik's own left out (the tracker's slow query log, on every pg_stat_statements version)
 -- min_server_version: 10
 -- when: pg_stat_statements >= 1.8
 SELECT queryid, calls,
@@ -8,6 +8,7 @@ SELECT queryid, calls,
        rows,
        left(query, 200) AS query
 FROM pg_stat_statements
+WHERE query NOT LIKE '/* sidik */%'
 ORDER BY total_exec_time + total_plan_time DESC
 LIMIT 20;
 -- when: pg_stat_statements < 1.8
@@ -17,5 +18,6 @@ SELECT queryid, calls,
        rows,
        left(query, 200) AS query
 FROM pg_stat_statements
+WHERE query NOT LIKE '/* sidik */%'
 ORDER BY total_time DESC
 LIMIT 20;
