@@ -391,24 +391,29 @@ pub fn write_all(
     let dir = inc.dir.evidence().join("recon");
     std::fs::create_dir_all(&dir)
         .map_err(|e| ReconError::Output(format!("cannot create {}: {e}", dir.display())))?;
-    let files = [
-        ("breaks.csv", breaks_csv(o, s)),
-        ("stuck_orders.csv", stuck_csv(o, s)),
-        ("repush.csv", repush_csv(o, orders, s)),
-        (
-            "recon.json",
-            serde_json::to_string_pretty(&summary_json(o, s)).unwrap_or_default(),
-        ),
-    ];
-    let mut evidence = Vec::new();
-    for (name, text) in &files {
-        let p = dir.join(name);
-        write(&p, text)?;
-        evidence.push(p);
-    }
+    // The Parquet table is encoded on another core while the text files are written.
     let pq = dir.join("breaks.parquet");
-    write_breaks_parquet(o, &pq)?;
-    evidence.push(pq);
+    let evidence = std::thread::scope(|sc| -> Result<Vec<PathBuf>, ReconError> {
+        let parquet = sc.spawn(|| write_breaks_parquet(o, &pq));
+        let files = [
+            ("breaks.csv", breaks_csv(o, s)),
+            ("stuck_orders.csv", stuck_csv(o, s)),
+            ("repush.csv", repush_csv(o, orders, s)),
+            (
+                "recon.json",
+                serde_json::to_string_pretty(&summary_json(o, s)).unwrap_or_default(),
+            ),
+        ];
+        let mut evidence = Vec::new();
+        for (name, text) in &files {
+            let p = dir.join(name);
+            write(&p, text)?;
+            evidence.push(p);
+        }
+        parquet.join().expect("Parquet writer panicked")?;
+        evidence.push(pq.clone());
+        Ok(evidence)
+    })?;
     let rel_from_report = |p: &Path| -> String {
         let r = inc.dir.relative(p);
         let depth = report_path
