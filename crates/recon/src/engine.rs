@@ -202,12 +202,36 @@ pub fn reconcile(
             Ok(by_payment)
         });
         let posts = sc.spawn(|| -> Result<(), ReconError> {
-            let mut seen: FxHashMap<&str, &Loc> = FxHashMap::default();
-            seen.reserve(postings.len());
-            for p in postings {
-                if let Some(first) = seen.insert(&p.id, &p.loc) {
-                    return Err(twice("posting_id", &p.id, &p.loc, first));
+            // Sorting (hash, row) pairs finds repeats with sequential memory access;
+            // equal hashes are confirmed on the ids themselves.
+            use std::hash::{BuildHasher, Hasher};
+            let mut hs: Vec<(u64, u32)> = postings
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+                    h.write(p.id.as_bytes());
+                    (h.finish(), i as u32)
+                })
+                .collect();
+            hs.sort_unstable();
+            let mut run = 0;
+            while run < hs.len() {
+                let mut end = run + 1;
+                while end < hs.len() && hs[end].0 == hs[run].0 {
+                    end += 1;
                 }
+                for j in run + 1..end {
+                    let later = &postings[hs[j].1 as usize];
+                    if let Some(first) = hs[run..j]
+                        .iter()
+                        .map(|x| &postings[x.1 as usize])
+                        .find(|p| p.id == later.id)
+                    {
+                        return Err(twice("posting_id", &later.id, &later.loc, &first.loc));
+                    }
+                }
+                run = end;
             }
             Ok(())
         });

@@ -315,6 +315,17 @@ fn bad_input_names_the_file_the_line_and_the_fix() {
         e.starts_with("orders.csv:3: order_id O1 is also on line 2"),
         "{e}"
     );
+    let line = "H1,O1,P1,BASE,100,2025-01-12T12:00:05+07:00,2025-01\n";
+    let other = "H2,O1,P1,TIP,5,2025-01-12T12:00:05+07:00,2025-01\n";
+    let twice = read(&s, DONE, "", &format!("{line}{other}{other}{line}")).unwrap();
+    let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("postings.csv:4: posting_id H2 is also on line 3")
+            || e.starts_with("postings.csv:5: posting_id H1 is also on line 2"),
+        "{e}"
+    );
     // PostgreSQL's text form of a timestamptz is read too.
     let src = read(
         &s,
