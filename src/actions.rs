@@ -64,28 +64,7 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     sidik_core::folder::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
-/// `1,234,567`.
-pub fn count(n: impl Into<i128>) -> String {
-    let n: i128 = n.into();
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-/// `Rp 456.789.000` (Indonesian grouping).
-pub fn idr(n: i64) -> String {
-    format!("Rp {}", count(n).replace(',', "."))
-}
+pub use sidik_core::fmt::{count, idr};
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
@@ -422,29 +401,17 @@ fn fill_recon(template: &str, o: &sidik_recon::engine::Outcome) -> String {
         .iter()
         .filter(|b| !sidik_recon::engine::code::TIMING.contains(&b.category))
         .collect();
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        let key = &rest[open + 1..open + close];
-        let (name, fmt) = key.split_once(':').unwrap_or((key, ""));
+    fill(template, |_, name, fmt| {
         let tally = o.by_category.get(name).copied().unwrap_or_default();
-        let value = match (name, fmt) {
+        match (name, fmt) {
             ("stuck", _) => count(o.stuck.len() as i64),
             ("matched", _) => count(o.matched_orders as i64),
             ("breaks", "idr") => idr(breaks.iter().map(|b| b.amount).sum()),
             ("breaks", _) => count(breaks.len() as i64),
             (_, "idr") => idr(tally.amount),
             _ => count(tally.count as i64),
-        };
-        out.push_str(&value);
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    out
+        }
+    })
 }
 
 impl Action for ReconRun {
@@ -778,6 +745,24 @@ fn step_params(ctx: &Context) -> Result<Vec<(String, String)>, String> {
 
 /// Fills `{rows}`, `{COLUMN}`, `{COLUMN:count}` and `{COLUMN:idr}` from a result.
 pub fn fill_template(template: &str, table: &sidik_pg::Table) -> String {
+    fill(template, |inner, name, fmt| {
+        let raw = if name == "rows" {
+            Some(table.rows.len().to_string())
+        } else {
+            table.first(name).map(str::to_string)
+        };
+        match (raw, fmt) {
+            (None, _) => format!("{{{inner}?}}"),
+            (Some(v), "count") => v.parse::<i64>().map(count).unwrap_or(v),
+            (Some(v), "idr") => v.parse::<i64>().map(idr).unwrap_or(v),
+            (Some(v), _) => v,
+        }
+    })
+}
+
+/// Replaces each `{NAME}` or `{NAME:FORMAT}` of a step's result template
+/// with `value(inner, NAME, FORMAT)`; an unclosed `{` is kept as written.
+fn fill(template: &str, value: impl Fn(&str, &str, &str) -> String) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -788,18 +773,7 @@ pub fn fill_template(template: &str, table: &sidik_pg::Table) -> String {
         };
         let inner = &rest[open + 1..open + close];
         let (name, fmt) = inner.split_once(':').unwrap_or((inner, ""));
-        let raw = if name == "rows" {
-            Some(table.rows.len().to_string())
-        } else {
-            table.first(name).map(str::to_string)
-        };
-        let value = match (raw, fmt) {
-            (None, _) => format!("{{{inner}?}}"),
-            (Some(v), "count") => v.parse::<i64>().map(count).unwrap_or(v),
-            (Some(v), "idr") => v.parse::<i64>().map(idr).unwrap_or(v),
-            (Some(v), _) => v,
-        };
-        out.push_str(&value);
+        out.push_str(&value(inner, name, fmt));
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
@@ -1104,15 +1078,7 @@ impl Action for PgSample {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let texts: std::collections::BTreeMap<String, String> =
-            csv::Reader::from_path(dir.join("statement_texts.csv"))
-                .map(|mut r| {
-                    r.records()
-                        .flatten()
-                        .map(|r| (r[0].to_string(), r[1].to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+        let texts = &summary.texts;
         let rel = |f: &str| ctx.incident.dir.relative(&dir.join(f));
         let mut md = format!(
             "# Database samples: `{db}`\n\n{} samples every {:?} for {:?}. Files: [samples]({}), [backends]({}), [databases]({}), [statements]({}), [statement texts]({}).\n\n",

@@ -107,25 +107,37 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 /// else the `PG*` variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
 /// `PGDATABASE`, `PGSSLMODE`, `PGCONNECT_TIMEOUT`).
 fn connect_target(t: &Target) -> Result<(String, sidik_pg::SessionOptions, String)> {
-    if let Some(u) = &t.pg {
-        return Ok((
-            u.clone(),
-            sidik_pg::SessionOptions::default(),
-            "given".to_string(),
-        ));
-    }
-    let inc = if t.incident.join("incident.toml").exists() {
+    let inc = if t.pg.is_none() && t.incident.join("incident.toml").exists() {
         Some(Incident::load(&t.incident)?)
     } else {
         None
     };
-    let db = match &inc {
+    database_url(inc.as_ref(), t.database.as_deref(), t.pg.as_deref())
+}
+
+/// The connection string, session options and name of a database: `pg`
+/// when given, else the incident's database `name` (default the first; its
+/// `url_env`, default `DATABASE_URL`, and `search_path`), else the `PG*`
+/// variables.
+pub fn database_url(
+    inc: Option<&Incident>,
+    name: Option<&str>,
+    pg: Option<&str>,
+) -> Result<(String, sidik_pg::SessionOptions, String)> {
+    if let Some(u) = pg {
+        return Ok((
+            u.to_string(),
+            sidik_pg::SessionOptions::default(),
+            "given".to_string(),
+        ));
+    }
+    let db = match inc {
         Some(inc) => {
             let dbs = &inc.file.sources.databases;
-            match &t.database {
+            match name {
                 Some(n) => Some(
                     dbs.iter()
-                        .find(|d| &d.name == n)
+                        .find(|d| d.name == n)
                         .with_context(|| format!("incident.toml has no database named `{n}`"))?,
                 ),
                 None => dbs.first(),
@@ -233,15 +245,7 @@ fn sample(a: SampleArgs) -> Result<()> {
         out!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    let texts: std::collections::BTreeMap<String, String> =
-        csv::Reader::from_path(dir.join("statement_texts.csv"))
-            .map(|mut r| {
-                r.records()
-                    .flatten()
-                    .map(|r| (r[0].to_string(), r[1].to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let texts = &summary.texts;
     out!(
         "{} samples{}; files in {}",
         summary.samples,

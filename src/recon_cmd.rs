@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 use sidik_core::Incident;
 use sidik_recon::engine::{code, Outcome};
@@ -84,37 +84,6 @@ pub fn load_db(
     Ok(src)
 }
 
-/// The connection for `--from-db`: `--pg`, else the incident's database.
-fn db_target(inc: &Incident, a: &ReconArgs) -> Result<(String, sidik_pg::SessionOptions)> {
-    if let Some(u) = &a.pg {
-        return Ok((u.clone(), sidik_pg::SessionOptions::default()));
-    }
-    let dbs = &inc.file.sources.databases;
-    let db = match &a.database {
-        Some(n) => dbs
-            .iter()
-            .find(|d| &d.name == n)
-            .with_context(|| format!("incident.toml has no database named `{n}`"))?,
-        None => dbs
-            .first()
-            .context("incident.toml lists no [[sources.databases]]; pass --pg URL")?,
-    };
-    let var = db.url_env.clone().unwrap_or_else(|| "DATABASE_URL".into());
-    let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
-        bail!(
-            "${var} is not set: export the connection string of `{}`, or pass --pg URL",
-            db.name
-        );
-    };
-    Ok((
-        url,
-        sidik_pg::SessionOptions {
-            search_path: db.search_path.clone(),
-            ..Default::default()
-        },
-    ))
-}
-
 /// Counts and rupiah per category, for people.
 pub fn summary_table(o: &Outcome) -> String {
     let mut out = format!("{:<20} {:>10} {:>22}\n", "category", "rows", "rupiah");
@@ -138,7 +107,8 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
     let inc = Incident::load(&a.incident)?;
     let s = sidik_recon::output::settings(&inc)?;
     let src = if a.from_db {
-        let (url, opts) = db_target(&inc, &a)?;
+        let (url, opts, _) =
+            crate::pg_cmd::database_url(Some(&inc), a.database.as_deref(), a.pg.as_deref())?;
         load_db(&url, &opts, &s)?
     } else {
         sidik_recon::output::load_files(&inc, &s)?

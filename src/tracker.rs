@@ -443,13 +443,7 @@ fn tasks(a: TasksArgs) -> Result<()> {
     Ok(())
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use sidik_core::fmt::csv_field;
 
 fn repair(a: RepairArgs) -> Result<()> {
     let (path, _) = resolve(&a.target)?;

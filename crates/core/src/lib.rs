@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fmt;
 pub mod folder;
 pub mod manifest;
 pub mod redact;

@@ -95,14 +95,7 @@ mod tests {
     }
 }
 
-/// A CSV field, quoted when it must be.
-pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+pub(crate) use sidik_core::fmt::csv_field;
 
 /// What went wrong ingesting logs.
 #[derive(Debug, thiserror::Error)]

@@ -131,13 +131,7 @@ impl Table {
 
     /// RFC 4180 CSV with a header line.
     pub fn to_csv(&self) -> String {
-        fn field(s: &str) -> String {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        }
+        use sidik_core::fmt::csv_field as field;
         let mut out = self
             .columns
             .iter()

@@ -162,13 +162,7 @@ fn io(path: &Path, e: std::io::Error) -> PgError {
     PgError::Config(format!("cannot write {}: {e}", path.display()))
 }
 
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use sidik_core::fmt::csv_field as field;
 
 /// Takes samples and writes them.
 pub struct Sampler {
@@ -179,7 +173,8 @@ pub struct Sampler {
     prev_backends: BTreeSet<(String, String)>,
     prev_db: BTreeMap<String, DatabaseCounters>,
     prev_st: BTreeMap<(String, String, String), StatementCounters>,
-    texts_seen: BTreeSet<String>,
+    /// Statement texts written so far, by queryid.
+    known_texts: BTreeMap<String, String>,
     own: BTreeSet<String>,
     samples: Csv,
     backends: Csv,
@@ -206,7 +201,7 @@ impl Sampler {
             prev_backends: BTreeSet::new(),
             prev_db: BTreeMap::new(),
             prev_st: BTreeMap::new(),
-            texts_seen: BTreeSet::new(),
+            known_texts: BTreeMap::new(),
             own: BTreeSet::new(),
             samples: Csv::create(dir, "samples.csv", "at,client_backends,active,idle,idle_in_transaction,waiting_on_lock,usable_slots,used,opened,closed,commits,rollbacks,deadlocks,temp_files")?,
             backends: Csv::create(dir, "backends.csv", "at,pid,backend_start,state,wait_event_type,wait_event,usename,application_name,client_addr,datname,xact_age_s,query_age_s")?,
@@ -430,7 +425,7 @@ impl Sampler {
             let new: Vec<&str> = deltas
                 .iter()
                 .map(|d| d.queryid.as_str())
-                .filter(|q| !self.texts_seen.contains(*q))
+                .filter(|q| !self.known_texts.contains_key(*q))
                 .filter(|q| q.chars().all(|c| c.is_ascii_digit() || c == '-'))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
@@ -452,7 +447,7 @@ impl Sampler {
                         self.own.insert(id.clone());
                     }
                     self.texts.line(&format!("{},{}", id, field(&text)))?;
-                    self.texts_seen.insert(id);
+                    self.known_texts.insert(id, text);
                 }
             }
             for d in &mut deltas {
@@ -552,6 +547,8 @@ pub struct Summary {
     pub statements: Vec<StatementDelta>,
     /// Whether pg_stat_statements deltas were collected.
     pub has_statements: bool,
+    /// The texts of the statements in `statements`, by queryid.
+    pub texts: BTreeMap<String, String>,
     /// Why the run ended early, if it did.
     pub stopped: Option<String>,
 }
@@ -624,6 +621,15 @@ pub async fn run(
     }
     let mut st: Vec<StatementDelta> = totals.into_values().collect();
     st.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    summary.texts = st
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.queryid.clone(),
+                sampler.known_texts.get(&d.queryid)?.clone(),
+            ))
+        })
+        .collect();
     summary.statements = st;
     Ok(summary)
 }

@@ -15,44 +15,14 @@ use crate::settings::Settings;
 use crate::source::{self, Order};
 use crate::ReconError;
 
-/// Thousands separated by dots, the Indonesian way: `Rp 1.234.500`.
-pub fn idr(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    format!("{}Rp {out}", if v < 0 { "-" } else { "" })
-}
-
-fn count(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use sidik_core::fmt::idr;
+use sidik_core::fmt::{count, csv_field as field};
 
 fn iso(t: i64, s: &Settings) -> String {
     use chrono::TimeZone;
     match s.tz.timestamp_millis_opt(t) {
         chrono::LocalResult::Single(d) => d.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         _ => t.to_string(),
-    }
-}
-
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 

@@ -325,11 +325,8 @@ impl Settings {
 
     /// The ledger period (`YYYY-MM`) of an instant, in the incident timezone.
     pub fn period(&self, t: i64) -> String {
-        use chrono::TimeZone;
-        match self.tz.timestamp_millis_opt(t) {
-            chrono::LocalResult::Single(d) => d.format("%Y-%m").to_string(),
-            _ => String::new(),
-        }
+        let n = self.period_number(t);
+        format!("{}-{:02}", n / 100, n % 100)
     }
 }
 

@@ -361,14 +361,6 @@ pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconErr
     if let Some(t) = fast_time(v, s) {
         return Ok(t);
     }
-    let pg;
-    let v = match pg_offset(v) {
-        Some(rfc) => {
-            pg = rfc;
-            pg.as_str()
-        }
-        None => v,
-    };
     sidik_core::time::parse_time(v, s.tz)
         .map(|t| t.timestamp_millis())
         .map_err(|e| ReconError::Input(format!("{loc}: {col}: {e}")))
@@ -397,7 +389,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` with an optional `Z`, `±HH`, `±HH:MM` or
-/// `±HHMM`, without allocating; local times through the incident timezone.
+/// `±HHMM` (RFC 3339, and PostgreSQL's text form of a timestamptz such as
+/// `2025-01-12 19:05:01.123+07`), without allocating; local times through the
+/// incident timezone.
 /// Anything else is left to the general parser.
 fn fast_time(v: &str, s: &Settings) -> Option<i64> {
     let b = v.trim().as_bytes();
@@ -458,28 +452,6 @@ fn fast_time(v: &str, s: &Settings) -> Option<i64> {
         _ => return None,
     };
     Some(local - offset_min * 60_000)
-}
-
-/// PostgreSQL's text form of a timestamptz (`2025-01-12 19:05:01.123+07`,
-/// `+05:30`) as RFC 3339.
-fn pg_offset(v: &str) -> Option<String> {
-    let b = v.as_bytes();
-    if b.len() < 22 || b[10] != b' ' || b[4] != b'-' {
-        return None;
-    }
-    let sign = v.rfind(['+', '-']).filter(|i| *i > 18)?;
-    let offset = &v[sign + 1..];
-    let offset = match offset.len() {
-        2 => format!("{offset}:00"),
-        5 if offset.as_bytes()[2] == b':' => offset.to_string(),
-        _ => return None,
-    };
-    Some(format!(
-        "{}T{}{}{offset}",
-        &v[..10],
-        &v[11..sign],
-        &v[sign..sign + 1]
-    ))
 }
 
 fn word<T: Copy>(

@@ -119,14 +119,7 @@ pub struct Summary {
 /// Generates an incident folder.
 pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     let started = Instant::now();
-    if !ORDER_RANGE.contains(&opts.orders) {
-        return Err(SampleError::Invalid(format!(
-            "--orders {} is outside the supported range {} to {}",
-            opts.orders,
-            ORDER_RANGE.start(),
-            ORDER_RANGE.end()
-        )));
-    }
+    check_orders(opts.orders)?;
     let out = &opts.out;
     if out.exists() && !opts.force {
         let mut entries = std::fs::read_dir(out).map_err(io_err("read folder", out))?;
@@ -265,19 +258,23 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     })
 }
 
+fn check_orders(orders: u64) -> Result<(), SampleError> {
+    if ORDER_RANGE.contains(&orders) {
+        return Ok(());
+    }
+    Err(SampleError::Invalid(format!(
+        "--orders {orders} is outside the supported range {} to {}",
+        ORDER_RANGE.start(),
+        ORDER_RANGE.end()
+    )))
+}
+
 /// Writes only the data exports (orders, payments, HO postings), the tracker,
 /// `incident.toml` and the ground truth of the exports: no logs and no
 /// metrics. For benchmarks and tests of the reconciliation at sizes where the
 /// logs would take most of the disk and time.
 pub fn generate_exports(opts: &GenerateOptions) -> Result<(), SampleError> {
-    if !ORDER_RANGE.contains(&opts.orders) {
-        return Err(SampleError::Invalid(format!(
-            "--orders {} is outside the supported range {} to {}",
-            opts.orders,
-            ORDER_RANGE.start(),
-            ORDER_RANGE.end()
-        )));
-    }
+    check_orders(opts.orders)?;
     let out = &opts.out;
     let dir = IncidentDir::create(out)?;
     let model = Model::new(opts.seed, opts.scenario, opts.orders);

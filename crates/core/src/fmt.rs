@@ -1,0 +1,54 @@
+//! Numbers and fields as people and CSV readers expect them.
+
+/// `1,234,567` (thousands separated by commas).
+pub fn count(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `Rp 456.789.000` (Indonesian grouping); `-Rp 1.500` below zero.
+pub fn idr(n: i64) -> String {
+    let grouped = count(n.unsigned_abs()).replace(',', ".");
+    if n < 0 {
+        format!("-Rp {grouped}")
+    } else {
+        format!("Rp {grouped}")
+    }
+}
+
+/// A CSV field (RFC 4180), quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_fields() {
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-1_000), "-1,000");
+        assert_eq!(count(12), "12");
+        assert_eq!(idr(456_789_000), "Rp 456.789.000");
+        assert_eq!(idr(-1_500), "-Rp 1.500");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}
