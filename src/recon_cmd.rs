@@ -88,16 +88,21 @@ pub fn load_db(
 pub fn summary_table(o: &Outcome) -> String {
     let mut out = format!("{:<20} {:>10} {:>22}\n", "category", "rows", "rupiah");
     for (c, t) in &o.by_category {
-        let note = if code::TIMING.contains(c) {
-            "  (timing, not a break)"
+        let (note, rupiah) = if *c == code::MATCHED {
+            ("  (orders that reconcile)", String::new())
+        } else if code::TIMING.contains(c) {
+            (
+                "  (timing, not a break)",
+                sidik_recon::output::idr(t.amount),
+            )
         } else {
-            ""
+            ("", sidik_recon::output::idr(t.amount))
         };
         out.push_str(&format!(
             "{:<20} {:>10} {:>22}{note}\n",
             c,
-            t.count,
-            sidik_recon::output::idr(t.amount)
+            crate::actions::count(t.count),
+            rupiah
         ));
     }
     out
