@@ -226,28 +226,43 @@ fn finish_record(
 struct JsonParser {
     s: Settings,
     pg: bool,
-    /// top-level key → (field index, rank among the field's names, nested path below the key).
-    index: rustc_hash::FxHashMap<String, Vec<(usize, usize, Vec<String>)>>,
+    /// top-level key → the fields it may hold.
+    index: rustc_hash::FxHashMap<String, Vec<Slot>>,
+}
+
+/// Where a top-level JSON key leads.
+struct Slot {
+    /// Index of the normalised field.
+    field: usize,
+    /// Rank of the name among the field's names (lower wins).
+    rank: usize,
+    /// The configured name (its unit suffix matters for latency).
+    name: String,
+    /// Nested path below the key (empty for a flat key).
+    rest: Vec<String>,
 }
 
 impl JsonParser {
     fn new(s: Settings, pg: bool) -> Self {
-        let mut index: rustc_hash::FxHashMap<String, Vec<(usize, usize, Vec<String>)>> =
-            Default::default();
-        for (fi, field) in crate::record::FIELDS.iter().enumerate() {
-            for (rank, name) in s.aliases.names(field).iter().enumerate() {
+        let mut index: rustc_hash::FxHashMap<String, Vec<Slot>> = Default::default();
+        for (field, f) in crate::record::FIELDS.iter().enumerate() {
+            for (rank, name) in s.aliases.names(f).iter().enumerate() {
                 // As a flat key, and (for dotted names) as a path into nested objects.
-                index
-                    .entry(name.clone())
-                    .or_default()
-                    .push((fi, rank, Vec::new()));
+                index.entry(name.clone()).or_default().push(Slot {
+                    field,
+                    rank,
+                    name: name.clone(),
+                    rest: Vec::new(),
+                });
                 if name.contains('.') {
                     let mut parts = name.split('.').map(str::to_string);
                     let first = parts.next().unwrap_or_default();
-                    index
-                        .entry(first)
-                        .or_default()
-                        .push((fi, rank, parts.collect()));
+                    index.entry(first).or_default().push(Slot {
+                        field,
+                        rank,
+                        name: name.clone(),
+                        rest: parts.collect(),
+                    });
                 }
             }
         }
@@ -328,7 +343,7 @@ impl LineParser for JsonParser {
         let tz = self.s.tz;
         let mut f = JsonFields::default();
         let mut pg_extra: [Option<String>; 5] = Default::default();
-        let (index, aliases, pg) = (&self.index, &self.s.aliases, self.pg);
+        let (index, pg) = (&self.index, self.pg);
         let scanned = jsonscan::scan(line, |raw_key, raw| {
             let k = jsonscan::key(raw_key);
             let val = Raw(raw);
@@ -340,15 +355,14 @@ impl LineParser for JsonParser {
             let Some(entries) = index.get(k.as_ref()) else {
                 return;
             };
-            for (fi, rank, rest) in entries {
-                if !f.wants(*fi, *rank) {
+            for slot in entries {
+                if !f.wants(slot.field, slot.rank) {
                     continue;
                 }
-                let key = aliases.names(crate::record::FIELDS[*fi])[*rank].as_str();
-                if rest.is_empty() {
-                    f.put(*fi, *rank, key, val, tz);
-                } else if let Some(inner) = val.get_path(rest) {
-                    f.put(*fi, *rank, key, inner, tz);
+                if slot.rest.is_empty() {
+                    f.put(slot.field, slot.rank, &slot.name, val, tz);
+                } else if let Some(inner) = val.get_path(&slot.rest) {
+                    f.put(slot.field, slot.rank, &slot.name, inner, tz);
                 }
             }
         });

@@ -183,18 +183,20 @@ impl Aliases {
 /// so) or a Go duration string (`1.5s`, `250ms`).
 pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64> {
     if let Some(n) = num {
-        let k = key.to_ascii_lowercase();
-        return Some(
-            if k.ends_with("_s") || k.ends_with("seconds") || k.ends_with("_sec") {
-                n * 1000.0
-            } else if k.ends_with("_us") || k.ends_with("micros") {
-                n / 1000.0
-            } else if k.ends_with("_ns") || k.ends_with("nanos") {
-                n / 1e6
-            } else {
-                n
-            },
-        );
+        let ends = |suffix: &str| {
+            key.len() >= suffix.len()
+                && key.as_bytes()[key.len() - suffix.len()..]
+                    .eq_ignore_ascii_case(suffix.as_bytes())
+        };
+        return Some(if ends("_s") || ends("seconds") || ends("_sec") {
+            n * 1000.0
+        } else if ends("_us") || ends("micros") {
+            n / 1000.0
+        } else if ends("_ns") || ends("nanos") {
+            n / 1e6
+        } else {
+            n
+        });
     }
     let t = text?.trim();
     if let Ok(n) = t.parse::<f64>() {
