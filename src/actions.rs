@@ -25,6 +25,8 @@ pub fn registry() -> Registry {
     r.register(LogsJourneys);
     r.register(PgSample);
     r.register(ReconRun);
+    r.register(ChartTimeline);
+    r.register(ChartRecon);
     r.register(IncidentReport);
     r
 }
@@ -1522,6 +1524,202 @@ impl Action for IncidentReport {
             charts: vec![],
             result: String::new(),
         })
+    }
+}
+
+/// `width`/`height` step parameters, with the chart defaults.
+fn image_size(ctx: &Context) -> Result<sidik_chart::Output, String> {
+    let dim = |key: &str, default: u32| -> Result<u32, String> {
+        match ctx.int_param(key) {
+            None => Ok(default),
+            Some(v) if (200..=10_000).contains(&v) => Ok(v as u32),
+            Some(v) => Err(format!(
+                "step parameter {key} = {v} is out of range; give 200 to 10000 pixels"
+            )),
+        }
+    };
+    Ok(sidik_chart::Output {
+        width: dim("width", 1600)?,
+        height: dim("height", 900)?,
+        png: true,
+        svg: true,
+    })
+}
+
+struct ChartTimeline;
+
+impl Action for ChartTimeline {
+    fn name(&self) -> &'static str {
+        "chart.timeline"
+    }
+    fn summary(&self) -> &'static str {
+        "Draw requests, errors by class, latency, DB connections, stuck orders and goroutines on one time axis, phases shaded and events marked"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["width", "height", "from", "to"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let ev = ctx.incident.dir.evidence();
+        let mut v = vec![
+            ev.join("logs/timeline.csv"),
+            ev.join("recon/stuck_orders.csv"),
+            ev.join("metrics/metrics.csv"),
+            ev.join("rca.json"),
+            ctx.incident.dir.config_path(),
+        ];
+        if let Ok(rd) = std::fs::read_dir(&ev) {
+            v.extend(rd.flatten().map(|e| e.path().join("samples.csv")));
+        }
+        v.retain(|p| p.exists());
+        v.sort();
+        v
+    }
+    fn always_run(&self) -> bool {
+        // It draws whatever evidence exists now, which later phases add to.
+        true
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let out = match image_size(ctx) {
+            Ok(o) => o,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let inc = &ctx.incident;
+        let time = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
+            ctx.str_param(key)
+                .map(|s| parse_time(s, inc.tz).map_err(|e| format!("step parameter {key}: {e}")))
+                .transpose()
+        };
+        let opts = match (time("from"), time("to")) {
+            (Ok(from), Ok(to)) => sidik_chart::load::TimelineOptions {
+                from,
+                to,
+                ..Default::default()
+            },
+            (Err(e), _) | (_, Err(e)) => return Outcome::Failed(e),
+        };
+        let loaded = match sidik_chart::load::timeline(inc, &opts) {
+            Ok(l) => l,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        if loaded.chart.visible_panels().next().is_none() {
+            return Outcome::Failed(format!(
+                "nothing to draw yet: {}",
+                loaded.missing.join("; ")
+            ));
+        }
+        let stem = inc.dir.charts().join("timeline");
+        let w = match sidik_chart::render_timeline(&loaded.chart, &stem, &out) {
+            Ok(w) => w,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let png = w.png.clone().unwrap_or_else(|| stem.with_extension("png"));
+        let svg = w.svg.clone().unwrap_or_else(|| stem.with_extension("svg"));
+        let local = |ms: i64| {
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .map(|t| sidik_core::time::format_local(t, inc.tz))
+                .unwrap_or_default()
+        };
+        let report = ctx.report_path();
+        let rel = |p: &Path| {
+            sidik_core::folder::relative_path(p, report.parent().unwrap_or(Path::new(".")))
+        };
+        let mut md = format!(
+            "# Timeline\n\n![timeline]({})\n\n{}; [SVG]({}).\n\n## Panels\n\n",
+            rel(&png),
+            loaded.chart.subtitle,
+            rel(&svg)
+        );
+        for p in &w.drawn.panels {
+            let _ = writeln!(md, "- {}", p.title);
+        }
+        md.push_str("\n## Phases\n\n");
+        match &loaded.phases_from {
+            None => md.push_str("None known yet.\n"),
+            Some(from) => {
+                let _ = writeln!(md, "From {from}.\n\n| phase | from | to |\n|---|---|---|");
+                for p in &loaded.chart.phases {
+                    let _ = writeln!(md, "| {} | {} | {} |", p.name, local(p.start), local(p.end));
+                }
+            }
+        }
+        md.push_str("\n## Annotations\n\n| when | what |\n|---|---|\n");
+        let mut marks = loaded.chart.marks.clone();
+        marks.sort_by_key(|m| m.at);
+        for m in &marks {
+            let _ = writeln!(md, "| {} | {} |", local(m.at), m.label);
+        }
+        if !loaded.missing.is_empty() {
+            md.push_str("\n## Not drawn\n\n");
+            for m in &loaded.missing {
+                let _ = writeln!(md, "- {m}");
+            }
+        }
+        md.push_str("\n## Read from\n\n");
+        for i in &loaded.inputs {
+            let _ = writeln!(md, "- `{}`", inc.dir.relative(i));
+        }
+        if let Err(e) = write(&report, &md) {
+            return Outcome::Failed(e);
+        }
+        let first = |name: &str| {
+            loaded
+                .chart
+                .phases
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| local(p.start))
+        };
+        let result = match (first("spike"), first("errors"), first("degradation")) {
+            (Some(a), Some(b), Some(c)) => format!("spike {a} → errors {b} → degradation {c}"),
+            _ => format!(
+                "{} panels, {} annotations; phases not known yet (sidik rca or [incident.phases])",
+                w.drawn.panels.len(),
+                loaded.chart.marks.len()
+            ),
+        };
+        Outcome::Succeeded(Done {
+            outputs: vec![svg],
+            report: Some(report),
+            charts: vec![png],
+            result,
+        })
+    }
+}
+
+struct ChartRecon;
+
+impl Action for ChartRecon {
+    fn name(&self) -> &'static str {
+        "chart.recon"
+    }
+    fn summary(&self) -> &'static str {
+        "Draw rupiah and count per reconciliation break category and per hour of charge time"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["width", "height"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.incident.dir.evidence().join("recon/recon.json")]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let out = match image_size(ctx) {
+            Ok(o) => o,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let loaded = match sidik_chart::load::recon(&ctx.incident) {
+            Ok(l) => l,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let stem = ctx.incident.dir.charts().join("recon");
+        match sidik_chart::render_recon(&loaded.chart, &stem, &out) {
+            Ok(w) => Outcome::Succeeded(Done {
+                outputs: w.svg.into_iter().collect(),
+                report: None,
+                charts: w.png.into_iter().collect(),
+                result: String::new(),
+            }),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
     }
 }
 

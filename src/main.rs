@@ -21,6 +21,7 @@ macro_rules! out {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
+mod chart_cmd;
 mod frame;
 mod logs_cmd;
 mod pg_cmd;
@@ -71,6 +72,9 @@ enum Command {
     Logs(logs_cmd::LogsCommand),
     /// Reconcile UPG payments, HO postings and orders: breaks, stuck orders, money at stake.
     Recon(recon_cmd::ReconArgs),
+    /// Draw the incident timeline and the reconciliation chart (PNG and SVG in charts/).
+    #[command(subcommand)]
+    Chart(chart_cmd::ChartCommand),
     /// Read and update the markdown investigation tracker, byte-exactly.
     #[command(subcommand)]
     Tracker(tracker::TrackerCommand),
@@ -191,6 +195,7 @@ fn main() -> ExitCode {
         Command::Tracker(c) => tracker::run(c),
         Command::Playbook(c) => run::playbook(c),
         Command::Logs(c) => logs_cmd::run(c),
+        Command::Chart(c) => chart_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Recon(a) => match recon_cmd::run(a) {
             Ok(code) => return code,

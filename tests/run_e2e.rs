@@ -239,10 +239,40 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
 
     let ticked = check_tracker(&d);
     assert_eq!(
-        ticked, 8,
-        "the six phase-1 tasks and the two log-analysis tasks of phase 2"
+        ticked, 9,
+        "the six phase-1 tasks, the two log-analysis tasks and the timeline of phase 2"
     );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
+    // Both charts drawn, embedded under their tasks, the timeline with the database panel.
+    for (task, chart) in [
+        ("- [x] Map timeline", "timeline"),
+        ("- [x] Identify affected order count", "recon"),
+    ] {
+        let png = d.join(format!("charts/{chart}.png"));
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 1600);
+        assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 900);
+        assert!(d.join(format!("charts/{chart}.svg")).is_file());
+        let at = tracker.find(task).unwrap();
+        let next_task = tracker[at..].find("\n- [").unwrap() + at;
+        assert!(
+            tracker[at..next_task].contains(&format!("\n  - ![[charts/{chart}.png]]")),
+            "{chart} not embedded under {task}: {}",
+            &tracker[at..next_task]
+        );
+    }
+    // The database was sampled now, long after the sample incident's window: the panel is
+    // left out and the report says how to see it.
+    let svg = std::fs::read_to_string(d.join("charts/timeline.svg")).unwrap();
+    assert!(svg.contains("Requests per minute"));
+    assert!(!svg.contains("Database connections"));
+    let report = std::fs::read_to_string(d.join("reports/timeline.md")).unwrap();
+    assert!(
+        report.contains("\"Database connections against the usable-slot limit\" has data only outside the chart window"),
+        "{report}"
+    );
     assert!(tracker.contains(&format!("- [x] Query database untuk list order gantung → [[reports/stuck-orders.md]]\n  - {stuck} orders stuck in ACTIVE\n")));
     assert!(tracker.contains("- [ ] All order gantung recovered"));
     assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 1 succeeded, 2 failed, 3 manual → [[reports/incident.md]]")));

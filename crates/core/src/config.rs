@@ -157,6 +157,40 @@ pub struct IncidentSection {
     /// Known events: deploys, config changes, restarts.
     #[serde(default)]
     pub events: Vec<EventSpec>,
+    /// Phase boundaries drawn on timelines when the root-cause scoring has not found them.
+    #[serde(default)]
+    pub phases: Option<PhasesSpec>,
+}
+
+/// `[incident.phases]`: when the spike, the errors and the degradation began
+/// (and when it recovered), as the person knows them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhasesSpec {
+    /// Start of the traffic spike.
+    #[serde(default)]
+    pub spike_start: Option<Spanned<String>>,
+    /// First errors caused by it.
+    #[serde(default)]
+    pub error_onset: Option<Spanned<String>>,
+    /// Start of the degradation (latency, stuck orders).
+    #[serde(default)]
+    pub degradation_start: Option<Spanned<String>>,
+    /// Back to normal.
+    #[serde(default)]
+    pub recovery: Option<Spanned<String>>,
+}
+
+impl PhasesSpec {
+    /// The boundaries by name, in order, as written.
+    pub fn entries(&self) -> [(&'static str, Option<&Spanned<String>>); 4] {
+        [
+            ("spike_start", self.spike_start.as_ref()),
+            ("error_onset", self.error_onset.as_ref()),
+            ("degradation_start", self.degradation_start.as_ref()),
+            ("recovery", self.recovery.as_ref()),
+        ]
+    }
 }
 
 /// `[incident.window]`.
@@ -401,6 +435,21 @@ impl Incident {
             })?;
         }
 
+        if let Some(p) = &file.incident.phases {
+            for (name, v) in p.entries() {
+                if let Some(v) = v {
+                    parse_time(v.get_ref(), tz).map_err(|e| {
+                        at(
+                            v.span(),
+                            &format!("incident.phases.{name}"),
+                            e.to_string(),
+                            None,
+                        )
+                    })?;
+                }
+            }
+        }
+
         for (i, src) in file.sources.logs.iter().enumerate() {
             let key = |k: &str| format!("sources.logs[{i}].{k}");
             if src.paths.is_empty() {
@@ -632,6 +681,13 @@ end = "2025-01-13T00:00:00+07:00"
 # at = "2025-01-12 19:30"
 # label = "scaled order-orchestrator to 6 pods"
 # kind = "config"
+
+# Phases shaded on timelines when `sidik rca` has not detected them:
+# [incident.phases]
+# spike_start = "2025-01-12 19:00"
+# error_onset = "2025-01-12 19:07"
+# degradation_start = "2025-01-12 19:12"
+# recovery = "2025-01-12 20:45"
 
 # One block per service. format: auto, json, logfmt, logrus, cri,
 # postgres-stderr, postgres-csv, postgres-json, regex.
