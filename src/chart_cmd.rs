@@ -125,6 +125,15 @@ pub fn run(cmd: ChartCommand) -> Result<()> {
     }
 }
 
+/// A path inside the incident relative to it, any other as given.
+fn shown(inc: &Incident, p: &std::path::Path) -> String {
+    if p.starts_with(inc.dir.root()) {
+        inc.dir.relative(p)
+    } else {
+        p.display().to_string()
+    }
+}
+
 /// What a chart command made, for the terminal.
 pub struct Made {
     /// A few lines for the person.
@@ -144,7 +153,7 @@ pub fn timeline(
     let files: Vec<PathBuf> = w.png.iter().chain(w.svg.iter()).cloned().collect();
     let mut text = String::new();
     for f in &files {
-        text.push_str(&format!("wrote {}\n", inc.dir.relative(f)));
+        text.push_str(&format!("wrote {}\n", shown(inc, f)));
     }
     text.push_str(&format!(
         "panels: {}\n",
@@ -184,7 +193,7 @@ pub fn recon(inc: &Incident, stem: &std::path::Path, out: &Output) -> Result<Mad
     let files: Vec<PathBuf> = w.png.iter().chain(w.svg.iter()).cloned().collect();
     let mut text = String::new();
     for f in &files {
-        text.push_str(&format!("wrote {}\n", inc.dir.relative(f)));
+        text.push_str(&format!("wrote {}\n", shown(inc, f)));
     }
     text.push_str(&format!("{}\n", loaded.chart.subtitle));
     Ok(Made { text })
