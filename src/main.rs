@@ -548,7 +548,7 @@ fn demo(a: DemoArgs) -> Result<()> {
     out!("  {out}/reports/                one report per step");
     out!("  {out}/evidence/               data behind the reports, and manifest.json");
     out!("  {out}/runs/                   one journal per playbook run");
-    out!("  {out}/charts/                 charts (they arrive with the timeline charts)");
+    out!("  {out}/charts/                 the incident timeline and the reconciliation chart (PNG + SVG)");
     out!("  {out}/ground_truth.json       what the sample planted, to check every finding against");
     out!();
     out!("next: sidik run --incident {out} --resume   (after editing anything)");

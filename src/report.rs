@@ -195,6 +195,20 @@ pub fn incident_report(inc: &Incident) -> String {
             format!("first `{class}` records ({services}); see [logs](logs.md)"),
         ));
     }
+    let mut phases_known = false;
+    if let Ok((t, Some(from))) = sidik_chart::load::phase_times(inc, &Default::default()) {
+        phases_known = true;
+        for (at, what) in [
+            (t.spike_start, "traffic spike starts"),
+            (t.error_onset, "errors begin"),
+            (t.degradation_start, "degradation starts"),
+            (t.recovery, "recovered"),
+        ] {
+            if let Some(at) = at {
+                items.push((at, format!("{what} (from {from})")));
+            }
+        }
+    }
     items.sort_by_key(|(t, _)| *t);
     for (t, text) in items {
         let _ = writeln!(
@@ -206,7 +220,13 @@ pub fn incident_report(inc: &Incident) -> String {
     if firsts.is_empty() {
         md.push_str("- *Not collected yet*: first errors per class (phase 1: the `logs` step).\n");
     }
-    md.push_str("- *Not collected yet*: spike start and start of degradation (the timeline chart and root-cause scoring).\n");
+    if !phases_known {
+        md.push_str("- *Not collected yet*: spike start and start of degradation (root-cause scoring, or `[incident.phases]` in incident.toml).\n");
+    }
+    let chart = inc.dir.charts().join("timeline.png");
+    if chart.is_file() {
+        md.push_str("\n![timeline](../charts/timeline.png)\n");
+    }
 
     md.push_str("\n## Root cause and contributing factors\n\n*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
     for (i, h) in HYPOTHESES.iter().enumerate() {

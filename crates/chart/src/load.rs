@@ -545,8 +545,9 @@ fn short_zone(ms: i64, inc: &Incident) -> String {
         .unwrap_or_default()
 }
 
-/// Phase boundaries: flags, else `evidence/rca.json`, else `[incident.phases]`.
-fn phase_times(
+/// Phase boundaries: flags, else `evidence/rca.json`, else `[incident.phases]`;
+/// with where they came from.
+pub fn phase_times(
     inc: &Incident,
     flags: &PhaseTimes,
 ) -> Result<(PhaseTimes, Option<String>), ChartError> {
