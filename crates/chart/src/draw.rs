@@ -130,6 +130,51 @@ fn lanes<DB: DrawingBackend>(
     out
 }
 
+/// Pixel row of value `v` on a y axis from 0 to `top` between `y0` (top) and `y1` (bottom).
+fn y_px(v: f64, top: f64, (y0, y1): (i32, i32)) -> i32 {
+    y1 - ((v / top).clamp(0.0, 1.05) * (y1 - y0) as f64).round() as i32
+}
+
+/// Draws horizontal grid lines with labels in `unit` for values up to `max`; returns the axis top.
+fn y_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x0, y0, x1, y1): (i32, i32, i32, i32),
+    max: f64,
+    unit: axis::Unit,
+) -> DrawResult<f64> {
+    let (top, step) = axis::nice_scale(max, ((y1 - y0) / 38).max(2) as usize);
+    let style = font(12.0).pos(Pos::new(HPos::Right, VPos::Center));
+    let mut v = 0.0;
+    while v <= top + step * 0.01 {
+        let y = y_px(v, top, (y0, y1));
+        root.draw(&PathElement::new(vec![(x0, y), (x1, y)], GRID))
+            .map_err(err)?;
+        text(root, &axis::label(v, step, unit), (x0 - 6, y), &style)?;
+        v += step;
+    }
+    Ok(top)
+}
+
+/// Draws the time ticks and their labels (the date under them where it changes) below `y`.
+fn time_axis<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    ticks: &[TimeTick],
+    px: &dyn Fn(i64) -> i32,
+    y: i32,
+) -> DrawResult<()> {
+    let style = font(12.0).pos(Pos::new(HPos::Center, VPos::Top));
+    for t in ticks {
+        let x = px(t.at);
+        root.draw(&PathElement::new(vec![(x, y), (x, y + 4)], INK))
+            .map_err(err)?;
+        text(root, &t.label, (x, y + 6), &style)?;
+        if let Some(d) = &t.date {
+            text(root, d, (x, y + 21), &style.color(&RGBColor(90, 90, 90)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Draws a timeline. Panels without data are left out.
 pub fn timeline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -244,22 +289,7 @@ pub fn timeline<DB: DrawingBackend>(
     }
 
     // Time axis under the last panel.
-    let axis_y = plots_bottom;
-    let style = font(12.0).pos(Pos::new(HPos::Center, VPos::Top));
-    for t in &ticks {
-        let x = px(t.at);
-        root.draw(&PathElement::new(vec![(x, axis_y), (x, axis_y + 4)], INK))
-            .map_err(err)?;
-        text(root, &t.label, (x, axis_y + 6), &style)?;
-        if let Some(d) = &t.date {
-            text(
-                root,
-                d,
-                (x, axis_y + 21),
-                &style.color(&RGBColor(90, 90, 90)),
-            )?;
-        }
-    }
+    time_axis(root, &ticks, &px, plots_bottom)?;
     if panels.is_empty() {
         text(
             root,
@@ -346,21 +376,8 @@ fn draw_panel<DB: DrawingBackend>(
             series.push((s.name.clone(), segs));
         }
     }
-    let n_ticks = (((y1 - y0) / 38).max(2)) as usize;
-    let (top, step) = axis::nice_scale(y_max, n_ticks);
-    let py =
-        |v: f64| -> i32 { y1 - ((v / top).clamp(0.0, 1.05) * (y1 - y0) as f64).round() as i32 };
-
-    // Grid and y labels.
-    let ylab = font(12.0).pos(Pos::new(HPos::Right, VPos::Center));
-    let mut v = 0.0;
-    while v <= top + step * 0.01 {
-        let y = py(v);
-        root.draw(&PathElement::new(vec![(x0, y), (x1, y)], GRID))
-            .map_err(err)?;
-        text(root, &axis::label(v, step, panel.unit), (x0 - 6, y), &ylab)?;
-        v += step;
-    }
+    let top = y_grid(root, (x0, y0, x1, y1), y_max, panel.unit)?;
+    let py = |v: f64| y_px(v, top, (y0, y1));
     for t in ticks {
         let x = px(t.at);
         root.draw(&PathElement::new(vec![(x, y0), (x, y1)], GRID))
@@ -578,17 +595,8 @@ fn draw_stacks<DB: DrawingBackend>(
         .map(|i| s.layers.iter().map(|l| l.2[i]).sum())
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
-    let (top, step) = axis::nice_scale(max, (((y1 - y0) / 38).max(2)) as usize);
-    let py = |v: f64| -> i32 { y1 - ((v / top).clamp(0.0, 1.0) * (y1 - y0) as f64).round() as i32 };
-    let ylab = font(12.0).pos(Pos::new(HPos::Right, VPos::Center));
-    let mut v = 0.0;
-    while v <= top + step * 0.01 {
-        let y = py(v);
-        root.draw(&PathElement::new(vec![(x0, y), (x1, y)], GRID))
-            .map_err(err)?;
-        text(root, &axis::label(v, step, s.unit), (x0 - 6, y), &ylab)?;
-        v += step;
-    }
+    let top = y_grid(root, (x0, y0, x1, y1), max, s.unit)?;
+    let py = |v: f64| y_px(v, top, (y0, y1));
     for (i, b) in s.buckets.iter().enumerate() {
         let (bx0, bx1) = (px(*b) + 1, px(*b + s.width_ms) - 1);
         let mut base = 0.0;
@@ -634,16 +642,7 @@ fn draw_stacks<DB: DrawingBackend>(
     }
     if axis_below {
         let ticks = axis::time_ticks(start, end, (x1 - x0) as u32, 70, chart.tz);
-        let style = font(12.0).pos(Pos::new(HPos::Center, VPos::Top));
-        for t in &ticks {
-            let x = px(t.at);
-            root.draw(&PathElement::new(vec![(x, y1), (x, y1 + 4)], INK))
-                .map_err(err)?;
-            text(root, &t.label, (x, y1 + 6), &style)?;
-            if let Some(d) = &t.date {
-                text(root, d, (x, y1 + 21), &style.color(&RGBColor(90, 90, 90)))?;
-            }
-        }
+        time_axis(root, &ticks, &px, y1)?;
     }
     Ok(())
 }
