@@ -3,7 +3,7 @@
 //! evidence (`evidence/STEP.*`) and report (`reports/STEP.md`), and returns a
 //! one-line result for the tracker.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(CollectLogs);
     r.register(CollectMetrics);
+    r.register(MetricsRuntime);
     r.register(CollectExport);
     r.register(PgQuery);
     r.register(PgSnapshot);
@@ -196,7 +197,7 @@ impl Action for CollectLogs {
 
 // ------------------------------------------------------------------ collect.metrics
 
-/// Checks the metrics exports cover the incident window.
+/// Imports the metrics exports, or fetches them from the server, into the metrics frame.
 struct CollectMetrics;
 
 impl Action for CollectMetrics {
@@ -204,7 +205,10 @@ impl Action for CollectMetrics {
         "collect.metrics"
     }
     fn summary(&self) -> &'static str {
-        "Check the metrics exports (CSV, OpenMetrics) and that they cover the incident window"
+        "Import the metrics exports (CSV, OpenMetrics) or fetch them from a Prometheus-compatible server into evidence/metrics/, and check they cover the window"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["from"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         let Some(m) = &ctx.incident.file.sources.metrics else {
@@ -214,178 +218,82 @@ impl Action for CollectMetrics {
             .iter()
             .chain(&m.openmetrics)
             .flat_map(|p| matching(&ctx.incident, p))
+            .chain([ctx.incident.dir.config_path()])
             .collect()
     }
     fn run(&self, ctx: &Context) -> Outcome {
         let inc = &ctx.incident;
         let Some(m) = &inc.file.sources.metrics else {
-            return Outcome::Failed(format!("{} has no [sources.metrics]; add the cloud-monitoring CSV export or OpenMetrics files", inc.dir.config_path().display()));
+            return Outcome::Failed(format!("{} has no [sources.metrics]; add the cloud-monitoring CSV export, OpenMetrics files or prometheus_url", inc.dir.config_path().display()));
         };
-        let csvs: Vec<PathBuf> = m.csv.iter().flat_map(|p| matching(inc, p)).collect();
-        let oms: Vec<PathBuf> = m
-            .openmetrics
-            .iter()
-            .flat_map(|p| matching(inc, p))
-            .collect();
-        if csvs.is_empty() && oms.is_empty() {
-            return Outcome::Failed("no metrics file found; export the full day from the monitoring system (CSV: timestamp,metric,instance,value) into the incident folder".into());
-        }
-        let mut metrics = BTreeSet::new();
-        let mut instances = BTreeSet::new();
-        let (mut samples, mut bad) = (0u64, Vec::new());
-        let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
-        for f in &csvs {
-            let rel = inc.dir.relative(f);
-            let mut rdr = match csv::ReaderBuilder::new().flexible(true).from_path(f) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
-            };
-            let headers: Vec<String> = rdr
-                .headers()
-                .map(|h| h.iter().map(|c| c.trim().to_ascii_lowercase()).collect())
-                .unwrap_or_default();
-            let col = |n: &str| headers.iter().position(|h| h == n);
-            let (Some(ti), Some(mi), Some(ii), Some(vi)) = (
-                col("timestamp"),
-                col("metric"),
-                col("instance"),
-                col("value"),
-            ) else {
+        // `auto`: the server when one is configured, the exports otherwise.
+        let from = ctx.str_param("from").unwrap_or("auto");
+        let server = match from {
+            "server" => true,
+            "files" => false,
+            "auto" => m.prometheus_url.is_some(),
+            other => {
                 return Outcome::Failed(format!(
-                    "{rel}: expected the columns timestamp, metric, instance, value; found {}",
-                    headers.join(", ")
-                ));
-            };
-            for (n, rec) in rdr.records().enumerate() {
-                let line = n + 2;
-                let Ok(rec) = rec else {
-                    bad.push(format!("{rel}:{line}: unreadable row"));
-                    continue;
-                };
-                let (Some(ts), Some(mt), Some(is), Some(v)) =
-                    (rec.get(ti), rec.get(mi), rec.get(ii), rec.get(vi))
-                else {
-                    bad.push(format!(
-                        "{rel}:{line}: expected {} fields, found {}",
-                        headers.len(),
-                        rec.len()
-                    ));
-                    continue;
-                };
-                let Ok(t) = parse_time(ts, inc.tz) else {
-                    bad.push(format!("{rel}:{line}: timestamp \"{ts}\" is not a time"));
-                    continue;
-                };
-                if v.trim().parse::<f64>().is_err() {
-                    bad.push(format!("{rel}:{line}: value \"{v}\" is not a number"));
-                    continue;
-                }
-                metrics.insert(mt.to_string());
-                instances.insert(is.to_string());
-                samples += 1;
-                first = Some(first.map_or(t, |f| f.min(t)));
-                last = Some(last.map_or(t, |l| l.max(t)));
+                    "step parameter from = \"{other}\": use files, server or auto"
+                ))
             }
-        }
-        let mut om_notes = Vec::new();
-        for f in &oms {
-            let rel = inc.dir.relative(f);
-            let text = match std::fs::read_to_string(f) {
-                Ok(t) => t,
-                Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
-            };
-            let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
-            let n = text
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-                .count();
-            let eof = text.trim_end().ends_with("# EOF");
-            om_notes.push(format!(
-                "{rel}: {families} metric families, {} samples{}",
-                count(n as i64),
-                if eof {
-                    ""
-                } else {
-                    ", no `# EOF` line (truncated?)"
-                }
-            ));
-            if csvs.is_empty() {
-                samples += n as u64;
-            }
-        }
-        let coverage = match (first, last, inc.window) {
-            (Some(f), Some(l), Some(w)) => {
-                let slack = chrono::Duration::minutes(5);
-                if f > w.start + slack || l < w.end - slack {
-                    return Outcome::Failed(format!(
-                        "the metrics cover {} – {} but the window is {}: export the missing part",
-                        local(f, inc),
-                        local(l, inc),
-                        w.display_in(inc.tz)
-                    ));
-                }
-                format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz)
-            }
-            (Some(f), Some(l), None) => format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz),
-            _ => "time range unknown (OpenMetrics only)".to_string(),
         };
-        let mut md = format!(
-            "# Metrics\n\n- files: {}\n",
-            csvs.iter()
-                .chain(&oms)
-                .map(|f| {
-                    let r = inc.dir.relative(f);
-                    format!("[{r}](../{r})")
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let _ = writeln!(
-            md,
-            "- {} samples of {} metrics from {} instances",
-            count(samples as i64),
-            metrics.len(),
-            instances.len()
-        );
-        let _ = writeln!(md, "- covers {coverage}");
-        let _ = writeln!(
-            md,
-            "- metrics: {}",
-            metrics.iter().cloned().collect::<Vec<_>>().join(", ")
-        );
-        for n in &om_notes {
-            let _ = writeln!(md, "- {n}");
-        }
-        if !bad.is_empty() {
-            let _ = writeln!(md, "\n## Rows set aside ({})\n", bad.len());
-            for b in bad.iter().take(50) {
-                let _ = writeln!(md, "- {b}");
-            }
-        }
-        let result = format!(
-            "{} metrics × {} instances, {coverage}",
-            metrics.len(),
-            instances.len()
-        ) + &if bad.is_empty() {
-            String::new()
+        let collected = if server {
+            crate::metrics_cmd::fetch(inc, &Default::default())
         } else {
-            format!("; {} rows set aside", bad.len())
+            crate::metrics_cmd::import(inc)
         };
-        let evidence = ctx.evidence_path("json");
-        let json = serde_json::json!({"samples": samples, "metrics": metrics, "instances": instances, "first": first, "last": last, "rejected": bad});
-        if let Err(e) = write(
-            &evidence,
-            &serde_json::to_string_pretty(&json).unwrap_or_default(),
-        )
-        .and_then(|_| write(&ctx.report_path(), &md))
+        let c = match collected {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        };
+        if let Err(e) = write(&ctx.report_path(), &c.report) {
+            return Outcome::Failed(e);
+        }
+        if let Some(p) = c.problem {
+            return Outcome::Failed(p);
+        }
+        Outcome::Succeeded(Done {
+            outputs: c.outputs,
+            report: Some(ctx.report_path()),
+            charts: vec![],
+            result: c.summary,
+        })
+    }
+}
+
+/// Go runtime findings from the metrics frame.
+struct MetricsRuntime;
+
+impl Action for MetricsRuntime {
+    fn name(&self) -> &'static str {
+        "metrics.runtime"
+    }
+    fn summary(&self) -> &'static str {
+        "Find goroutine growth that does not follow load, GC pause changes at the spike, heap growth and file descriptors near their limit"
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.incident.dir.evidence().join("metrics/metrics.csv")]
+    }
+    fn run(&self, ctx: &Context) -> Outcome {
+        let inc = &ctx.incident;
+        let frame = match sidik_metrics::Frame::read(&inc.dir.evidence().join("metrics")) {
+            Ok(f) => f,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let f = sidik_metrics::runtime::findings(&frame);
+        let (md, summary) = crate::metrics_cmd::runtime_report(inc, &f);
+        let json = inc.dir.evidence().join("metrics/runtime.json");
+        if let Err(e) = write(&json, &serde_json::to_string_pretty(&f).unwrap_or_default())
+            .and_then(|_| write(&ctx.report_path(), &md))
         {
             return Outcome::Failed(e);
         }
         Outcome::Succeeded(Done {
-            outputs: vec![evidence],
+            outputs: vec![json],
             report: Some(ctx.report_path()),
             charts: vec![],
-            result,
+            result: summary,
         })
     }
 }

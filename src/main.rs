@@ -24,6 +24,7 @@ mod actions;
 mod chart_cmd;
 mod frame;
 mod logs_cmd;
+mod metrics_cmd;
 mod pg_cmd;
 mod recon_cmd;
 mod report;
@@ -72,6 +73,9 @@ enum Command {
     Logs(logs_cmd::LogsCommand),
     /// Reconcile UPG payments, HO postings and orders: breaks, stuck orders, money at stake.
     Recon(recon_cmd::ReconArgs),
+    /// Metrics from a Prometheus-compatible server or exports, and the Go runtime findings.
+    #[command(subcommand)]
+    Metrics(metrics_cmd::MetricsCommand),
     /// Draw the incident timeline and the reconciliation chart (PNG and SVG in charts/).
     #[command(subcommand)]
     Chart(chart_cmd::ChartCommand),
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
         Command::Playbook(c) => run::playbook(c),
         Command::Logs(c) => logs_cmd::run(c),
         Command::Chart(c) => chart_cmd::run(c),
+        Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Recon(a) => match recon_cmd::run(a) {
             Ok(code) => return code,

@@ -360,7 +360,14 @@ fn failing_steps_leave_their_tasks_unticked_and_the_rest_goes_on() {
             && q["reason"].as_str().unwrap().contains("app:***@"),
         "{q}"
     );
-    for id in ["metrics", "logs", "postings", "orders", "report"] {
+    for id in [
+        "metrics",
+        "go-runtime",
+        "logs",
+        "postings",
+        "orders",
+        "report",
+    ] {
         assert_eq!(
             step(&j, "phase-1-data-collection", id)["status"],
             "succeeded",
@@ -373,7 +380,7 @@ fn failing_steps_leave_their_tasks_unticked_and_the_rest_goes_on() {
     assert!(tracker.contains("- [ ] Query database untuk list order gantung\n"));
     assert!(
         tracker.contains(&format!(
-            "- {DATE}: sidik run phase-1-data-collection: 5 succeeded, 10 failed"
+            "- {DATE}: sidik run phase-1-data-collection: 6 succeeded, 10 failed"
         )),
         "{tracker}"
     );

@@ -337,20 +337,29 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
             if let Some(m) = steps.get(steps.len() / 2) {
                 db_gap = (*m * 5 / 2).max(1000);
             }
-            db.push(Series::new("client connections", palette::INK, conns));
+            db.push(Series::new(
+                "client connections",
+                palette::category(1),
+                conns,
+            ));
             let mut limit = Series::new("usable slots", palette::LIMIT, slots);
             limit.dashed = true;
             db.push(limit);
         }
     } else if let Some(m) = &metrics {
-        let conns = m.sum("db_connections");
+        // Per service: each application's pool and the server's own count side by side
+        // (summing them would count every connection twice).
+        for (svc, pts) in m.by_service("db_connections") {
+            let color = service_color(&mut order, &svc);
+            db.push(Series::new(svc, color, pts));
+        }
         let max = m.sum("db_max_connections");
-        if !conns.is_empty() {
-            db.push(Series::new("connections (metrics)", palette::INK, conns));
-            let mut limit = Series::new("max connections", palette::LIMIT, max);
+        if !db.is_empty() && !max.is_empty() {
+            let mut limit = Series::new("max_connections", palette::LIMIT, max);
             limit.dashed = true;
             db.push(limit);
         }
+        db_gap = m.step * 5 / 2;
     } else {
         missing.push("no PostgreSQL samples (run the phase-1 `db-samples` step, `sidik pg sample`) and no metrics frame (evidence/metrics/metrics.csv)".into());
     }

@@ -39,8 +39,8 @@ pub const INK: RGBColor = RGBColor(33, 33, 33);
 pub const GRID: RGBColor = RGBColor(225, 225, 225);
 /// Background.
 pub const PAPER: RGBColor = RGBColor(255, 255, 255);
-/// A limit line (usable connection slots).
-pub const LIMIT: RGBColor = RGBColor(213, 94, 0);
+/// A limit line (usable connection slots), drawn dashed.
+pub const LIMIT: RGBColor = RGBColor(33, 33, 33);
 /// Event annotations.
 pub const EVENT: RGBColor = RGBColor(90, 90, 90);
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 use crate::error::{ConfigError, Error, Result};
@@ -302,12 +303,57 @@ pub struct MetricsSource {
     /// Environment variable holding a bearer token for that API.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// User name for basic authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the basic-authentication password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Resolution of fetched series (Go duration), also the grid imports are put on. Default `1m`.
+    #[serde(default)]
+    pub step: Option<Spanned<String>>,
+    /// Most points per series one request may ask for (Prometheus refuses more than 11,000).
+    #[serde(default)]
+    pub max_points: Option<u32>,
+    /// Timeout of one request (Go duration). Default `30s`.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Label naming the service of a series. Default `service`.
+    #[serde(default)]
+    pub service_label: Option<String>,
+    /// Named PromQL queries to fetch; the shipped set when empty.
+    #[serde(default)]
+    pub queries: BTreeMap<String, String>,
     /// Cloud-monitoring CSV exports (timestamp, metric, instance, value).
     #[serde(default)]
     pub csv: Vec<String>,
+    /// Column names of the CSV exports, when they differ.
+    #[serde(default)]
+    pub columns: MetricsColumns,
     /// OpenMetrics / Prometheus text exposition files.
     #[serde(default)]
     pub openmetrics: Vec<String>,
+}
+
+/// `[sources.metrics.columns]`: the CSV export's column names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsColumns {
+    /// Time column. Default `timestamp`.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Metric name column. Default `metric`.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Instance (dimension) column. Default `instance`.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// Service column, when the export has one (else the service is read from the instance name).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Value column. Default `value`.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 /// `[sources.recon]`: the exports to reconcile.
@@ -532,6 +578,29 @@ impl Incident {
             }
         }
 
+        if let Some(m) = &file.sources.metrics {
+            for (key, v) in [("step", &m.step), ("timeout", &m.timeout)] {
+                if let Some(v) = v {
+                    let d = parse_go_duration(v.get_ref()).map_err(|e| {
+                        at(
+                            v.span(),
+                            &format!("sources.metrics.{key}"),
+                            e.to_string(),
+                            None,
+                        )
+                    })?;
+                    if d < chrono::Duration::seconds(1) {
+                        return Err(at(
+                            v.span(),
+                            &format!("sources.metrics.{key}"),
+                            format!("\"{}\" is shorter than a second", v.get_ref()),
+                            Some("use 15s, 1m or 5m".into()),
+                        ));
+                    }
+                }
+            }
+        }
+
         for (i, db) in file.sources.databases.iter().enumerate() {
             if let Some(r) = &db.role {
                 if !DATABASE_ROLES.contains(&r.get_ref().as_str()) {
@@ -716,9 +785,13 @@ end = "2025-01-13T00:00:00+07:00"
 # search_path = "public"              # schemas holding orders, payments, ho_postings
 
 # [sources.metrics]
-# prometheus_url = "http://127.0.0.1:9090"
-# csv = ["metrics/cloud-eye.csv"]
+# prometheus_url = "http://127.0.0.1:9090"   # Prometheus, VictoriaMetrics, Thanos, Mimir
+# token_env = "PROM_TOKEN"            # bearer token, by variable name; or username + password_env
+# step = "1m"                         # resolution; imports are put on the same grid
+# csv = ["metrics/cloud-eye.csv"]     # cloud-monitoring export: timestamp,metric,instance,value
 # openmetrics = ["metrics/metrics.om"]
+# [sources.metrics.queries]           # name = PromQL; the shipped set when left out
+# go_goroutines = "sum by (service, instance) (go_goroutines)"
 
 # [sources.recon]
 # orders = "data/orders.csv"

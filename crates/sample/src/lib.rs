@@ -379,6 +379,18 @@ search_path = "sidik_sample, public"
 [sources.metrics]
 csv = ["metrics/cloud-eye.csv"]
 openmetrics = ["metrics/metrics.om"]
+# prometheus_url = "http://127.0.0.1:9090"   # `sidik metrics fetch` asks a server holding these series
+
+# The sample's series are plain gauges: each query is the metric's name.
+[sources.metrics.queries]
+request_rate = "request_rate"
+http_5xx_rate = "http_5xx_rate"
+latency_p99_ms = "latency_p99_ms"
+go_goroutines = "go_goroutines"
+go_gc_pause_p99_seconds = "go_gc_pause_p99_seconds"
+go_memstats_heap_inuse_bytes = "go_memstats_heap_inuse_bytes"
+db_connections = "db_connections"
+db_max_connections = "db_max_connections"
 
 [sources.recon]
 orders = "data/orders.csv"

@@ -55,6 +55,16 @@ fn is_hit(sc: Scenario, service: &str) -> bool {
     )
 }
 
+/// The service whose goroutines pile up, blocked on outbound calls, when the
+/// scenario plants it: UPG's callback retries, MRG's calls that outlive their timeout.
+pub fn goroutine_growth(sc: Scenario) -> Option<&'static str> {
+    match sc {
+        Scenario::CallbackFailure => Some("upg"),
+        Scenario::TimeoutMismatch => Some("mrg"),
+        _ => None,
+    }
+}
+
 fn samples(model: &Model) -> Vec<Sample> {
     let sc = model.scenario();
     let mut rng = model.stream(0x4d45_5452);
@@ -96,8 +106,10 @@ fn samples(model: &Model) -> Vec<Sample> {
             } else {
                 180.0 * (1.0 + 2.0 * load * load)
             } * noise();
+            // Goroutines follow load; only a planted growth adds ones that never finish.
+            let leak = sev > 0.0 && goroutine_growth(sc) == Some(service);
             let goroutines =
-                (150.0 + 650.0 * load + if hit { 260.0 * pile.min(95.0) } else { 0.0 }) * noise();
+                (150.0 + 650.0 * load + if leak { 260.0 * pile.min(95.0) } else { 0.0 }) * noise();
             let gc =
                 (0.0008 + 0.004 * load * load + if hit { 0.0004 * pile.min(95.0) } else { 0.0 })
                     * noise();

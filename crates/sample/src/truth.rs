@@ -140,6 +140,19 @@ pub struct GroundTruth {
     pub classes_per_minute: BTreeMap<String, BTreeMap<String, u64>>,
     /// PostgreSQL settings of the generated server.
     pub postgres: BTreeMap<&'static str, i64>,
+    /// Goroutines piling up in one service (blocked on outbound calls), when planted.
+    pub goroutine_growth: Option<GoroutineGrowth>,
+}
+
+/// A planted goroutine growth: the service and the window it grows in.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoroutineGrowth {
+    /// The calling service.
+    pub service: &'static str,
+    /// First minute with extra goroutines.
+    pub start: String,
+    /// First minute without them (the recovery).
+    pub end: String,
 }
 
 /// Collects ground truth while the exports are written.
@@ -322,6 +335,11 @@ impl TruthBuilder {
             logs,
             classes_per_minute,
             postgres,
+            goroutine_growth: crate::metrics::goroutine_growth(sc).map(|service| GoroutineGrowth {
+                service,
+                start: rfc3339_wib(sc.onset()),
+                end: rfc3339_wib(RECOVERY),
+            }),
         }
     }
 }
