@@ -69,9 +69,11 @@ fn main() {
     let s = sidik_recon::output::settings(&inc).unwrap();
     let src = sidik_recon::output::load_files(&inc, &s).unwrap();
     let read = started.elapsed().as_secs_f64();
+    let peak_read = peak_rss_mib();
     let t = Instant::now();
     let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
     let matched = t.elapsed().as_secs_f64();
+    let peak_matched = peak_rss_mib();
     let t = Instant::now();
     let report = inc.dir.reports().join("recon.md");
     sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report).unwrap();
@@ -85,8 +87,8 @@ fn main() {
     println!("  payments    {}", src.payments.len());
     println!("  postings    {}", src.postings.len());
     println!("  breaks      {}", o.breaks.len());
-    println!("  read        {read:.2} s");
-    println!("  reconcile   {matched:.2} s");
+    println!("  read        {read:.2} s (peak RSS so far {peak_read:.0} MiB)");
+    println!("  reconcile   {matched:.2} s (peak RSS so far {peak_matched:.0} MiB)");
     println!("  write       {written:.2} s");
     println!("  wall time   {total:.2} s");
     println!("  peak RSS    {:.0} MiB", peak_rss_mib());

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
@@ -173,6 +172,60 @@ struct Group<'a> {
     posts: Vec<&'a Posting>,
 }
 
+/// Rows found by their id: a hash table of row numbers (4 bytes an entry)
+/// rather than a map of string slices (16 bytes of key and the value), so the
+/// two tables of a 10-million-order reconciliation take about 160 MB, not 800.
+struct Index {
+    table: hashbrown::HashTable<u32>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+impl Index {
+    fn with_capacity(n: usize) -> Index {
+        Index {
+            table: hashbrown::HashTable::with_capacity(n),
+        }
+    }
+
+    /// The row holding `id`; `key` gives a row's id.
+    fn get<'k>(&self, id: &str, key: impl Fn(u32) -> &'k str) -> Option<u32> {
+        self.table.find(id_hash(id), |r| key(*r) == id).copied()
+    }
+
+    /// Adds `row` under its id, or returns the row already there.
+    fn insert<'k>(&mut self, id: &str, row: u32, key: impl Fn(u32) -> &'k str) -> Result<(), u32> {
+        let h = id_hash(id);
+        match self.table.entry(h, |r| key(*r) == id, |r| id_hash(key(*r))) {
+            hashbrown::hash_table::Entry::Occupied(e) => Err(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(row);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Payments by payment id.
+struct ByPayment<'a> {
+    index: Index,
+    payments: &'a [Payment],
+}
+
+impl<'a> ByPayment<'a> {
+    fn get(&self, id: &str) -> Option<&'a Payment> {
+        let p = self.payments;
+        self.index
+            .get(id, |r| &p[r as usize].id)
+            .map(|r| &p[r as usize])
+    }
+}
+
 /// Reconciles the three sources. An id listed twice in one source (an
 /// export lists each order, payment and posting once) is an error naming
 /// both lines.
@@ -191,41 +244,38 @@ pub fn reconcile(
         ))
     };
     let (numbered, by_payment, posting_ids) = std::thread::scope(|sc| {
-        let pays = sc.spawn(|| -> Result<FxHashMap<&str, &Payment>, ReconError> {
-            let mut by_payment: FxHashMap<&str, &Payment> = FxHashMap::default();
-            by_payment.reserve(payments.len());
-            for p in payments {
-                if let Some(first) = by_payment.insert(&p.id, p) {
+        let pays = sc.spawn(|| -> Result<ByPayment, ReconError> {
+            let mut index = Index::with_capacity(payments.len());
+            for (i, p) in payments.iter().enumerate() {
+                if let Err(first) = index.insert(&p.id, i as u32, |r| &payments[r as usize].id) {
+                    let first = &payments[first as usize];
                     return Err(twice("payment_id", &p.id, &p.loc, &first.loc));
                 }
             }
-            Ok(by_payment)
+            Ok(ByPayment { index, payments })
         });
         let posts = sc.spawn(|| -> Result<(), ReconError> {
             // Sorting (hash, row) pairs finds repeats with sequential memory access;
             // equal hashes are confirmed on the ids themselves.
-            use std::hash::{BuildHasher, Hasher};
-            let mut hs: Vec<(u64, u32)> = postings
+            // One u64 a posting: the hash's high 32 bits above the row number.
+            let mut hs: Vec<u64> = postings
                 .iter()
                 .enumerate()
-                .map(|(i, p)| {
-                    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-                    h.write(p.id.as_bytes());
-                    (h.finish(), i as u32)
-                })
+                .map(|(i, p)| (id_hash(&p.id) & 0xffff_ffff_0000_0000) | i as u64)
                 .collect();
             hs.sort_unstable();
+            let row = |x: u64| &postings[(x & 0xffff_ffff) as usize];
             let mut run = 0;
             while run < hs.len() {
                 let mut end = run + 1;
-                while end < hs.len() && hs[end].0 == hs[run].0 {
+                while end < hs.len() && hs[end] >> 32 == hs[run] >> 32 {
                     end += 1;
                 }
                 for j in run + 1..end {
-                    let later = &postings[hs[j].1 as usize];
+                    let later = row(hs[j]);
                     if let Some(first) = hs[run..j]
                         .iter()
-                        .map(|x| &postings[x.1 as usize])
+                        .map(|x| row(*x))
                         .find(|p| p.id == later.id)
                     {
                         return Err(twice("posting_id", &later.id, &later.loc, &first.loc));
@@ -236,29 +286,38 @@ pub fn reconcile(
             Ok(())
         });
         let numbered = (|| -> Result<_, ReconError> {
-            let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-            index.reserve(orders.len() + orders.len() / 16);
-            let mut keys: Vec<&str> = Vec::with_capacity(orders.len());
-            let mut order_of: Vec<Option<&Order>> = Vec::with_capacity(orders.len());
-            for o in orders {
-                let i = keys.len() as u32;
-                if let Some(first) = index.insert(&o.id, i) {
+            // Order number i < orders.len() is orders[i]; above, an id only payments name,
+            // kept as the row of the first payment naming it (4 bytes, not a 16-byte slice).
+            let n_orders = orders.len() as u32;
+            let mut index = Index::with_capacity(orders.len() + orders.len() / 16);
+            for (i, o) in orders.iter().enumerate() {
+                if let Err(first) = index.insert(&o.id, i as u32, |r| &orders[r as usize].id) {
                     let first = &orders[first as usize].loc;
                     return Err(twice("order_id", &o.id, &o.loc, first));
                 }
-                keys.push(&o.id);
-                order_of.push(Some(o));
             }
+            let mut extra: Vec<u32> = Vec::new();
             let mut pay_group: Vec<u32> = Vec::with_capacity(payments.len());
-            for p in payments {
-                let g = *index.entry(&p.order_id).or_insert_with(|| {
-                    keys.push(&p.order_id);
-                    order_of.push(None);
-                    keys.len() as u32 - 1
-                });
+            for (row, p) in payments.iter().enumerate() {
+                let next = n_orders + extra.len() as u32;
+                extra.push(row as u32);
+                let key = |r: u32| -> &str {
+                    if r < n_orders {
+                        &orders[r as usize].id
+                    } else {
+                        &payments[extra[(r - n_orders) as usize] as usize].order_id
+                    }
+                };
+                let g = match index.insert(&p.order_id, next, key) {
+                    Ok(()) => next,
+                    Err(known) => {
+                        extra.pop();
+                        known
+                    }
+                };
                 pay_group.push(g);
             }
-            Ok((index, keys, order_of, pay_group))
+            Ok((index, extra, pay_group))
         })();
         (
             numbered,
@@ -269,7 +328,16 @@ pub fn reconcile(
     let numbered = numbered?;
     let by_payment = by_payment?;
     posting_ids?;
-    let (index, keys, order_of, pay_group) = numbered;
+    let (index, extra, pay_group) = numbered;
+    let n_orders = orders.len();
+    let key = |r: u32| -> &str {
+        if (r as usize) < n_orders {
+            &orders[r as usize].id
+        } else {
+            &payments[extra[r as usize - n_orders] as usize].order_id
+        }
+    };
+    let order_of = |i: usize| orders.get(i);
     // Postings find their order (payment_id first, order_id second), in two halves at once.
     let resolve = |part: &[Posting]| -> Vec<u32> {
         part.iter()
@@ -278,10 +346,7 @@ pub fn reconcile(
                     Some(pay) => Some(&*pay.order_id),
                     None => p.order_id.as_deref(),
                 };
-                order
-                    .and_then(|o| index.get(o))
-                    .copied()
-                    .unwrap_or(u32::MAX)
+                order.and_then(|o| index.get(o, key)).unwrap_or(u32::MAX)
             })
             .collect()
     };
@@ -300,7 +365,7 @@ pub fn reconcile(
         .map(|(p, _)| p)
         .collect();
     // Rows per order, laid out contiguously (a counting sort by order number).
-    let n = keys.len();
+    let n = n_orders + extra.len();
     let layout = |groups: &[u32]| -> (Vec<u32>, Vec<u32>) {
         let mut start = vec![0u32; n + 1];
         for &g in groups.iter().filter(|g| **g != u32::MAX) {
@@ -323,7 +388,7 @@ pub fn reconcile(
     let (post_start, post_rows) = layout(&post_group);
     drop((pay_group, post_group));
     let mut ids: Vec<u32> = (0..n as u32).collect();
-    ids.sort_unstable_by(|a, b| keys[*a as usize].cmp(keys[*b as usize]));
+    ids.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
     // Orders are checked in two halves at once; the halves' findings are joined in order.
     let check = |ids: &[u32]| -> Outcome {
         let mut out = Outcome::default();
@@ -334,7 +399,7 @@ pub fn reconcile(
         };
         for &i in ids {
             let i = i as usize;
-            g.order = order_of[i];
+            g.order = order_of(i);
             g.pays.clear();
             g.pays.extend(
                 pay_rows[pay_start[i] as usize..pay_start[i + 1] as usize]
@@ -347,7 +412,7 @@ pub fn reconcile(
                     .iter()
                     .map(|r| &postings[*r as usize]),
             );
-            check_order(keys[i], &g, &by_payment, s, &mut out);
+            check_order(key(i as u32), &g, &by_payment, s, &mut out);
         }
         out
     };
@@ -422,13 +487,7 @@ fn push(out: &mut Outcome, s: &Settings, mut b: Break) {
     out.breaks.push(b);
 }
 
-fn check_order(
-    id: &str,
-    g: &Group,
-    by_payment: &FxHashMap<&str, &Payment>,
-    s: &Settings,
-    out: &mut Outcome,
-) {
+fn check_order(id: &str, g: &Group, by_payment: &ByPayment, s: &Settings, out: &mut Outcome) {
     let settled = |k: PayKind| -> Vec<&Payment> {
         let mut v: Vec<&Payment> = g
             .pays
@@ -448,7 +507,7 @@ fn check_order(
     let voided = voids.iter().map(|p| p.amount).sum::<i64>().min(charge_sum);
     let given_back: i64 = refunds.iter().map(|p| p.amount).sum::<i64>() + voided;
     let charged: i64 = charge_sum - given_back;
-    let service_line: &str = g.order.map_or("", |o| &o.service_line);
+    let service_line: &str = g.order.map_or("", |o| o.service_line.as_str());
     let before = out.breaks.len();
     let mk = |category,
               reason,
@@ -484,7 +543,7 @@ fn check_order(
         let names_charge = p
             .payment_id
             .as_deref()
-            .is_some_and(|pid| by_payment.contains_key(pid));
+            .is_some_and(|pid| by_payment.get(pid).is_some());
         if !names_charge && charges.len() > 1 {
             let b = mk(
                 code::AMBIGUOUS,
@@ -524,7 +583,7 @@ fn check_order(
         let first = sorted_posts.first().copied();
         let pay = first
             .and_then(|p| p.payment_id.as_deref())
-            .and_then(|pid| by_payment.get(pid).copied());
+            .and_then(|pid| by_payment.get(pid));
         let b = mk(
             code::DUPLICATE_POSTING,
             "",
@@ -588,13 +647,13 @@ fn check_order(
     if let Some(o) = g.order {
         match o.status {
             OrderStatus::Active => {
-                let end = o.trip_end_at.unwrap_or(o.created_at);
+                let end = o.trip_end_at().unwrap_or(o.created_at);
                 if s.as_of - end >= s.stuck_after_ms && !charges.is_empty() {
                     out.stuck.push(Stuck {
                         order_id: id.to_string(),
                         service_line: service_line.to_string(),
-                        trip_end_at: o.trip_end_at,
-                        hours_past_end: o.trip_end_at.map(|e| (s.as_of - e) as f64 / 3_600_000.0),
+                        trip_end_at: o.trip_end_at(),
+                        hours_past_end: o.trip_end_at().map(|e| (s.as_of - e) as f64 / 3_600_000.0),
                         charged,
                         charges: charges.len(),
                         posted,
@@ -607,7 +666,7 @@ fn check_order(
                         None,
                         posted,
                         charged,
-                        o.trip_end_at.or(Some(o.created_at)),
+                        o.trip_end_at().or(Some(o.created_at)),
                         o.loc.to_string(),
                     );
                     push(out, s, b);
@@ -633,7 +692,7 @@ fn check_order(
                     None,
                     None,
                     posted,
-                    o.amount_total.unwrap_or(0),
+                    o.amount_total().unwrap_or(0),
                     Some(o.created_at),
                     o.loc.to_string(),
                 );
@@ -730,7 +789,7 @@ fn check_order(
                     );
                     push(out, s, b);
                 } else {
-                    let due = g.order.and_then(|o| o.trip_end_at).unwrap_or(c.at);
+                    let due = g.order.and_then(|o| o.trip_end_at()).unwrap_or(c.at);
                     if p.at - due > s.posting_lag_ms {
                         let b = mk(
                             code::LATE_POSTING,

@@ -133,8 +133,23 @@ pub fn stuck_csv(o: &Outcome, s: &Settings) -> String {
 /// orders export has the parts (base, overtime, extra, tip) and they add up
 /// to the charge; otherwise it is one line of the first charge journal type.
 pub fn repush_csv(o: &Outcome, orders: &[Order], s: &Settings) -> String {
-    let by_id: std::collections::HashMap<&str, &Order> =
-        orders.iter().map(|x| (&*x.id, x)).collect();
+    // Only orders missing in HO with their parts split need looking up: a map of those
+    // few, not of every order.
+    let wanted: rustc_hash::FxHashSet<&str> = o
+        .breaks
+        .iter()
+        .filter(|b| b.category == code::MISSING_IN_HO)
+        .map(|b| b.order_id.as_str())
+        .collect();
+    let by_id: rustc_hash::FxHashMap<&str, &Order> = if wanted.is_empty() {
+        Default::default()
+    } else {
+        orders
+            .iter()
+            .filter(|x| x.parts.is_some() && wanted.contains(&*x.id))
+            .map(|x| (&*x.id, x))
+            .collect()
+    };
     let mut out = String::from("order_id,payment_id,journal_type,amount,period,reason\n");
     let first = s.charge_journals.first().map_or("BASE", String::as_str);
     for b in &o.breaks {

@@ -108,26 +108,102 @@ impl Posting {
     }
 }
 
+/// A service line (BB, SB, GB …), interned: two bytes in each order row.
+///
+/// Service lines are a handful of words, so each distinct one is stored once
+/// for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Line(u16);
+
+static LINES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+
+impl Line {
+    /// The line named `name` (`None` past 65,535 distinct names: a column mapped wrong).
+    pub fn intern(name: &str) -> Option<Line> {
+        if let Ok(names) = LINES.read() {
+            if let Some(i) = names.iter().position(|n| *n == name) {
+                return Some(Line(i as u16));
+            }
+        }
+        let mut names = LINES.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            return Some(Line(i as u16));
+        }
+        if names.len() >= u16::MAX as usize {
+            return None;
+        }
+        names.push(Box::leak(name.to_string().into_boxed_str()));
+        Some(Line(names.len() as u16 - 1))
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        LINES
+            .read()
+            .map(|n| n.get(self.0 as usize).copied().unwrap_or(""))
+            .unwrap_or("")
+    }
+}
+
+/// "No value" in an order's optional times and amounts.
+const NONE: i64 = i64::MIN;
+
 /// An order row.
 #[derive(Debug, Clone)]
 pub struct Order {
     /// Order id.
     pub id: Id,
-    /// BB / SB / GB …
-    pub service_line: Id,
-    /// Status.
-    pub status: OrderStatus,
     /// Created (UTC ms).
     pub created_at: i64,
-    /// Trip end (UTC ms), when known.
-    pub trip_end_at: Option<i64>,
-    /// Order total, when the export has it.
-    pub amount_total: Option<i64>,
+    /// Trip end (UTC ms), or [`NONE`].
+    trip_end: i64,
+    /// Order total, or [`NONE`].
+    total: i64,
     /// Base, overtime, extra and tip, when the export has them and any but the
     /// base is not zero (for re-push lines); boxed, since few orders have them.
     pub parts: Option<Box<[i64; 4]>>,
     /// Where it was read.
     pub loc: Loc,
+    /// BB / SB / GB …
+    pub service_line: Line,
+    /// Status.
+    pub status: OrderStatus,
+}
+
+impl Order {
+    /// An order; `trip_end_at` and `amount_total` when the export has them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Id,
+        service_line: Line,
+        status: OrderStatus,
+        created_at: i64,
+        trip_end_at: Option<i64>,
+        amount_total: Option<i64>,
+        parts: Option<Box<[i64; 4]>>,
+        loc: Loc,
+    ) -> Order {
+        Order {
+            id,
+            created_at,
+            trip_end: trip_end_at.unwrap_or(NONE),
+            total: amount_total.unwrap_or(NONE),
+            parts,
+            loc,
+            service_line,
+            status,
+        }
+    }
+
+    /// Trip end (UTC ms), when known.
+    pub fn trip_end_at(&self) -> Option<i64> {
+        (self.trip_end != NONE).then_some(self.trip_end)
+    }
+
+    /// Order total, when the export has it.
+    pub fn amount_total(&self) -> Option<i64> {
+        (self.total != NONE).then_some(self.total)
+    }
 }
 
 /// One row: its line (or row number) and its values; `None` is empty or NULL.
@@ -589,24 +665,30 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
             _ => None,
         };
         let id = need(row, &c, 0, &loc, C[0].0)?;
-        out.push(Order {
-            id: id.into(),
-            service_line: get(row, &c, 1).unwrap_or("").into(),
-            status: word(
+        let line_name = get(row, &c, 1).unwrap_or("");
+        let line = Line::intern(line_name).ok_or_else(|| {
+            ReconError::Input(format!(
+                "{loc}: service_line \"{line_name}\" is one of more than 65,535 distinct service lines; is the column mapped right? ([recon.columns.orders] service_line)"
+            ))
+        })?;
+        out.push(Order::new(
+            id.into(),
+            line,
+            word(
                 need(row, &c, 2, &loc, C[2].0)?,
                 &s.order_status,
                 &loc,
                 C[2].0,
                 "order_status",
             )?,
-            created_at: time(need(row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
-            trip_end_at: get(row, &c, 4)
+            time(need(row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
+            get(row, &c, 4)
                 .map(|v| time(v, s, &loc, C[4].0))
                 .transpose()?,
-            amount_total: opt_amount(5)?,
+            opt_amount(5)?,
             parts,
             loc,
-        });
+        ));
         Ok(())
     })?;
     Ok(out)
