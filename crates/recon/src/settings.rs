@@ -256,14 +256,14 @@ impl Settings {
     /// local epoch) in the incident timezone; a skipped local time is `None`.
     pub fn local_to_utc(&self, local_ms: i64) -> Option<i64> {
         // The offset is looked up once per local hour, when it is the same at
-        // both ends of the hour (so a daylight-saving change is never cached).
+        // both ends of the hour (so a daylight-saving change is never cached),
+        // and kept in a small table indexed by the hour: a row's several times
+        // fall in different hours.
         thread_local! {
-            static HOUR: std::cell::Cell<(Tz, i64, i64)> =
-                const { std::cell::Cell::new((chrono_tz::UTC, i64::MIN, 0)) };
+            static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
         }
         let hour = local_ms.div_euclid(3_600_000);
-        let (tz, h, offset) = HOUR.with(|c| c.get());
-        if h == hour && tz == self.tz {
+        if let Some(offset) = HOURS.with(|c| c.borrow().get(self.tz, hour)) {
             return Some(local_ms - offset);
         }
         let convert = |ms: i64| -> Option<i64> {
@@ -274,7 +274,7 @@ impl Settings {
         let start = hour * 3_600_000;
         if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
             if start - a == start + 3_599_999 - b {
-                HOUR.with(|c| c.set((self.tz, hour, start - a)));
+                HOURS.with(|c| c.borrow_mut().set(self.tz, hour, start - a));
             }
         }
         Some(utc)
@@ -284,15 +284,41 @@ impl Settings {
     /// (`2025-01` → 202501), without formatting.
     pub fn period_number(&self, t: i64) -> u32 {
         use chrono::{Datelike, Offset, TimeZone};
-        let Some(utc) = chrono::DateTime::from_timestamp_millis(t) else {
+        // The UTC offset is the same for a whole UTC hour in every zone sidik meets
+        // (offsets change on the hour or half hour, and a half-hour change is never cached
+        // because the offsets at both ends differ).
+        thread_local! {
+            static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
+        }
+        let hour = t.div_euclid(3_600_000);
+        let offset_ms = match HOURS.with(|c| c.borrow().get(self.tz, hour)) {
+            Some(o) => o,
+            None => {
+                let off = |ms: i64| -> Option<i64> {
+                    let utc = chrono::DateTime::from_timestamp_millis(ms)?;
+                    Some(
+                        i64::from(
+                            self.tz
+                                .offset_from_utc_datetime(&utc.naive_utc())
+                                .fix()
+                                .local_minus_utc(),
+                        ) * 1000,
+                    )
+                };
+                let Some(o) = off(t) else {
+                    return 0;
+                };
+                if off(hour * 3_600_000) == Some(o) && off(hour * 3_600_000 + 3_599_999) == Some(o)
+                {
+                    HOURS.with(|c| c.borrow_mut().set(self.tz, hour, o));
+                }
+                o
+            }
+        };
+        let Some(local) = chrono::DateTime::from_timestamp_millis(t + offset_ms) else {
             return 0;
         };
-        let offset = self
-            .tz
-            .offset_from_utc_datetime(&utc.naive_utc())
-            .fix()
-            .local_minus_utc();
-        let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(offset));
+        let local = local.naive_utc();
         (local.year().max(0) as u32) * 100 + local.month()
     }
 
@@ -356,5 +382,36 @@ mod tests {
             202502,
             "2025-02-01 00:00 in Berlin"
         );
+    }
+}
+
+/// Offsets by hour, direct-mapped: 256 hours (ten days) of a zone.
+struct HourCache {
+    slots: [(i64, i64); 256],
+    tz: Option<Tz>,
+}
+
+impl HourCache {
+    const fn new() -> HourCache {
+        HourCache {
+            slots: [(i64::MIN, 0); 256],
+            tz: None,
+        }
+    }
+
+    fn get(&self, tz: Tz, hour: i64) -> Option<i64> {
+        if self.tz != Some(tz) {
+            return None;
+        }
+        let (h, o) = self.slots[(hour & 255) as usize];
+        (h == hour).then_some(o)
+    }
+
+    fn set(&mut self, tz: Tz, hour: i64, offset: i64) {
+        if self.tz != Some(tz) {
+            self.slots = [(i64::MIN, 0); 256];
+            self.tz = Some(tz);
+        }
+        self.slots[(hour & 255) as usize] = (hour, offset);
     }
 }
