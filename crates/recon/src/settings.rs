@@ -356,35 +356,6 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_times_convert_like_chrono_across_a_daylight_saving_change() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let s = Settings::new(&ReconSection::default(), tz, Some(0)).unwrap();
-        // Minutes around the spring change (02:00 → 03:00 on 2025-03-30) and the autumn one.
-        for day in ["2025-03-30", "2025-10-26"] {
-            for h in 0..5 {
-                for m in [0, 1, 30, 59] {
-                    let text = format!("{day} {h:02}:{m:02}:00");
-                    let want = parse_time(&text, tz).ok().map(|t| t.timestamp_millis());
-                    let naive =
-                        chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").unwrap();
-                    let local = naive.and_utc().timestamp_millis();
-                    assert_eq!(s.local_to_utc(local), want, "{text}");
-                }
-            }
-        }
-        assert_eq!(
-            s.period_number(1_738_364_400_000),
-            202502,
-            "2025-02-01 00:00 in Berlin"
-        );
-    }
-}
-
 /// Offsets by hour, direct-mapped: 256 hours (ten days) of a zone.
 struct HourCache {
     slots: [(i64, i64); 256],
@@ -413,5 +384,34 @@ impl HourCache {
             self.tz = Some(tz);
         }
         self.slots[(hour & 255) as usize] = (hour, offset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_convert_like_chrono_across_a_daylight_saving_change() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Settings::new(&ReconSection::default(), tz, Some(0)).unwrap();
+        // Minutes around the spring change (02:00 → 03:00 on 2025-03-30) and the autumn one.
+        for day in ["2025-03-30", "2025-10-26"] {
+            for h in 0..5 {
+                for m in [0, 1, 30, 59] {
+                    let text = format!("{day} {h:02}:{m:02}:00");
+                    let want = parse_time(&text, tz).ok().map(|t| t.timestamp_millis());
+                    let naive =
+                        chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").unwrap();
+                    let local = naive.and_utc().timestamp_millis();
+                    assert_eq!(s.local_to_utc(local), want, "{text}");
+                }
+            }
+        }
+        assert_eq!(
+            s.period_number(1_738_364_400_000),
+            202502,
+            "2025-02-01 00:00 in Berlin"
+        );
     }
 }
