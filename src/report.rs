@@ -195,6 +195,21 @@ pub fn incident_report(inc: &Incident) -> String {
             format!("first `{class}` records ({services}); see [logs](logs.md)"),
         ));
     }
+    // Goroutine growth from the Go runtime step.
+    if let Ok(text) = std::fs::read_to_string(inc.dir.evidence().join("metrics/runtime.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            for l in v["leaks"].as_array().into_iter().flatten() {
+                if let (Some(svc), Some(at)) = (l["service"].as_str(), l["start"].as_i64()) {
+                    if let Some(t) = chrono::DateTime::from_timestamp_millis(at) {
+                        items.push((
+                            t,
+                            format!("goroutines start piling up in {svc}, beyond what its load explains; see [Go runtime](go-runtime.md)"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     let mut phases_known = false;
     if let Ok((t, Some(from))) = sidik_chart::load::phase_times(inc, &Default::default()) {
         phases_known = true;

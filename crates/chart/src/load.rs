@@ -423,6 +423,31 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
         });
     }
 
+    // Goroutine growth found in the metrics (`sidik metrics runtime`, the `go-runtime` step).
+    let rt = ev.join("metrics").join("runtime.json");
+    if let Ok(text) = std::fs::read_to_string(&rt) {
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ChartError::input(&rt, e.line() as u64, e.to_string()))?;
+        for l in v
+            .get("leaks")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(svc), Some(at)) = (
+                l.get("service").and_then(|s| s.as_str()),
+                l.get("start").and_then(|s| s.as_i64()),
+            ) {
+                marks.push(Mark {
+                    at,
+                    label: format!("goroutines pile up in {svc}"),
+                    color: service_color(&mut order, svc),
+                });
+            }
+        }
+        inputs.push(rt);
+    }
+
     // Known events.
     for e in &inc.file.incident.events {
         if let Ok(t) = parse_time(e.at.get_ref(), inc.tz) {

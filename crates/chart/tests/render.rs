@@ -322,6 +322,35 @@ fn metrics_and_database_samples_add_their_panels() {
     assert_eq!(upg.concat()[0].1, 200.0);
     assert_eq!(upg.concat().last().unwrap().1, 2.0 * 219.0);
 
+    // Goroutine growth from the Go runtime step is marked where it starts, in its service's colour.
+    let at = sidik_core::time::parse_time("2025-01-12 19:10", inc.tz)
+        .unwrap()
+        .timestamp_millis();
+    std::fs::write(
+        ev.join("metrics").join("runtime.json"),
+        format!(r#"{{"leaks": [{{"service": "upg", "start": {at}}}]}}"#),
+    )
+    .unwrap();
+    let l = load::timeline(&inc, &TimelineOptions::default()).unwrap();
+    let m = l
+        .chart
+        .marks
+        .iter()
+        .find(|m| m.label == "goroutines pile up in upg")
+        .expect("a mark");
+    assert_eq!(m.at, at);
+    assert_eq!(
+        m.color,
+        palette::service(1),
+        "upg is the second service of incident.toml"
+    );
+    std::fs::write(ev.join("metrics").join("runtime.json"), "{\"leaks\": [").unwrap();
+    let e = load::timeline(&inc, &TimelineOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("runtime.json:1"), "{e}");
+    std::fs::remove_file(ev.join("metrics").join("runtime.json")).unwrap();
+
     // A malformed sample is named by file and line.
     std::fs::write(
         ev.join("db-samples").join("samples.csv"),
