@@ -256,4 +256,58 @@ fn server_errors_empty_results_retries_and_credentials() {
     assert!(frame.points[0].value.is_nan() && frame.points[1].value.is_infinite());
     assert_eq!(tally.non_finite["go_goroutines"], 2);
     assert_eq!(frame.points[2].service, "upg");
+
+    // Basic authentication sends the user and password; a 401 fails at once with the
+    // server's words, without retries.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut auth = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line.to_ascii_lowercase().starts_with("authorization: ") {
+                auth = line["authorization: ".len()..].trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let body = r#"{"status":"error","errorType":"unauthorized","error":"wrong password"}"#;
+        write!(
+            s,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        auth
+    });
+    let c = Client::new(Options {
+        url: format!("http://127.0.0.1:{port}"),
+        auth: Auth::Basic("sre".into(), "pw".into()),
+        backoff: std::time::Duration::from_millis(10),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut stats = FetchStats::default();
+    let e = rt
+        .block_on(c.query_range(
+            "up",
+            "up",
+            0,
+            60_000,
+            60_000,
+            &shape,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut stats,
+        ))
+        .unwrap_err()
+        .to_string();
+    // "sre:pw" in base64.
+    assert_eq!(server.join().unwrap(), "Basic c3JlOnB3");
+    assert!(e.contains("401") && e.contains("wrong password"), "{e}");
+    assert_eq!(stats.requests, 1);
 }
