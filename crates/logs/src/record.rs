@@ -24,8 +24,17 @@ pub enum Level {
 impl Level {
     /// Reads a level word in any of the usual spellings.
     pub fn parse(s: &str) -> Option<Level> {
-        let l = s.trim().to_ascii_lowercase();
-        Some(match l.as_str() {
+        // Lower-cased on the stack: a level word is short, and this runs for every record.
+        let t = s.trim().as_bytes();
+        if t.len() > 11 {
+            return None;
+        }
+        let mut buf = [0u8; 11];
+        for (d, c) in buf.iter_mut().zip(t) {
+            *d = c.to_ascii_lowercase();
+        }
+        let l = std::str::from_utf8(&buf[..t.len()]).ok()?;
+        Some(match l {
             "trace" | "debug" | "debug1" | "debug2" | "debug3" | "debug4" | "debug5" | "dbg"
             | "-4" => Level::Debug,
             "info" | "information" | "log" | "notice" | "statement" | "detail" | "hint"
