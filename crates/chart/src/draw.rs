@@ -384,6 +384,16 @@ fn draw_panel<DB: DrawingBackend>(
             .map_err(err)?;
     }
     text(root, &panel.title, (x0, y0 - PANEL_HEAD + 3), &font(14.0))?;
+    // The axis' name, upright along the left edge.
+    text(
+        root,
+        &panel.y_label,
+        (MARGIN - 4, (y0 + y1) / 2),
+        &font(12.0)
+            .color(&RGBColor(90, 90, 90))
+            .transform(plotters::style::FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    )?;
 
     // Data.
     match panel.kind {

@@ -137,6 +137,10 @@ fn timeline_of_a_generated_incident() {
     ] {
         assert!(svg.contains(needle), "the SVG lacks {needle:?}");
     }
+    // Each panel's axis is named.
+    for name in ["requests", "errors", "latency", "orders"] {
+        assert!(svg.contains(&format!("\n{name}\n")), "no axis named {name}");
+    }
 
     // The shaded degradation region differs from the background; outside phases it is paper.
     let (_, xa, xb) = w
