@@ -14,6 +14,7 @@ pub mod error;
 pub mod fmt;
 pub mod folder;
 pub mod manifest;
+pub mod process;
 pub mod redact;
 pub mod time;
 

@@ -18,15 +18,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sidik_core::Incident;
 use sidik_sample::{generate, GenerateOptions, Scenario};
 
-fn peak_rss_mib() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn main() {
     // As the `sidik` binary does: freed memory is kept, not returned to the OS.
     // SAFETY: stores an integer option before any other thread exists.
@@ -89,7 +80,10 @@ fn main() {
     println!("  wall time   {secs:.2} s");
     println!("  throughput  {:.0} MB/s", bytes as f64 / 1e6 / secs);
     println!("  events      {events} ({:.0}/s)", events as f64 / secs);
-    println!("  peak RSS    {:.0} MiB", peak_rss_mib());
+    println!(
+        "  peak RSS    {:.0} MiB",
+        sidik_core::process::peak_rss_mib().unwrap_or(0.0)
+    );
     println!(
         "  cores       {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -13,15 +13,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sidik_core::Incident;
 use sidik_sample::{generate_exports, GenerateOptions, Scenario};
 
-fn peak_rss_mib() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn main() {
     // As the `sidik` binary does: freed memory is kept, not returned to the OS.
     // SAFETY: stores an integer option before any other thread exists.
@@ -69,11 +60,11 @@ fn main() {
     let s = sidik_recon::output::settings(&inc).unwrap();
     let src = sidik_recon::output::load_files(&inc, &s).unwrap();
     let read = started.elapsed().as_secs_f64();
-    let peak_read = peak_rss_mib();
+    let peak_read = sidik_core::process::peak_rss_mib().unwrap_or(0.0);
     let t = Instant::now();
     let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
     let matched = t.elapsed().as_secs_f64();
-    let peak_matched = peak_rss_mib();
+    let peak_matched = sidik_core::process::peak_rss_mib().unwrap_or(0.0);
     let t = Instant::now();
     let report = inc.dir.reports().join("recon.md");
     sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report).unwrap();
@@ -91,7 +82,10 @@ fn main() {
     println!("  reconcile   {matched:.2} s (peak RSS so far {peak_matched:.0} MiB)");
     println!("  write       {written:.2} s");
     println!("  wall time   {total:.2} s");
-    println!("  peak RSS    {:.0} MiB", peak_rss_mib());
+    println!(
+        "  peak RSS    {:.0} MiB",
+        sidik_core::process::peak_rss_mib().unwrap_or(0.0)
+    );
     println!(
         "  cores       {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -9,13 +9,6 @@ use std::time::Instant;
 
 use sidik_sample::{generate, GenerateOptions, Scenario};
 
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 fn main() {
     let mut orders = 1_000_000u64;
     let mut scenario = Scenario::PoolExhaustion;
@@ -64,7 +57,7 @@ fn main() {
         bytes as f64 / 1_048_576.0,
         bytes as f64 / 1_048_576.0 / secs
     );
-    if let Some(rss) = peak_rss_mib() {
+    if let Some(rss) = sidik_core::process::peak_rss_mib() {
         println!("  peak RSS       {rss:.1} MiB");
     }
     println!(
