@@ -303,7 +303,7 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
 
     // Database connections: PostgreSQL samples first, the metrics frame otherwise.
     let metrics_path = ev.join("metrics").join("metrics.csv");
-    let metrics = read_metrics(&metrics_path, inc)?;
+    let metrics = read_metrics(&metrics_path)?;
     if metrics.is_some() {
         inputs.push(metrics_path.clone());
     }
@@ -648,9 +648,10 @@ fn find_pg_samples(ev: &Path) -> Option<PathBuf> {
     found.pop().map(|(_, p)| p)
 }
 
-/// The metrics frame (`evidence/metrics/metrics.csv`: time, metric, service, instance, value).
+/// The metrics frame (`evidence/metrics/metrics.csv`), read by sidik-metrics, with the
+/// sums the panels draw. Non-finite values stay in the sums, so they are holes in the lines.
 struct Metrics {
-    rows: Vec<(String, String, i64, f64)>,
+    frame: sidik_metrics::Frame,
     step: i64,
 }
 
@@ -658,43 +659,39 @@ impl Metrics {
     /// Sum over instances and services per time.
     fn sum(&self, metric: &str) -> Vec<(i64, f64)> {
         let mut m: BTreeMap<i64, f64> = BTreeMap::new();
-        for (name, _, t, v) in &self.rows {
-            if name == metric {
-                *m.entry(*t).or_default() += v;
-            }
+        for p in self.frame.points.iter().filter(|p| p.metric == metric) {
+            *m.entry(p.time).or_default() += p.value;
         }
         m.into_iter().collect()
     }
 
     /// Sum over instances per service and time.
     fn by_service(&self, metric: &str) -> Vec<(String, Vec<(i64, f64)>)> {
-        let mut m: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-        for (name, svc, t, v) in &self.rows {
-            if name == metric {
-                *m.entry(svc.clone()).or_default().entry(*t).or_default() += v;
-            }
+        let mut m: BTreeMap<&str, BTreeMap<i64, f64>> = BTreeMap::new();
+        for p in self.frame.points.iter().filter(|p| p.metric == metric) {
+            *m.entry(&p.service).or_default().entry(p.time).or_default() += p.value;
         }
         m.into_iter()
-            .map(|(s, pts)| (s, pts.into_iter().collect()))
+            .map(|(s, pts)| (s.to_string(), pts.into_iter().collect()))
             .collect()
     }
 }
 
-fn read_metrics(path: &Path, inc: &Incident) -> Result<Option<Metrics>, ChartError> {
-    let Some((header, rows)) = read_csv(path)? else {
+fn read_metrics(path: &Path) -> Result<Option<Metrics>, ChartError> {
+    if !path.exists() {
         return Ok(None);
-    };
-    let c = |n: &str| column(&header, n, path);
-    let (ct, cm, cs, cv) = (c("time")?, c("metric")?, c("service")?, c("value")?);
-    let mut out = Vec::with_capacity(rows.len());
-    let mut times = Vec::new();
-    for (line, r) in &rows {
-        let t = time_at(&r[ct], path, *line, inc)?;
-        // NaN and ±Inf are holes, as the metrics import reports them.
-        let v = r[cv].trim().parse::<f64>().unwrap_or(f64::NAN);
-        times.push(t);
-        out.push((r[cm].to_string(), r[cs].to_string(), t, v));
     }
+    let frame = sidik_metrics::Frame::read(path.parent().unwrap_or(Path::new("."))).map_err(
+        |e| match e {
+            sidik_metrics::MetricsError::Input {
+                path,
+                line,
+                message,
+            } => ChartError::input(&path, line, message),
+            other => ChartError::input(path, 0, other.to_string()),
+        },
+    )?;
+    let mut times: Vec<i64> = frame.points.iter().map(|p| p.time).collect();
     times.sort_unstable();
     times.dedup();
     let step = times
@@ -702,7 +699,7 @@ fn read_metrics(path: &Path, inc: &Incident) -> Result<Option<Metrics>, ChartErr
         .map(|w| w[1] - w[0])
         .min()
         .unwrap_or(60_000);
-    Ok(Some(Metrics { rows: out, step }))
+    Ok(Some(Metrics { frame, step }))
 }
 
 /// Break categories in the order of sidik-recon's codes: their colours.

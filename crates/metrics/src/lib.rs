@@ -393,7 +393,8 @@ impl Frame {
         Ok(vec![pq, csv])
     }
 
-    /// Reads a frame written by [`Frame::write`] back from its CSV.
+    /// Reads a frame written by [`Frame::write`] back from its CSV. Columns are found by
+    /// name; `labels` and `instance` may be missing (an empty string each).
     pub fn read(dir: &Path) -> Result<Frame, MetricsError> {
         let path = dir.join("metrics.csv");
         let bad = |line: u64, m: String| MetricsError::Input {
@@ -407,23 +408,43 @@ impl Frame {
                 format!("{e}; run `sidik metrics import` or `sidik metrics fetch` first"),
             )
         })?;
+        let header: Vec<String> = r
+            .headers()
+            .map_err(|e| bad(1, e.to_string()))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let col = |n: &str| header.iter().position(|h| h == n);
+        let need = |n: &str| {
+            col(n).ok_or_else(|| {
+                bad(
+                    1,
+                    format!("no column \"{n}\" (columns: {})", header.join(", ")),
+                )
+            })
+        };
+        let (ct, cm, cs, cv) = (
+            need("time")?,
+            need("metric")?,
+            need("service")?,
+            need("value")?,
+        );
+        let (ci, cl) = (col("instance"), col("labels"));
         let mut points = Vec::new();
         for (i, rec) in r.records().enumerate() {
             let line = i as u64 + 2;
             let rec = rec.map_err(|e| bad(line, e.to_string()))?;
-            if rec.len() != 6 {
-                return Err(bad(line, format!("expected 6 fields, found {}", rec.len())));
-            }
-            let time = chrono::DateTime::parse_from_rfc3339(&rec[0])
-                .map_err(|_| bad(line, format!("time \"{}\" is not RFC 3339", &rec[0])))?
+            let get = |c: usize| rec.get(c).unwrap_or("");
+            let time = chrono::DateTime::parse_from_rfc3339(get(ct))
+                .map_err(|_| bad(line, format!("time \"{}\" is not RFC 3339", get(ct))))?
                 .timestamp_millis();
-            let value = openmetrics::number(&rec[5])
-                .ok_or_else(|| bad(line, format!("value \"{}\" is not a number", &rec[5])))?;
+            let value = openmetrics::number(get(cv))
+                .ok_or_else(|| bad(line, format!("value \"{}\" is not a number", get(cv))))?;
             points.push(Point {
-                metric: rec[1].to_string(),
-                service: rec[2].to_string(),
-                instance: rec[3].to_string(),
-                labels: rec[4].to_string(),
+                metric: get(cm).to_string(),
+                service: get(cs).to_string(),
+                instance: ci.map(get).unwrap_or_default().to_string(),
+                labels: cl.map(get).unwrap_or_default().to_string(),
                 time,
                 value,
             });
