@@ -10,11 +10,12 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::batch::Batch;
 use crate::classify::Classifier;
 use crate::input::{self, Compression};
 use crate::journey::{JourneyCounts, Spill};
 use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
-use crate::record::{Level, Record};
+use crate::record::Record;
 use crate::timeline::Timeline;
 use crate::ts::Millis;
 use crate::LogsError;
@@ -293,25 +294,19 @@ fn trim_eol(l: &mut Vec<u8>) {
     }
 }
 
-/// Hands full batches of events to the encoder thread, and reuses the
-/// buffers it hands back.
+/// Hands full batches of events to the encoder thread.
 struct ChunkWriter {
-    rows: Vec<Event>,
+    rows: Batch,
     limit: usize,
-    tx: std::sync::mpsc::SyncSender<Vec<Event>>,
-    back: std::sync::mpsc::Receiver<Vec<Event>>,
+    tx: std::sync::mpsc::SyncSender<Batch>,
 }
 
 impl ChunkWriter {
     /// Adds one event; `false` when the encoder has stopped (its error says why).
-    fn push(&mut self, e: Event) -> bool {
+    fn push(&mut self, e: &Event) -> bool {
         self.rows.push(e);
         if self.rows.len() >= self.limit {
-            let next = self
-                .back
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(self.limit));
-            let full = std::mem::replace(&mut self.rows, next);
+            let full = std::mem::replace(&mut self.rows, Batch::with_capacity(self.limit));
             return self.tx.send(full).is_ok();
         }
         true
@@ -330,97 +325,24 @@ struct Encoder {
     chunk: usize,
     written: Vec<PathBuf>,
     files: Vec<String>,
+    classes: Vec<String>,
 }
 
 impl Encoder {
-    fn write(&mut self, rows: &[Event], classifier: &Classifier) -> Result<(), LogsError> {
+    fn write(&mut self, rows: Batch) -> Result<(), LogsError> {
         if rows.is_empty() {
             return Ok(());
         }
-        use polars::prelude::*;
-        let opt = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
-            rows.iter().map(f).collect()
-        };
-        let time = Series::new(
-            "time".into(),
-            rows.iter()
-                .map(|e| e.rec.time.unwrap_or(0))
-                .collect::<Vec<i64>>(),
-        )
-        .cast(&DataType::Datetime(
-            TimeUnit::Milliseconds,
-            Some(TimeZone::UTC),
-        ))
-        .map_err(|e| LogsError::Parquet(e.to_string()))?;
-        let cols: Vec<Column> = vec![
-            time.into(),
-            Series::new("service".into(), vec![self.service.as_str(); rows.len()]).into(),
-            Series::new("level".into(), opt(&|e| e.rec.level.map(Level::as_str))).into(),
-            Series::new(
-                "message".into(),
-                rows.iter()
-                    .map(|e| e.rec.message.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new("order_id".into(), opt(&|e| e.rec.order_id.as_deref())).into(),
-            Series::new("payment_id".into(), opt(&|e| e.rec.payment_id.as_deref())).into(),
-            Series::new("trace_id".into(), opt(&|e| e.rec.trace_id.as_deref())).into(),
-            Series::new(
-                "latency_ms".into(),
-                rows.iter().map(|e| e.rec.latency_ms).collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(
-                "http_status".into(),
-                rows.iter()
-                    .map(|e| e.rec.http_status.map(u32::from))
-                    .collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new("error".into(), opt(&|e| e.rec.error.as_deref())).into(),
-            Series::new("sqlstate".into(), opt(&|e| e.rec.sqlstate.as_deref())).into(),
-            Series::new(
-                "class".into(),
-                rows.iter()
-                    .map(|e| e.class.map(|c| classifier.name(c)))
-                    .collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(
-                "template_id".into(),
-                rows.iter()
-                    .map(|e| e.template)
-                    .collect::<Vec<Option<u64>>>(),
-            )
-            .into(),
-            Series::new(
-                "file".into(),
-                rows.iter()
-                    .map(|e| self.files[e.file as usize].as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .into(),
-            Series::new(
-                "line".into(),
-                rows.iter().map(|e| e.line).collect::<Vec<u64>>(),
-            )
-            .into(),
-        ];
-        let mut df =
-            DataFrame::new(rows.len(), cols).map_err(|e| LogsError::Parquet(e.to_string()))?;
         let path = self
             .dir
             .join(format!("events-{}-{:04}.parquet", self.service, self.chunk));
         self.chunk += 1;
-        let f = File::create(&path).map_err(|e| LogsError::Io {
-            action: "create",
-            path: path.clone(),
-            source: e,
-        })?;
-        ParquetWriter::new(BufWriter::new(f))
-            .with_compression(ParquetCompression::Lz4Raw)
-            .finish(&mut df)
+        let names = crate::batch::Names {
+            service: &self.service,
+            classes: &self.classes,
+            files: &self.files,
+        };
+        crate::batch::write(rows, &names, &path)
             .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);
         Ok(())
@@ -547,13 +469,11 @@ fn ingest_service(
     }
     let files: Vec<String> = streams.iter().map(|s| s.report.path.clone()).collect();
     // Parquet is encoded on its own thread; the reader fills one batch while the encoder writes the last.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(0);
-    let (back_tx, back) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(0);
     let writer = ChunkWriter {
-        rows: Vec::with_capacity(opts.chunk_rows.min(1 << 16)),
+        rows: Batch::with_capacity(opts.chunk_rows),
         limit: opts.chunk_rows,
         tx,
-        back,
     };
     let mut encoder = Encoder {
         dir: opts.out.clone(),
@@ -561,13 +481,16 @@ fn ingest_service(
         chunk: 0,
         written: Vec::new(),
         files: files.clone(),
+        classes: classifier
+            .classes()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
     };
     std::thread::scope(|scope| {
         let enc = scope.spawn(move || -> Result<Vec<PathBuf>, LogsError> {
-            for mut batch in rx {
-                encoder.write(&batch, classifier)?;
-                batch.clear();
-                let _ = back_tx.send(batch);
+            for batch in rx {
+                encoder.write(batch)?;
             }
             Ok(encoder.written)
         });
@@ -687,7 +610,7 @@ fn read_service(
         ));
         timeline.add(&e);
         journeys.add(&e)?;
-        if !writer.push(e) {
+        if !writer.push(&e) {
             return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
         }
         if let Some(p) = &opts.progress {

@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod classify;
 pub mod incident;
 pub mod ingest;

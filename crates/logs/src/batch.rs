@@ -1,0 +1,410 @@
+//! Events gathered column by column, and written to a Parquet chunk.
+//!
+//! A reader appends each normalised event to a [`Batch`]: strings are copied
+//! into one byte buffer per column, so a full batch is a dozen allocations
+//! rather than several per event, and the encoder turns the buffers into
+//! Arrow arrays without copying them again. The encoder calls polars' Parquet
+//! writer directly so that every column gets the encoding that suits it:
+//! low-cardinality columns (service, level, class, file) are dictionary
+//! encoded from the indices the reader already has, ids and messages are
+//! written plain. Letting polars decide instead meant hashing every string of
+//! every column to estimate its cardinality and build a dictionary, which was
+//! a fifth of the whole ingest.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use polars::prelude::PlSmallStr;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8Array};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
+use polars_arrow::offset::OffsetsBuffer;
+use polars_arrow::record_batch::RecordBatchT;
+use polars_parquet::write::{
+    CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    WriteOptions,
+};
+
+use crate::ingest::Event;
+use crate::record::Level;
+
+/// The levels in the order of their dictionary keys (`Level as u8 - 1`).
+const LEVELS: [Level; 5] = [
+    Level::Debug,
+    Level::Info,
+    Level::Warn,
+    Level::Error,
+    Level::Fatal,
+];
+
+/// A column of optional strings: one byte buffer, offsets and validity.
+#[derive(Debug)]
+struct StrCol {
+    bytes: Vec<u8>,
+    offsets: Vec<i64>,
+    valid: Vec<bool>,
+    nulls: usize,
+}
+
+impl StrCol {
+    fn with_capacity(rows: usize, bytes: usize) -> StrCol {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        StrCol {
+            bytes: Vec::with_capacity(bytes),
+            offsets,
+            valid: Vec::with_capacity(rows),
+            nulls: 0,
+        }
+    }
+
+    fn push(&mut self, v: Option<&str>) {
+        match v {
+            Some(s) => {
+                self.bytes.extend_from_slice(s.as_bytes());
+                self.valid.push(true);
+            }
+            None => {
+                self.valid.push(false);
+                self.nulls += 1;
+            }
+        }
+        self.offsets.push(self.bytes.len() as i64);
+    }
+
+    fn into_array(self) -> Box<dyn Array> {
+        // SAFETY: offsets start at 0 and only grow, ending at the length of
+        // `bytes`; every value was appended whole from a `&str`.
+        let offsets = unsafe { OffsetsBuffer::new_unchecked(self.offsets.into()) };
+        let validity = (self.nulls > 0).then(|| Bitmap::from(self.valid.as_slice()));
+        let array = unsafe {
+            Utf8Array::<i64>::new_unchecked(
+                ArrowDataType::LargeUtf8,
+                offsets,
+                self.bytes.into(),
+                validity,
+            )
+        };
+        Box::new(array)
+    }
+}
+
+/// Normalised events of one service, column by column.
+#[derive(Debug)]
+pub struct Batch {
+    time: Vec<i64>,
+    /// `Level as u8 + 1`, 0 for none.
+    level: Vec<u8>,
+    message: StrCol,
+    order_id: StrCol,
+    payment_id: StrCol,
+    trace_id: StrCol,
+    latency: Vec<f64>,
+    latency_valid: Vec<bool>,
+    status: Vec<u32>,
+    status_valid: Vec<bool>,
+    error: StrCol,
+    sqlstate: StrCol,
+    /// Class index, `u16::MAX` for none.
+    class: Vec<u16>,
+    template: Vec<u64>,
+    file: Vec<u32>,
+    line: Vec<u64>,
+}
+
+impl Batch {
+    /// An empty batch with room for `rows` events.
+    pub fn with_capacity(rows: usize) -> Batch {
+        Batch {
+            time: Vec::with_capacity(rows),
+            level: Vec::with_capacity(rows),
+            message: StrCol::with_capacity(rows, rows * 24),
+            order_id: StrCol::with_capacity(rows, rows * 20),
+            payment_id: StrCol::with_capacity(rows, rows * 16),
+            trace_id: StrCol::with_capacity(rows, rows * 32),
+            latency: Vec::with_capacity(rows),
+            latency_valid: Vec::with_capacity(rows),
+            status: Vec::with_capacity(rows),
+            status_valid: Vec::with_capacity(rows),
+            error: StrCol::with_capacity(rows, 0),
+            sqlstate: StrCol::with_capacity(rows, 0),
+            class: Vec::with_capacity(rows),
+            template: Vec::with_capacity(rows),
+            file: Vec::with_capacity(rows),
+            line: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// Whether the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// Appends one event.
+    pub fn push(&mut self, e: &Event) {
+        let r = &e.rec;
+        self.time.push(r.time.unwrap_or(0));
+        self.level.push(r.level.map_or(0, |l| l as u8 + 1));
+        self.message.push(Some(&r.message));
+        self.order_id.push(r.order_id.as_deref());
+        self.payment_id.push(r.payment_id.as_deref());
+        self.trace_id.push(r.trace_id.as_deref());
+        self.latency.push(r.latency_ms.unwrap_or(0.0));
+        self.latency_valid.push(r.latency_ms.is_some());
+        self.status.push(r.http_status.map_or(0, u32::from));
+        self.status_valid.push(r.http_status.is_some());
+        self.error.push(r.error.as_deref());
+        self.sqlstate.push(r.sqlstate.as_deref());
+        self.class.push(e.class.unwrap_or(u16::MAX));
+        self.template.push(e.template.unwrap_or(0));
+        self.file.push(e.file);
+        self.line.push(e.line);
+    }
+}
+
+/// Names of the dictionary columns' values.
+pub struct Names<'a> {
+    /// The service.
+    pub service: &'a str,
+    /// Class names by index.
+    pub classes: &'a [String],
+    /// Files as shown, by index.
+    pub files: &'a [String],
+}
+
+fn strings<'a>(values: impl IntoIterator<Item = &'a str>) -> Box<dyn Array> {
+    Box::new(Utf8Array::<i64>::from_iter_values(values.into_iter()))
+}
+
+/// A dictionary column from keys (`None` where null) and its values.
+fn dictionary(keys: Vec<u32>, valid: Option<Bitmap>, values: Box<dyn Array>) -> Box<dyn Array> {
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid);
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::LargeUtf8),
+        false,
+    );
+    Box::new(
+        DictionaryArray::try_new(dtype, keys, values)
+            .expect("dictionary keys are indices into their values"),
+    )
+}
+
+fn primitive<T: polars_arrow::types::NativeType>(
+    dtype: ArrowDataType,
+    values: Vec<T>,
+    valid: Option<Vec<bool>>,
+) -> Box<dyn Array> {
+    let validity = valid
+        .filter(|v| v.iter().any(|ok| !ok))
+        .map(|v| Bitmap::from(v.as_slice()));
+    Box::new(PrimitiveArray::new(dtype, values.into(), validity))
+}
+
+/// Writes `batch` to `path` as one Parquet file (one row group), LZ4 compressed.
+pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
+    let rows = batch.len();
+    let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
+    let dict = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::LargeUtf8),
+        false,
+    );
+    let level_valid = batch
+        .level
+        .contains(&0)
+        .then(|| batch.level.iter().map(|l| *l != 0).collect::<Bitmap>());
+    let class_valid = batch.class.contains(&u16::MAX).then(|| {
+        batch
+            .class
+            .iter()
+            .map(|c| *c != u16::MAX)
+            .collect::<Bitmap>()
+    });
+    let columns: Vec<(&str, ArrowDataType, Box<dyn Array>, Encoding)> = vec![
+        (
+            "time",
+            utc.clone(),
+            primitive(utc, batch.time, None),
+            Encoding::Plain,
+        ),
+        (
+            "service",
+            dict.clone(),
+            dictionary(vec![0; rows], None, strings([names.service])),
+            Encoding::RleDictionary,
+        ),
+        (
+            "level",
+            dict.clone(),
+            dictionary(
+                batch
+                    .level
+                    .iter()
+                    .map(|l| u32::from(l.saturating_sub(1)))
+                    .collect(),
+                level_valid,
+                strings(LEVELS.iter().map(|l| l.as_str())),
+            ),
+            Encoding::RleDictionary,
+        ),
+        (
+            "message",
+            ArrowDataType::LargeUtf8,
+            batch.message.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "order_id",
+            ArrowDataType::LargeUtf8,
+            batch.order_id.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "payment_id",
+            ArrowDataType::LargeUtf8,
+            batch.payment_id.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "trace_id",
+            ArrowDataType::LargeUtf8,
+            batch.trace_id.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "latency_ms",
+            ArrowDataType::Float64,
+            primitive(
+                ArrowDataType::Float64,
+                batch.latency,
+                Some(batch.latency_valid),
+            ),
+            Encoding::Plain,
+        ),
+        (
+            "http_status",
+            ArrowDataType::UInt32,
+            primitive(
+                ArrowDataType::UInt32,
+                batch.status,
+                Some(batch.status_valid),
+            ),
+            Encoding::Plain,
+        ),
+        (
+            "error",
+            ArrowDataType::LargeUtf8,
+            batch.error.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "sqlstate",
+            ArrowDataType::LargeUtf8,
+            batch.sqlstate.into_array(),
+            Encoding::Plain,
+        ),
+        (
+            "class",
+            dict.clone(),
+            dictionary(
+                batch
+                    .class
+                    .iter()
+                    .map(|c| if *c == u16::MAX { 0 } else { u32::from(*c) })
+                    .collect(),
+                class_valid,
+                strings(names.classes.iter().map(String::as_str)),
+            ),
+            Encoding::RleDictionary,
+        ),
+        (
+            "template_id",
+            ArrowDataType::UInt64,
+            primitive(ArrowDataType::UInt64, batch.template, None),
+            Encoding::Plain,
+        ),
+        (
+            "file",
+            dict,
+            dictionary(
+                batch.file,
+                None,
+                strings(names.files.iter().map(String::as_str)),
+            ),
+            Encoding::RleDictionary,
+        ),
+        (
+            "line",
+            ArrowDataType::UInt64,
+            primitive(ArrowDataType::UInt64, batch.line, None),
+            Encoding::Plain,
+        ),
+    ];
+    let schema: ArrowSchema = columns
+        .iter()
+        .map(|(name, dtype, _, _)| {
+            (
+                PlSmallStr::from(*name),
+                Field::new(PlSmallStr::from(*name), dtype.clone(), true),
+            )
+        })
+        .collect();
+    // What readers are told the columns are: dictionaries are a matter of
+    // encoding here, so they read back as plain strings.
+    let shown: ArrowSchema = columns
+        .iter()
+        .map(|(name, dtype, _, _)| {
+            let dtype = match dtype {
+                ArrowDataType::Dictionary(..) => ArrowDataType::LargeUtf8,
+                d => d.clone(),
+            };
+            (
+                PlSmallStr::from(*name),
+                Field::new(PlSmallStr::from(*name), dtype, true),
+            )
+        })
+        .collect();
+    let encodings = columns.iter().map(|c| vec![c.3]).collect::<Vec<_>>();
+    let arrays: Vec<Box<dyn Array>> = columns.into_iter().map(|c| c.2).collect();
+    let options = WriteOptions {
+        statistics: StatisticsOptions::empty(),
+        version: Version::V1,
+        compression: CompressionOptions::Lz4Raw,
+        data_page_size: None,
+    };
+    let schema = std::sync::Arc::new(schema);
+    let chunk = RecordBatchT::try_new(rows, schema.clone(), arrays).map_err(|e| e.to_string())?;
+    let groups = RowGroupIterator::try_new(
+        std::iter::once(Ok(chunk)),
+        &schema,
+        options,
+        encodings.into(),
+    )
+    .map_err(|e| e.to_string())?;
+    let file = File::create(path).map_err(|e| format!("cannot create: {e}"))?;
+    let mut w = FileWriter::try_new(
+        BufWriter::with_capacity(1 << 20, file),
+        (*schema).clone(),
+        options,
+    )
+    .map_err(|e| e.to_string())?;
+    for group in groups {
+        w.write(rows as u64, group.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    w.end(Some(vec![polars_parquet::write::schema_to_metadata_key(
+        &shown,
+    )]))
+    .map_err(|e| e.to_string())?;
+    w.into_inner()
+        .into_inner()
+        .map_err(|e| format!("cannot write: {}", e.error()))?;
+    Ok(())
+}
