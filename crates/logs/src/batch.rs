@@ -73,16 +73,24 @@ impl StrCol {
         self.offsets.push(self.bytes.len() as i64);
     }
 
-    fn into_array(self) -> Box<dyn Array> {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.offsets.truncate(1);
+        self.valid.clear();
+        self.nulls = 0;
+    }
+
+    /// A copy as an Arrow array (the buffers stay with the batch, to be reused).
+    fn to_array(&self) -> Box<dyn Array> {
         // SAFETY: offsets start at 0 and only grow, ending at the length of
         // `bytes`; every value was appended whole from a `&str`.
-        let offsets = unsafe { OffsetsBuffer::new_unchecked(self.offsets.into()) };
+        let offsets = unsafe { OffsetsBuffer::new_unchecked(self.offsets.clone().into()) };
         let validity = (self.nulls > 0).then(|| Bitmap::from(self.valid.as_slice()));
         let array = unsafe {
             Utf8Array::<i64>::new_unchecked(
                 ArrowDataType::LargeUtf8,
                 offsets,
-                self.bytes.into(),
+                self.bytes.clone().into(),
                 validity,
             )
         };
@@ -146,6 +154,30 @@ impl Batch {
         self.time.is_empty()
     }
 
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.time.clear();
+        self.level.clear();
+        for c in [
+            &mut self.message,
+            &mut self.order_id,
+            &mut self.payment_id,
+            &mut self.trace_id,
+            &mut self.error,
+            &mut self.sqlstate,
+        ] {
+            c.clear();
+        }
+        self.latency.clear();
+        self.latency_valid.clear();
+        self.status.clear();
+        self.status_valid.clear();
+        self.class.clear();
+        self.template.clear();
+        self.file.clear();
+        self.line.clear();
+    }
+
     /// Appends one event.
     pub fn push(&mut self, e: &Event) {
         let r = &e.rec;
@@ -198,17 +230,18 @@ fn dictionary(keys: Vec<u32>, valid: Option<Bitmap>, values: Box<dyn Array>) -> 
 
 fn primitive<T: polars_arrow::types::NativeType>(
     dtype: ArrowDataType,
-    values: Vec<T>,
-    valid: Option<Vec<bool>>,
+    values: &[T],
+    valid: Option<&[bool]>,
 ) -> Box<dyn Array> {
-    let validity = valid
-        .filter(|v| v.iter().any(|ok| !ok))
-        .map(|v| Bitmap::from(v.as_slice()));
-    Box::new(PrimitiveArray::new(dtype, values.into(), validity))
+    let validity = valid.filter(|v| v.contains(&false)).map(Bitmap::from);
+    Box::new(PrimitiveArray::new(dtype, values.to_vec().into(), validity))
 }
 
 /// Writes `batch` to `path` as one Parquet file (one row group), LZ4 compressed.
-pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
+///
+/// The columns are copied: the batch keeps its buffers for the reader to
+/// fill again, so memory is reused by the thread that allocated it.
+pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
     let rows = batch.len();
     let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
     let dict = ArrowDataType::Dictionary(
@@ -231,8 +264,8 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "time",
             utc.clone(),
-            primitive(utc, batch.time, None),
-            Encoding::Plain,
+            primitive(utc, &batch.time, None),
+            Encoding::DeltaBinaryPacked,
         ),
         (
             "service",
@@ -257,25 +290,25 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "message",
             ArrowDataType::LargeUtf8,
-            batch.message.into_array(),
+            batch.message.to_array(),
             Encoding::Plain,
         ),
         (
             "order_id",
             ArrowDataType::LargeUtf8,
-            batch.order_id.into_array(),
+            batch.order_id.to_array(),
             Encoding::Plain,
         ),
         (
             "payment_id",
             ArrowDataType::LargeUtf8,
-            batch.payment_id.into_array(),
+            batch.payment_id.to_array(),
             Encoding::Plain,
         ),
         (
             "trace_id",
             ArrowDataType::LargeUtf8,
-            batch.trace_id.into_array(),
+            batch.trace_id.to_array(),
             Encoding::Plain,
         ),
         (
@@ -283,8 +316,8 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
             ArrowDataType::Float64,
             primitive(
                 ArrowDataType::Float64,
-                batch.latency,
-                Some(batch.latency_valid),
+                &batch.latency,
+                Some(&batch.latency_valid),
             ),
             Encoding::Plain,
         ),
@@ -293,21 +326,21 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
             ArrowDataType::UInt32,
             primitive(
                 ArrowDataType::UInt32,
-                batch.status,
-                Some(batch.status_valid),
+                &batch.status,
+                Some(&batch.status_valid),
             ),
             Encoding::Plain,
         ),
         (
             "error",
             ArrowDataType::LargeUtf8,
-            batch.error.into_array(),
+            batch.error.to_array(),
             Encoding::Plain,
         ),
         (
             "sqlstate",
             ArrowDataType::LargeUtf8,
-            batch.sqlstate.into_array(),
+            batch.sqlstate.to_array(),
             Encoding::Plain,
         ),
         (
@@ -327,14 +360,14 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "template_id",
             ArrowDataType::UInt64,
-            primitive(ArrowDataType::UInt64, batch.template, None),
-            Encoding::Plain,
+            primitive(ArrowDataType::UInt64, &batch.template, None),
+            Encoding::DeltaBinaryPacked,
         ),
         (
             "file",
             dict,
             dictionary(
-                batch.file,
+                batch.file.clone(),
                 None,
                 strings(names.files.iter().map(String::as_str)),
             ),
@@ -343,8 +376,8 @@ pub fn write(batch: Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "line",
             ArrowDataType::UInt64,
-            primitive(ArrowDataType::UInt64, batch.line, None),
-            Encoding::Plain,
+            primitive(ArrowDataType::UInt64, &batch.line, None),
+            Encoding::DeltaBinaryPacked,
         ),
     ];
     let schema: ArrowSchema = columns

@@ -110,7 +110,7 @@ pub struct Event {
     /// 1-based line.
     pub line: u64,
     /// The record.
-    pub rec: Record,
+    pub rec: Box<Record>,
     /// Class index.
     pub class: Option<u16>,
     /// Template id (per service).
@@ -119,17 +119,58 @@ pub struct Event {
 
 struct FileStream {
     reader: Box<dyn BufRead + Send>,
+    lines: LineSink,
+    /// The start of a line the last buffer cut off.
+    carry: Vec<u8>,
+    pending: std::collections::VecDeque<Parsed>,
+    done: bool,
+    replay: std::collections::VecDeque<Vec<u8>>,
+}
+
+/// Where lines go: the parser, with what it needs to know about the file.
+struct LineSink {
     parser: Box<dyn LineParser>,
     cri: Option<CriJoiner>,
     tz: chrono_tz::Tz,
     line_no: u64,
-    buf: Vec<u8>,
-    pending: std::collections::VecDeque<Parsed>,
-    done: bool,
     report: FileReport,
-    replay: std::collections::VecDeque<Vec<u8>>,
     /// Reused buffer for what one line yields.
     out: Vec<Parsed>,
+}
+
+impl LineSink {
+    /// Parses one physical line (its end of line still attached or not).
+    fn feed(&mut self, l: &[u8], bytes: &mut u64) {
+        let l = trimmed(l);
+        *bytes += l.len() as u64 + 1;
+        self.line_no += 1;
+        self.report.lines += 1;
+        if l.iter().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        match self.cri.as_mut() {
+            None => self.parser.line(self.line_no, l, None, &mut self.out),
+            Some(c) => match c.feed(self.line_no, l, self.tz) {
+                Ok(Some((no, inner, t))) => self.parser.line(no, &inner, t, &mut self.out),
+                Ok(None) => {}
+                Err(reason) => self
+                    .out
+                    .push(Parsed::Bad(Bad::new(self.line_no, reason, l))),
+            },
+        }
+    }
+
+    /// Ends the file: a container-runtime record left open, and the parser's last record.
+    fn finish(&mut self) {
+        if let Some((no, partial)) = self.cri.as_mut().and_then(|c| c.finish()) {
+            self.out.push(Parsed::Bad(Bad::new(
+                no,
+                "partial container-runtime record never completed",
+                &partial,
+            )));
+        }
+        self.parser.finish(&mut self.out);
+    }
 }
 
 impl FileStream {
@@ -153,8 +194,7 @@ impl FileStream {
             match reader.read_until(b'\n', &mut l) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    trim_eol(&mut l);
-                    sample.push(String::from_utf8_lossy(&l).into_owned());
+                    sample.push(String::from_utf8_lossy(trimmed(&l)).into_owned());
                     replay.push_back(l);
                 }
             }
@@ -190,27 +230,33 @@ impl FileStream {
             .map_err(|e| LogsError::Config(format!("{shown}: {e}")))?;
         Ok(FileStream {
             reader,
-            parser,
-            cri: cri.then(CriJoiner::default),
-            tz: settings.tz,
-            line_no: 0,
-            buf: Vec::with_capacity(1024),
+            lines: LineSink {
+                parser,
+                cri: cri.then(CriJoiner::default),
+                tz: settings.tz,
+                line_no: 0,
+                report: FileReport {
+                    service: service.to_string(),
+                    path: shown,
+                    format: format.name().to_string(),
+                    compression,
+                    cri,
+                    lines: 0,
+                    events: 0,
+                    quarantined: 0,
+                    cut_short: None,
+                },
+                out: Vec::with_capacity(64),
+            },
+            carry: Vec::new(),
             pending: Default::default(),
             done: false,
-            report: FileReport {
-                service: service.to_string(),
-                path: shown,
-                format: format.name().to_string(),
-                compression,
-                cri,
-                lines: 0,
-                events: 0,
-                quarantined: 0,
-                cut_short: None,
-            },
             replay,
-            out: Vec::with_capacity(4),
         })
+    }
+
+    fn report(&mut self) -> &mut FileReport {
+        &mut self.lines.report
     }
 
     /// The next parsed item, reading as many lines as needed.
@@ -222,76 +268,82 @@ impl FileStream {
             if self.done {
                 return None;
             }
-            let mut out = std::mem::take(&mut self.out);
-            let line = if let Some(l) = self.replay.pop_front() {
-                Some(l)
-            } else {
-                self.buf.clear();
-                match self.reader.read_until(b'\n', &mut self.buf) {
-                    Ok(0) => None,
-                    Ok(_) => {
-                        trim_eol(&mut self.buf);
-                        Some(Vec::new())
-                    }
-                    Err(e) => {
-                        self.report.cut_short =
-                            Some(format!("read error after line {}: {e}", self.line_no));
-                        None
-                    }
-                }
-            };
-            match line {
-                None => {
-                    if let Some((no, partial)) = self.cri.as_mut().and_then(|c| c.finish()) {
-                        out.push(Parsed::Bad(Bad::new(
-                            no,
-                            "partial container-runtime record never completed",
-                            &partial,
-                        )));
-                    }
-                    self.parser.finish(&mut out);
-                    self.done = true;
-                }
-                Some(owned) => {
-                    // Replayed sample lines are owned; the others sit in the reused buffer.
-                    let buf = std::mem::take(&mut self.buf);
-                    let l: &[u8] = if owned.is_empty() { &buf } else { &owned };
-                    self.line_no += 1;
-                    self.report.lines += 1;
-                    *bytes += l.len() as u64 + 1;
-                    if !l.iter().all(|b| b.is_ascii_whitespace()) {
-                        match self.cri.as_mut() {
-                            None => self.parser.line(self.line_no, l, None, &mut out),
-                            Some(c) => match c.feed(self.line_no, l, self.tz) {
-                                Ok(Some((no, inner, t))) => {
-                                    self.parser.line(no, &inner, t, &mut out)
-                                }
-                                Ok(None) => {}
-                                Err(reason) => {
-                                    out.push(Parsed::Bad(Bad::new(self.line_no, reason, l)))
-                                }
-                            },
-                        }
-                    }
-                    self.buf = buf;
-                }
-            }
-            // Most lines yield exactly one item: hand it over without queueing.
-            if self.pending.is_empty() && out.len() == 1 {
-                let p = out.pop();
-                self.out = out;
-                return p;
-            }
-            self.pending.extend(out.drain(..));
-            self.out = out;
+            self.fill(bytes);
+            self.pending.extend(self.lines.out.drain(..));
         }
+    }
+
+    /// Parses the lines of one buffer's worth of input into `lines.out`:
+    /// complete lines are read where they lie in the reader's buffer, only a
+    /// line the buffer cuts in two is copied.
+    fn fill(&mut self, bytes: &mut u64) {
+        if let Some(l) = self.replay.pop_front() {
+            if l.ends_with(b"\n") {
+                self.lines.feed(&l, bytes);
+            } else {
+                // The sample reached the end of the file in the middle of a line.
+                self.carry = l;
+            }
+            return;
+        }
+        let buf = match self.reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) => {
+                self.lines.report.cut_short =
+                    Some(format!("read error after line {}: {e}", self.lines.line_no));
+                if !self.carry.is_empty() {
+                    let carry = std::mem::take(&mut self.carry);
+                    self.lines.feed(&carry, bytes);
+                }
+                self.lines.finish();
+                self.done = true;
+                return;
+            }
+        };
+        if buf.is_empty() {
+            if !self.carry.is_empty() {
+                let carry = std::mem::take(&mut self.carry);
+                self.lines.feed(&carry, bytes);
+            }
+            self.lines.finish();
+            self.done = true;
+            return;
+        }
+        let n = buf.len();
+        let mut start = 0;
+        if !self.carry.is_empty() {
+            match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    self.carry.extend_from_slice(&buf[..i]);
+                    let carry = std::mem::take(&mut self.carry);
+                    self.lines.feed(&carry, bytes);
+                    self.carry = carry;
+                    self.carry.clear();
+                    start = i + 1;
+                }
+                None => {
+                    self.carry.extend_from_slice(buf);
+                    self.reader.consume(n);
+                    return;
+                }
+            }
+        }
+        let base = start;
+        for i in memchr::memchr_iter(b'\n', &buf[base..]) {
+            self.lines.feed(&buf[start..base + i], bytes);
+            start = base + i + 1;
+        }
+        self.carry.extend_from_slice(&buf[start..]);
+        self.reader.consume(n);
     }
 }
 
-fn trim_eol(l: &mut Vec<u8>) {
-    while matches!(l.last(), Some(b'\n') | Some(b'\r')) {
-        l.pop();
+/// A line without its line ending.
+fn trimmed(mut l: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = l {
+        l = rest;
     }
+    l
 }
 
 /// Hands full batches of events to the encoder thread.
@@ -299,6 +351,7 @@ struct ChunkWriter {
     rows: Batch,
     limit: usize,
     tx: std::sync::mpsc::SyncSender<Batch>,
+    back: std::sync::mpsc::Receiver<Batch>,
 }
 
 impl ChunkWriter {
@@ -306,7 +359,14 @@ impl ChunkWriter {
     fn push(&mut self, e: &Event) -> bool {
         self.rows.push(e);
         if self.rows.len() >= self.limit {
-            let full = std::mem::replace(&mut self.rows, Batch::with_capacity(self.limit));
+            let next = match self.back.try_recv() {
+                Ok(mut b) => {
+                    b.clear();
+                    b
+                }
+                Err(_) => Batch::with_capacity(self.limit),
+            };
+            let full = std::mem::replace(&mut self.rows, next);
             return self.tx.send(full).is_ok();
         }
         true
@@ -329,7 +389,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn write(&mut self, rows: Batch) -> Result<(), LogsError> {
+    fn write(&mut self, rows: &Batch) -> Result<(), LogsError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -467,13 +527,18 @@ fn ingest_service(
             &src.settings,
         )?);
     }
-    let files: Vec<String> = streams.iter().map(|s| s.report.path.clone()).collect();
+    let files: Vec<String> = streams
+        .iter()
+        .map(|s| s.lines.report.path.clone())
+        .collect();
     // Parquet is encoded on its own thread; the reader fills one batch while the encoder writes the last.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(0);
+    let (back_tx, back) = std::sync::mpsc::channel();
     let writer = ChunkWriter {
         rows: Batch::with_capacity(opts.chunk_rows),
         limit: opts.chunk_rows,
         tx,
+        back,
     };
     let mut encoder = Encoder {
         dir: opts.out.clone(),
@@ -489,8 +554,10 @@ fn ingest_service(
     };
     std::thread::scope(|scope| {
         let enc = scope.spawn(move || -> Result<Vec<PathBuf>, LogsError> {
+            // The batch goes back to the reader, which clears and refills it.
             for batch in rx {
-                encoder.write(batch)?;
+                encoder.write(&batch)?;
+                let _ = back_tx.send(batch);
             }
             Ok(encoder.written)
         });
@@ -540,7 +607,7 @@ fn read_service(
         while let Some(p) = streams[i].next(bytes) {
             match p {
                 Parsed::Rec(rec, line) => {
-                    streams[i].report.events += 1;
+                    streams[i].report().events += 1;
                     let class = classifier.classify(&rec);
                     let t = rec.time.unwrap_or(0);
                     heads[i] = Some(Event {
@@ -555,7 +622,7 @@ fn read_service(
                     return Ok(());
                 }
                 Parsed::Bad(b) => {
-                    streams[i].report.quarantined += 1;
+                    streams[i].report().quarantined += 1;
                     let q = match quarantine {
                         Some(q) => q,
                         None => {
@@ -567,7 +634,7 @@ fn read_service(
                             quarantine.insert(BufWriter::new(f))
                         }
                     };
-                    let entry = serde_json::json!({"file": streams[i].report.path, "line": b.line, "reason": b.reason, "text": b.text});
+                    let entry = serde_json::json!({"file": streams[i].report().path, "line": b.line, "reason": b.reason, "text": b.text});
                     writeln!(q, "{entry}").map_err(|e| LogsError::Io {
                         action: "write",
                         path: qpath.clone(),
@@ -613,6 +680,7 @@ fn read_service(
         if !writer.push(&e) {
             return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
         }
+        streams[i].lines.parser.recycle(e.rec);
         if let Some(p) = &opts.progress {
             if bytes - reported >= 1 << 20 {
                 p.fetch_add(bytes - reported, std::sync::atomic::Ordering::Relaxed);
@@ -648,7 +716,7 @@ fn read_service(
         .collect();
     Ok(ServiceResult {
         service: src.service.clone(),
-        files: streams.into_iter().map(|s| s.report).collect(),
+        files: streams.into_iter().map(|s| s.lines.report).collect(),
         bytes,
         outputs,
         timeline,

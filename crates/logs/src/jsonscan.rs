@@ -205,6 +205,14 @@ impl<'a> Raw<'a> {
         Some(cur)
     }
 
+    /// Appends the text of the value to `out`: strings unescaped, other values as written.
+    pub fn text_into(&self, out: &mut String) {
+        match self.as_str() {
+            Some(s) => out.push_str(&s),
+            None => out.push_str(self.0),
+        }
+    }
+
     /// Text of the value: strings unescaped, other values as written, `null` as none.
     pub fn text(&self) -> Option<String> {
         if let Some(s) = self.as_str() {

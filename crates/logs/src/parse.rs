@@ -115,8 +115,9 @@ pub fn detect(lines: &[String]) -> Format {
 /// What a parser makes of input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
-    /// A record and the line it starts on.
-    Rec(Record, u64),
+    /// A record and the line it starts on (boxed, so records move cheaply
+    /// and their buffers can be handed back to the parser for reuse).
+    Rec(Box<Record>, u64),
     /// A line that could not be read.
     Bad(Bad),
 }
@@ -161,6 +162,9 @@ pub trait LineParser: Send {
     fn line(&mut self, no: u64, text: &[u8], fallback_time: Option<Millis>, out: &mut Vec<Parsed>);
     /// Ends the file.
     fn finish(&mut self, _out: &mut Vec<Parsed>) {}
+    /// Hands back a record this parser made, once it has been used, so its
+    /// buffers can be filled again.
+    fn recycle(&mut self, _r: Box<Record>) {}
 }
 
 /// The parser of `format`.
@@ -195,7 +199,7 @@ impl LineParser for Unknown {
 }
 
 fn finish_record(
-    mut r: Record,
+    mut r: Box<Record>,
     s: &Settings,
     fallback: Option<Millis>,
     no: u64,
@@ -228,6 +232,8 @@ struct JsonParser {
     pg: bool,
     /// top-level key → the fields it may hold.
     index: rustc_hash::FxHashMap<String, Vec<Slot>>,
+    /// Records handed back, to be filled again.
+    spare: Vec<Box<Record>>,
 }
 
 /// Where a top-level JSON key leads.
@@ -266,7 +272,12 @@ impl JsonParser {
                 }
             }
         }
-        JsonParser { s, pg, index }
+        JsonParser {
+            s,
+            pg,
+            index,
+            spare: Vec::new(),
+        }
     }
 
     /// The error a line that is not a JSON object gets.
@@ -286,23 +297,24 @@ impl JsonParser {
 
 /// The fields of one line, each kept with the rank of the name it came under.
 #[derive(Default)]
-struct JsonFields {
+struct JsonFields<'a> {
     rank: [u8; 10],
     seen: [bool; 10],
     time: Option<Millis>,
     level: Option<Level>,
-    text: [Option<String>; 10],
+    /// Text fields, as raw JSON values of the line (decoded once, at the end).
+    text: [Option<Raw<'a>>; 10],
     latency: Option<f64>,
     status: Option<u16>,
 }
 
-impl JsonFields {
+impl<'a> JsonFields<'a> {
     /// Whether a value under this rank beats what is there.
     fn wants(&self, fi: usize, rank: usize) -> bool {
         !self.seen[fi] || rank < self.rank[fi] as usize
     }
 
-    fn put(&mut self, fi: usize, rank: usize, key: &str, v: Raw, tz: Tz) {
+    fn put(&mut self, fi: usize, rank: usize, key: &str, v: Raw<'a>, tz: Tz) {
         self.seen[fi] = true;
         self.rank[fi] = rank.min(255) as u8;
         match fi {
@@ -327,8 +339,20 @@ impl JsonFields {
                     .filter(|s| (100..600).contains(s))
                     .map(|s| s as u16)
             }
-            _ => self.text[fi] = v.text(),
+            _ => self.text[fi] = Some(v),
         }
+    }
+}
+
+/// Sets an optional text field from a raw value, reusing the buffer already there.
+fn set_text(slot: &mut Option<String>, v: Option<Raw>) {
+    match v {
+        Some(v) if !v.is_null() => {
+            let s = slot.get_or_insert_with(String::new);
+            s.clear();
+            v.text_into(s);
+        }
+        _ => *slot = None,
     }
 }
 
@@ -342,14 +366,14 @@ impl LineParser for JsonParser {
         };
         let tz = self.s.tz;
         let mut f = JsonFields::default();
-        let mut pg_extra: [Option<String>; 5] = Default::default();
+        let mut pg_extra: [Option<Raw>; 5] = Default::default();
         let (index, pg) = (&self.index, self.pg);
         let scanned = jsonscan::scan(line, |raw_key, raw| {
             let k = jsonscan::key(raw_key);
             let val = Raw(raw);
             if pg {
                 if let Some(i) = PG_JSON_EXTRA.iter().position(|x| *x == k) {
-                    pg_extra[i] = val.as_str().map(|s| s.into_owned());
+                    pg_extra[i] = val.as_str().is_some().then_some(val);
                 }
             }
             let Some(entries) = index.get(k.as_ref()) else {
@@ -370,25 +394,29 @@ impl LineParser for JsonParser {
             out.push(Parsed::Bad(Bad::new(no, Self::reject(text, why), text)));
             return;
         }
+        // Fill a record handed back earlier, keeping its buffers.
+        let mut r = self.spare.pop().unwrap_or_default();
         let [_, _, message, order_id, payment_id, trace_id, _, _, error, _] = f.text;
-        let mut r = Record {
-            time: f.time,
-            level: f.level,
-            message: message.unwrap_or_default(),
-            order_id,
-            payment_id,
-            trace_id,
-            latency_ms: f.latency,
-            http_status: f.status,
-            error,
-            ..Default::default()
-        };
+        r.time = f.time;
+        r.level = f.level;
+        r.message.clear();
+        if let Some(m) = message.filter(|m| !m.is_null()) {
+            m.text_into(&mut r.message);
+        }
+        set_text(&mut r.order_id, order_id);
+        set_text(&mut r.payment_id, payment_id);
+        set_text(&mut r.trace_id, trace_id);
+        r.latency_ms = f.latency;
+        r.http_status = f.status;
+        set_text(&mut r.error, error);
+        r.sqlstate = None;
+        r.detail = None;
         if self.pg {
             let [state, rest @ ..] = pg_extra;
-            r.sqlstate = state;
+            set_text(&mut r.sqlstate, state);
             let mut d = String::new();
             for x in rest.iter().flatten() {
-                d.push_str(x);
+                x.text_into(&mut d);
                 d.push(' ');
             }
             r.detail = (!d.is_empty()).then_some(d);
@@ -397,6 +425,12 @@ impl LineParser for JsonParser {
             }
         }
         finish_record(r, &self.s, fallback, no, text, out);
+    }
+
+    fn recycle(&mut self, r: Box<Record>) {
+        if self.spare.len() < 1024 {
+            self.spare.push(r);
+        }
     }
 }
 
@@ -523,7 +557,7 @@ impl LineParser for LogfmtParser {
             sqlstate: None,
             detail: None,
         };
-        finish_record(r, &self.s, fallback, no, text, out);
+        finish_record(Box::new(r), &self.s, fallback, no, text, out);
     }
 }
 
@@ -594,7 +628,7 @@ impl PgStderr {
 
     fn flush(&mut self, out: &mut Vec<Parsed>) {
         if let Some((r, no, text)) = self.pending.take() {
-            finish_record(r, &self.s, None, no, &text, out);
+            finish_record(Box::new(r), &self.s, None, no, &text, out);
         }
     }
 }
@@ -712,7 +746,7 @@ impl PgCsv {
             detail: (!detail.is_empty()).then_some(detail),
             ..Default::default()
         };
-        finish_record(r, &self.s, None, no, text, out);
+        finish_record(Box::new(r), &self.s, None, no, text, out);
     }
 }
 
@@ -774,7 +808,7 @@ impl LineParser for RegexParser {
             sqlstate: g("sqlstate"),
             detail: None,
         };
-        finish_record(r, &self.s, fallback, no, text, out);
+        finish_record(Box::new(r), &self.s, fallback, no, text, out);
     }
 }
 
