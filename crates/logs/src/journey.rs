@@ -10,7 +10,6 @@
 //! on every core, and merges the partitions' sorted rows into
 //! `journeys.csv`, ordered by order id. The spill files are removed at the end.
 
-use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -83,6 +82,8 @@ pub struct Spill {
     dir: PathBuf,
     service: u16,
     parts: Vec<Option<BufWriter<File>>>,
+    /// Time of each partition's last record.
+    last: Vec<Millis>,
     buf: Vec<u8>,
 }
 
@@ -98,28 +99,43 @@ impl Spill {
             dir: dir.to_path_buf(),
             service,
             parts: (0..PARTITIONS).map(|_| None).collect(),
+            last: vec![0; PARTITIONS],
             buf: Vec::with_capacity(256),
         })
     }
 
     /// Records one event (events without an order id are skipped).
+    ///
+    /// A record is `[flags][id][time][class?][payment id?][message?]`: the
+    /// flags say which optional parts follow, lengths and the time are
+    /// varints, and the time is the difference to the partition's previous
+    /// record (events come in time order, so it is a byte or two).
     pub fn add(&mut self, e: &Event) -> Result<(), LogsError> {
         let Some(id) = &e.rec.order_id else {
             return Ok(());
         };
         let broken = e.class.is_some() || e.rec.level.is_some_and(|l| l.is_error());
+        let payment = e.rec.payment_id.as_deref().filter(|p| !p.is_empty());
+        let p = partition_of(id.as_bytes());
+        let t = e.rec.time.unwrap_or(0);
         let b = &mut self.buf;
         b.clear();
+        b.push(
+            u8::from(broken) | u8::from(e.class.is_some()) << 1 | u8::from(payment.is_some()) << 2,
+        );
         put_str(b, id);
-        b.extend_from_slice(&e.rec.time.unwrap_or(0).to_le_bytes());
-        b.extend_from_slice(&e.class.map_or(u16::MAX, |c| c).to_le_bytes());
-        b.push(broken as u8);
-        put_str(b, e.rec.payment_id.as_deref().unwrap_or(""));
+        put_varint(b, zigzag(t.wrapping_sub(self.last[p])));
+        self.last[p] = t;
+        if let Some(c) = e.class {
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        if let Some(pay) = payment {
+            put_str(b, pay);
+        }
         if broken {
             match &e.rec.error {
                 Some(err) if err != &e.rec.message => {
-                    let len = e.rec.message.len() + 2 + err.len();
-                    b.extend_from_slice(&(len as u32).to_le_bytes());
+                    put_varint(b, (e.rec.message.len() + 2 + err.len()) as u64);
                     b.extend_from_slice(e.rec.message.as_bytes());
                     b.extend_from_slice(b": ");
                     b.extend_from_slice(err.as_bytes());
@@ -127,7 +143,6 @@ impl Spill {
                 _ => put_str(b, &e.rec.message),
             }
         }
-        let p = partition_of(id.as_bytes());
         let w = match &mut self.parts[p] {
             Some(w) => w,
             slot => {
@@ -162,8 +177,24 @@ impl Spill {
     }
 }
 
+fn put_varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
 fn put_str(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    put_varint(b, s.len() as u64);
     b.extend_from_slice(s.as_bytes());
 }
 
@@ -179,11 +210,20 @@ impl<'a> Cursor<'a> {
         self.0 = b;
         Some(a)
     }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = self.0.split_first()?;
+            self.0 = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(v);
+            }
+        }
+        None
     }
     fn str(&mut self) -> Option<&'a str> {
-        let n = self.u32()? as usize;
+        let n = self.varint()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
 }
@@ -210,13 +250,22 @@ fn fold(
         };
         let mut c = Cursor(&bytes);
         let corrupt = || LogsError::Config(format!("{}: spill file is damaged", path.display()));
+        let mut t: Millis = 0;
         while !c.0.is_empty() {
+            let flags = c.take(1).ok_or_else(corrupt)?[0];
             let id = c.str().ok_or_else(corrupt)?;
-            let t = i64::from_le_bytes(c.take(8).ok_or_else(corrupt)?.try_into().unwrap());
-            let class = u16::from_le_bytes(c.take(2).ok_or_else(corrupt)?.try_into().unwrap());
-            let broken = c.take(1).ok_or_else(corrupt)?[0] == 1;
-            let payment = c.str().ok_or_else(corrupt)?;
-            let message = if broken {
+            t = t.wrapping_add(unzigzag(c.varint().ok_or_else(corrupt)?));
+            let class = if flags & 2 != 0 {
+                u16::from_le_bytes(c.take(2).ok_or_else(corrupt)?.try_into().unwrap())
+            } else {
+                u16::MAX
+            };
+            let payment = if flags & 4 != 0 {
+                c.str().ok_or_else(corrupt)?
+            } else {
+                ""
+            };
+            let message = if flags & 1 != 0 {
                 Some(c.str().ok_or_else(corrupt)?)
             } else {
                 None
@@ -358,58 +407,74 @@ pub fn build(
         total.orders += c.orders;
         total.broken += c.broken;
     }
-    // k-way merge of the sorted runs into the CSV.
+    // k-way merge of the sorted runs into the CSV: each run's current id and
+    // row sit in buffers that are reused, and a heap of run numbers orders them.
     struct Run {
         r: BufReader<File>,
-        id: String,
-        row: String,
+        id: Vec<u8>,
+        row: Vec<u8>,
     }
-    fn read_str(r: &mut impl Read, s: &mut String) -> std::io::Result<bool> {
-        let mut n = [0u8; 4];
-        match r.read_exact(&mut n) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(e),
+    fn read_field(r: &mut impl Read, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let mut byte = [0u8; 1];
+            match r.read_exact(&mut byte) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && shift == 0 => {
+                    return Ok(false)
+                }
+                Err(e) => return Err(e),
+            }
+            n |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] < 0x80 {
+                break;
+            }
         }
-        let mut b = vec![0u8; u32::from_le_bytes(n) as usize];
-        r.read_exact(&mut b)?;
-        *s = String::from_utf8(b)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        out.resize(n as usize, 0);
+        r.read_exact(out)?;
         Ok(true)
     }
     fn advance(run: &mut Run) -> std::io::Result<bool> {
-        if !read_str(&mut run.r, &mut run.id)? {
+        if !read_field(&mut run.r, &mut run.id)? {
             return Ok(false);
         }
-        read_str(&mut run.r, &mut run.row)?;
+        read_field(&mut run.r, &mut run.row)?;
         Ok(true)
     }
     let mut runs = Vec::new();
-    let mut heap = BinaryHeap::new();
+    let mut heap: Vec<usize> = Vec::new();
     for p in 0..PARTITIONS {
         let rp = dir.join(format!("run-p{p:02}.bin"));
         let f = File::open(&rp).map_err(io("read", &rp))?;
         let mut run = Run {
             r: BufReader::with_capacity(64 << 10, f),
-            id: String::new(),
-            row: String::new(),
+            id: Vec::new(),
+            row: Vec::new(),
         };
         if advance(&mut run).map_err(io("read", &rp))? {
-            heap.push(std::cmp::Reverse((run.id.clone(), runs.len())));
+            heap.push(runs.len());
         }
         runs.push(run);
+    }
+    let less = |runs: &[Run], a: usize, b: usize| runs[a].id < runs[b].id;
+    for i in (0..heap.len() / 2).rev() {
+        sift_down(&mut heap, i, |a, b| less(&runs, a, b));
     }
     let tmp = out.with_extension("csv.partial");
     let f = File::create(&tmp).map_err(io("create", &tmp))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     w.write_all(HEADER.as_bytes()).map_err(io("write", &tmp))?;
-    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
-        let run = &mut runs[i];
-        w.write_all(run.row.as_bytes()).map_err(io("write", &tmp))?;
+    while let Some(&i) = heap.first() {
+        w.write_all(&runs[i].row).map_err(io("write", &tmp))?;
         let rp = dir.join(format!("run-p{i:02}.bin"));
-        if advance(run).map_err(io("read", &rp))? {
-            heap.push(std::cmp::Reverse((run.id.clone(), i)));
+        if !advance(&mut runs[i]).map_err(io("read", &rp))? {
+            let last = heap.pop().expect("the heap is not empty");
+            if heap.is_empty() {
+                break;
+            }
+            heap[0] = last;
         }
+        sift_down(&mut heap, 0, |a, b| less(&runs, a, b));
     }
     w.into_inner()
         .map_err(|e| e.into_error())
@@ -418,6 +483,25 @@ pub fn build(
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(total)
+}
+
+/// Restores the heap order below `i` (a min-heap by `less`).
+fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bool) {
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut m = i;
+        if l < heap.len() && less(heap[l], heap[m]) {
+            m = l;
+        }
+        if r < heap.len() && less(heap[r], heap[m]) {
+            m = r;
+        }
+        if m == i {
+            return;
+        }
+        heap.swap(i, m);
+        i = m;
+    }
 }
 
 /// Reads the row of one order from `journeys.csv`.
