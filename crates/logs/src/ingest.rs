@@ -438,7 +438,13 @@ pub fn ingest(
         let handles: Vec<_> = sources
             .iter()
             .enumerate()
-            .map(|(i, s)| scope.spawn(move || ingest_service(i as u16, s, classifier, opts)))
+            .map(|(i, s)| {
+                // Named, so profilers and `top -H` show which service a thread reads.
+                std::thread::Builder::new()
+                    .name(format!("read {}", s.service))
+                    .spawn_scoped(scope, move || ingest_service(i as u16, s, classifier, opts))
+                    .expect("a thread can be started")
+            })
             .collect();
         handles
             .into_iter()
@@ -553,14 +559,18 @@ fn ingest_service(
             .collect(),
     };
     std::thread::scope(|scope| {
-        let enc = scope.spawn(move || -> Result<Vec<PathBuf>, LogsError> {
-            // The batch goes back to the reader, which clears and refills it.
-            for batch in rx {
-                encoder.write(&batch)?;
-                let _ = back_tx.send(batch);
-            }
-            Ok(encoder.written)
-        });
+        let enc = std::thread::Builder::new()
+            .name(format!("parquet {}", src.service))
+            .spawn_scoped(scope, move || -> Result<Vec<PathBuf>, LogsError> {
+                // The batch goes back to the reader, which clears and refills it.
+                for batch in rx {
+                    encoder.write(&batch)?;
+                    let _ = back_tx.send(batch);
+                }
+                Ok(encoder.written)
+            })
+            // As `scope.spawn` does, a thread the system cannot start is a panic.
+            .expect("a thread can be started");
         let read = read_service(idx, src, classifier, opts, streams, &files, writer);
         let written = enc.join().expect("Parquet encoder thread panicked");
         // The encoder's own error explains a read that stopped because it went away.

@@ -369,31 +369,34 @@ pub fn build(
     let counts: Vec<Result<JourneyCounts, LogsError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| -> Result<JourneyCounts, LogsError> {
-                    let mut counts = JourneyCounts::default();
-                    loop {
-                        let p = next.fetch_add(1, Ordering::Relaxed);
-                        if p >= PARTITIONS {
-                            return Ok(counts);
+                std::thread::Builder::new()
+                    .name("journeys".into())
+                    .spawn_scoped(scope, || -> Result<JourneyCounts, LogsError> {
+                        let mut counts = JourneyCounts::default();
+                        loop {
+                            let p = next.fetch_add(1, Ordering::Relaxed);
+                            if p >= PARTITIONS {
+                                return Ok(counts);
+                            }
+                            let map = fold(dir, services.len(), p)?;
+                            let mut ids: Vec<(&str, &Journey)> =
+                                map.iter().map(|(k, v)| (&**k, v)).collect();
+                            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                            let mut run = Vec::with_capacity(ids.len() * 160);
+                            let mut line = String::with_capacity(256);
+                            for (id, j) in ids {
+                                counts.orders += 1;
+                                counts.broken += j.broken.is_some() as u64;
+                                line.clear();
+                                row(&mut line, id, j, services, classes);
+                                put_str(&mut run, id);
+                                put_str(&mut run, &line);
+                            }
+                            let rp = dir.join(format!("run-p{p:02}.bin"));
+                            std::fs::write(&rp, &run).map_err(io("write", &rp))?;
                         }
-                        let map = fold(dir, services.len(), p)?;
-                        let mut ids: Vec<(&str, &Journey)> =
-                            map.iter().map(|(k, v)| (&**k, v)).collect();
-                        ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                        let mut run = Vec::with_capacity(ids.len() * 160);
-                        let mut line = String::with_capacity(256);
-                        for (id, j) in ids {
-                            counts.orders += 1;
-                            counts.broken += j.broken.is_some() as u64;
-                            line.clear();
-                            row(&mut line, id, j, services, classes);
-                            put_str(&mut run, id);
-                            put_str(&mut run, &line);
-                        }
-                        let rp = dir.join(format!("run-p{p:02}.bin"));
-                        std::fs::write(&rp, &run).map_err(io("write", &rp))?;
-                    }
-                })
+                    })
+                    .expect("a thread can be started")
             })
             .collect();
         handles

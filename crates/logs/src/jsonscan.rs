@@ -150,7 +150,7 @@ impl<'a> Raw<'a> {
     /// The string, unescaped (borrowed when it has no escapes); `None` for other values.
     pub fn as_str(&self) -> Option<Cow<'a, str>> {
         let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
-        if !inner.contains('\\') {
+        if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
             return Some(Cow::Borrowed(inner));
         }
         sonic_rs::from_str::<String>(self.0).ok().map(Cow::Owned)
@@ -224,7 +224,7 @@ impl<'a> Raw<'a> {
 
 /// A key as text: unescaped when it holds escapes.
 pub fn key(raw: &str) -> Cow<'_, str> {
-    if !raw.contains('\\') {
+    if memchr::memchr(b'\\', raw.as_bytes()).is_none() {
         return Cow::Borrowed(raw);
     }
     sonic_rs::from_str::<String>(&format!("\"{raw}\""))

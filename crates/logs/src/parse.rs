@@ -230,12 +230,27 @@ fn finish_record(
 struct JsonParser {
     s: Settings,
     pg: bool,
-    /// top-level key → the fields it may hold.
-    index: rustc_hash::FxHashMap<String, Vec<Slot>>,
+    /// top-level key → the fields it may hold (an index into `slots`).
+    index: rustc_hash::FxHashMap<String, usize>,
+    slots: Vec<Vec<Slot>>,
+    /// What the key at each position of the last lines resolved to: a
+    /// logger writes its keys in the same order on every line, so the key
+    /// is compared with the one remembered there before it is looked up.
+    memo: Vec<KeyMemo>,
     /// Records handed back, to be filled again (kept boxed: they leave
     /// boxed, and unboxing them here would allocate a new box each time).
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Record>>,
+}
+
+/// A raw key and what it resolved to.
+#[derive(Default)]
+struct KeyMemo {
+    raw: String,
+    /// Index into `JsonParser::slots`.
+    slots: Option<usize>,
+    /// Index into [`PG_JSON_EXTRA`].
+    pg: Option<usize>,
 }
 
 /// Where a top-level JSON key leads.
@@ -274,10 +289,20 @@ impl JsonParser {
                 }
             }
         }
+        let mut slots = Vec::new();
+        let index = index
+            .into_iter()
+            .map(|(k, v)| {
+                slots.push(v);
+                (k, slots.len() - 1)
+            })
+            .collect();
         JsonParser {
             s,
             pg,
             index,
+            slots,
+            memo: Vec::new(),
             spare: Vec::new(),
         }
     }
@@ -369,19 +394,33 @@ impl LineParser for JsonParser {
         let tz = self.s.tz;
         let mut f = JsonFields::default();
         let mut pg_extra: [Option<Raw>; 5] = Default::default();
-        let (index, pg) = (&self.index, self.pg);
+        let (index, slots, memo, pg) = (&self.index, &self.slots, &mut self.memo, self.pg);
+        let mut position = 0;
         let scanned = jsonscan::scan(line, |raw_key, raw| {
-            let k = jsonscan::key(raw_key);
-            let val = Raw(raw);
-            if pg {
-                if let Some(i) = PG_JSON_EXTRA.iter().position(|x| *x == k) {
-                    pg_extra[i] = val.as_str().is_some().then_some(val);
-                }
+            if memo.len() <= position {
+                memo.push(KeyMemo::default());
             }
-            let Some(entries) = index.get(k.as_ref()) else {
+            let m = &mut memo[position];
+            position += 1;
+            if m.raw != raw_key {
+                let k = jsonscan::key(raw_key);
+                m.raw.clear();
+                m.raw.push_str(raw_key);
+                m.slots = index.get(k.as_ref()).copied();
+                m.pg = if pg {
+                    PG_JSON_EXTRA.iter().position(|x| *x == k)
+                } else {
+                    None
+                };
+            }
+            let val = Raw(raw);
+            if let Some(i) = m.pg {
+                pg_extra[i] = val.as_str().is_some().then_some(val);
+            }
+            let Some(entries) = m.slots else {
                 return;
             };
-            for slot in entries {
+            for slot in &slots[entries] {
                 if !f.wants(slot.field, slot.rank) {
                     continue;
                 }
@@ -882,6 +921,44 @@ mod tests {
             Parsed::Rec(r, _) => r,
             Parsed::Bad(b) => panic!("bad: {b:?}"),
         }
+    }
+
+    #[test]
+    fn keys_are_resolved_whatever_order_each_line_has() {
+        // The parser remembers what the key at each position meant; lines
+        // that reorder, drop, escape or reuse keys must not inherit a stale meaning.
+        let out = one(
+            &Format::Json,
+            &[
+                r#"{"ts":1736683501.5,"msg":"first","order_id":"ORD-1","trace_id":"T1"}"#,
+                r#"{"order_id":"ORD-2","ts":1736683502.5,"msg":"second"}"#,
+                r#"{"ts":1736683503.5,"m\u0073g":"escaped key","order_id":"ORD-3"}"#,
+                r#"{"ts":1736683504.5,"msgx":"not an alias","trace_id":"T4"}"#,
+                r#"{"ts":1736683505.5,"msg":"fifth","order_id":"ORD-5","trace_id":"T5"}"#,
+            ],
+        );
+        let got: Vec<(&str, Option<&str>, Option<&str>, Option<i64>)> = out
+            .iter()
+            .map(|p| {
+                let r = rec(p);
+                (
+                    r.message.as_str(),
+                    r.order_id.as_deref(),
+                    r.trace_id.as_deref(),
+                    r.time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("first", Some("ORD-1"), Some("T1"), Some(1736683501500)),
+                ("second", Some("ORD-2"), None, Some(1736683502500)),
+                ("escaped key", Some("ORD-3"), None, Some(1736683503500)),
+                ("", None, Some("T4"), Some(1736683504500)),
+                ("fifth", Some("ORD-5"), Some("T5"), Some(1736683505500)),
+            ]
+        );
     }
 
     #[test]
