@@ -937,7 +937,8 @@ mod tests {
                 r#"{"ts":1736683505.5,"msg":"fifth","order_id":"ORD-5","trace_id":"T5"}"#,
             ],
         );
-        let got: Vec<(&str, Option<&str>, Option<&str>, Option<i64>)> = out
+        type Seen<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<i64>);
+        let got: Vec<Seen> = out
             .iter()
             .map(|p| {
                 let r = rec(p);
