@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -323,7 +323,11 @@ fn row(out: &mut String, id: &str, j: &Journey, services: &[String], classes: &[
         }
     }
     out.push(',');
-    out.push_str(&q(&j.payment_ids.join(";")));
+    match j.payment_ids.as_slice() {
+        [] => {}
+        [one] => out.push_str(&q(one)),
+        many => out.push_str(&q(&many.join(";"))),
+    }
     out.push(',');
     let _ = write!(out, "{}", j.errors);
     out.push(',');
@@ -412,54 +416,18 @@ pub fn build(
     }
     // k-way merge of the sorted runs into the CSV: each run's current id and
     // row sit in buffers that are reused, and a heap of run numbers orders them.
-    struct Run {
-        r: BufReader<File>,
-        id: Vec<u8>,
-        row: Vec<u8>,
-    }
-    fn read_field(r: &mut impl Read, out: &mut Vec<u8>) -> std::io::Result<bool> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let mut byte = [0u8; 1];
-            match r.read_exact(&mut byte) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && shift == 0 => {
-                    return Ok(false)
-                }
-                Err(e) => return Err(e),
-            }
-            n |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] < 0x80 {
-                break;
-            }
-        }
-        out.resize(n as usize, 0);
-        r.read_exact(out)?;
-        Ok(true)
-    }
-    fn advance(run: &mut Run) -> std::io::Result<bool> {
-        if !read_field(&mut run.r, &mut run.id)? {
-            return Ok(false);
-        }
-        read_field(&mut run.r, &mut run.row)?;
-        Ok(true)
-    }
     let mut runs = Vec::new();
     let mut heap: Vec<usize> = Vec::new();
     for p in 0..PARTITIONS {
         let rp = dir.join(format!("run-p{p:02}.bin"));
         let f = File::open(&rp).map_err(io("read", &rp))?;
-        let mut run = Run {
-            r: BufReader::with_capacity(64 << 10, f),
-            id: Vec::new(),
-            row: Vec::new(),
-        };
-        if advance(&mut run).map_err(io("read", &rp))? {
+        let mut run = Run::new(f);
+        if run.advance().map_err(io("read", &rp))? {
             heap.push(runs.len());
         }
         runs.push(run);
     }
-    let less = |runs: &[Run], a: usize, b: usize| runs[a].id < runs[b].id;
+    let less = |runs: &[Run], a: usize, b: usize| runs[a].id() < runs[b].id();
     for i in (0..heap.len() / 2).rev() {
         sift_down(&mut heap, i, |a, b| less(&runs, a, b));
     }
@@ -468,9 +436,11 @@ pub fn build(
     let mut w = BufWriter::with_capacity(1 << 20, f);
     w.write_all(HEADER.as_bytes()).map_err(io("write", &tmp))?;
     while let Some(&i) = heap.first() {
-        w.write_all(&runs[i].row).map_err(io("write", &tmp))?;
-        let rp = dir.join(format!("run-p{i:02}.bin"));
-        if !advance(&mut runs[i]).map_err(io("read", &rp))? {
+        w.write_all(runs[i].row()).map_err(io("write", &tmp))?;
+        let more = runs[i]
+            .advance()
+            .map_err(|e| io("read", &dir.join(format!("run-p{i:02}.bin")))(e))?;
+        if !more {
             let last = heap.pop().expect("the heap is not empty");
             if heap.is_empty() {
                 break;
@@ -486,6 +456,82 @@ pub fn build(
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(total)
+}
+
+/// A sorted run of `[varint id length][id][varint row length][row]`
+/// records, read in large blocks; the current record's id and row are
+/// slices of the block.
+struct Run {
+    f: File,
+    buf: Vec<u8>,
+    /// Start and end of unread bytes in `buf`.
+    pos: usize,
+    end: usize,
+    id: std::ops::Range<usize>,
+    row: std::ops::Range<usize>,
+}
+
+impl Run {
+    fn new(f: File) -> Run {
+        Run {
+            f,
+            buf: vec![0; 256 << 10],
+            pos: 0,
+            end: 0,
+            id: 0..0,
+            row: 0..0,
+        }
+    }
+
+    fn id(&self) -> &[u8] {
+        &self.buf[self.id.clone()]
+    }
+
+    fn row(&self) -> &[u8] {
+        &self.buf[self.row.clone()]
+    }
+
+    /// A varint and a field of that length at `at`, if the block holds them whole.
+    fn field(&self, at: usize) -> Option<std::ops::Range<usize>> {
+        let mut c = Cursor(&self.buf[at..self.end]);
+        let n = c.varint()? as usize;
+        let start = self.end - c.0.len();
+        (c.0.len() >= n).then(|| start..start + n)
+    }
+
+    /// Moves to the next record; `false` at the end of the run.
+    fn advance(&mut self) -> std::io::Result<bool> {
+        loop {
+            if let Some(id) = self.field(self.pos) {
+                if let Some(row) = self.field(id.end) {
+                    self.pos = row.end;
+                    self.id = id;
+                    self.row = row;
+                    return Ok(true);
+                }
+            }
+            // The record is cut by the end of the block: keep its start, read more.
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.end == self.buf.len() {
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            }
+            let n = self.f.read(&mut self.buf[self.end..])?;
+            if n == 0 {
+                return if self.end == 0 {
+                    Ok(false)
+                } else {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the run file ends inside a record",
+                    ))
+                };
+            }
+            self.end += n;
+        }
+    }
 }
 
 /// Restores the heap order below `i` (a min-heap by `less`).
