@@ -670,16 +670,19 @@ fn read_service(
     let mut text = String::new();
     while let Some(Reverse((_, i))) = heap.pop() {
         let mut e = heads[i].take().expect("a head for every heap entry");
-        text.clear();
-        text.push_str(&e.rec.message);
-        if let Some(err) = &e.rec.error {
-            if err != &e.rec.message {
+        // The template is mined from the message, with the error when it adds to it.
+        let mined: &str = match &e.rec.error {
+            Some(err) if err != &e.rec.message => {
+                text.clear();
+                text.push_str(&e.rec.message);
                 text.push_str(": ");
                 text.push_str(err);
+                &text
             }
-        }
+            _ => &e.rec.message,
+        };
         e.template = Some(patterns.add(
-            &text,
+            mined,
             e.class,
             e.rec.time.unwrap_or(0),
             &files[e.file as usize],

@@ -72,10 +72,12 @@ impl Timeline {
         let t = e.rec.time.unwrap_or(0);
         let bucket = t.div_euclid(self.bucket_ms) * self.bucket_ms;
         let n = self.classes.len();
-        let cell = self
-            .cells
-            .entry((bucket, e.service))
-            .or_insert_with(|| Cell::new(n));
+        let key = (bucket, e.service);
+        // Records come in time order, so the cell is nearly always the last one.
+        let cell = match self.cells.last_entry() {
+            Some(last) if *last.key() == key => last.into_mut(),
+            _ => self.cells.entry(key).or_insert_with(|| Cell::new(n)),
+        };
         cell.lines += 1;
         if e.rec.latency_ms.is_some() || e.rec.http_status.is_some() {
             cell.requests += 1;
