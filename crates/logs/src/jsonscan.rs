@@ -32,6 +32,16 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 
 /// Index of the closing quote of a string whose content starts at `i`.
 fn string_end(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
+    // Keys and most values are short: a plain loop finds their end before
+    // a vectorised search would have set up.
+    let short = b.len().min(i + 24);
+    while i < short {
+        match b[i] {
+            b'"' => return Ok(i),
+            b'\\' => break,
+            _ => i += 1,
+        }
+    }
     loop {
         match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
             None => return Err("unterminated string"),
