@@ -154,7 +154,7 @@ impl Spill {
                     path,
                     source: e,
                 })?;
-                slot.insert(BufWriter::with_capacity(32 << 10, f))
+                slot.insert(BufWriter::with_capacity(8 << 10, f))
             }
         };
         w.write_all(&self.buf).map_err(|e| LogsError::Io {
