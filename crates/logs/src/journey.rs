@@ -371,7 +371,10 @@ pub fn build(
             source: e,
         }
     };
-    // Each partition's rows, sorted, go to a run file: [u32 id len][id][u32 row len][row]…
+    // Each partition's rows, sorted, go to a run file: [varint id len][id][varint row len][row]…
+    // Each run's first id and the prefix all its ids share let the merge
+    // compare ids by 8 bytes past the prefix every id shares.
+    let bounds: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
     let counts: Vec<Result<JourneyCounts, LogsError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -388,6 +391,13 @@ pub fn build(
                             let mut ids: Vec<(&str, &Journey)> =
                                 map.iter().map(|(k, v)| (&**k, v)).collect();
                             ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                            if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+                                let shared = common_prefix(first.0.as_bytes(), last.0.as_bytes());
+                                bounds
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push((first.0.to_string(), shared));
+                            }
                             let mut run = Vec::with_capacity(ids.len() * 160);
                             let mut line = String::with_capacity(256);
                             for (id, j) in ids {
@@ -429,7 +439,22 @@ pub fn build(
         }
         runs.push(run);
     }
-    let less = |runs: &[Run], a: usize, b: usize| runs[a].id() < runs[b].id();
+    let bounds = bounds.into_inner().unwrap_or_else(|e| e.into_inner());
+    let skip = bounds
+        .iter()
+        .map(|(first, shared)| {
+            (*shared).min(common_prefix(first.as_bytes(), bounds[0].0.as_bytes()))
+        })
+        .min()
+        .unwrap_or(0);
+    for run in runs.iter_mut() {
+        run.skip = skip;
+        run.key = run.key_of_id();
+    }
+    let less = |runs: &[Run], a: usize, b: usize| {
+        let (x, y) = (&runs[a], &runs[b]);
+        x.key < y.key || (x.key == y.key && x.id() < y.id())
+    };
     for i in (0..heap.len() / 2).rev() {
         sift_down(&mut heap, i, |a, b| less(&runs, a, b));
     }
@@ -471,9 +496,33 @@ struct Run {
     end: usize,
     id: std::ops::Range<usize>,
     row: std::ops::Range<usize>,
+    /// Bytes every id of every run starts with.
+    skip: usize,
+    /// The 8 bytes of the id after `skip`, big-endian (zero-padded): ids
+    /// with different keys compare as their keys do.
+    key: u64,
+}
+
+/// Length of the prefix `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The 8 bytes of `id` after its first `skip`, big-endian and zero-padded:
+/// ids that share those `skip` bytes and have different keys compare as their keys.
+fn key_after(id: &[u8], skip: usize) -> u64 {
+    let rest = &id[skip.min(id.len())..];
+    let mut k = [0u8; 8];
+    let n = rest.len().min(8);
+    k[..n].copy_from_slice(&rest[..n]);
+    u64::from_be_bytes(k)
 }
 
 impl Run {
+    fn key_of_id(&self) -> u64 {
+        key_after(self.id(), self.skip)
+    }
+
     fn new(f: File) -> Run {
         Run {
             f,
@@ -482,6 +531,8 @@ impl Run {
             end: 0,
             id: 0..0,
             row: 0..0,
+            skip: 0,
+            key: 0,
         }
     }
 
@@ -509,6 +560,7 @@ impl Run {
                     self.pos = row.end;
                     self.id = id;
                     self.row = row;
+                    self.key = self.key_of_id();
                     return Ok(true);
                 }
             }
