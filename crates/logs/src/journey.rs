@@ -619,3 +619,104 @@ pub fn lookup(csv: &Path, order_id: &str) -> Result<Option<csv::StringRecord>, L
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Level, Record};
+
+    fn event(service: u16, id: &str, t: Millis, level: Level) -> Event {
+        Event {
+            service,
+            file: 0,
+            line: 1,
+            rec: Box::new(Record {
+                time: Some(t),
+                level: Some(level),
+                message: format!("about {id}"),
+                order_id: Some(id.to_string()),
+                payment_id: Some(format!("PAY-{id}")),
+                ..Default::default()
+            }),
+            class: None,
+            template: None,
+        }
+    }
+
+    #[test]
+    fn journeys_come_out_sorted_by_id_whatever_the_ids_look_like() {
+        // Ids that share long prefixes, differ in length, hold a NUL byte or
+        // non-ASCII letters, spread over many partitions and two services.
+        let mut ids: Vec<String> = vec![
+            "A".into(),
+            "AB".into(),
+            "A\u{0}".into(),
+            "A\u{0}B".into(),
+            "Ä".into(),
+            "".into(),
+        ];
+        for n in [1, 2, 10, 11, 100, 99_999_999, 100_000_000] {
+            ids.push(format!("ORD-250112-{n}"));
+            ids.push(format!("ORD-250112-{n:08}"));
+        }
+        for n in 0..3000 {
+            ids.push(format!("ORD-250112-0030{n:04}-retry"));
+        }
+        ids.sort();
+        ids.dedup();
+        ids.reverse();
+        check(&ids);
+        // Ids that all share a prefix: the merge compares what follows it first.
+        let only: Vec<String> = ids
+            .iter()
+            .filter(|id| id.starts_with("ORD-250112-"))
+            .cloned()
+            .collect();
+        check(&only);
+    }
+
+    fn check(ids: &[String]) {
+        let tmp = tempfile::tempdir().unwrap();
+        let spill = tmp.path().join(".journeys");
+        for service in 0..2u16 {
+            let mut s = Spill::new(&spill, service).unwrap();
+            for (i, id) in ids.iter().enumerate() {
+                let level = if i % 7 == 0 && service == 1 {
+                    Level::Error
+                } else {
+                    Level::Info
+                };
+                s.add(&event(
+                    service,
+                    id,
+                    1_000 * i as i64 + i64::from(service),
+                    level,
+                ))
+                .unwrap();
+            }
+            s.finish().unwrap();
+        }
+        let out = tmp.path().join("journeys.csv");
+        let services = vec!["upg".to_string(), "order-orchestrator".to_string()];
+        let counts = build(&spill, &services, &[], &out).unwrap();
+        assert_eq!(counts.orders as usize, ids.len());
+        assert_eq!(
+            counts.broken as usize,
+            ids.iter().enumerate().filter(|(i, _)| i % 7 == 0).count()
+        );
+        let mut r = csv::Reader::from_path(&out).unwrap();
+        let got: Vec<String> = r.records().map(|row| row.unwrap()[0].to_string()).collect();
+        let mut want = ids.to_vec();
+        want.sort();
+        assert_eq!(got, want);
+        // Every row folds both services' records of its order.
+        let mut r = csv::Reader::from_path(&out).unwrap();
+        for row in r.records() {
+            let row = row.unwrap();
+            assert_eq!(&row[3], "2", "{row:?}");
+            assert_eq!(&row[4], "upg+order-orchestrator", "{row:?}");
+            assert_eq!(&row[5], format!("PAY-{}", &row[0]), "{row:?}");
+        }
+        assert!(!spill.exists(), "the spill is removed");
+    }
+}
