@@ -27,8 +27,15 @@ fn main() {
         eprintln!("usage: cargo bench -p sidik-logs --bench parse -- --file LOG [--mb 256]");
         return;
     };
-    let mut text = std::fs::read(&file).expect("readable file");
-    text.truncate(mb << 20);
+    let mut text = Vec::new();
+    {
+        use std::io::Read;
+        std::fs::File::open(&file)
+            .expect("readable file")
+            .take((mb as u64) << 20)
+            .read_to_end(&mut text)
+            .expect("readable file");
+    }
     if let Some(end) = text.iter().rposition(|b| *b == b'\n') {
         text.truncate(end + 1);
     }

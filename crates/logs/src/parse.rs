@@ -387,7 +387,7 @@ impl LineParser for JsonParser {
     fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
         // Walk the top-level members without building a document; values are
         // read only for the keys an alias names.
-        let Ok(line) = std::str::from_utf8(text) else {
+        let Ok(line) = simdutf8::basic::from_utf8(text) else {
             out.push(Parsed::Bad(Bad::new(no, "not valid UTF-8", text)));
             return;
         };
