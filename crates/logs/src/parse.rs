@@ -402,7 +402,10 @@ impl LineParser for JsonParser {
             }
             let m = &mut memo[position];
             position += 1;
-            if m.raw != raw_key {
+            // A byte loop: keys are a few bytes long, shorter than a call to memcmp is worth.
+            let same = m.raw.len() == raw_key.len()
+                && m.raw.bytes().zip(raw_key.bytes()).all(|(x, y)| x == y);
+            if !same {
                 let k = jsonscan::key(raw_key);
                 m.raw.clear();
                 m.raw.push_str(raw_key);

@@ -87,11 +87,20 @@ pub fn parse(text: &str, local: Tz) -> Option<Millis> {
 
 /// An epoch number: float seconds, or an integer whose magnitude says its unit.
 pub fn parse_epoch(s: &str) -> Option<Millis> {
-    if s.contains(['e', 'E']) {
-        let v: f64 = s.parse().ok()?;
-        return Some((v * 1000.0).round() as i64);
+    // One pass over the (short) text finds both an exponent and the dot.
+    let b = s.as_bytes();
+    let mut dot = None;
+    for (i, c) in b.iter().enumerate() {
+        match c {
+            b'e' | b'E' => {
+                let v: f64 = s.parse().ok()?;
+                return Some((v * 1000.0).round() as i64);
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => {}
+        }
     }
-    if let Some((int, frac)) = s.split_once('.') {
+    if let Some((int, frac)) = dot.map(|i| (&s[..i], &s[i + 1..])) {
         let secs = digits(int.as_bytes())?;
         let f = frac.as_bytes();
         let f = &f[..f.len().min(3)];
