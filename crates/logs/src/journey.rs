@@ -250,6 +250,8 @@ fn fold(
                 })
             }
         };
+        // Read whole: removed now, on this thread, rather than all at the end on one.
+        let _ = std::fs::remove_file(&path);
         let mut c = Cursor(&bytes);
         let corrupt = || LogsError::Config(format!("{}: spill file is damaged", path.display()));
         let mut t: Millis = 0;
