@@ -29,7 +29,7 @@ const _: () = assert!(PARTITIONS.is_power_of_two());
 
 /// The first broken hop of an order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Broken {
+pub struct Broken<'a> {
     /// When.
     pub at: Millis,
     /// Index of the service that logged it.
@@ -37,12 +37,13 @@ pub struct Broken {
     /// Its class index, if classified.
     pub class: Option<u16>,
     /// Its message (and error).
-    pub message: String,
+    pub message: &'a str,
 }
 
-/// One order's journey summary.
+/// One order's journey summary, borrowing its texts from the spill it was
+/// folded from (so folding allocates nothing per order but the map's room).
 #[derive(Debug, Clone, Default)]
-pub struct Journey {
+pub struct Journey<'a> {
     /// First record.
     pub first: Millis,
     /// Last record.
@@ -54,9 +55,9 @@ pub struct Journey {
     /// Services that logged it, as a bit set over service indices.
     pub services: u64,
     /// Payment ids seen with it, in the order first seen.
-    pub payment_ids: Vec<Box<str>>,
+    pub payment_ids: Vec<&'a str>,
     /// The first broken hop.
-    pub broken: Option<Box<Broken>>,
+    pub broken: Option<Broken<'a>>,
 }
 
 /// What [`build`] wrote.
@@ -230,18 +231,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Folds one partition's records (services in index order) into journeys.
-fn fold(
-    dir: &Path,
-    services: usize,
-    part: usize,
-) -> Result<rustc_hash::FxHashMap<Box<str>, Journey>, LogsError> {
-    let mut map: rustc_hash::FxHashMap<Box<str>, Journey> = Default::default();
+/// Reads one partition's spill files (services in index order), removing
+/// each once read: they are folded from memory by [`fold`].
+fn read_partition(dir: &Path, services: usize, part: usize) -> Result<Vec<Vec<u8>>, LogsError> {
+    let mut out = Vec::with_capacity(services);
     for s in 0..services {
         let path = spill_path(dir, s as u16, part);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
                 return Err(LogsError::Io {
                     action: "read",
@@ -250,9 +248,24 @@ fn fold(
                 })
             }
         };
-        // Read whole: removed now, on this thread, rather than all at the end on one.
+        // Removed now, on this thread, rather than all at the end on one.
         let _ = std::fs::remove_file(&path);
-        let mut c = Cursor(&bytes);
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+/// Folds one partition's records (the spill files of each service, in
+/// index order) into journeys keyed by order id.
+fn fold<'a>(
+    dir: &Path,
+    spills: &'a [Vec<u8>],
+    part: usize,
+) -> Result<rustc_hash::FxHashMap<&'a str, Journey<'a>>, LogsError> {
+    let mut map: rustc_hash::FxHashMap<&'a str, Journey<'a>> = Default::default();
+    for (s, bytes) in spills.iter().enumerate() {
+        let path = spill_path(dir, s as u16, part);
+        let mut c = Cursor(bytes);
         let corrupt = || LogsError::Config(format!("{}: spill file is damaged", path.display()));
         let mut t: Millis = 0;
         while !c.0.is_empty() {
@@ -274,30 +287,27 @@ fn fold(
             } else {
                 None
             };
-            let j = match map.get_mut(id) {
-                Some(j) => j,
-                None => map.entry(id.into()).or_insert(Journey {
-                    first: t,
-                    last: t,
-                    ..Default::default()
-                }),
-            };
+            let j = map.entry(id).or_insert(Journey {
+                first: t,
+                last: t,
+                ..Default::default()
+            });
             j.first = j.first.min(t);
             j.last = j.last.max(t);
             j.events += 1;
             j.services |= 1u64 << s.min(63);
-            if !payment.is_empty() && !j.payment_ids.iter().any(|x| &**x == payment) {
-                j.payment_ids.push(payment.into());
+            if !payment.is_empty() && !j.payment_ids.contains(&payment) {
+                j.payment_ids.push(payment);
             }
             if let Some(m) = message {
                 j.errors += 1;
                 if j.broken.as_ref().is_none_or(|b| t < b.at) {
-                    j.broken = Some(Box::new(Broken {
+                    j.broken = Some(Broken {
                         at: t,
                         service: s as u16,
                         class: (class != u16::MAX).then_some(class),
-                        message: m.to_string(),
-                    }));
+                        message: m,
+                    });
                 }
             }
         }
@@ -344,7 +354,7 @@ fn row(out: &mut String, id: &str, j: &Journey, services: &[String], classes: &[
             out.push_str(classes.get(c as usize).map_or("", String::as_str));
         }
         out.push(',');
-        out.push_str(&q(&b.message));
+        out.push_str(&q(b.message));
     } else {
         out.push_str(",,,");
     }
@@ -389,9 +399,10 @@ pub fn build(
                             if p >= PARTITIONS {
                                 return Ok(counts);
                             }
-                            let map = fold(dir, services.len(), p)?;
+                            let spills = read_partition(dir, services.len(), p)?;
+                            let map = fold(dir, &spills, p)?;
                             let mut ids: Vec<(&str, &Journey)> =
-                                map.iter().map(|(k, v)| (&**k, v)).collect();
+                                map.iter().map(|(k, v)| (*k, v)).collect();
                             ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
                             if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
                                 let shared = common_prefix(first.0.as_bytes(), last.0.as_bytes());
