@@ -28,9 +28,40 @@ pub struct Pattern {
 /// The templates of one service.
 pub struct Patterns {
     miner: Miner,
-    stats: BTreeMap<(u64, Option<u16>), Pattern>,
+    /// Stats per (template, class), and where each key's stats are.
+    stats: Vec<Pattern>,
+    index: rustc_hash::FxHashMap<(u64, Option<u16>), usize>,
     // Most texts repeat exactly ("order status changed"): their template is remembered.
     seen: rustc_hash::FxHashMap<String, u64>,
+    /// The last texts seen, in slots chosen by their length and a few bytes:
+    /// a hit costs a comparison instead of hashing the text and a map lookup.
+    memo: Vec<Memo>,
+}
+
+/// A text (with its class) whose template and stats are known.
+#[derive(Default)]
+struct Memo {
+    used: bool,
+    text: String,
+    class: Option<u16>,
+    id: u64,
+    stat: usize,
+}
+
+/// Slots of [`Patterns`]' memo (a power of two).
+const MEMO_SLOTS: usize = 256;
+
+fn memo_slot(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (first, mid, last) = match b {
+        [] => (0, 0, 0),
+        _ => (b[0], b[b.len() / 2], b[b.len() - 1]),
+    };
+    let h = (b.len() as u32)
+        .wrapping_mul(0x9E37_79B1)
+        .wrapping_add(u32::from(first) << 16 | u32::from(mid) << 8 | u32::from(last))
+        .wrapping_mul(0x85EB_CA6B);
+    (h >> 24) as usize % MEMO_SLOTS
 }
 
 impl Patterns {
@@ -53,8 +84,10 @@ impl Patterns {
             .expect("valid miner options");
         Patterns {
             miner,
-            stats: BTreeMap::new(),
+            stats: Vec::new(),
+            index: Default::default(),
             seen: Default::default(),
+            memo: (0..MEMO_SLOTS).map(|_| Memo::default()).collect(),
         }
     }
 
@@ -67,23 +100,50 @@ impl Patterns {
         file: &str,
         line: u64,
     ) -> u64 {
-        let id = match self.seen.get(text) {
-            Some(id) => *id,
-            None => {
-                let id = self.miner.add(text).cluster_id;
-                if self.seen.len() < 200_000 {
-                    self.seen.insert(text.to_string(), id);
+        let slot = memo_slot(text);
+        let m = &self.memo[slot];
+        let (id, stat) = if m.used && m.class == class && m.text == text {
+            (m.id, m.stat)
+        } else {
+            let (id, remembered) = match self.seen.get(text) {
+                Some(id) => (*id, true),
+                None => {
+                    let id = self.miner.add(text).cluster_id;
+                    let room = self.seen.len() < 200_000;
+                    if room {
+                        self.seen.insert(text.to_string(), id);
+                    }
+                    (id, room)
                 }
-                id
+            };
+            let stat = match self.index.get(&(id, class)) {
+                Some(i) => *i,
+                None => {
+                    self.stats.push(Pattern {
+                        count: 0,
+                        first: at,
+                        last: at,
+                        sample_at: format!("{file}:{line}"),
+                        sample: text.chars().take(300).collect(),
+                    });
+                    self.index.insert((id, class), self.stats.len() - 1);
+                    self.stats.len() - 1
+                }
+            };
+            // Only texts the map remembers are memoised, so a text is always
+            // given the template the map would give it.
+            if remembered {
+                let m = &mut self.memo[slot];
+                m.used = true;
+                m.text.clear();
+                m.text.push_str(text);
+                m.class = class;
+                m.id = id;
+                m.stat = stat;
             }
+            (id, stat)
         };
-        let p = self.stats.entry((id, class)).or_insert_with(|| Pattern {
-            count: 0,
-            first: at,
-            last: at,
-            sample_at: format!("{file}:{line}"),
-            sample: text.chars().take(300).collect(),
-        });
+        let p = &mut self.stats[stat];
         p.count += 1;
         p.first = p.first.min(at);
         p.last = p.last.max(at);
@@ -99,18 +159,23 @@ impl Patterns {
             .map(|c| (c.id(), c.template().to_string()))
             .collect();
         let mut rows: Vec<_> = self
-            .stats
+            .index
             .iter()
-            .map(|((id, class), p)| {
+            .map(|(&(id, class), &i)| {
                 (
-                    *id,
-                    *class,
-                    templates.get(id).cloned().unwrap_or_default(),
-                    p.clone(),
+                    id,
+                    class,
+                    templates.get(&id).cloned().unwrap_or_default(),
+                    self.stats[i].clone(),
                 )
             })
             .collect();
-        rows.sort_by(|a, b| b.3.count.cmp(&a.3.count).then(a.0.cmp(&b.0)));
+        rows.sort_by(|a, b| {
+            b.3.count
+                .cmp(&a.3.count)
+                .then(a.0.cmp(&b.0))
+                .then(a.1.cmp(&b.1))
+        });
         rows
     }
 }
