@@ -84,11 +84,21 @@ fn spill_path(dir: &Path, service: u16, part: usize) -> PathBuf {
 pub struct Spill {
     dir: PathBuf,
     service: u16,
-    parts: Vec<Option<BufWriter<File>>>,
-    /// Time of each partition's last record.
-    last: Vec<Millis>,
-    buf: Vec<u8>,
+    parts: Vec<Part>,
 }
+
+/// One partition of a spill: records are encoded straight into its buffer,
+/// which goes to the file when it holds [`PART_BUFFER`] bytes.
+#[derive(Default)]
+struct Part {
+    file: Option<File>,
+    buf: Vec<u8>,
+    /// Time of the partition's last record.
+    last: Millis,
+}
+
+/// Bytes a spill partition gathers before writing them.
+const PART_BUFFER: usize = 8 << 10;
 
 impl Spill {
     /// A spill for service `service` under `dir` (created if missing).
@@ -101,9 +111,7 @@ impl Spill {
         Ok(Spill {
             dir: dir.to_path_buf(),
             service,
-            parts: (0..PARTITIONS).map(|_| None).collect(),
-            last: vec![0; PARTITIONS],
-            buf: Vec::with_capacity(256),
+            parts: (0..PARTITIONS).map(|_| Part::default()).collect(),
         })
     }
 
@@ -121,14 +129,14 @@ impl Spill {
         let payment = e.rec.payment_id.as_deref().filter(|p| !p.is_empty());
         let p = partition_of(id.as_bytes());
         let t = e.rec.time.unwrap_or(0);
-        let b = &mut self.buf;
-        b.clear();
+        let part = &mut self.parts[p];
+        let b = &mut part.buf;
         b.push(
             u8::from(broken) | u8::from(e.class.is_some()) << 1 | u8::from(payment.is_some()) << 2,
         );
         put_str(b, id);
-        put_varint(b, zigzag(t.wrapping_sub(self.last[p])));
-        self.last[p] = t;
+        put_varint(b, zigzag(t.wrapping_sub(part.last)));
+        part.last = t;
         if let Some(c) = e.class {
             b.extend_from_slice(&c.to_le_bytes());
         }
@@ -146,34 +154,38 @@ impl Spill {
                 _ => put_str(b, &e.rec.message),
             }
         }
-        let w = match &mut self.parts[p] {
-            Some(w) => w,
-            slot => {
-                let path = spill_path(&self.dir, self.service, p);
-                let f = File::create(&path).map_err(|e| LogsError::Io {
-                    action: "create",
-                    path,
-                    source: e,
-                })?;
-                slot.insert(BufWriter::with_capacity(8 << 10, f))
-            }
-        };
-        w.write_all(&self.buf).map_err(|e| LogsError::Io {
-            action: "write",
-            path: spill_path(&self.dir, self.service, p),
-            source: e,
-        })
+        if b.len() >= PART_BUFFER {
+            self.write(p)?;
+        }
+        Ok(())
     }
 
-    /// Flushes every partition file.
-    pub fn finish(self) -> Result<(), LogsError> {
-        for (p, w) in self.parts.into_iter().enumerate() {
-            if let Some(mut w) = w {
-                w.flush().map_err(|e| LogsError::Io {
-                    action: "write",
-                    path: spill_path(&self.dir, self.service, p),
-                    source: e,
-                })?;
+    /// Writes partition `p`'s buffer to its file (created on first use).
+    fn write(&mut self, p: usize) -> Result<(), LogsError> {
+        let part = &mut self.parts[p];
+        let path = || spill_path(&self.dir, self.service, p);
+        let f = match &mut part.file {
+            Some(f) => f,
+            slot => slot.insert(File::create(path()).map_err(|e| LogsError::Io {
+                action: "create",
+                path: path(),
+                source: e,
+            })?),
+        };
+        f.write_all(&part.buf).map_err(|e| LogsError::Io {
+            action: "write",
+            path: path(),
+            source: e,
+        })?;
+        part.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what every partition still holds.
+    pub fn finish(mut self) -> Result<(), LogsError> {
+        for p in 0..PARTITIONS {
+            if !self.parts[p].buf.is_empty() {
+                self.write(p)?;
             }
         }
         Ok(())
