@@ -21,6 +21,7 @@ use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
 use polars_arrow::offset::OffsetsBuffer;
 use polars_arrow::record_batch::RecordBatchT;
+use polars_buffer::Buffer;
 use polars_parquet::write::{
     CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
     WriteOptions,
@@ -75,26 +76,82 @@ impl StrCol {
 
     fn clear(&mut self) {
         self.bytes.clear();
-        self.offsets.truncate(1);
+        self.offsets.clear();
+        self.offsets.push(0);
         self.valid.clear();
         self.nulls = 0;
     }
 
-    /// A copy as an Arrow array (the buffers stay with the batch, to be reused).
-    fn to_array(&self) -> Box<dyn Array> {
+    /// The column as an Arrow array over its lent buffers.
+    fn array(&self, lent: &(Buffer<u8>, Buffer<i64>)) -> Box<dyn Array> {
         // SAFETY: offsets start at 0 and only grow, ending at the length of
         // `bytes`; every value was appended whole from a `&str`.
-        let offsets = unsafe { OffsetsBuffer::new_unchecked(self.offsets.clone().into()) };
+        let offsets = unsafe { OffsetsBuffer::new_unchecked(lent.1.clone()) };
         let validity = (self.nulls > 0).then(|| Bitmap::from(self.valid.as_slice()));
         let array = unsafe {
             Utf8Array::<i64>::new_unchecked(
                 ArrowDataType::LargeUtf8,
                 offsets,
-                self.bytes.clone().into(),
+                lent.0.clone(),
                 validity,
             )
         };
         Box::new(array)
+    }
+}
+
+/// A vector lent to Arrow for one write: the arrays get clones of the
+/// buffer, and the vector comes back, with its capacity, once they are gone.
+/// So a batch's memory is reused chunk after chunk and never copied.
+fn lend<T>(v: &mut Vec<T>) -> Buffer<T> {
+    Buffer::from_vec(std::mem::take(v))
+}
+
+/// Takes a lent vector back (left empty, to be allocated again, in the
+/// unexpected case that something still holds the buffer).
+fn take_back<T>(b: Buffer<T>, v: &mut Vec<T>) {
+    if let polars_arrow::Either::Right(back) = b.into_mut() {
+        *v = back;
+    }
+}
+
+/// The buffers of a batch while they are lent.
+struct Lent {
+    time: Buffer<i64>,
+    latency: Buffer<f64>,
+    status: Buffer<u32>,
+    template: Buffer<u64>,
+    line: Buffer<u64>,
+    /// message, order_id, payment_id, trace_id, error, sqlstate.
+    strs: Vec<(Buffer<u8>, Buffer<i64>)>,
+}
+
+impl Lent {
+    fn take(b: &mut Batch) -> Lent {
+        Lent {
+            time: lend(&mut b.time),
+            latency: lend(&mut b.latency),
+            status: lend(&mut b.status),
+            template: lend(&mut b.template),
+            line: lend(&mut b.line),
+            strs: b
+                .strs_mut()
+                .into_iter()
+                .map(|c| (lend(&mut c.bytes), lend(&mut c.offsets)))
+                .collect(),
+        }
+    }
+
+    fn give_back(self, b: &mut Batch) {
+        take_back(self.time, &mut b.time);
+        take_back(self.latency, &mut b.latency);
+        take_back(self.status, &mut b.status);
+        take_back(self.template, &mut b.template);
+        take_back(self.line, &mut b.line);
+        for (c, (bytes, offsets)) in b.strs_mut().into_iter().zip(self.strs) {
+            take_back(bytes, &mut c.bytes);
+            take_back(offsets, &mut c.offsets);
+        }
     }
 }
 
@@ -154,18 +211,23 @@ impl Batch {
         self.time.is_empty()
     }
 
-    /// Empties the batch, keeping its buffers.
-    pub fn clear(&mut self) {
-        self.time.clear();
-        self.level.clear();
-        for c in [
+    /// The string columns, in the order [`Lent`] keeps them.
+    fn strs_mut(&mut self) -> [&mut StrCol; 6] {
+        [
             &mut self.message,
             &mut self.order_id,
             &mut self.payment_id,
             &mut self.trace_id,
             &mut self.error,
             &mut self.sqlstate,
-        ] {
+        ]
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.time.clear();
+        self.level.clear();
+        for c in self.strs_mut() {
             c.clear();
         }
         self.latency.clear();
@@ -230,19 +292,27 @@ fn dictionary(keys: Vec<u32>, valid: Option<Bitmap>, values: Box<dyn Array>) -> 
 
 fn primitive<T: polars_arrow::types::NativeType>(
     dtype: ArrowDataType,
-    values: &[T],
+    values: &Buffer<T>,
     valid: Option<&[bool]>,
 ) -> Box<dyn Array> {
     let validity = valid.filter(|v| v.contains(&false)).map(Bitmap::from);
-    Box::new(PrimitiveArray::new(dtype, values.to_vec().into(), validity))
+    Box::new(PrimitiveArray::new(dtype, values.clone(), validity))
 }
 
 /// Writes `batch` to `path` as one Parquet file (one row group), LZ4 compressed.
 ///
-/// The columns are copied: the batch keeps its buffers for the reader to
-/// fill again, so memory is reused by the thread that allocated it.
-pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
-    let rows = batch.len();
+/// The columns are lent to Arrow, not copied, and taken back afterwards: the
+/// batch keeps its buffers for the reader to fill again, so memory is
+/// reused by the thread that allocated it.
+pub fn write(batch: &mut Batch, names: &Names, path: &Path) -> Result<(), String> {
+    let lent = Lent::take(batch);
+    let written = write_lent(batch, &lent, names, path);
+    lent.give_back(batch);
+    written
+}
+
+fn write_lent(batch: &Batch, lent: &Lent, names: &Names, path: &Path) -> Result<(), String> {
+    let rows = batch.level.len();
     let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
     let dict = ArrowDataType::Dictionary(
         IntegerType::UInt32,
@@ -264,7 +334,7 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "time",
             utc.clone(),
-            primitive(utc, &batch.time, None),
+            primitive(utc, &lent.time, None),
             Encoding::DeltaBinaryPacked,
         ),
         (
@@ -290,25 +360,25 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "message",
             ArrowDataType::LargeUtf8,
-            batch.message.to_array(),
+            batch.message.array(&lent.strs[0]),
             Encoding::Plain,
         ),
         (
             "order_id",
             ArrowDataType::LargeUtf8,
-            batch.order_id.to_array(),
+            batch.order_id.array(&lent.strs[1]),
             Encoding::Plain,
         ),
         (
             "payment_id",
             ArrowDataType::LargeUtf8,
-            batch.payment_id.to_array(),
+            batch.payment_id.array(&lent.strs[2]),
             Encoding::Plain,
         ),
         (
             "trace_id",
             ArrowDataType::LargeUtf8,
-            batch.trace_id.to_array(),
+            batch.trace_id.array(&lent.strs[3]),
             Encoding::Plain,
         ),
         (
@@ -316,7 +386,7 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
             ArrowDataType::Float64,
             primitive(
                 ArrowDataType::Float64,
-                &batch.latency,
+                &lent.latency,
                 Some(&batch.latency_valid),
             ),
             Encoding::Plain,
@@ -326,7 +396,7 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
             ArrowDataType::UInt32,
             primitive(
                 ArrowDataType::UInt32,
-                &batch.status,
+                &lent.status,
                 Some(&batch.status_valid),
             ),
             Encoding::Plain,
@@ -334,13 +404,13 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "error",
             ArrowDataType::LargeUtf8,
-            batch.error.to_array(),
+            batch.error.array(&lent.strs[4]),
             Encoding::Plain,
         ),
         (
             "sqlstate",
             ArrowDataType::LargeUtf8,
-            batch.sqlstate.to_array(),
+            batch.sqlstate.array(&lent.strs[5]),
             Encoding::Plain,
         ),
         (
@@ -360,7 +430,7 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "template_id",
             ArrowDataType::UInt64,
-            primitive(ArrowDataType::UInt64, &batch.template, None),
+            primitive(ArrowDataType::UInt64, &lent.template, None),
             Encoding::DeltaBinaryPacked,
         ),
         (
@@ -376,7 +446,7 @@ pub fn write(batch: &Batch, names: &Names, path: &Path) -> Result<(), String> {
         (
             "line",
             ArrowDataType::UInt64,
-            primitive(ArrowDataType::UInt64, &batch.line, None),
+            primitive(ArrowDataType::UInt64, &lent.line, None),
             Encoding::DeltaBinaryPacked,
         ),
     ];

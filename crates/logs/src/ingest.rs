@@ -389,7 +389,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn write(&mut self, rows: &Batch) -> Result<(), LogsError> {
+    fn write(&mut self, rows: &mut Batch) -> Result<(), LogsError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -563,8 +563,8 @@ fn ingest_service(
             .name(format!("parquet {}", src.service))
             .spawn_scoped(scope, move || -> Result<Vec<PathBuf>, LogsError> {
                 // The batch goes back to the reader, which clears and refills it.
-                for batch in rx {
-                    encoder.write(&batch)?;
+                for mut batch in rx {
+                    encoder.write(&mut batch)?;
                     let _ = back_tx.send(batch);
                 }
                 Ok(encoder.written)
