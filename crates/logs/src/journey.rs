@@ -10,7 +10,6 @@
 //! on every core, and merges the partitions' sorted rows into
 //! `journeys.csv`, ordered by order id. The spill files are removed at the end.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Read, Write};
@@ -329,14 +328,14 @@ fn fold<'a>(
 
 /// One CSV row of a journey (with its newline).
 fn row(out: &mut String, id: &str, j: &Journey, services: &[String], classes: &[String]) {
-    let q = crate::csv_field;
-    out.push_str(&q(id));
+    let q = sidik_core::fmt::push_csv_field;
+    q(out, id);
     out.push(',');
     crate::push_iso_ms(out, j.first);
     out.push(',');
     crate::push_iso_ms(out, j.last);
     out.push(',');
-    let _ = write!(out, "{}", j.events);
+    push_u32(out, j.events);
     out.push(',');
     let mut first = true;
     for (i, name) in services.iter().enumerate() {
@@ -351,11 +350,11 @@ fn row(out: &mut String, id: &str, j: &Journey, services: &[String], classes: &[
     out.push(',');
     match j.payment_ids.as_slice() {
         [] => {}
-        [one] => out.push_str(&q(one)),
-        many => out.push_str(&q(&many.join(";"))),
+        [one] => q(out, one),
+        many => q(out, &many.join(";")),
     }
     out.push(',');
-    let _ = write!(out, "{}", j.errors);
+    push_u32(out, j.errors);
     out.push(',');
     if let Some(b) = &j.broken {
         crate::push_iso_ms(out, b.at);
@@ -366,11 +365,27 @@ fn row(out: &mut String, id: &str, j: &Journey, services: &[String], classes: &[
             out.push_str(classes.get(c as usize).map_or("", String::as_str));
         }
         out.push(',');
-        out.push_str(&q(b.message));
+        q(out, b.message);
     } else {
         out.push_str(",,,");
     }
     out.push('\n');
+}
+
+/// Appends `n` in decimal.
+fn push_u32(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 /// The header of `journeys.csv`.
