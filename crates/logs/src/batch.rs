@@ -299,7 +299,8 @@ fn primitive<T: polars_arrow::types::NativeType>(
     Box::new(PrimitiveArray::new(dtype, values.clone(), validity))
 }
 
-/// Writes `batch` to `path` as one Parquet file (one row group), LZ4 compressed.
+/// Writes `batch` to `path` as one Parquet file (one row group), zstd level 1:
+/// as fast as LZ4 here and half the bytes, and every Parquet reader has it.
 ///
 /// The columns are lent to Arrow, not copied, and taken back afterwards: the
 /// batch keeps its buffers for the reader to fill again, so memory is
@@ -479,7 +480,9 @@ fn write_lent(batch: &Batch, lent: &Lent, names: &Names, path: &Path) -> Result<
     let options = WriteOptions {
         statistics: StatisticsOptions::empty(),
         version: Version::V1,
-        compression: CompressionOptions::Lz4Raw,
+        compression: CompressionOptions::Zstd(Some(
+            polars_parquet::write::ZstdLevel::try_new(1).expect("1 is a zstd level"),
+        )),
         data_page_size: None,
     };
     let schema = std::sync::Arc::new(schema);
