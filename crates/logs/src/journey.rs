@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -414,6 +414,10 @@ pub fn build(
     // Each run's first id and the prefix all its ids share let the merge
     // compare ids by 8 bytes past the prefix every id shares.
     let bounds: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+    // Every SAMPLE_EVERY-th id of each run with its offset: they choose where
+    // the merge is split and where each part starts reading each run.
+    let samples: std::sync::Mutex<Vec<RunSample>> =
+        std::sync::Mutex::new(vec![Vec::new(); PARTITIONS]);
     let counts: Vec<Result<JourneyCounts, LogsError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -440,7 +444,11 @@ pub fn build(
                             }
                             let mut run = Vec::with_capacity(ids.len() * 160);
                             let mut line = String::with_capacity(256);
-                            for (id, j) in ids {
+                            let mut sample = Vec::with_capacity(ids.len() / SAMPLE_EVERY + 1);
+                            for (n, (id, j)) in ids.into_iter().enumerate() {
+                                if n % SAMPLE_EVERY == 0 {
+                                    sample.push((id.as_bytes().into(), run.len() as u64));
+                                }
                                 counts.orders += 1;
                                 counts.broken += j.broken.is_some() as u64;
                                 line.clear();
@@ -450,6 +458,7 @@ pub fn build(
                             }
                             let rp = dir.join(format!("run-p{p:02}.bin"));
                             std::fs::write(&rp, &run).map_err(io("write", &rp))?;
+                            samples.lock().unwrap_or_else(|e| e.into_inner())[p] = sample;
                         }
                     })
                     .expect("a thread can be started")
@@ -466,19 +475,9 @@ pub fn build(
         total.orders += c.orders;
         total.broken += c.broken;
     }
-    // k-way merge of the sorted runs into the CSV: each run's current id and
-    // row sit in buffers that are reused, and a heap of run numbers orders them.
-    let mut runs = Vec::new();
-    let mut heap: Vec<usize> = Vec::new();
-    for p in 0..PARTITIONS {
-        let rp = dir.join(format!("run-p{p:02}.bin"));
-        let f = File::open(&rp).map_err(io("read", &rp))?;
-        let mut run = Run::new(f);
-        if run.advance().map_err(io("read", &rp))? {
-            heap.push(runs.len());
-        }
-        runs.push(run);
-    }
+    // The merge is split by id range into one part per thread: each part is
+    // a k-way merge of the runs' records in its range, written to its own
+    // file; the parts, in order, make the CSV.
     let bounds = bounds.into_inner().unwrap_or_else(|e| e.into_inner());
     let skip = bounds
         .iter()
@@ -487,35 +486,55 @@ pub fn build(
         })
         .min()
         .unwrap_or(0);
-    for run in runs.iter_mut() {
-        run.skip = skip;
-        run.key = run.key_of_id();
-    }
-    let less = |runs: &[Run], a: usize, b: usize| {
-        let (x, y) = (&runs[a], &runs[b]);
-        x.key < y.key || (x.key == y.key && x.id() < y.id())
-    };
-    for i in (0..heap.len() / 2).rev() {
-        sift_down(&mut heap, i, |a, b| less(&runs, a, b));
+    let samples = samples.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut all: Vec<&[u8]> = samples.iter().flatten().map(|(id, _)| &**id).collect();
+    all.sort_unstable();
+    let parts = threads.clamp(1, 8).min(all.len().max(1));
+    // Part r holds ids in [splits[r - 1], splits[r]); the first and last are open.
+    let splits: Vec<&[u8]> = (1..parts).map(|r| all[r * all.len() / parts]).collect();
+    let next_part = AtomicUsize::new(0);
+    let merged: Vec<Result<(), LogsError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("journeys".into())
+                    .spawn_scoped(scope, || -> Result<(), LogsError> {
+                        loop {
+                            let r = next_part.fetch_add(1, Ordering::Relaxed);
+                            if r >= parts {
+                                return Ok(());
+                            }
+                            let lo = r.checked_sub(1).map(|i| splits[i]);
+                            let hi = splits.get(r).copied();
+                            merge_part(dir, &samples, skip, lo, hi, &part_path(dir, r))?;
+                        }
+                    })
+                    .expect("a thread can be started")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("journey thread panicked"))
+            .collect()
+    });
+    for m in merged {
+        m?;
     }
     let tmp = out.with_extension("csv.partial");
     let f = File::create(&tmp).map_err(io("create", &tmp))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     w.write_all(HEADER.as_bytes()).map_err(io("write", &tmp))?;
-    while let Some(&i) = heap.first() {
-        w.write_all(runs[i].row()).map_err(io("write", &tmp))?;
-        let more = runs[i]
-            .advance()
-            .map_err(|e| io("read", &dir.join(format!("run-p{i:02}.bin")))(e))?;
-        if !more {
-            let last = heap.pop().expect("the heap is not empty");
-            if heap.is_empty() {
-                break;
-            }
-            heap[0] = last;
-        }
-        sift_down(&mut heap, 0, |a, b| less(&runs, a, b));
+    let mut w = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io("write", &tmp))?;
+    for r in 0..parts {
+        let pp = part_path(dir, r);
+        let mut part = File::open(&pp).map_err(io("read", &pp))?;
+        // Copied by the kernel where it can (copy_file_range on Linux).
+        std::io::copy(&mut part, &mut w).map_err(io("write", &tmp))?;
     }
+    let w = BufWriter::new(w);
     w.into_inner()
         .map_err(|e| e.into_error())
         .and_then(|f| f.sync_all())
@@ -628,6 +647,87 @@ impl Run {
     }
 }
 
+/// Every [`SAMPLE_EVERY`]-th id of a sorted run, with its byte offset in the run.
+type RunSample = Vec<(Box<[u8]>, u64)>;
+
+/// How often a run's id is sampled for splitting the merge.
+const SAMPLE_EVERY: usize = 64;
+
+fn part_path(dir: &Path, r: usize) -> PathBuf {
+    dir.join(format!("part-{r:02}.csv"))
+}
+
+/// Merges the runs' records with ids in `[lo, hi)` (open where `None`) into `out`.
+fn merge_part(
+    dir: &Path,
+    samples: &[RunSample],
+    skip: usize,
+    lo: Option<&[u8]>,
+    hi: Option<&[u8]>,
+    out: &Path,
+) -> Result<(), LogsError> {
+    let io = |action: &'static str, path: PathBuf| {
+        move |e: std::io::Error| LogsError::Io {
+            action,
+            path,
+            source: e,
+        }
+    };
+    let below_hi = |id: &[u8]| hi.is_none_or(|h| id < h);
+    let mut runs = Vec::new();
+    let mut heap: Vec<usize> = Vec::new();
+    for (p, sample) in samples.iter().enumerate() {
+        let rp = dir.join(format!("run-p{p:02}.bin"));
+        // Start at the last sampled record below `lo`: every record before it is below too.
+        let start = match lo {
+            None => 0,
+            Some(lo) => {
+                let n = sample.partition_point(|(id, _)| &**id < lo);
+                n.checked_sub(1).map_or(0, |i| sample[i].1)
+            }
+        };
+        let mut f = File::open(&rp).map_err(io("read", rp.clone()))?;
+        f.seek(std::io::SeekFrom::Start(start))
+            .map_err(io("read", rp.clone()))?;
+        let mut run = Run::new(f);
+        run.skip = skip;
+        let mut live = run.advance().map_err(io("read", rp.clone()))?;
+        while live && lo.is_some_and(|lo| run.id() < lo) {
+            live = run.advance().map_err(io("read", rp.clone()))?;
+        }
+        if live && below_hi(run.id()) {
+            heap.push(runs.len());
+        }
+        runs.push((p, run));
+    }
+    let less = |runs: &[(usize, Run)], a: usize, b: usize| {
+        let (x, y) = (&runs[a].1, &runs[b].1);
+        x.key < y.key || (x.key == y.key && x.id() < y.id())
+    };
+    for i in (0..heap.len() / 2).rev() {
+        sift_down(&mut heap, i, |a, b| less(&runs, a, b));
+    }
+    let f = File::create(out).map_err(io("create", out.to_path_buf()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    while let Some(&i) = heap.first() {
+        let (p, run) = &mut runs[i];
+        w.write_all(run.row())
+            .map_err(io("write", out.to_path_buf()))?;
+        let more = run
+            .advance()
+            .map_err(io("read", dir.join(format!("run-p{p:02}.bin"))))?;
+        if !more || !below_hi(run.id()) {
+            let last = heap.pop().expect("the heap is not empty");
+            if heap.is_empty() {
+                break;
+            }
+            heap[0] = last;
+        }
+        sift_down(&mut heap, 0, |a, b| less(&runs, a, b));
+    }
+    w.flush().map_err(io("write", out.to_path_buf()))
+}
+
 /// Restores the heap order below `i` (a min-heap by `less`).
 fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bool) {
     loop {
@@ -699,8 +799,9 @@ mod tests {
             ids.push(format!("ORD-250112-{n}"));
             ids.push(format!("ORD-250112-{n:08}"));
         }
-        for n in 0..3000 {
-            ids.push(format!("ORD-250112-0030{n:04}-retry"));
+        // Enough for runs of over 64 ids, so parts of the merge start inside runs.
+        for n in 0..20_000 {
+            ids.push(format!("ORD-250112-003{n:05}-retry"));
         }
         ids.sort();
         ids.dedup();
