@@ -328,15 +328,26 @@ impl FileStream {
                 }
             }
         }
+        // At most LINES_PER_FILL lines at a time: the records they make are
+        // handed back to the parser before it makes more, so it can reuse
+        // them instead of allocating (a 1 MiB buffer holds thousands of lines).
         let base = start;
-        for i in memchr::memchr_iter(b'\n', &buf[base..]) {
+        for (k, i) in memchr::memchr_iter(b'\n', &buf[base..]).enumerate() {
             self.lines.feed(&buf[start..base + i], bytes);
             start = base + i + 1;
+            if k + 1 == LINES_PER_FILL {
+                self.reader.consume(start);
+                return;
+            }
         }
         self.carry.extend_from_slice(&buf[start..]);
         self.reader.consume(n);
     }
 }
+
+/// Lines parsed per call of `FileStream::fill`; fewer than the records a
+/// JSON parser keeps for reuse.
+const LINES_PER_FILL: usize = 256;
 
 /// A line without its line ending.
 fn trimmed(mut l: &[u8]) -> &[u8] {
