@@ -241,6 +241,8 @@ struct JsonParser {
     /// boxed, and unboxing them here would allocate a new box each time).
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Record>>,
+    /// Text buffers of optional fields that became empty, to be filled again.
+    strings: Vec<String>,
 }
 
 /// A raw key and what it resolved to.
@@ -304,6 +306,7 @@ impl JsonParser {
             slots,
             memo: Vec::new(),
             spare: Vec::new(),
+            strings: Vec::new(),
         }
     }
 
@@ -372,14 +375,24 @@ impl<'a> JsonFields<'a> {
 }
 
 /// Sets an optional text field from a raw value, reusing the buffer already there.
-fn set_text(slot: &mut Option<String>, v: Option<Raw>) {
+/// Sets an optional text field from a raw value. Buffers are reused: one
+/// already in the slot, else one from `pool`; a field that becomes empty
+/// leaves its buffer in `pool` (records are reused across lines that have
+/// a payment id or an error and lines that do not).
+fn set_text(slot: &mut Option<String>, v: Option<Raw>, pool: &mut Vec<String>) {
     match v {
         Some(v) if !v.is_null() => {
-            let s = slot.get_or_insert_with(String::new);
+            let s = slot.get_or_insert_with(|| pool.pop().unwrap_or_default());
             s.clear();
             v.text_into(s);
         }
-        _ => *slot = None,
+        _ => {
+            if let Some(old) = slot.take() {
+                if pool.len() < 4096 {
+                    pool.push(old);
+                }
+            }
+        }
     }
 }
 
@@ -447,17 +460,17 @@ impl LineParser for JsonParser {
         if let Some(m) = message.filter(|m| !m.is_null()) {
             m.text_into(&mut r.message);
         }
-        set_text(&mut r.order_id, order_id);
-        set_text(&mut r.payment_id, payment_id);
-        set_text(&mut r.trace_id, trace_id);
+        set_text(&mut r.order_id, order_id, &mut self.strings);
+        set_text(&mut r.payment_id, payment_id, &mut self.strings);
+        set_text(&mut r.trace_id, trace_id, &mut self.strings);
         r.latency_ms = f.latency;
         r.http_status = f.status;
-        set_text(&mut r.error, error);
+        set_text(&mut r.error, error, &mut self.strings);
         r.sqlstate = None;
         r.detail = None;
         if self.pg {
             let [state, rest @ ..] = pg_extra;
-            set_text(&mut r.sqlstate, state);
+            set_text(&mut r.sqlstate, state, &mut self.strings);
             let mut d = String::new();
             for x in rest.iter().flatten() {
                 x.text_into(&mut d);
