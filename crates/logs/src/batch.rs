@@ -306,14 +306,21 @@ fn primitive<T: polars_arrow::types::NativeType>(
 /// batch keeps its buffers for the reader to fill again, so memory is
 /// reused by the thread that allocated it.
 pub fn write(batch: &mut Batch, names: &Names, path: &Path) -> Result<(), String> {
+    // Counted before lending: `len` reads a column that is lent.
+    let rows = batch.len();
     let lent = Lent::take(batch);
-    let written = write_lent(batch, &lent, names, path);
+    let written = write_lent(batch, &lent, rows, names, path);
     lent.give_back(batch);
     written
 }
 
-fn write_lent(batch: &Batch, lent: &Lent, names: &Names, path: &Path) -> Result<(), String> {
-    let rows = batch.level.len();
+fn write_lent(
+    batch: &Batch,
+    lent: &Lent,
+    rows: usize,
+    names: &Names,
+    path: &Path,
+) -> Result<(), String> {
     let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
     let dict = ArrowDataType::Dictionary(
         IntegerType::UInt32,

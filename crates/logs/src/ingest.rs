@@ -273,6 +273,17 @@ impl FileStream {
         }
     }
 
+    /// Ends the input (its end, or a read error): the last, unterminated
+    /// line, then whatever the parser still holds.
+    fn end(&mut self, bytes: &mut u64) {
+        if !self.carry.is_empty() {
+            let carry = std::mem::take(&mut self.carry);
+            self.lines.feed(&carry, bytes);
+        }
+        self.lines.finish();
+        self.done = true;
+    }
+
     /// Parses the lines of one buffer's worth of input into `lines.out`:
     /// complete lines are read where they lie in the reader's buffer, only a
     /// line the buffer cuts in two is copied.
@@ -287,28 +298,14 @@ impl FileStream {
             return;
         }
         let buf = match self.reader.fill_buf() {
+            Ok([]) => return self.end(bytes),
             Ok(buf) => buf,
             Err(e) => {
                 self.lines.report.cut_short =
                     Some(format!("read error after line {}: {e}", self.lines.line_no));
-                if !self.carry.is_empty() {
-                    let carry = std::mem::take(&mut self.carry);
-                    self.lines.feed(&carry, bytes);
-                }
-                self.lines.finish();
-                self.done = true;
-                return;
+                return self.end(bytes);
             }
         };
-        if buf.is_empty() {
-            if !self.carry.is_empty() {
-                let carry = std::mem::take(&mut self.carry);
-                self.lines.feed(&carry, bytes);
-            }
-            self.lines.finish();
-            self.done = true;
-            return;
-        }
         let n = buf.len();
         let mut start = 0;
         if !self.carry.is_empty() {

@@ -401,15 +401,6 @@ pub fn build(
     out: &Path,
 ) -> Result<JourneyCounts, LogsError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = AtomicUsize::new(0);
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| LogsError::Io {
-            action,
-            path,
-            source: e,
-        }
-    };
     // Each partition's rows, sorted, go to a run file: [varint id len][id][varint row len][row]…
     // Each run's first id and the prefix all its ids share let the merge
     // compare ids by 8 bytes past the prefix every id shares.
@@ -418,60 +409,44 @@ pub fn build(
     // the merge is split and where each part starts reading each run.
     let samples: std::sync::Mutex<Vec<RunSample>> =
         std::sync::Mutex::new(vec![Vec::new(); PARTITIONS]);
-    let counts: Vec<Result<JourneyCounts, LogsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                std::thread::Builder::new()
-                    .name("journeys".into())
-                    .spawn_scoped(scope, || -> Result<JourneyCounts, LogsError> {
-                        let mut counts = JourneyCounts::default();
-                        loop {
-                            let p = next.fetch_add(1, Ordering::Relaxed);
-                            if p >= PARTITIONS {
-                                return Ok(counts);
-                            }
-                            let spills = read_partition(dir, services.len(), p)?;
-                            let map = fold(dir, &spills, p)?;
-                            let mut ids: Vec<(&str, &Journey)> =
-                                map.iter().map(|(k, v)| (*k, v)).collect();
-                            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                            if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
-                                let shared = common_prefix(first.0.as_bytes(), last.0.as_bytes());
-                                bounds
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .push((first.0.to_string(), shared));
-                            }
-                            let mut run = Vec::with_capacity(ids.len() * 160);
-                            let mut line = String::with_capacity(256);
-                            let mut sample = Vec::with_capacity(ids.len() / SAMPLE_EVERY + 1);
-                            for (n, (id, j)) in ids.into_iter().enumerate() {
-                                if n % SAMPLE_EVERY == 0 {
-                                    sample.push((id.as_bytes().into(), run.len() as u64));
-                                }
-                                counts.orders += 1;
-                                counts.broken += j.broken.is_some() as u64;
-                                line.clear();
-                                row(&mut line, id, j, services, classes);
-                                put_str(&mut run, id);
-                                put_str(&mut run, &line);
-                            }
-                            let rp = dir.join(format!("run-p{p:02}.bin"));
-                            std::fs::write(&rp, &run).map_err(io("write", &rp))?;
-                            samples.lock().unwrap_or_else(|e| e.into_inner())[p] = sample;
-                        }
-                    })
-                    .expect("a thread can be started")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("journey thread panicked"))
-            .collect()
-    });
+    let counts = on_every_core(
+        threads,
+        PARTITIONS,
+        |p| -> Result<JourneyCounts, LogsError> {
+            let mut counts = JourneyCounts::default();
+            let spills = read_partition(dir, services.len(), p)?;
+            let map = fold(dir, &spills, p)?;
+            let mut ids: Vec<(&str, &Journey)> = map.iter().map(|(k, v)| (*k, v)).collect();
+            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+                let shared = common_prefix(first.0.as_bytes(), last.0.as_bytes());
+                bounds
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((first.0.to_string(), shared));
+            }
+            let mut run = Vec::with_capacity(ids.len() * 160);
+            let mut line = String::with_capacity(256);
+            let mut sample = Vec::with_capacity(ids.len() / SAMPLE_EVERY + 1);
+            for (n, (id, j)) in ids.into_iter().enumerate() {
+                if n % SAMPLE_EVERY == 0 {
+                    sample.push((id.as_bytes().into(), run.len() as u64));
+                }
+                counts.orders += 1;
+                counts.broken += j.broken.is_some() as u64;
+                line.clear();
+                row(&mut line, id, j, services, classes);
+                put_str(&mut run, id);
+                put_str(&mut run, &line);
+            }
+            let rp = dir.join(format!("run-p{p:02}.bin"));
+            std::fs::write(&rp, &run).map_err(io("write", &rp))?;
+            samples.lock().unwrap_or_else(|e| e.into_inner())[p] = sample;
+            Ok(counts)
+        },
+    )?;
     let mut total = JourneyCounts::default();
     for c in counts {
-        let c = c?;
         total.orders += c.orders;
         total.broken += c.broken;
     }
@@ -492,34 +467,11 @@ pub fn build(
     let parts = threads.clamp(1, 8).min(all.len().max(1));
     // Part r holds ids in [splits[r - 1], splits[r]); the first and last are open.
     let splits: Vec<&[u8]> = (1..parts).map(|r| all[r * all.len() / parts]).collect();
-    let next_part = AtomicUsize::new(0);
-    let merged: Vec<Result<(), LogsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|_| {
-                std::thread::Builder::new()
-                    .name("journeys".into())
-                    .spawn_scoped(scope, || -> Result<(), LogsError> {
-                        loop {
-                            let r = next_part.fetch_add(1, Ordering::Relaxed);
-                            if r >= parts {
-                                return Ok(());
-                            }
-                            let lo = r.checked_sub(1).map(|i| splits[i]);
-                            let hi = splits.get(r).copied();
-                            merge_part(dir, &samples, skip, lo, hi, &part_path(dir, r))?;
-                        }
-                    })
-                    .expect("a thread can be started")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("journey thread panicked"))
-            .collect()
-    });
-    for m in merged {
-        m?;
-    }
+    on_every_core(threads, parts, |r| {
+        let lo = r.checked_sub(1).map(|i| splits[i]);
+        let hi = splits.get(r).copied();
+        merge_part(dir, &samples, skip, lo, hi, &part_path(dir, r))
+    })?;
     let tmp = out.with_extension("csv.partial");
     let f = File::create(&tmp).map_err(io("create", &tmp))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
@@ -650,6 +602,59 @@ impl Run {
 /// Every [`SAMPLE_EVERY`]-th id of a sorted run, with its byte offset in the run.
 type RunSample = Vec<(Box<[u8]>, u64)>;
 
+/// The error of an I/O `action` on `path`, for `map_err`.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogsError {
+    let path = path.to_path_buf();
+    move |source| LogsError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Runs `task(0)` … `task(tasks - 1)` on `threads` named threads, each
+/// taking the next task when done; the results in task order, or the first error.
+fn on_every_core<T: Send>(
+    threads: usize,
+    tasks: usize,
+    task: impl Fn(usize) -> Result<T, LogsError> + Sync,
+) -> Result<Vec<T>, LogsError> {
+    let next = AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Option<T>>> =
+        std::sync::Mutex::new((0..tasks).map(|_| None).collect());
+    let results: Vec<Result<(), LogsError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.clamp(1, tasks.max(1)))
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("journeys".into())
+                    .spawn_scoped(scope, || loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= tasks {
+                            return Ok(());
+                        }
+                        let r = task(i)?;
+                        done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    })
+                    // As `scope.spawn` does, a thread the system cannot start is a panic.
+                    .expect("a thread can be started")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("journey thread panicked"))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(done
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// How often a run's id is sampled for splitting the merge.
 const SAMPLE_EVERY: usize = 64;
 
@@ -666,13 +671,6 @@ fn merge_part(
     hi: Option<&[u8]>,
     out: &Path,
 ) -> Result<(), LogsError> {
-    let io = |action: &'static str, path: PathBuf| {
-        move |e: std::io::Error| LogsError::Io {
-            action,
-            path,
-            source: e,
-        }
-    };
     let below_hi = |id: &[u8]| hi.is_none_or(|h| id < h);
     let mut runs = Vec::new();
     let mut heap: Vec<usize> = Vec::new();
@@ -686,14 +684,14 @@ fn merge_part(
                 n.checked_sub(1).map_or(0, |i| sample[i].1)
             }
         };
-        let mut f = File::open(&rp).map_err(io("read", rp.clone()))?;
+        let mut f = File::open(&rp).map_err(io("read", &rp))?;
         f.seek(std::io::SeekFrom::Start(start))
-            .map_err(io("read", rp.clone()))?;
+            .map_err(io("read", &rp))?;
         let mut run = Run::new(f);
         run.skip = skip;
-        let mut live = run.advance().map_err(io("read", rp.clone()))?;
+        let mut live = run.advance().map_err(io("read", &rp))?;
         while live && lo.is_some_and(|lo| run.id() < lo) {
-            live = run.advance().map_err(io("read", rp.clone()))?;
+            live = run.advance().map_err(io("read", &rp))?;
         }
         if live && below_hi(run.id()) {
             heap.push(runs.len());
@@ -707,15 +705,14 @@ fn merge_part(
     for i in (0..heap.len() / 2).rev() {
         sift_down(&mut heap, i, |a, b| less(&runs, a, b));
     }
-    let f = File::create(out).map_err(io("create", out.to_path_buf()))?;
+    let f = File::create(out).map_err(io("create", out))?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     while let Some(&i) = heap.first() {
         let (p, run) = &mut runs[i];
-        w.write_all(run.row())
-            .map_err(io("write", out.to_path_buf()))?;
+        w.write_all(run.row()).map_err(io("write", out))?;
         let more = run
             .advance()
-            .map_err(io("read", dir.join(format!("run-p{p:02}.bin"))))?;
+            .map_err(io("read", &dir.join(format!("run-p{p:02}.bin"))))?;
         if !more || !below_hi(run.id()) {
             let last = heap.pop().expect("the heap is not empty");
             if heap.is_empty() {
@@ -725,7 +722,7 @@ fn merge_part(
         }
         sift_down(&mut heap, 0, |a, b| less(&runs, a, b));
     }
-    w.flush().map_err(io("write", out.to_path_buf()))
+    w.flush().map_err(io("write", out))
 }
 
 /// Restores the heap order below `i` (a min-heap by `less`).
