@@ -5,14 +5,18 @@
 //! Journeys are built in two passes so memory does not grow with the number
 //! of orders. While ingesting, every event that names an order appends a
 //! compact record to one of [`PARTITIONS`] spill files chosen by a hash of the
-//! order id ([`Spill`]). Afterwards [`build`] folds each partition on its own
-//! (a partition holds a small share of the orders, so its map stays in cache),
-//! on every core, and merges the partitions' sorted rows into
-//! `journeys.csv`, ordered by order id. The spill files are removed at the end.
+//! order id ([`Spill`]), and one order in 64, chosen by the same hash, is kept
+//! as a sample of the ids. Afterwards [`build`] sorts `journeys.csv` by order
+//! id the way a distribution sort does: the samples cut the ids into ranges
+//! of about equal size; each partition is folded on its own (it holds a small
+//! share of the orders, so its map stays in cache) and its rows are written
+//! grouped by range; then each range gathers its rows from every partition,
+//! sorts them and writes them at their place in the file. Both steps run on
+//! every core. The spill files are removed at the end.
 
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufWriter, Read, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -68,22 +72,42 @@ pub struct JourneyCounts {
     pub broken: u64,
 }
 
-fn partition_of(id: &[u8]) -> usize {
+/// Bits of the hash that choose a partition.
+const PARTITION_BITS: u32 = PARTITIONS.trailing_zeros();
+
+/// The partition of an id, and whether the id is one of the sampled ones
+/// (one in 64, by the six hash bits below the partition's).
+fn partition_of(id: &[u8]) -> (usize, bool) {
     let mut h = rustc_hash::FxBuildHasher.build_hasher();
     h.write(id);
     // The high bits of FxHash are the well-mixed ones.
-    (h.finish() >> (64 - PARTITIONS.trailing_zeros())) as usize
+    let h = h.finish();
+    let part = (h >> (64 - PARTITION_BITS)) as usize;
+    let sampled = (h >> (64 - PARTITION_BITS - 6)) & 63 == 0;
+    (part, sampled)
 }
 
 fn spill_path(dir: &Path, service: u16, part: usize) -> PathBuf {
     dir.join(format!("s{service}-p{part:02}.bin"))
 }
 
-/// One service's spill: compact per-order records appended to partition files.
+fn sample_path(dir: &Path, service: u16) -> PathBuf {
+    dir.join(format!("s{service}-sample.bin"))
+}
+
+fn run_path(dir: &Path, part: usize) -> PathBuf {
+    dir.join(format!("run-p{part:02}.bin"))
+}
+
+/// One service's spill: compact per-order records appended to partition
+/// files, and the sampled ids.
 pub struct Spill {
     dir: PathBuf,
     service: u16,
     parts: Vec<Part>,
+    /// The sampled ids of the events seen, each as `[varint length][id]`
+    /// (an order's id once per event of it).
+    sample: Vec<u8>,
 }
 
 /// One partition of a spill: records are encoded straight into its buffer,
@@ -111,6 +135,7 @@ impl Spill {
             dir: dir.to_path_buf(),
             service,
             parts: (0..PARTITIONS).map(|_| Part::default()).collect(),
+            sample: Vec::new(),
         })
     }
 
@@ -126,7 +151,10 @@ impl Spill {
         };
         let broken = e.class.is_some() || e.rec.level.is_some_and(|l| l.is_error());
         let payment = e.rec.payment_id.as_deref().filter(|p| !p.is_empty());
-        let p = partition_of(id.as_bytes());
+        let (p, sampled) = partition_of(id.as_bytes());
+        if sampled {
+            put_str(&mut self.sample, id);
+        }
         let t = e.rec.time.unwrap_or(0);
         let part = &mut self.parts[p];
         let b = &mut part.buf;
@@ -180,14 +208,15 @@ impl Spill {
         Ok(())
     }
 
-    /// Writes what every partition still holds.
+    /// Writes what every partition still holds, and the sample.
     pub fn finish(mut self) -> Result<(), LogsError> {
         for p in 0..PARTITIONS {
             if !self.parts[p].buf.is_empty() {
                 self.write(p)?;
             }
         }
-        Ok(())
+        let path = sample_path(&self.dir, self.service);
+        std::fs::write(&path, &self.sample).map_err(io("write", &path))
     }
 }
 
@@ -277,7 +306,7 @@ fn fold<'a>(
     for (s, bytes) in spills.iter().enumerate() {
         let path = spill_path(dir, s as u16, part);
         let mut c = Cursor(bytes);
-        let corrupt = || LogsError::Config(format!("{}: spill file is damaged", path.display()));
+        let corrupt = || damaged(&path);
         let mut t: Millis = 0;
         while !c.0.is_empty() {
             let flags = c.take(1).ok_or_else(corrupt)?[0];
@@ -391,6 +420,10 @@ fn push_u32(out: &mut String, mut n: u32) {
 /// The header of `journeys.csv`.
 pub const HEADER: &str = "order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n";
 
+/// Sampled ids per range of [`build`]: with one order in 64 sampled, a
+/// range holds about 16,000 orders (2 MB of rows).
+const SAMPLES_PER_RANGE: usize = 256;
+
 /// Folds the spill under `dir` into `out` (CSV sorted by order id), using
 /// every core, then removes the spill. `services` and `classes` name the
 /// indices the records carry.
@@ -400,207 +433,193 @@ pub fn build(
     classes: &[String],
     out: &Path,
 ) -> Result<JourneyCounts, LogsError> {
+    build_in_ranges(dir, services, classes, out, SAMPLES_PER_RANGE)
+}
+
+/// What folding one partition left: its counts, and where each range's
+/// records start in its run file.
+struct Folded {
+    counts: JourneyCounts,
+    /// Start of range `r`'s records in the run file, for every range and
+    /// the end: `at[r]..at[r + 1]`.
+    at: Vec<u64>,
+    /// Bytes of CSV rows per range.
+    csv: Vec<u64>,
+}
+
+/// [`build`], cutting the ids into ranges of `per_range` sampled ids.
+fn build_in_ranges(
+    dir: &Path,
+    services: &[String],
+    classes: &[String],
+    out: &Path,
+    per_range: usize,
+) -> Result<JourneyCounts, LogsError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Each partition's rows, sorted, go to a run file: [varint id len][id][varint row len][row]…
-    // Each run's first id and the prefix all its ids share let the merge
-    // compare ids by 8 bytes past the prefix every id shares.
-    let bounds: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
-    // Every SAMPLE_EVERY-th id of each run with its offset: they choose where
-    // the merge is split and where each part starts reading each run.
-    let samples: std::sync::Mutex<Vec<RunSample>> =
-        std::sync::Mutex::new(vec![Vec::new(); PARTITIONS]);
-    let counts = on_every_core(
-        threads,
-        PARTITIONS,
-        |p| -> Result<JourneyCounts, LogsError> {
-            let mut counts = JourneyCounts::default();
-            let spills = read_partition(dir, services.len(), p)?;
-            let map = fold(dir, &spills, p)?;
-            let mut ids: Vec<(&str, &Journey)> = map.iter().map(|(k, v)| (*k, v)).collect();
-            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
-                let shared = common_prefix(first.0.as_bytes(), last.0.as_bytes());
-                bounds
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((first.0.to_string(), shared));
+    // The ranges: range r holds ids in [bounds[r - 1], bounds[r]), the
+    // first and last open.
+    let mut samples = Vec::with_capacity(services.len());
+    for s in 0..services.len() {
+        let path = sample_path(dir, s as u16);
+        match std::fs::read(&path) {
+            Ok(b) => samples.push(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("read", &path)(e)),
+        }
+    }
+    let mut ids: Vec<&[u8]> = Vec::new();
+    for (s, bytes) in samples.iter().enumerate() {
+        let mut c = Cursor(bytes);
+        while !c.0.is_empty() {
+            let n = c.varint().and_then(|n| c.take(n as usize));
+            ids.push(n.ok_or_else(|| damaged(&sample_path(dir, s as u16)))?);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let ranges = ids.len().div_ceil(per_range.max(1)).max(1);
+    let bounds: Vec<&[u8]> = (1..ranges).map(|r| ids[r * ids.len() / ranges]).collect();
+    let range_of = |id: &[u8]| bounds.partition_point(|b| *b <= id);
+
+    // Each partition's journeys, as `[varint id length][id][varint row length][row]`
+    // records grouped by range, go to its run file.
+    let folded = on_every_core(threads, PARTITIONS, |p| -> Result<Folded, LogsError> {
+        let spills = read_partition(dir, services.len(), p)?;
+        let map = fold(dir, &spills, p)?;
+        let mut rows: Vec<(usize, &str, &Journey)> = map
+            .iter()
+            .map(|(id, j)| (range_of(id.as_bytes()), *id, j))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let mut f = Folded {
+            counts: JourneyCounts::default(),
+            at: Vec::with_capacity(ranges + 1),
+            csv: vec![0; ranges],
+        };
+        let mut run = Vec::with_capacity(rows.len() * 160);
+        let mut line = String::with_capacity(256);
+        for (r, id, j) in rows {
+            while f.at.len() <= r {
+                f.at.push(run.len() as u64);
             }
-            let mut run = Vec::with_capacity(ids.len() * 160);
-            let mut line = String::with_capacity(256);
-            let mut sample = Vec::with_capacity(ids.len() / SAMPLE_EVERY + 1);
-            for (n, (id, j)) in ids.into_iter().enumerate() {
-                if n % SAMPLE_EVERY == 0 {
-                    sample.push((id.as_bytes().into(), run.len() as u64));
-                }
-                counts.orders += 1;
-                counts.broken += j.broken.is_some() as u64;
-                line.clear();
-                row(&mut line, id, j, services, classes);
-                put_str(&mut run, id);
-                put_str(&mut run, &line);
-            }
-            let rp = dir.join(format!("run-p{p:02}.bin"));
+            f.counts.orders += 1;
+            f.counts.broken += u64::from(j.broken.is_some());
+            line.clear();
+            row(&mut line, id, j, services, classes);
+            f.csv[r] += line.len() as u64;
+            put_str(&mut run, id);
+            put_str(&mut run, &line);
+        }
+        while f.at.len() <= ranges {
+            f.at.push(run.len() as u64);
+        }
+        if !run.is_empty() {
+            let rp = run_path(dir, p);
             std::fs::write(&rp, &run).map_err(io("write", &rp))?;
-            samples.lock().unwrap_or_else(|e| e.into_inner())[p] = sample;
-            Ok(counts)
-        },
-    )?;
-    let mut total = JourneyCounts::default();
-    for c in counts {
-        total.orders += c.orders;
-        total.broken += c.broken;
-    }
-    // The merge is split by id range into one part per thread: each part is
-    // a k-way merge of the runs' records in its range, written to its own
-    // file; the parts, in order, make the CSV.
-    let bounds = bounds.into_inner().unwrap_or_else(|e| e.into_inner());
-    let skip = bounds
-        .iter()
-        .map(|(first, shared)| {
-            (*shared).min(common_prefix(first.as_bytes(), bounds[0].0.as_bytes()))
-        })
-        .min()
-        .unwrap_or(0);
-    let samples = samples.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut all: Vec<&[u8]> = samples.iter().flatten().map(|(id, _)| &**id).collect();
-    all.sort_unstable();
-    let parts = threads.clamp(1, 8).min(all.len().max(1));
-    // Part r holds ids in [splits[r - 1], splits[r]); the first and last are open.
-    let splits: Vec<&[u8]> = (1..parts).map(|r| all[r * all.len() / parts]).collect();
-    on_every_core(threads, parts, |r| {
-        let lo = r.checked_sub(1).map(|i| splits[i]);
-        let hi = splits.get(r).copied();
-        merge_part(dir, &samples, skip, lo, hi, &part_path(dir, r))
+        }
+        Ok(f)
     })?;
-    let tmp = out.with_extension("csv.partial");
-    let f = File::create(&tmp).map_err(io("create", &tmp))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    w.write_all(HEADER.as_bytes()).map_err(io("write", &tmp))?;
-    let mut w = w
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(io("write", &tmp))?;
-    for r in 0..parts {
-        let pp = part_path(dir, r);
-        let mut part = File::open(&pp).map_err(io("read", &pp))?;
-        // Copied by the kernel where it can (copy_file_range on Linux).
-        std::io::copy(&mut part, &mut w).map_err(io("write", &tmp))?;
+    let mut total = JourneyCounts::default();
+    for f in &folded {
+        total.orders += f.counts.orders;
+        total.broken += f.counts.broken;
     }
-    let w = BufWriter::new(w);
-    w.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
-        .map_err(io("write", &tmp))?;
+
+    // Where each range's rows go in the CSV: after the header and the ranges before it.
+    let mut starts = Vec::with_capacity(ranges + 1);
+    let mut at = HEADER.len() as u64;
+    for r in 0..ranges {
+        starts.push(at);
+        at += folded.iter().map(|f| f.csv[r]).sum::<u64>();
+    }
+    starts.push(at);
+    let tmp = out.with_extension("csv.partial");
+    let csv = File::create(&tmp).map_err(io("create", &tmp))?;
+    write_at(&csv, HEADER.as_bytes(), 0).map_err(io("write", &tmp))?;
+    let runs: Vec<Option<File>> = (0..PARTITIONS)
+        .map(|p| {
+            let rp = run_path(dir, p);
+            match File::open(&rp) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io("read", &rp)(e)),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    on_every_core(threads, ranges, |r| {
+        // The range's records from every run, one after another.
+        let mut bytes = Vec::new();
+        for (p, f) in folded.iter().enumerate() {
+            let (a, b) = (f.at[r], f.at[r + 1]);
+            if let (Some(run), true) = (&runs[p], b > a) {
+                let n = bytes.len();
+                bytes.resize(n + (b - a) as usize, 0);
+                read_at(run, &mut bytes[n..], a).map_err(io("read", &run_path(dir, p)))?;
+            }
+        }
+        let mut records: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut c = Cursor(&bytes);
+        while !c.0.is_empty() {
+            let id = c.varint().and_then(|n| c.take(n as usize));
+            let row = c.varint().and_then(|n| c.take(n as usize));
+            match (id, row) {
+                (Some(id), Some(row)) => records.push((id, row)),
+                _ => return Err(damaged(&dir.join("run-p*.bin"))),
+            }
+        }
+        records.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut text = Vec::with_capacity((starts[r + 1] - starts[r]) as usize);
+        for (_, row) in records {
+            text.extend_from_slice(row);
+        }
+        if text.len() as u64 != starts[r + 1] - starts[r] {
+            return Err(damaged(&dir.join("run-p*.bin")));
+        }
+        write_at(&csv, &text, starts[r]).map_err(io("write", &tmp))
+    })?;
+    drop(runs);
+    csv.sync_all().map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(total)
 }
 
-/// A sorted run of `[varint id length][id][varint row length][row]`
-/// records, read in large blocks; the current record's id and row are
-/// slices of the block.
-struct Run {
-    f: File,
-    buf: Vec<u8>,
-    /// Start and end of unread bytes in `buf`.
-    pos: usize,
-    end: usize,
-    id: std::ops::Range<usize>,
-    row: std::ops::Range<usize>,
-    /// Bytes every id of every run starts with.
-    skip: usize,
-    /// The 8 bytes of the id after `skip`, big-endian (zero-padded): ids
-    /// with different keys compare as their keys do.
-    key: u64,
+/// The error for a spill, sample or run file that does not read back as written.
+fn damaged(path: &Path) -> LogsError {
+    LogsError::Config(format!("{}: spill file is damaged", path.display()))
 }
 
-/// Length of the prefix `a` and `b` share.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// The 8 bytes of `id` after its first `skip`, big-endian and zero-padded:
-/// ids that share those `skip` bytes and have different keys compare as their keys.
-fn key_after(id: &[u8], skip: usize) -> u64 {
-    let rest = &id[skip.min(id.len())..];
-    let mut k = [0u8; 8];
-    let n = rest.len().min(8);
-    k[..n].copy_from_slice(&rest[..n]);
-    u64::from_be_bytes(k)
-}
-
-impl Run {
-    fn key_of_id(&self) -> u64 {
-        key_after(self.id(), self.skip)
+/// Reads `buf.len()` bytes of `f` at `offset`, leaving its cursor alone
+/// where the system allows.
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
     }
-
-    fn new(f: File) -> Run {
-        Run {
-            f,
-            buf: vec![0; 128 << 10],
-            pos: 0,
-            end: 0,
-            id: 0..0,
-            row: 0..0,
-            skip: 0,
-            key: 0,
-        }
-    }
-
-    fn id(&self) -> &[u8] {
-        &self.buf[self.id.clone()]
-    }
-
-    fn row(&self) -> &[u8] {
-        &self.buf[self.row.clone()]
-    }
-
-    /// A varint and a field of that length at `at`, if the block holds them whole.
-    fn field(&self, at: usize) -> Option<std::ops::Range<usize>> {
-        let mut c = Cursor(&self.buf[at..self.end]);
-        let n = c.varint()? as usize;
-        let start = self.end - c.0.len();
-        (c.0.len() >= n).then(|| start..start + n)
-    }
-
-    /// Moves to the next record; `false` at the end of the run.
-    fn advance(&mut self) -> std::io::Result<bool> {
-        loop {
-            if let Some(id) = self.field(self.pos) {
-                if let Some(row) = self.field(id.end) {
-                    self.pos = row.end;
-                    self.id = id;
-                    self.row = row;
-                    self.key = self.key_of_id();
-                    return Ok(true);
-                }
-            }
-            // The record is cut by the end of the block: keep its start, read more.
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
-            if self.end == self.buf.len() {
-                let len = self.buf.len();
-                self.buf.resize(len * 2, 0);
-            }
-            let n = self.f.read(&mut self.buf[self.end..])?;
-            if n == 0 {
-                return if self.end == 0 {
-                    Ok(false)
-                } else {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the run file ends inside a record",
-                    ))
-                };
-            }
-            self.end += n;
-        }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek};
+        let mut f = f;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        f.read_exact(buf)
     }
 }
 
-/// Every [`SAMPLE_EVERY`]-th id of a sorted run, with its byte offset in the run.
-type RunSample = Vec<(Box<[u8]>, u64)>;
+/// Writes `buf` into `f` at `offset`, leaving its cursor alone where the
+/// system allows.
+fn write_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Seek;
+        let mut f = f;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        f.write_all(buf)
+    }
+}
 
 /// The error of an I/O `action` on `path`, for `map_err`.
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogsError {
@@ -655,95 +674,6 @@ fn on_every_core<T: Send>(
         .collect())
 }
 
-/// How often a run's id is sampled for splitting the merge.
-const SAMPLE_EVERY: usize = 64;
-
-fn part_path(dir: &Path, r: usize) -> PathBuf {
-    dir.join(format!("part-{r:02}.csv"))
-}
-
-/// Merges the runs' records with ids in `[lo, hi)` (open where `None`) into `out`.
-fn merge_part(
-    dir: &Path,
-    samples: &[RunSample],
-    skip: usize,
-    lo: Option<&[u8]>,
-    hi: Option<&[u8]>,
-    out: &Path,
-) -> Result<(), LogsError> {
-    let below_hi = |id: &[u8]| hi.is_none_or(|h| id < h);
-    let mut runs = Vec::new();
-    let mut heap: Vec<usize> = Vec::new();
-    for (p, sample) in samples.iter().enumerate() {
-        let rp = dir.join(format!("run-p{p:02}.bin"));
-        // Start at the last sampled record below `lo`: every record before it is below too.
-        let start = match lo {
-            None => 0,
-            Some(lo) => {
-                let n = sample.partition_point(|(id, _)| &**id < lo);
-                n.checked_sub(1).map_or(0, |i| sample[i].1)
-            }
-        };
-        let mut f = File::open(&rp).map_err(io("read", &rp))?;
-        f.seek(std::io::SeekFrom::Start(start))
-            .map_err(io("read", &rp))?;
-        let mut run = Run::new(f);
-        run.skip = skip;
-        let mut live = run.advance().map_err(io("read", &rp))?;
-        while live && lo.is_some_and(|lo| run.id() < lo) {
-            live = run.advance().map_err(io("read", &rp))?;
-        }
-        if live && below_hi(run.id()) {
-            heap.push(runs.len());
-        }
-        runs.push((p, run));
-    }
-    let less = |runs: &[(usize, Run)], a: usize, b: usize| {
-        let (x, y) = (&runs[a].1, &runs[b].1);
-        x.key < y.key || (x.key == y.key && x.id() < y.id())
-    };
-    for i in (0..heap.len() / 2).rev() {
-        sift_down(&mut heap, i, |a, b| less(&runs, a, b));
-    }
-    let f = File::create(out).map_err(io("create", out))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
-    while let Some(&i) = heap.first() {
-        let (p, run) = &mut runs[i];
-        w.write_all(run.row()).map_err(io("write", out))?;
-        let more = run
-            .advance()
-            .map_err(io("read", &dir.join(format!("run-p{p:02}.bin"))))?;
-        if !more || !below_hi(run.id()) {
-            let last = heap.pop().expect("the heap is not empty");
-            if heap.is_empty() {
-                break;
-            }
-            heap[0] = last;
-        }
-        sift_down(&mut heap, 0, |a, b| less(&runs, a, b));
-    }
-    w.flush().map_err(io("write", out))
-}
-
-/// Restores the heap order below `i` (a min-heap by `less`).
-fn sift_down(heap: &mut [usize], mut i: usize, less: impl Fn(usize, usize) -> bool) {
-    loop {
-        let (l, r) = (2 * i + 1, 2 * i + 2);
-        let mut m = i;
-        if l < heap.len() && less(heap[l], heap[m]) {
-            m = l;
-        }
-        if r < heap.len() && less(heap[r], heap[m]) {
-            m = r;
-        }
-        if m == i {
-            return;
-        }
-        heap.swap(i, m);
-        i = m;
-    }
-}
-
 /// Reads the row of one order from `journeys.csv`.
 pub fn lookup(csv: &Path, order_id: &str) -> Result<Option<csv::StringRecord>, LogsError> {
     let mut r = csv::Reader::from_path(csv)
@@ -796,24 +726,27 @@ mod tests {
             ids.push(format!("ORD-250112-{n}"));
             ids.push(format!("ORD-250112-{n:08}"));
         }
-        // Enough for runs of over 64 ids, so parts of the merge start inside runs.
+        // Enough for hundreds of sampled ids, so there can be hundreds of ranges.
         for n in 0..20_000 {
             ids.push(format!("ORD-250112-003{n:05}-retry"));
         }
         ids.sort();
         ids.dedup();
         ids.reverse();
-        check(&ids);
+        // One range for all ids, a few, and one per sampled id.
+        for per_range in [usize::MAX, SAMPLES_PER_RANGE, 7, 1] {
+            check(&ids, per_range);
+        }
         // Ids that all share a prefix: the merge compares what follows it first.
         let only: Vec<String> = ids
             .iter()
             .filter(|id| id.starts_with("ORD-250112-"))
             .cloned()
             .collect();
-        check(&only);
+        check(&only, 1);
     }
 
-    fn check(ids: &[String]) {
+    fn check(ids: &[String], per_range: usize) {
         let tmp = tempfile::tempdir().unwrap();
         let spill = tmp.path().join(".journeys");
         for service in 0..2u16 {
@@ -836,7 +769,7 @@ mod tests {
         }
         let out = tmp.path().join("journeys.csv");
         let services = vec!["upg".to_string(), "order-orchestrator".to_string()];
-        let counts = build(&spill, &services, &[], &out).unwrap();
+        let counts = build_in_ranges(&spill, &services, &[], &out, per_range).unwrap();
         assert_eq!(counts.orders as usize, ids.len());
         assert_eq!(
             counts.broken as usize,
