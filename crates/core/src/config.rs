@@ -274,6 +274,21 @@ pub struct LogsSection {
     /// Timeline bucket as a Go duration; default `1m`.
     #[serde(default)]
     pub bucket: Option<Spanned<String>>,
+    /// How the events Parquet chunks are compressed; default `lz4`.
+    #[serde(default)]
+    pub compression: ParquetCompression,
+}
+
+/// `[logs] compression`: the codec of the events Parquet chunks. Every
+/// Parquet reader (polars, pyarrow, DuckDB, Spark) reads both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    /// LZ4 (the raw block format): the fastest to write, so the default.
+    #[default]
+    Lz4,
+    /// Zstandard level 1: about half the bytes of LZ4, for a slower ingest.
+    Zstd,
 }
 
 /// `[[sources.databases]]`: a database to diagnose or query.
@@ -777,6 +792,7 @@ end = "2025-01-13T00:00:00+07:00"
 # [logs]
 # rules = "rules.toml"                # extra error classes (regex), added to the shipped ones
 # bucket = "1m"                       # timeline bucket
+# compression = "lz4"                 # events Parquet codec: lz4 (fastest) or zstd (half the bytes)
 
 # [[sources.databases]]
 # name = "orders"
@@ -886,6 +902,25 @@ mod tests {
         let e = config_err("[incident]\nid = 7\n");
         assert_eq!(e.key.as_deref(), Some("incident.id"));
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn parquet_compression_is_one_of_two() {
+        let base = "[incident]\nid = \"a\"\n[logs]\n";
+        assert_eq!(
+            parse(base).unwrap().file.logs.compression,
+            ParquetCompression::Lz4
+        );
+        let inc = parse(&format!("{base}compression = \"zstd\"\n")).unwrap();
+        assert_eq!(inc.file.logs.compression, ParquetCompression::Zstd);
+        let e = config_err(&format!("{base}compression = \"gzip\"\n"));
+        assert_eq!(e.key.as_deref(), Some("logs.compression"));
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message.contains("`lz4`") && e.message.contains("`zstd`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

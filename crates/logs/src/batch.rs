@@ -26,6 +26,7 @@ use polars_parquet::write::{
     CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
     WriteOptions,
 };
+use sidik_core::config::ParquetCompression;
 
 use crate::ingest::Event;
 use crate::record::Level;
@@ -299,17 +300,29 @@ fn primitive<T: polars_arrow::types::NativeType>(
     Box::new(PrimitiveArray::new(dtype, values.clone(), validity))
 }
 
-/// Writes `batch` to `path` as one Parquet file (one row group), zstd level 1:
-/// as fast as LZ4 here and half the bytes, and every Parquet reader has it.
+/// Writes `batch` to `path` as one Parquet file (one row group), its pages
+/// compressed with `compression`: LZ4 (raw) is the fastest to write, zstd
+/// level 1 about half the bytes, and every Parquet reader has both.
 ///
 /// The columns are lent to Arrow, not copied, and taken back afterwards: the
 /// batch keeps its buffers for the reader to fill again, so memory is
 /// reused by the thread that allocated it.
-pub fn write(batch: &mut Batch, names: &Names, path: &Path) -> Result<(), String> {
+pub fn write(
+    batch: &mut Batch,
+    names: &Names,
+    compression: ParquetCompression,
+    path: &Path,
+) -> Result<(), String> {
     // Counted before lending: `len` reads a column that is lent.
     let rows = batch.len();
     let lent = Lent::take(batch);
-    let written = write_lent(batch, &lent, rows, names, path);
+    let compression = match compression {
+        ParquetCompression::Lz4 => CompressionOptions::Lz4Raw,
+        ParquetCompression::Zstd => CompressionOptions::Zstd(Some(
+            polars_parquet::write::ZstdLevel::try_new(1).expect("1 is a zstd level"),
+        )),
+    };
+    let written = write_lent(batch, &lent, rows, names, compression, path);
     lent.give_back(batch);
     written
 }
@@ -319,6 +332,7 @@ fn write_lent(
     lent: &Lent,
     rows: usize,
     names: &Names,
+    compression: CompressionOptions,
     path: &Path,
 ) -> Result<(), String> {
     let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
@@ -487,9 +501,7 @@ fn write_lent(
     let options = WriteOptions {
         statistics: StatisticsOptions::empty(),
         version: Version::V1,
-        compression: CompressionOptions::Zstd(Some(
-            polars_parquet::write::ZstdLevel::try_new(1).expect("1 is a zstd level"),
-        )),
+        compression,
         data_page_size: None,
     };
     let schema = std::sync::Arc::new(schema);

@@ -44,6 +44,8 @@ pub struct Options {
     pub bucket_ms: i64,
     /// Rows per Parquet chunk.
     pub chunk_rows: usize,
+    /// Codec of the Parquet chunks.
+    pub compression: sidik_core::config::ParquetCompression,
     /// Paths in reports are shown relative to this folder.
     pub base: PathBuf,
     /// Bytes read so far, all services together, for a progress display.
@@ -394,6 +396,7 @@ struct Encoder {
     written: Vec<PathBuf>,
     files: Vec<String>,
     classes: Vec<String>,
+    compression: sidik_core::config::ParquetCompression,
 }
 
 impl Encoder {
@@ -410,7 +413,7 @@ impl Encoder {
             classes: &self.classes,
             files: &self.files,
         };
-        crate::batch::write(rows, &names, &path)
+        crate::batch::write(rows, &names, self.compression, &path)
             .map_err(|e| LogsError::Parquet(format!("{}: {e}", path.display())))?;
         self.written.push(path);
         Ok(())
@@ -560,6 +563,7 @@ fn ingest_service(
         chunk: 0,
         written: Vec::new(),
         files: files.clone(),
+        compression: opts.compression,
         classes: classifier
             .classes()
             .iter()

@@ -195,3 +195,79 @@ fn mrg_local_times_land_on_the_right_utc_minute() {
     }
     assert!(checked > 250, "only {checked} MRG lines checked");
 }
+
+/// The codec of every column chunk of every events file under `dir`.
+fn codecs(dir: &std::path::Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("events-")
+        {
+            continue;
+        }
+        let meta =
+            polars_parquet::read::read_metadata(&mut std::fs::File::open(&p).unwrap()).unwrap();
+        for g in &meta.row_groups {
+            for c in g.parquet_columns() {
+                out.insert(format!("{:?}", c.compression()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn events_are_lz4_unless_zstd_is_asked_for_and_read_back_the_same() {
+    use polars::prelude::{DataFrame, ParquetReader, SerReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inc");
+    sample(&dir, Scenario::CallbackFailure, 1500);
+    // Every events file, in name order, stacked into one frame.
+    let events = |dir: &std::path::Path| {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("events-"))
+            .collect();
+        files.sort();
+        let mut all: Option<DataFrame> = None;
+        for p in &files {
+            let df = ParquetReader::new(std::fs::File::open(p).unwrap())
+                .finish()
+                .unwrap();
+            match &mut all {
+                Some(a) => {
+                    a.vstack_mut(&df).unwrap();
+                }
+                None => all = Some(df),
+            }
+        }
+        (files.len(), all.unwrap())
+    };
+    let inc = Incident::load(&dir).unwrap();
+    let lz4 = ingest_incident(&inc, 2_000, None).unwrap();
+    assert_eq!(codecs(&lz4.dir), BTreeSet::from(["Lz4Raw".to_string()]));
+    let (files, before) = events(&lz4.dir);
+    assert!(files > 3, "{files} files");
+
+    let toml = std::fs::read_to_string(dir.join("incident.toml")).unwrap();
+    std::fs::write(
+        dir.join("incident.toml"),
+        format!("{toml}\n[logs]\ncompression = \"zstd\"\n"),
+    )
+    .unwrap();
+    let inc = Incident::load(&dir).unwrap();
+    let zstd = ingest_incident(&inc, 2_000, None).unwrap();
+    assert_eq!(codecs(&zstd.dir), BTreeSet::from(["Zstd".to_string()]));
+    let (files_after, after) = events(&zstd.dir);
+    assert_eq!(files_after, files);
+    assert!(before.height() > 10_000, "{}", before.height());
+    assert!(
+        before.equals_missing(&after),
+        "the codec changed what reads back"
+    );
+}
