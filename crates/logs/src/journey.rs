@@ -121,7 +121,7 @@ struct Part {
 }
 
 /// Bytes a spill partition gathers before writing them.
-const PART_BUFFER: usize = 8 << 10;
+const PART_BUFFER: usize = 64 << 10;
 
 impl Spill {
     /// A spill for service `service` under `dir` (created if missing).
