@@ -780,10 +780,23 @@ mod tests {
         let mut want = ids.to_vec();
         want.sort();
         assert_eq!(got, want);
-        // Every row folds both services' records of its order.
+        // Every row folds both services' records of its order, at their times.
+        let index: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let iso = |t: Millis| {
+            let mut s = String::new();
+            crate::push_iso_ms(&mut s, t);
+            s
+        };
         let mut r = csv::Reader::from_path(&out).unwrap();
         for row in r.records() {
             let row = row.unwrap();
+            let i = index[&row[0]] as i64;
+            assert_eq!(&row[1], iso(1_000 * i), "{row:?}");
+            assert_eq!(&row[2], iso(1_000 * i + 1), "{row:?}");
             assert_eq!(&row[3], "2", "{row:?}");
             assert_eq!(&row[4], "upg+order-orchestrator", "{row:?}");
             assert_eq!(&row[5], format!("PAY-{}", &row[0]), "{row:?}");
