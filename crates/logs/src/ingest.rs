@@ -619,6 +619,8 @@ fn read_service(
     // k-way merge by time: one pending event per file.
     let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
     let mut heap: BinaryHeap<Reverse<(Millis, usize)>> = BinaryHeap::new();
+    // One file needs no merge: its head is the next event.
+    let single = streams.len() == 1;
     let advance = |i: usize,
                    streams: &mut Vec<FileStream>,
                    heads: &mut Vec<Option<Event>>,
@@ -640,7 +642,9 @@ fn read_service(
                         class,
                         template: None,
                     });
-                    heap.push(Reverse((t, i)));
+                    if !single {
+                        heap.push(Reverse((t, i)));
+                    }
                     return Ok(());
                 }
                 Parsed::Bad(b) => {
@@ -680,8 +684,21 @@ fn read_service(
     let mut patterns = crate::patterns::Patterns::new();
     let mut reported = 0u64;
     let mut text = String::new();
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let mut e = heads[i].take().expect("a head for every heap entry");
+    loop {
+        let i = if single {
+            0
+        } else {
+            match heap.pop() {
+                Some(Reverse((_, i))) => i,
+                None => break,
+            }
+        };
+        let mut e = match heads[i].take() {
+            Some(e) => e,
+            // A single file's stream has ended.
+            None if single => break,
+            None => unreachable!("a head for every heap entry"),
+        };
         // The template is mined from the message, with the error when it adds to it.
         let mined: &str = match &e.rec.error {
             Some(err) if err != &e.rec.message => {
