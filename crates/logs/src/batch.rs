@@ -1,4 +1,5 @@
-//! Events gathered column by column, and written to a Parquet chunk.
+//! Events gathered column by column, and written to Parquet chunk files, a
+//! row group per batch.
 //!
 //! A reader appends each normalised event to a [`Batch`]: strings are copied
 //! into one byte buffer per column, so a full batch is a dozen allocations
@@ -300,18 +301,49 @@ fn primitive<T: polars_arrow::types::NativeType>(
     Box::new(PrimitiveArray::new(dtype, values.clone(), validity))
 }
 
-/// Writes `batch` to `path` as one Parquet file (one row group), its pages
-/// compressed with `compression`: LZ4 (raw) is the fastest to write, zstd
-/// level 1 about half the bytes, and every Parquet reader has both.
+/// A Parquet chunk file being written, a row group per batch.
+pub struct ChunkFile {
+    w: FileWriter<BufWriter<File>>,
+    /// The schema readers are told (dictionaries shown as strings).
+    shown: ArrowSchema,
+    rows: usize,
+}
+
+impl ChunkFile {
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Writes the footer and closes the file.
+    pub fn finish(mut self) -> Result<(), String> {
+        self.w
+            .end(Some(vec![polars_parquet::write::schema_to_metadata_key(
+                &self.shown,
+            )]))
+            .map_err(|e| e.to_string())?;
+        self.w
+            .into_inner()
+            .into_inner()
+            .map_err(|e| format!("cannot write: {}", e.error()))?;
+        Ok(())
+    }
+}
+
+/// Writes `batch` as one row group of `chunk`, creating the file at `path`
+/// first when `chunk` is `None`; its pages are compressed with
+/// `compression`: LZ4 (raw) is the fastest to write, zstd level 1 about
+/// half the bytes, and every Parquet reader has both.
 ///
 /// The columns are lent to Arrow, not copied, and taken back afterwards: the
 /// batch keeps its buffers for the reader to fill again, so memory is
 /// reused by the thread that allocated it.
 pub fn write(
+    chunk: &mut Option<ChunkFile>,
+    path: &Path,
     batch: &mut Batch,
     names: &Names,
     compression: ParquetCompression,
-    path: &Path,
 ) -> Result<(), String> {
     // Counted before lending: `len` reads a column that is lent.
     let rows = batch.len();
@@ -322,18 +354,19 @@ pub fn write(
             polars_parquet::write::ZstdLevel::try_new(1).expect("1 is a zstd level"),
         )),
     };
-    let written = write_lent(batch, &lent, rows, names, compression, path);
+    let written = write_lent(chunk, path, batch, &lent, rows, names, compression);
     lent.give_back(batch);
     written
 }
 
 fn write_lent(
+    chunk: &mut Option<ChunkFile>,
+    path: &Path,
     batch: &Batch,
     lent: &Lent,
     rows: usize,
     names: &Names,
     compression: CompressionOptions,
-    path: &Path,
 ) -> Result<(), String> {
     let utc = ArrowDataType::Timestamp(TimeUnit::Millisecond, Some(PlSmallStr::from("UTC")));
     let dict = ArrowDataType::Dictionary(
@@ -505,31 +538,32 @@ fn write_lent(
         data_page_size: None,
     };
     let schema = std::sync::Arc::new(schema);
-    let chunk = RecordBatchT::try_new(rows, schema.clone(), arrays).map_err(|e| e.to_string())?;
+    let batch = RecordBatchT::try_new(rows, schema.clone(), arrays).map_err(|e| e.to_string())?;
     let groups = RowGroupIterator::try_new(
-        std::iter::once(Ok(chunk)),
+        std::iter::once(Ok(batch)),
         &schema,
         options,
         encodings.into(),
     )
     .map_err(|e| e.to_string())?;
-    let file = File::create(path).map_err(|e| format!("cannot create: {e}"))?;
-    let mut w = FileWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        (*schema).clone(),
-        options,
-    )
-    .map_err(|e| e.to_string())?;
+    let open = match chunk {
+        Some(open) => open,
+        None => {
+            let file = File::create(path).map_err(|e| format!("cannot create: {e}"))?;
+            let w = FileWriter::try_new(
+                BufWriter::with_capacity(1 << 20, file),
+                (*schema).clone(),
+                options,
+            )
+            .map_err(|e| e.to_string())?;
+            chunk.insert(ChunkFile { w, shown, rows: 0 })
+        }
+    };
     for group in groups {
-        w.write(rows as u64, group.map_err(|e| e.to_string())?)
+        open.w
+            .write(rows as u64, group.map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
     }
-    w.end(Some(vec![polars_parquet::write::schema_to_metadata_key(
-        &shown,
-    )]))
-    .map_err(|e| e.to_string())?;
-    w.into_inner()
-        .into_inner()
-        .map_err(|e| format!("cannot write: {}", e.error()))?;
+    open.rows += rows;
     Ok(())
 }

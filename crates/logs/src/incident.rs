@@ -145,6 +145,7 @@ pub fn ingest_incident(
         quarantine: inc.dir.evidence().join("quarantine"),
         bucket_ms,
         chunk_rows,
+        group_rows: ingest::GROUP_ROWS,
         compression: inc.file.logs.compression,
         base: inc.dir.root().to_path_buf(),
         progress,

@@ -37,6 +37,7 @@ fn run(files: Vec<std::path::PathBuf>, tmp: &std::path::Path) -> sidik_logs::ing
         quarantine: tmp.join("q"),
         bucket_ms: 60_000,
         chunk_rows: 1000,
+        group_rows: sidik_logs::ingest::GROUP_ROWS,
         compression: Default::default(),
         base: tmp.to_path_buf(),
         progress: None,

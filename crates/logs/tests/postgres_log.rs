@@ -73,6 +73,7 @@ fn a_real_server_log_is_parsed_and_classified() {
             quarantine: tmp.path().join("q"),
             bucket_ms: 60_000,
             chunk_rows: 10_000,
+            group_rows: sidik_logs::ingest::GROUP_ROWS,
             compression: Default::default(),
             base: tmp.path().to_path_buf(),
             progress: None,
