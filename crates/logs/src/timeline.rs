@@ -20,8 +20,14 @@ pub struct Cell {
     pub errors: u64,
     /// Records per class (indexed like the classifier's classes).
     pub classes: Vec<u64>,
-    latency: Option<Histogram<u64>>,
+    /// Latencies in microseconds, to two significant digits.
+    latency: Option<Histogram<u32>>,
 }
+
+/// The longest latency the percentiles tell apart, in microseconds: an
+/// hour. Longer ones count as an hour. With it and 32-bit counts a cell's
+/// histogram takes 13 KB instead of 32 KB for a day and 64-bit counts.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 impl Cell {
     fn new(classes: usize) -> Self {
@@ -90,9 +96,9 @@ impl Timeline {
         }
         if let Some(ms) = e.rec.latency_ms.filter(|v| v.is_finite() && *v >= 0.0) {
             let h = cell.latency.get_or_insert_with(|| {
-                Histogram::new_with_bounds(1, 24 * 3_600_000_000, 2).expect("valid bounds")
+                Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid bounds")
             });
-            let _ = h.record(((ms * 1000.0) as u64).clamp(1, 24 * 3_600_000_000));
+            let _ = h.record(((ms * 1000.0) as u64).clamp(1, MAX_LATENCY_US));
         }
     }
 
