@@ -76,6 +76,17 @@ impl StrCol {
         self.offsets.push(self.bytes.len() as i64);
     }
 
+    /// Value `i`.
+    fn get(&self, i: usize) -> Option<&str> {
+        if !self.valid[i] {
+            return None;
+        }
+        let bytes = &self.bytes[self.offsets[i] as usize..self.offsets[i + 1] as usize];
+        // SAFETY: every value was appended whole from a `&str`, and offsets
+        // fall between values.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    }
+
     fn clear(&mut self) {
         self.bytes.clear();
         self.offsets.clear();
@@ -261,6 +272,70 @@ impl Batch {
         self.template.push(e.template.unwrap_or(0));
         self.file.push(e.file);
         self.line.push(e.line);
+    }
+}
+
+impl Batch {
+    /// Row `i` as the timeline and the journey spill read it.
+    pub fn facts(&self, i: usize, service: u16) -> Facts<'_> {
+        Facts {
+            service,
+            time: self.time[i],
+            level: self.level[i]
+                .checked_sub(1)
+                .and_then(|l| LEVELS.get(l as usize).copied()),
+            class: (self.class[i] != u16::MAX).then_some(self.class[i]),
+            message: self.message.get(i).unwrap_or_default(),
+            error: self.error.get(i),
+            order_id: self.order_id.get(i),
+            payment_id: self.payment_id.get(i),
+            latency_ms: self.latency_valid[i].then_some(self.latency[i]),
+            http_status: self.status_valid[i].then_some(self.status[i]),
+        }
+    }
+}
+
+/// What the timeline and the journey spill read of an event.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// Index of the service.
+    pub service: u16,
+    /// Time (0 when the record had none).
+    pub time: crate::ts::Millis,
+    /// Level.
+    pub level: Option<Level>,
+    /// Class index.
+    pub class: Option<u16>,
+    /// Message.
+    pub message: &'a str,
+    /// Error text.
+    pub error: Option<&'a str>,
+    /// Order id.
+    pub order_id: Option<&'a str>,
+    /// Payment id.
+    pub payment_id: Option<&'a str>,
+    /// Latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// HTTP status.
+    pub http_status: Option<u32>,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of an event.
+    pub fn of(e: &'a Event) -> Facts<'a> {
+        let r = &e.rec;
+        Facts {
+            service: e.service,
+            time: r.time.unwrap_or(0),
+            level: r.level,
+            class: e.class,
+            message: &r.message,
+            error: r.error.as_deref(),
+            order_id: r.order_id.as_deref(),
+            payment_id: r.payment_id.as_deref(),
+            latency_ms: r.latency_ms,
+            http_status: r.http_status.map(u32::from),
+        }
     }
 }
 

@@ -438,6 +438,12 @@ struct Encoder {
     /// The file being written.
     open: Option<crate::batch::ChunkFile>,
     written: Vec<PathBuf>,
+    /// Index of the service.
+    idx: u16,
+    /// The service's timeline and journey spill, fed from the batches here
+    /// so the reader only reads.
+    timeline: Timeline,
+    journeys: Spill,
     files: Vec<String>,
     classes: Vec<String>,
     compression: sidik_core::config::ParquetCompression,
@@ -454,6 +460,11 @@ impl Encoder {
     fn write(&mut self, rows: &mut Batch) -> Result<(), LogsError> {
         if rows.is_empty() {
             return Ok(());
+        }
+        for i in 0..rows.len() {
+            let f = rows.facts(i, self.idx);
+            self.timeline.add(&f);
+            self.journeys.add(&f)?;
         }
         let path = self.path();
         let names = crate::batch::Names {
@@ -511,7 +522,7 @@ pub fn ingest(
     let names: Vec<String> = sources.iter().map(|s| s.service.clone()).collect();
     let spill = opts.out.join(".journeys");
     let _ = std::fs::remove_dir_all(&spill);
-    let results: Vec<Result<ServiceResult, LogsError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(ServiceResult, Timeline), LogsError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .iter()
             .enumerate()
@@ -546,7 +557,7 @@ pub fn ingest(
     );
     let mut patterns = Vec::new();
     for r in results {
-        let r = r?;
+        let (r, service_timeline) = r?;
         summary
             .events
             .insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
@@ -557,7 +568,7 @@ pub fn ingest(
         summary.bytes += r.bytes;
         summary.files.extend(r.files);
         summary.outputs.extend(r.outputs);
-        timeline.merge(r.timeline);
+        timeline.merge(service_timeline);
         patterns.push((r.service, r.patterns));
     }
     let class_names: Vec<String> = classifier
@@ -581,7 +592,6 @@ struct ServiceResult {
     files: Vec<FileReport>,
     bytes: u64,
     outputs: Vec<PathBuf>,
-    timeline: Timeline,
     patterns: PatternRows,
 }
 
@@ -593,7 +603,7 @@ fn ingest_service(
     src: &Source,
     classifier: &Classifier,
     opts: &Options,
-) -> Result<ServiceResult, LogsError> {
+) -> Result<(ServiceResult, Timeline), LogsError> {
     let shown = |p: &Path| {
         p.strip_prefix(&opts.base)
             .unwrap_or(p)
@@ -625,6 +635,17 @@ fn ingest_service(
         chunk_rows: opts.chunk_rows.max(1),
         open: None,
         written: Vec::new(),
+        idx,
+        timeline: Timeline::new(
+            opts.bucket_ms,
+            vec![String::new(); idx as usize + 1],
+            classifier
+                .classes()
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+        ),
+        journeys: Spill::new(&opts.out.join(".journeys"), idx)?,
         files: files.clone(),
         compression: opts.compression,
         classes: classifier
@@ -636,24 +657,28 @@ fn ingest_service(
     std::thread::scope(|scope| {
         let enc = std::thread::Builder::new()
             .name(format!("parquet {}", src.service))
-            .spawn_scoped(scope, move || -> Result<Vec<PathBuf>, LogsError> {
-                // The batch goes back to the reader, which clears and refills it.
-                for mut batch in rx {
-                    encoder.write(&mut batch)?;
-                    let _ = back_tx.send(batch);
-                }
-                encoder.close()?;
-                Ok(encoder.written)
-            })
+            .spawn_scoped(
+                scope,
+                move || -> Result<(Vec<PathBuf>, Timeline), LogsError> {
+                    // The batch goes back to the reader, which clears and refills it.
+                    for mut batch in rx {
+                        encoder.write(&mut batch)?;
+                        let _ = back_tx.send(batch);
+                    }
+                    encoder.close()?;
+                    encoder.journeys.finish()?;
+                    Ok((encoder.written, encoder.timeline))
+                },
+            )
             // As `scope.spawn` does, a thread the system cannot start is a panic.
             .expect("a thread can be started");
         let read = read_service(idx, src, classifier, opts, streams, &files, writer);
         let written = enc.join().expect("Parquet encoder thread panicked");
         // The encoder's own error explains a read that stopped because it went away.
-        let written = written?;
+        let (written, timeline) = written?;
         let mut r = read?;
         r.outputs.splice(0..0, written);
-        Ok(r)
+        Ok((r, timeline))
     })
 }
 
@@ -669,16 +694,6 @@ fn read_service(
 ) -> Result<ServiceResult, LogsError> {
     let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
     let mut quarantine: Option<BufWriter<File>> = None;
-    let mut timeline = Timeline::new(
-        opts.bucket_ms,
-        vec![String::new(); idx as usize + 1],
-        classifier
-            .classes()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect(),
-    );
-    let mut journeys = Spill::new(&opts.out.join(".journeys"), idx)?;
     let mut bytes = 0u64;
     // k-way merge by time: one pending event per file.
     let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
@@ -781,8 +796,6 @@ fn read_service(
             &files[e.file as usize],
             e.line,
         ));
-        timeline.add(&e);
-        journeys.add(&e)?;
         if !writer.push(&e) {
             return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
         }
@@ -805,7 +818,6 @@ fn read_service(
     if !writer.close() {
         return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
     }
-    journeys.finish()?;
     let mut outputs = Vec::new();
     if let Some(mut q) = quarantine {
         q.flush().map_err(|e| LogsError::Io {
@@ -825,7 +837,6 @@ fn read_service(
         files: streams.into_iter().map(|s| s.lines.report).collect(),
         bytes,
         outputs,
-        timeline,
         patterns,
     })
 }

@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::ingest::Event;
+use crate::batch::Facts;
 use crate::ts::Millis;
 use crate::LogsError;
 
@@ -145,17 +145,17 @@ impl Spill {
     /// flags say which optional parts follow, lengths and the time are
     /// varints, and the time is the difference to the partition's previous
     /// record (events come in time order, so it is a byte or two).
-    pub fn add(&mut self, e: &Event) -> Result<(), LogsError> {
-        let Some(id) = &e.rec.order_id else {
+    pub fn add(&mut self, e: &Facts) -> Result<(), LogsError> {
+        let Some(id) = e.order_id else {
             return Ok(());
         };
-        let broken = e.class.is_some() || e.rec.level.is_some_and(|l| l.is_error());
-        let payment = e.rec.payment_id.as_deref().filter(|p| !p.is_empty());
+        let broken = e.class.is_some() || e.level.is_some_and(|l| l.is_error());
+        let payment = e.payment_id.filter(|p| !p.is_empty());
         let (p, sampled) = partition_of(id.as_bytes());
         if sampled {
             put_str(&mut self.sample, id);
         }
-        let t = e.rec.time.unwrap_or(0);
+        let t = e.time;
         let part = &mut self.parts[p];
         let b = &mut part.buf;
         b.push(
@@ -171,14 +171,14 @@ impl Spill {
             put_str(b, pay);
         }
         if broken {
-            match &e.rec.error {
-                Some(err) if err != &e.rec.message => {
-                    put_varint(b, (e.rec.message.len() + 2 + err.len()) as u64);
-                    b.extend_from_slice(e.rec.message.as_bytes());
+            match e.error {
+                Some(err) if err != e.message => {
+                    put_varint(b, (e.message.len() + 2 + err.len()) as u64);
+                    b.extend_from_slice(e.message.as_bytes());
                     b.extend_from_slice(b": ");
                     b.extend_from_slice(err.as_bytes());
                 }
-                _ => put_str(b, &e.rec.message),
+                _ => put_str(b, e.message),
             }
         }
         if b.len() >= PART_BUFFER {
@@ -690,6 +690,7 @@ pub fn lookup(csv: &Path, order_id: &str) -> Result<Option<csv::StringRecord>, L
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::Event;
     use crate::record::{Level, Record};
 
     fn event(service: u16, id: &str, t: Millis, level: Level) -> Event {
@@ -757,13 +758,8 @@ mod tests {
                 } else {
                     Level::Info
                 };
-                s.add(&event(
-                    service,
-                    id,
-                    1_000 * i as i64 + i64::from(service),
-                    level,
-                ))
-                .unwrap();
+                let e = event(service, id, 1_000 * i as i64 + i64::from(service), level);
+                s.add(&Facts::of(&e)).unwrap();
             }
             s.finish().unwrap();
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use crate::ingest::Event;
+use crate::batch::Facts;
 use crate::ts::Millis;
 
 /// One bucket of one service.
@@ -74,8 +74,8 @@ impl Timeline {
     }
 
     /// Counts one event.
-    pub fn add(&mut self, e: &Event) {
-        let t = e.rec.time.unwrap_or(0);
+    pub fn add(&mut self, e: &Facts) {
+        let t = e.time;
         let bucket = t.div_euclid(self.bucket_ms) * self.bucket_ms;
         let n = self.classes.len();
         let key = (bucket, e.service);
@@ -85,16 +85,16 @@ impl Timeline {
             _ => self.cells.entry(key).or_insert_with(|| Cell::new(n)),
         };
         cell.lines += 1;
-        if e.rec.latency_ms.is_some() || e.rec.http_status.is_some() {
+        if e.latency_ms.is_some() || e.http_status.is_some() {
             cell.requests += 1;
         }
-        if e.rec.level.is_some_and(|l| l.is_error()) {
+        if e.level.is_some_and(|l| l.is_error()) {
             cell.errors += 1;
         }
         if let Some(c) = e.class {
             cell.classes[c as usize] += 1;
         }
-        if let Some(ms) = e.rec.latency_ms.filter(|v| v.is_finite() && *v >= 0.0) {
+        if let Some(ms) = e.latency_ms.filter(|v| v.is_finite() && *v >= 0.0) {
             let h = cell.latency.get_or_insert_with(|| {
                 Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid bounds")
             });
