@@ -269,13 +269,40 @@ impl Batch {
         self.error.push(r.error.as_deref());
         self.sqlstate.push(r.sqlstate.as_deref());
         self.class.push(e.class.unwrap_or(u16::MAX));
-        self.template.push(e.template.unwrap_or(0));
+        // Set by the encoder, which mines the templates.
+        self.template.push(0);
         self.file.push(e.file);
         self.line.push(e.line);
     }
 }
 
 impl Batch {
+    /// The text row `i`'s template is mined from: the message, with the
+    /// error when it adds to it (`text` holds the two joined).
+    pub fn mined<'a>(&'a self, i: usize, text: &'a mut String) -> &'a str {
+        let message = self.message.get(i).unwrap_or_default();
+        match self.error.get(i) {
+            Some(err) if err != message => {
+                text.clear();
+                text.push_str(message);
+                text.push_str(": ");
+                text.push_str(err);
+                text
+            }
+            _ => message,
+        }
+    }
+
+    /// Index of row `i`'s file, and its line.
+    pub fn place(&self, i: usize) -> (u32, u64) {
+        (self.file[i], self.line[i])
+    }
+
+    /// Sets row `i`'s template id.
+    pub fn set_template(&mut self, i: usize, id: u64) {
+        self.template[i] = id;
+    }
+
     /// Row `i` as the timeline and the journey spill read it.
     pub fn facts(&self, i: usize, service: u16) -> Facts<'_> {
         Facts {

@@ -118,8 +118,6 @@ pub struct Event {
     pub rec: Box<Record>,
     /// Class index.
     pub class: Option<u16>,
-    /// Template id (per service).
-    pub template: Option<u64>,
 }
 
 struct FileStream {
@@ -440,10 +438,13 @@ struct Encoder {
     written: Vec<PathBuf>,
     /// Index of the service.
     idx: u16,
-    /// The service's timeline and journey spill, fed from the batches here
-    /// so the reader only reads.
+    /// The service's templates, timeline and journey spill, fed from the
+    /// batches here so the reader only reads, parses and classifies.
+    patterns: crate::patterns::Patterns,
     timeline: Timeline,
     journeys: Spill,
+    /// Room to join a message and its error.
+    text: String,
     files: Vec<String>,
     classes: Vec<String>,
     compression: sidik_core::config::ParquetCompression,
@@ -463,8 +464,17 @@ impl Encoder {
         }
         for i in 0..rows.len() {
             let f = rows.facts(i, self.idx);
+            let (file, line) = rows.place(i);
+            let id = self.patterns.add(
+                rows.mined(i, &mut self.text),
+                f.class,
+                f.time,
+                &self.files[file as usize],
+                line,
+            );
             self.timeline.add(&f);
             self.journeys.add(&f)?;
+            rows.set_template(i, id);
         }
         let path = self.path();
         let names = crate::batch::Names {
@@ -522,23 +532,24 @@ pub fn ingest(
     let names: Vec<String> = sources.iter().map(|s| s.service.clone()).collect();
     let spill = opts.out.join(".journeys");
     let _ = std::fs::remove_dir_all(&spill);
-    let results: Vec<Result<(ServiceResult, Timeline), LogsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                // Named, so profilers and `top -H` show which service a thread reads.
-                std::thread::Builder::new()
-                    .name(format!("read {}", s.service))
-                    .spawn_scoped(scope, move || ingest_service(i as u16, s, classifier, opts))
-                    .expect("a thread can be started")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("ingest thread panicked"))
-            .collect()
-    });
+    let results: Vec<Result<(ServiceResult, Timeline, PatternRows), LogsError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    // Named, so profilers and `top -H` show which service a thread reads.
+                    std::thread::Builder::new()
+                        .name(format!("read {}", s.service))
+                        .spawn_scoped(scope, move || ingest_service(i as u16, s, classifier, opts))
+                        .expect("a thread can be started")
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("ingest thread panicked"))
+                .collect()
+        });
     let mut summary = Summary {
         files: Vec::new(),
         events: BTreeMap::new(),
@@ -557,7 +568,7 @@ pub fn ingest(
     );
     let mut patterns = Vec::new();
     for r in results {
-        let (r, service_timeline) = r?;
+        let (r, service_timeline, service_patterns) = r?;
         summary
             .events
             .insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
@@ -569,7 +580,7 @@ pub fn ingest(
         summary.files.extend(r.files);
         summary.outputs.extend(r.outputs);
         timeline.merge(service_timeline);
-        patterns.push((r.service, r.patterns));
+        patterns.push((r.service, service_patterns));
     }
     let class_names: Vec<String> = classifier
         .classes()
@@ -592,7 +603,6 @@ struct ServiceResult {
     files: Vec<FileReport>,
     bytes: u64,
     outputs: Vec<PathBuf>,
-    patterns: PatternRows,
 }
 
 /// Templates of one service: (id, class, template, stats).
@@ -603,7 +613,7 @@ fn ingest_service(
     src: &Source,
     classifier: &Classifier,
     opts: &Options,
-) -> Result<(ServiceResult, Timeline), LogsError> {
+) -> Result<(ServiceResult, Timeline, PatternRows), LogsError> {
     let shown = |p: &Path| {
         p.strip_prefix(&opts.base)
             .unwrap_or(p)
@@ -636,6 +646,8 @@ fn ingest_service(
         open: None,
         written: Vec::new(),
         idx,
+        patterns: crate::patterns::Patterns::new(),
+        text: String::new(),
         timeline: Timeline::new(
             opts.bucket_ms,
             vec![String::new(); idx as usize + 1],
@@ -646,7 +658,7 @@ fn ingest_service(
                 .collect(),
         ),
         journeys: Spill::new(&opts.out.join(".journeys"), idx)?,
-        files: files.clone(),
+        files,
         compression: opts.compression,
         classes: classifier
             .classes()
@@ -659,7 +671,7 @@ fn ingest_service(
             .name(format!("parquet {}", src.service))
             .spawn_scoped(
                 scope,
-                move || -> Result<(Vec<PathBuf>, Timeline), LogsError> {
+                move || -> Result<(Vec<PathBuf>, Timeline, PatternRows), LogsError> {
                     // The batch goes back to the reader, which clears and refills it.
                     for mut batch in rx {
                         encoder.write(&mut batch)?;
@@ -667,18 +679,26 @@ fn ingest_service(
                     }
                     encoder.close()?;
                     encoder.journeys.finish()?;
-                    Ok((encoder.written, encoder.timeline))
+                    let patterns = encoder
+                        .patterns
+                        .rows()
+                        .into_iter()
+                        .map(|(id, c, t, p)| {
+                            (id, c.map(|c| encoder.classes[c as usize].clone()), t, p)
+                        })
+                        .collect();
+                    Ok((encoder.written, encoder.timeline, patterns))
                 },
             )
             // As `scope.spawn` does, a thread the system cannot start is a panic.
             .expect("a thread can be started");
-        let read = read_service(idx, src, classifier, opts, streams, &files, writer);
+        let read = read_service(idx, src, classifier, opts, streams, writer);
         let written = enc.join().expect("Parquet encoder thread panicked");
         // The encoder's own error explains a read that stopped because it went away.
-        let (written, timeline) = written?;
+        let (written, timeline, patterns) = written?;
         let mut r = read?;
         r.outputs.splice(0..0, written);
-        Ok((r, timeline))
+        Ok((r, timeline, patterns))
     })
 }
 
@@ -689,7 +709,6 @@ fn read_service(
     classifier: &Classifier,
     opts: &Options,
     mut streams: Vec<FileStream>,
-    files: &[String],
     mut writer: ChunkWriter,
 ) -> Result<ServiceResult, LogsError> {
     let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
@@ -719,7 +738,6 @@ fn read_service(
                         line,
                         rec,
                         class,
-                        template: None,
                     });
                     if !single {
                         heap.push(Reverse((t, i)));
@@ -760,9 +778,7 @@ fn read_service(
             &mut bytes,
         )?;
     }
-    let mut patterns = crate::patterns::Patterns::new();
     let mut reported = 0u64;
-    let mut text = String::new();
     loop {
         let i = if single {
             0
@@ -772,30 +788,12 @@ fn read_service(
                 None => break,
             }
         };
-        let mut e = match heads[i].take() {
+        let e = match heads[i].take() {
             Some(e) => e,
             // A single file's stream has ended.
             None if single => break,
             None => unreachable!("a head for every heap entry"),
         };
-        // The template is mined from the message, with the error when it adds to it.
-        let mined: &str = match &e.rec.error {
-            Some(err) if err != &e.rec.message => {
-                text.clear();
-                text.push_str(&e.rec.message);
-                text.push_str(": ");
-                text.push_str(err);
-                &text
-            }
-            _ => &e.rec.message,
-        };
-        e.template = Some(patterns.add(
-            mined,
-            e.class,
-            e.rec.time.unwrap_or(0),
-            &files[e.file as usize],
-            e.line,
-        ));
         if !writer.push(&e) {
             return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
         }
@@ -827,16 +825,10 @@ fn read_service(
         })?;
         outputs.push(qpath);
     }
-    let patterns = patterns
-        .rows()
-        .into_iter()
-        .map(|(id, c, t, p)| (id, c.map(|c| classifier.name(c).to_string()), t, p))
-        .collect();
     Ok(ServiceResult {
         service: src.service.clone(),
         files: streams.into_iter().map(|s| s.lines.report).collect(),
         bytes,
         outputs,
-        patterns,
     })
 }

@@ -707,7 +707,6 @@ mod tests {
                 ..Default::default()
             }),
             class: None,
-            template: None,
         }
     }
 
