@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::Batch;
 use crate::classify::Classifier;
 use crate::input::{self, Compression};
-use crate::journey::{JourneyCounts, Spill};
+use crate::journey::{JourneyCounts, Spill, Spilled};
 use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
 use crate::record::Record;
 use crate::timeline::Timeline;
@@ -532,24 +532,23 @@ pub fn ingest(
     let names: Vec<String> = sources.iter().map(|s| s.service.clone()).collect();
     let spill = opts.out.join(".journeys");
     let _ = std::fs::remove_dir_all(&spill);
-    let results: Vec<Result<(ServiceResult, Timeline, PatternRows), LogsError>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sources
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    // Named, so profilers and `top -H` show which service a thread reads.
-                    std::thread::Builder::new()
-                        .name(format!("read {}", s.service))
-                        .spawn_scoped(scope, move || ingest_service(i as u16, s, classifier, opts))
-                        .expect("a thread can be started")
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("ingest thread panicked"))
-                .collect()
-        });
+    let results: Vec<Result<(ServiceResult, Encoded), LogsError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                // Named, so profilers and `top -H` show which service a thread reads.
+                std::thread::Builder::new()
+                    .name(format!("read {}", s.service))
+                    .spawn_scoped(scope, move || ingest_service(i as u16, s, classifier, opts))
+                    .expect("a thread can be started")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("ingest thread panicked"))
+            .collect()
+    });
     let mut summary = Summary {
         files: Vec::new(),
         events: BTreeMap::new(),
@@ -567,8 +566,9 @@ pub fn ingest(
             .collect(),
     );
     let mut patterns = Vec::new();
+    let mut spilled = Vec::with_capacity(results.len());
     for r in results {
-        let (r, service_timeline, service_patterns) = r?;
+        let (r, encoded) = r?;
         summary
             .events
             .insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
@@ -579,8 +579,9 @@ pub fn ingest(
         summary.bytes += r.bytes;
         summary.files.extend(r.files);
         summary.outputs.extend(r.outputs);
-        timeline.merge(service_timeline);
-        patterns.push((r.service, service_patterns));
+        timeline.merge(encoded.timeline);
+        patterns.push((r.service, encoded.patterns));
+        spilled.push(encoded.spilled);
     }
     let class_names: Vec<String> = classifier
         .classes()
@@ -588,7 +589,7 @@ pub fn ingest(
         .map(|c| c.name.clone())
         .collect();
     let jpath = opts.out.join("journeys.csv");
-    let journeys = crate::journey::build(&spill, &names, &class_names, &jpath)?;
+    let journeys = crate::journey::build(&spill, spilled, &names, &class_names, &jpath)?;
     summary.outputs.push(jpath);
     Ok(Ingest {
         summary,
@@ -596,6 +597,14 @@ pub fn ingest(
         journeys,
         patterns,
     })
+}
+
+/// What a service's encoder thread made besides its Parquet files' rows.
+struct Encoded {
+    written: Vec<PathBuf>,
+    timeline: Timeline,
+    patterns: PatternRows,
+    spilled: Spilled,
 }
 
 struct ServiceResult {
@@ -613,7 +622,7 @@ fn ingest_service(
     src: &Source,
     classifier: &Classifier,
     opts: &Options,
-) -> Result<(ServiceResult, Timeline, PatternRows), LogsError> {
+) -> Result<(ServiceResult, Encoded), LogsError> {
     let shown = |p: &Path| {
         p.strip_prefix(&opts.base)
             .unwrap_or(p)
@@ -669,36 +678,36 @@ fn ingest_service(
     std::thread::scope(|scope| {
         let enc = std::thread::Builder::new()
             .name(format!("parquet {}", src.service))
-            .spawn_scoped(
-                scope,
-                move || -> Result<(Vec<PathBuf>, Timeline, PatternRows), LogsError> {
-                    // The batch goes back to the reader, which clears and refills it.
-                    for mut batch in rx {
-                        encoder.write(&mut batch)?;
-                        let _ = back_tx.send(batch);
-                    }
-                    encoder.close()?;
-                    encoder.journeys.finish()?;
-                    let patterns = encoder
-                        .patterns
-                        .rows()
-                        .into_iter()
-                        .map(|(id, c, t, p)| {
-                            (id, c.map(|c| encoder.classes[c as usize].clone()), t, p)
-                        })
-                        .collect();
-                    Ok((encoder.written, encoder.timeline, patterns))
-                },
-            )
+            .spawn_scoped(scope, move || -> Result<Encoded, LogsError> {
+                // The batch goes back to the reader, which clears and refills it.
+                for mut batch in rx {
+                    encoder.write(&mut batch)?;
+                    let _ = back_tx.send(batch);
+                }
+                encoder.close()?;
+                let spilled = encoder.journeys.finish()?;
+                let patterns = encoder
+                    .patterns
+                    .rows()
+                    .into_iter()
+                    .map(|(id, c, t, p)| (id, c.map(|c| encoder.classes[c as usize].clone()), t, p))
+                    .collect();
+                Ok(Encoded {
+                    written: encoder.written,
+                    timeline: encoder.timeline,
+                    patterns,
+                    spilled,
+                })
+            })
             // As `scope.spawn` does, a thread the system cannot start is a panic.
             .expect("a thread can be started");
         let read = read_service(idx, src, classifier, opts, streams, writer);
         let written = enc.join().expect("Parquet encoder thread panicked");
         // The encoder's own error explains a read that stopped because it went away.
-        let (written, timeline, patterns) = written?;
+        let encoded = written?;
         let mut r = read?;
-        r.outputs.splice(0..0, written);
-        Ok((r, timeline, patterns))
+        r.outputs.splice(0..0, encoded.written.iter().cloned());
+        Ok((r, encoded))
     })
 }
 

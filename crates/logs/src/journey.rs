@@ -4,15 +4,16 @@
 //!
 //! Journeys are built in two passes so memory does not grow with the number
 //! of orders. While ingesting, every event that names an order appends a
-//! compact record to one of [`PARTITIONS`] spill files chosen by a hash of the
-//! order id ([`Spill`]), and one order in 64, chosen by the same hash, is kept
-//! as a sample of the ids. Afterwards [`build`] sorts `journeys.csv` by order
+//! compact record to one of [`PARTITIONS`] spill partitions chosen by a hash
+//! of the order id ([`Spill`]); a partition's records go to the service's
+//! spill file in chunks, whose places are kept. One order in 64, chosen by
+//! the same hash, is kept as a sample of the ids. Afterwards [`build`] sorts `journeys.csv` by order
 //! id the way a distribution sort does: the samples cut the ids into ranges
 //! of about equal size; each partition is folded on its own (it holds a small
 //! share of the orders, so its map stays in cache) and its rows are written
 //! grouped by range; then each range gathers its rows from every partition,
 //! sorts them and writes them at their place in the file. Both steps run on
-//! every core. The spill files are removed at the end.
+//! every core. The spill folder is removed at the end.
 
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -87,44 +88,55 @@ fn partition_of(id: &[u8]) -> (usize, bool) {
     (part, sampled)
 }
 
-fn spill_path(dir: &Path, service: u16, part: usize) -> PathBuf {
-    dir.join(format!("s{service}-p{part:02}.bin"))
+fn spill_path(dir: &Path, service: u16) -> PathBuf {
+    dir.join(format!("spill-s{service}.bin"))
 }
 
-fn sample_path(dir: &Path, service: u16) -> PathBuf {
-    dir.join(format!("s{service}-sample.bin"))
+fn runs_path(dir: &Path) -> PathBuf {
+    dir.join("runs.bin")
 }
 
-fn run_path(dir: &Path, part: usize) -> PathBuf {
-    dir.join(format!("run-p{part:02}.bin"))
-}
-
-/// One service's spill: compact per-order records appended to partition
-/// files, and the sampled ids.
+/// One service's spill: compact per-order records of every partition,
+/// appended to one file in chunks, and the sampled ids.
 pub struct Spill {
-    dir: PathBuf,
-    service: u16,
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes in the file.
+    written: u64,
     parts: Vec<Part>,
+    /// Bytes a partition gathers before they go to the file: [`PART_BUFFER`].
+    chunk: usize,
     /// The sampled ids of the events seen, each as `[varint length][id]`
     /// (an order's id once per event of it).
     sample: Vec<u8>,
 }
 
 /// One partition of a spill: records are encoded straight into its buffer,
-/// which goes to the file when it holds [`PART_BUFFER`] bytes.
+/// which goes to the file as a chunk when it holds [`PART_BUFFER`] bytes.
+/// A chunk holds whole records.
 #[derive(Default)]
 struct Part {
-    file: Option<File>,
     buf: Vec<u8>,
+    /// Where its chunks are in the file: offset and length.
+    chunks: Vec<(u64, usize)>,
     /// Time of the partition's last record.
     last: Millis,
+}
+
+/// What a service's [`Spill`] left for [`build`].
+pub struct Spilled {
+    path: PathBuf,
+    file: Option<File>,
+    /// Each partition's chunks in the file: offset and length.
+    chunks: Vec<Vec<(u64, usize)>>,
+    sample: Vec<u8>,
 }
 
 /// Bytes a spill partition gathers before writing them.
 const PART_BUFFER: usize = 64 << 10;
 
 impl Spill {
-    /// A spill for service `service` under `dir` (created if missing).
+    /// A spill for service `service`, its file under `dir` (created if missing).
     pub fn new(dir: &Path, service: u16) -> Result<Spill, LogsError> {
         std::fs::create_dir_all(dir).map_err(|e| LogsError::Io {
             action: "create folder",
@@ -132,9 +144,11 @@ impl Spill {
             source: e,
         })?;
         Ok(Spill {
-            dir: dir.to_path_buf(),
-            service,
+            path: spill_path(dir, service),
+            file: None,
+            written: 0,
             parts: (0..PARTITIONS).map(|_| Part::default()).collect(),
+            chunk: PART_BUFFER,
             sample: Vec::new(),
         })
     }
@@ -181,42 +195,49 @@ impl Spill {
                 _ => put_str(b, e.message),
             }
         }
-        if b.len() >= PART_BUFFER {
+        if b.len() >= self.chunk {
             self.write(p)?;
         }
         Ok(())
     }
 
-    /// Writes partition `p`'s buffer to its file (created on first use).
+    /// Appends partition `p`'s buffer to the file (created on first use)
+    /// as one chunk.
     fn write(&mut self, p: usize) -> Result<(), LogsError> {
-        let part = &mut self.parts[p];
-        let path = || spill_path(&self.dir, self.service, p);
-        let f = match &mut part.file {
+        let f = match &mut self.file {
             Some(f) => f,
-            slot => slot.insert(File::create(path()).map_err(|e| LogsError::Io {
-                action: "create",
-                path: path(),
-                source: e,
-            })?),
+            slot => slot.insert(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&self.path)
+                    .map_err(io("create", &self.path))?,
+            ),
         };
-        f.write_all(&part.buf).map_err(|e| LogsError::Io {
-            action: "write",
-            path: path(),
-            source: e,
-        })?;
+        let part = &mut self.parts[p];
+        f.write_all(&part.buf).map_err(io("write", &self.path))?;
+        part.chunks.push((self.written, part.buf.len()));
+        self.written += part.buf.len() as u64;
         part.buf.clear();
         Ok(())
     }
 
-    /// Writes what every partition still holds, and the sample.
-    pub fn finish(mut self) -> Result<(), LogsError> {
+    /// Writes what every partition still holds; the file, where each
+    /// partition's chunks are in it, and the sample, for [`build`].
+    pub fn finish(mut self) -> Result<Spilled, LogsError> {
         for p in 0..PARTITIONS {
             if !self.parts[p].buf.is_empty() {
                 self.write(p)?;
             }
         }
-        let path = sample_path(&self.dir, self.service);
-        std::fs::write(&path, &self.sample).map_err(io("write", &path))
+        Ok(Spilled {
+            path: self.path,
+            file: self.file,
+            chunks: self.parts.into_iter().map(|p| p.chunks).collect(),
+            sample: self.sample,
+        })
     }
 }
 
@@ -271,25 +292,20 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Reads one partition's spill files (services in index order), removing
-/// each once read: they are folded from memory by [`fold`].
-fn read_partition(dir: &Path, services: usize, part: usize) -> Result<Vec<Vec<u8>>, LogsError> {
-    let mut out = Vec::with_capacity(services);
-    for s in 0..services {
-        let path = spill_path(dir, s as u16, part);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                return Err(LogsError::Io {
-                    action: "read",
-                    path,
-                    source: e,
-                })
+/// Reads one partition's chunks of every service's spill (services in
+/// index order): they are folded from memory by [`fold`].
+fn read_partition(spilled: &[Spilled], part: usize) -> Result<Vec<Vec<u8>>, LogsError> {
+    let mut out = Vec::with_capacity(spilled.len());
+    for s in spilled {
+        let chunks = &s.chunks[part];
+        let mut bytes = vec![0; chunks.iter().map(|c| c.1).sum()];
+        if let Some(f) = &s.file {
+            let mut at = 0;
+            for &(offset, len) in chunks {
+                read_at(f, &mut bytes[at..at + len], offset).map_err(io("read", &s.path))?;
+                at += len;
             }
-        };
-        // Removed now, on this thread, rather than all at the end on one.
-        let _ = std::fs::remove_file(&path);
+        }
         out.push(bytes);
     }
     Ok(out)
@@ -300,11 +316,10 @@ fn read_partition(dir: &Path, services: usize, part: usize) -> Result<Vec<Vec<u8
 fn fold<'a>(
     dir: &Path,
     spills: &'a [Vec<u8>],
-    part: usize,
 ) -> Result<rustc_hash::FxHashMap<&'a str, Journey<'a>>, LogsError> {
     let mut map: rustc_hash::FxHashMap<&'a str, Journey<'a>> = Default::default();
     for (s, bytes) in spills.iter().enumerate() {
-        let path = spill_path(dir, s as u16, part);
+        let path = spill_path(dir, s as u16);
         let mut c = Cursor(bytes);
         let corrupt = || damaged(&path);
         let mut t: Millis = 0;
@@ -429,17 +444,20 @@ const SAMPLES_PER_RANGE: usize = 256;
 /// indices the records carry.
 pub fn build(
     dir: &Path,
+    spilled: Vec<Spilled>,
     services: &[String],
     classes: &[String],
     out: &Path,
 ) -> Result<JourneyCounts, LogsError> {
-    build_in_ranges(dir, services, classes, out, SAMPLES_PER_RANGE)
+    build_in_ranges(dir, spilled, services, classes, out, SAMPLES_PER_RANGE)
 }
 
 /// What folding one partition left: its counts, and where each range's
-/// records start in its run file.
+/// records are in the runs file.
 struct Folded {
     counts: JourneyCounts,
+    /// Where the partition's run starts in the runs file.
+    base: u64,
     /// Start of range `r`'s records in the run file, for every range and
     /// the end: `at[r]..at[r + 1]`.
     at: Vec<u64>,
@@ -450,6 +468,7 @@ struct Folded {
 /// [`build`], cutting the ids into ranges of `per_range` sampled ids.
 fn build_in_ranges(
     dir: &Path,
+    spilled: Vec<Spilled>,
     services: &[String],
     classes: &[String],
     out: &Path,
@@ -458,21 +477,12 @@ fn build_in_ranges(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The ranges: range r holds ids in [bounds[r - 1], bounds[r]), the
     // first and last open.
-    let mut samples = Vec::with_capacity(services.len());
-    for s in 0..services.len() {
-        let path = sample_path(dir, s as u16);
-        match std::fs::read(&path) {
-            Ok(b) => samples.push(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("read", &path)(e)),
-        }
-    }
     let mut ids: Vec<&[u8]> = Vec::new();
-    for (s, bytes) in samples.iter().enumerate() {
-        let mut c = Cursor(bytes);
+    for s in &spilled {
+        let mut c = Cursor(&s.sample);
         while !c.0.is_empty() {
             let n = c.varint().and_then(|n| c.take(n as usize));
-            ids.push(n.ok_or_else(|| damaged(&sample_path(dir, s as u16)))?);
+            ids.push(n.ok_or_else(|| damaged(&s.path))?);
         }
     }
     ids.sort_unstable();
@@ -482,10 +492,19 @@ fn build_in_ranges(
     let range_of = |id: &[u8]| bounds.partition_point(|b| *b <= id);
 
     // Each partition's journeys, as `[varint id length][id][varint row length][row]`
-    // records grouped by range, go to its run file.
+    // records grouped by range, go to its run: its own place in the runs file.
+    let runs_at = runs_path(dir);
+    let runs = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&runs_at)
+        .map_err(io("create", &runs_at))?;
+    let end = std::sync::atomic::AtomicU64::new(0);
     let folded = on_every_core(threads, PARTITIONS, |p| -> Result<Folded, LogsError> {
-        let spills = read_partition(dir, services.len(), p)?;
-        let map = fold(dir, &spills, p)?;
+        let spills = read_partition(&spilled, p)?;
+        let map = fold(dir, &spills)?;
         let mut rows: Vec<(usize, &str, &Journey)> = map
             .iter()
             .map(|(id, j)| (range_of(id.as_bytes()), *id, j))
@@ -493,6 +512,7 @@ fn build_in_ranges(
         rows.sort_unstable_by_key(|r| r.0);
         let mut f = Folded {
             counts: JourneyCounts::default(),
+            base: 0,
             at: Vec::with_capacity(ranges + 1),
             csv: vec![0; ranges],
         };
@@ -513,10 +533,8 @@ fn build_in_ranges(
         while f.at.len() <= ranges {
             f.at.push(run.len() as u64);
         }
-        if !run.is_empty() {
-            let rp = run_path(dir, p);
-            std::fs::write(&rp, &run).map_err(io("write", &rp))?;
-        }
+        f.base = end.fetch_add(run.len() as u64, Ordering::Relaxed);
+        write_at(&runs, &run, f.base).map_err(io("write", &runs_at))?;
         Ok(f)
     })?;
     let mut total = JourneyCounts::default();
@@ -536,25 +554,15 @@ fn build_in_ranges(
     let tmp = out.with_extension("csv.partial");
     let csv = File::create(&tmp).map_err(io("create", &tmp))?;
     write_at(&csv, HEADER.as_bytes(), 0).map_err(io("write", &tmp))?;
-    let runs: Vec<Option<File>> = (0..PARTITIONS)
-        .map(|p| {
-            let rp = run_path(dir, p);
-            match File::open(&rp) {
-                Ok(f) => Ok(Some(f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io("read", &rp)(e)),
-            }
-        })
-        .collect::<Result<_, _>>()?;
     on_every_core(threads, ranges, |r| {
         // The range's records from every run, one after another.
         let mut bytes = Vec::new();
-        for (p, f) in folded.iter().enumerate() {
+        for f in &folded {
             let (a, b) = (f.at[r], f.at[r + 1]);
-            if let (Some(run), true) = (&runs[p], b > a) {
+            if b > a {
                 let n = bytes.len();
                 bytes.resize(n + (b - a) as usize, 0);
-                read_at(run, &mut bytes[n..], a).map_err(io("read", &run_path(dir, p)))?;
+                read_at(&runs, &mut bytes[n..], f.base + a).map_err(io("read", &runs_at))?;
             }
         }
         let mut records: Vec<(&[u8], &[u8])> = Vec::new();
@@ -564,7 +572,7 @@ fn build_in_ranges(
             let row = c.varint().and_then(|n| c.take(n as usize));
             match (id, row) {
                 (Some(id), Some(row)) => records.push((id, row)),
-                _ => return Err(damaged(&dir.join("run-p*.bin"))),
+                _ => return Err(damaged(&runs_at)),
             }
         }
         records.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -573,18 +581,27 @@ fn build_in_ranges(
             text.extend_from_slice(row);
         }
         if text.len() as u64 != starts[r + 1] - starts[r] {
-            return Err(damaged(&dir.join("run-p*.bin")));
+            return Err(damaged(&runs_at));
         }
         write_at(&csv, &text, starts[r]).map_err(io("write", &tmp))
     })?;
-    drop(runs);
-    csv.sync_all().map_err(io("write", &tmp))?;
+    // The spill is removed (and its pages freed as its files close) while
+    // the CSV goes to disk.
+    drop(ids);
+    let synced = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            drop(runs);
+            drop(spilled);
+            let _ = std::fs::remove_dir_all(dir);
+        });
+        csv.sync_all()
+    });
+    synced.map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
-    let _ = std::fs::remove_dir_all(dir);
     Ok(total)
 }
 
-/// The error for a spill, sample or run file that does not read back as written.
+/// The error for a spill or runs file that does not read back as written.
 fn damaged(path: &Path) -> LogsError {
     LogsError::Config(format!("{}: spill file is damaged", path.display()))
 }
@@ -749,8 +766,12 @@ mod tests {
     fn check(ids: &[String], per_range: usize) {
         let tmp = tempfile::tempdir().unwrap();
         let spill = tmp.path().join(".journeys");
+        let mut spilled = Vec::new();
         for service in 0..2u16 {
             let mut s = Spill::new(&spill, service).unwrap();
+            // Small chunks, so each partition's records are in many chunks
+            // between other partitions' ones.
+            s.chunk = 64;
             for (i, id) in ids.iter().enumerate() {
                 let level = if i % 7 == 0 && service == 1 {
                     Level::Error
@@ -760,11 +781,11 @@ mod tests {
                 let e = event(service, id, 1_000 * i as i64 + i64::from(service), level);
                 s.add(&Facts::of(&e)).unwrap();
             }
-            s.finish().unwrap();
+            spilled.push(s.finish().unwrap());
         }
         let out = tmp.path().join("journeys.csv");
         let services = vec!["upg".to_string(), "order-orchestrator".to_string()];
-        let counts = build_in_ranges(&spill, &services, &[], &out, per_range).unwrap();
+        let counts = build_in_ranges(&spill, spilled, &services, &[], &out, per_range).unwrap();
         assert_eq!(counts.orders as usize, ids.len());
         assert_eq!(
             counts.broken as usize,
