@@ -1142,7 +1142,11 @@ impl Action for LogsIngest {
     }
     fn run(&self, ctx: &Context) -> Outcome {
         let inc = &ctx.incident;
-        let got = match sidik_logs::incident::ingest_incident(inc, 100_000, None) {
+        let got = match sidik_logs::incident::ingest_incident(
+            inc,
+            sidik_logs::ingest::CHUNK_ROWS,
+            None,
+        ) {
             Ok(g) => g,
             Err(e) => return Outcome::Failed(e.to_string()),
         };

@@ -176,7 +176,11 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                     bar.finish_and_clear();
                 })
             };
-            let got = sidik_logs::incident::ingest_incident(&inc, 100_000, Some(read));
+            let got = sidik_logs::incident::ingest_incident(
+                &inc,
+                sidik_logs::ingest::CHUNK_ROWS,
+                Some(read),
+            );
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = ticker.join();
             let got = got?;

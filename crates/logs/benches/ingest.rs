@@ -73,7 +73,8 @@ fn main() {
         .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
         .sum();
     let started = Instant::now();
-    let got = sidik_logs::incident::ingest_incident(&inc, 100_000, None).unwrap();
+    let got =
+        sidik_logs::incident::ingest_incident(&inc, sidik_logs::ingest::CHUNK_ROWS, None).unwrap();
     let secs = started.elapsed().as_secs_f64();
     let events: u64 = got.summary.events.values().sum();
     println!("ingest/json-lines {:.2} GB", bytes as f64 / 1e9);

@@ -357,6 +357,10 @@ fn trimmed(mut l: &[u8]) -> &[u8] {
     l
 }
 
+/// Rows of an events Parquet file by default (about 30 MB with LZ4): few
+/// files, each in row groups of [`GROUP_ROWS`], so memory does not depend on it.
+pub const CHUNK_ROWS: usize = 1_000_000;
+
 /// Rows of a Parquet row group by default: a batch. Smaller than a chunk
 /// file, so the batches in flight (one filling, one encoding, per service)
 /// stay small: with 100,000-row batches they took 100 MB more memory and, on
