@@ -17,14 +17,16 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use polars::prelude::PlSmallStr;
+use polars::prelude::PolarsError;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8Array};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
 use polars_arrow::offset::OffsetsBuffer;
-use polars_arrow::record_batch::RecordBatchT;
 use polars_buffer::Buffer;
+use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::write::{
-    CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    array_to_columns, CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
+    FallibleStreamingIterator, FileWriter, RowGroupIterColumns, StatisticsOptions, Version,
     WriteOptions,
 };
 use sidik_core::config::ParquetCompression;
@@ -461,6 +463,42 @@ pub fn write(
     written
 }
 
+/// One row group of `arrays`, each column encoded with its `encodings` and
+/// its pages compressed with its `codecs` (polars' `row_group_iter` uses
+/// one codec for every column).
+fn row_group(
+    arrays: Vec<Box<dyn Array>>,
+    schema: &ArrowSchema,
+    encodings: &[Vec<Encoding>],
+    codecs: &[CompressionOptions],
+    options: WriteOptions,
+) -> Result<RowGroupIterColumns<'static, PolarsError>, String> {
+    let fields = polars_parquet::write::to_parquet_schema(schema)
+        .map_err(|e| e.to_string())?
+        .fields()
+        .to_vec();
+    let mut columns = Vec::with_capacity(arrays.len());
+    for (((array, field), encoding), codec) in
+        arrays.into_iter().zip(fields).zip(encodings).zip(codecs)
+    {
+        let options = WriteOptions {
+            compression: *codec,
+            ..options
+        };
+        for pages in array_to_columns(array, field, options, encoding).map_err(|e| e.to_string())? {
+            let pages = DynIter::new(
+                pages
+                    .into_iter()
+                    .map(|p| p.map_err(|e| ParquetError::OutOfSpec(e.to_string()))),
+            );
+            let compressed = Compressor::new(pages, *codec, Vec::new())
+                .map_err(|e| PolarsError::ComputeError(e.to_string().into()));
+            columns.push(Ok(DynStreamingIterator::new(compressed)));
+        }
+    }
+    Ok(DynIter::new(columns.into_iter()))
+}
+
 fn write_lent(
     chunk: &mut Option<ChunkFile>,
     path: &Path,
@@ -632,6 +670,15 @@ fn write_lent(
         })
         .collect();
     let encodings = columns.iter().map(|c| vec![c.3]).collect::<Vec<_>>();
+    // Trace ids are random hex: LZ4 spent a third of its time on them for a
+    // third off their bytes, so they are stored as they are.
+    let codecs: Vec<CompressionOptions> = columns
+        .iter()
+        .map(|c| match (c.0, compression) {
+            ("trace_id", CompressionOptions::Lz4Raw) => CompressionOptions::Uncompressed,
+            _ => compression,
+        })
+        .collect();
     let arrays: Vec<Box<dyn Array>> = columns.into_iter().map(|c| c.2).collect();
     let options = WriteOptions {
         statistics: StatisticsOptions::empty(),
@@ -640,14 +687,7 @@ fn write_lent(
         data_page_size: None,
     };
     let schema = std::sync::Arc::new(schema);
-    let batch = RecordBatchT::try_new(rows, schema.clone(), arrays).map_err(|e| e.to_string())?;
-    let groups = RowGroupIterator::try_new(
-        std::iter::once(Ok(batch)),
-        &schema,
-        options,
-        encodings.into(),
-    )
-    .map_err(|e| e.to_string())?;
+    let group = row_group(arrays, &schema, &encodings, &codecs, options)?;
     let open = match chunk {
         Some(open) => open,
         None => {
@@ -661,11 +701,9 @@ fn write_lent(
             chunk.insert(ChunkFile { w, shown, rows: 0 })
         }
     };
-    for group in groups {
-        open.w
-            .write(rows as u64, group.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
+    open.w
+        .write(rows as u64, group)
+        .map_err(|e| e.to_string())?;
     open.rows += rows;
     Ok(())
 }
