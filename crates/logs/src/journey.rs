@@ -575,9 +575,20 @@ fn build_in_ranges(
                 _ => return Err(damaged(&runs_at)),
             }
         }
-        records.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Ids of a range share a long prefix: they are compared by the 8
+        // bytes after it first, as an integer, and whole only when those tie.
+        let skip = records
+            .iter()
+            .fold(records.first().map_or(0, |r| r.0.len()), |n, r| {
+                n.min(common_prefix(records[0].0, r.0))
+            });
+        let mut keyed: Vec<(u64, &[u8], &[u8])> = records
+            .into_iter()
+            .map(|(id, row)| (key_after(id, skip), id, row))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         let mut text = Vec::with_capacity((starts[r + 1] - starts[r]) as usize);
-        for (_, row) in records {
+        for (_, _, row) in keyed {
             text.extend_from_slice(row);
         }
         if text.len() as u64 != starts[r + 1] - starts[r] {
@@ -599,6 +610,22 @@ fn build_in_ranges(
     synced.map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
     Ok(total)
+}
+
+/// Length of the prefix `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The 8 bytes of `id` after its first `skip`, big-endian and zero-padded:
+/// ids that share those `skip` bytes and have different keys compare as
+/// their keys do (a shorter id is padded with bytes no greater than any).
+fn key_after(id: &[u8], skip: usize) -> u64 {
+    let rest = &id[skip.min(id.len())..];
+    let mut k = [0u8; 8];
+    let n = rest.len().min(8);
+    k[..n].copy_from_slice(&rest[..n]);
+    u64::from_be_bytes(k)
 }
 
 /// The error for a spill or runs file that does not read back as written.

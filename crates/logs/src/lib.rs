@@ -48,31 +48,34 @@ pub(crate) fn push_iso_ms(out: &mut String, t: ts::Millis) {
     let y = yoe + era * 400 + i64::from(m <= 2);
     if !(0..=9999).contains(&y) {
         use std::fmt::Write as _;
-        let _ = write!(out, "{y:04}-{m:02}-{d:02}T");
-    } else {
-        digits(out, y, 4);
-        out.push('-');
-        digits(out, m, 2);
-        out.push('-');
-        digits(out, d, 2);
-        out.push('T');
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        return;
     }
-    digits(out, ms / 3_600_000, 2);
-    out.push(':');
-    digits(out, ms / 60_000 % 60, 2);
-    out.push(':');
-    digits(out, ms / 1000 % 60, 2);
-    out.push('.');
-    digits(out, ms % 1000, 3);
-    out.push('Z');
+    // Filled in place and appended at once.
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    digits(&mut b[0..4], y);
+    digits(&mut b[5..7], m);
+    digits(&mut b[8..10], d);
+    digits(&mut b[11..13], ms / 3_600_000);
+    digits(&mut b[14..16], ms / 60_000 % 60);
+    digits(&mut b[17..19], ms / 1000 % 60);
+    digits(&mut b[20..23], ms % 1000);
+    // Only ASCII digits went in.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
-/// Appends `n` (0 ≤ n < 10^width) zero-padded to `width` digits.
-fn digits(out: &mut String, n: i64, width: u32) {
-    let mut p = 10i64.pow(width - 1);
-    while p > 0 {
-        out.push((b'0' + (n / p % 10) as u8) as char);
-        p /= 10;
+/// Writes `n` (0 ≤ n < 10^len) zero-padded into `to`.
+fn digits(to: &mut [u8], mut n: i64) {
+    for d in to.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
     }
 }
 
