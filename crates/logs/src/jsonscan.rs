@@ -87,17 +87,19 @@ fn value_end(b: &[u8], i: usize) -> Result<usize, ScanError> {
             }
             Err("unclosed object or array")
         }
-        Some(_) => {
+        Some(&first) => {
+            // One pass: find the word's end and whether it is made of number characters.
             let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
-            {
+            let mut digits = true;
+            while let Some(&c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                    break;
+                }
+                digits &= matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
                 j += 1;
             }
             let word = &b[i..j];
-            let number = matches!(word.first(), Some(b'-' | b'0'..=b'9'))
-                && word
-                    .iter()
-                    .all(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+            let number = digits && matches!(first, b'-' | b'0'..=b'9');
             if number || matches!(word, b"true" | b"false" | b"null") {
                 Ok(j)
             } else {
