@@ -182,9 +182,6 @@ fn parse_scenario(s: &str) -> Result<Scenario, String> {
 /// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers).
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 
-/// mimalloc v3's `mi_option_allow_thp` (the crate's constants are v2's).
-const MI_OPTION_ALLOW_THP: i32 = 43;
-
 fn main() -> ExitCode {
     // Keep freed memory instead of returning it to the OS after 10 ms: an
     // ingest frees and reallocates its Parquet chunk buffers all the time,
@@ -192,12 +189,6 @@ fn main() -> ExitCode {
     // SAFETY: mi_option_set only stores an integer option; it is called
     // before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    // Small pages, not transparent huge pages: a huge page is zeroed whole
-    // when first touched, however little of it is used. On 1.27 GB of logs
-    // the ingest's peak went from 180–200 MiB to 120–135 MiB and its time
-    // down by 6 % (alternating runs).
-    // SAFETY: as above.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => demo(a),

@@ -19,14 +19,9 @@ use sidik_core::Incident;
 use sidik_sample::{generate, GenerateOptions, Scenario};
 
 fn main() {
-    // As the `sidik` binary does: freed memory is kept, not returned to the
-    // OS (option 15, purge delay), and pages are small (option 43, mimalloc
-    // v3's allow_thp).
-    // SAFETY: stores integer options before any other thread exists.
-    unsafe {
-        libmimalloc_sys::mi_option_set(15, -1);
-        libmimalloc_sys::mi_option_set(43, 0);
-    };
+    // As the `sidik` binary does: freed memory is kept, not returned to the OS.
+    // SAFETY: stores an integer option before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let mut orders = 1_200_000u64;
     let mut baseline = false;
     let mut keep = None;
