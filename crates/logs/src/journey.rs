@@ -491,8 +491,9 @@ fn build_in_ranges(
     let bounds: Vec<&[u8]> = (1..ranges).map(|r| ids[r * ids.len() / ranges]).collect();
     let range_of = |id: &[u8]| bounds.partition_point(|b| *b <= id);
 
-    // Each partition's journeys, as `[varint id length][id][varint row length][row]`
-    // records grouped by range, go to its run: its own place in the runs file.
+    // Each partition's journeys, as `[varint id length × 2 + 1][id][varint row
+    // length][row]` records grouped by range (`[varint id length × 2]` and no
+    // id when the row starts with it), go to its run: its own place in the runs file.
     let runs_at = runs_path(dir);
     let runs = std::fs::OpenOptions::new()
         .read(true)
@@ -527,7 +528,12 @@ fn build_in_ranges(
             line.clear();
             row(&mut line, id, j, services, classes);
             f.csv[r] += line.len() as u64;
-            put_str(&mut run, id);
+            // The id, unless the row starts with it as written (not quoted).
+            let at_start = line.as_bytes().get(id.len()) == Some(&b',') && line.starts_with(id);
+            put_varint(&mut run, (id.len() as u64) << 1 | u64::from(!at_start));
+            if !at_start {
+                run.extend_from_slice(id.as_bytes());
+            }
             put_str(&mut run, &line);
         }
         while f.at.len() <= ranges {
@@ -568,12 +574,18 @@ fn build_in_ranges(
         let mut records: Vec<(&[u8], &[u8])> = Vec::new();
         let mut c = Cursor(&bytes);
         while !c.0.is_empty() {
-            let id = c.varint().and_then(|n| c.take(n as usize));
-            let row = c.varint().and_then(|n| c.take(n as usize));
-            match (id, row) {
-                (Some(id), Some(row)) => records.push((id, row)),
-                _ => return Err(damaged(&runs_at)),
-            }
+            let record = (|| {
+                let head = c.varint()?;
+                let n = (head >> 1) as usize;
+                let written = if head & 1 == 1 {
+                    Some(c.take(n)?)
+                } else {
+                    None
+                };
+                let row = c.varint().and_then(|len| c.take(len as usize))?;
+                Some((written.or_else(|| row.get(..n))?, row))
+            })();
+            records.push(record.ok_or_else(|| damaged(&runs_at))?);
         }
         // Ids of a range share a long prefix: they are compared by the 8
         // bytes after it first, as an integer, and whole only when those tie.
@@ -764,6 +776,9 @@ mod tests {
             "A\u{0}".into(),
             "A\u{0}B".into(),
             "Ä".into(),
+            // Quoted in the CSV.
+            "ORD,7".into(),
+            "ORD\"8".into(),
             "".into(),
         ];
         for n in [1, 2, 10, 11, 100, 99_999_999, 100_000_000] {
