@@ -1,50 +1,17 @@
 //! Events Parquet files: `chunk_rows` rows each, in row groups of at most
 //! `group_rows`, and every event in exactly one of them.
 
-use std::io::Write;
-
-use sidik_logs::classify::Classifier;
-use sidik_logs::ingest::{ingest, Options, Source};
-use sidik_logs::parse::Settings;
-use sidik_logs::record::Aliases;
+mod common;
 
 #[test]
 fn files_hold_chunk_rows_in_row_groups_of_at_most_group_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("upg.log");
-    let mut text = Vec::new();
-    for i in 0..23_000u64 {
-        writeln!(
-            text,
-            r#"{{"level":"info","ts":{}.5,"msg":"charge settled","order_id":"ORD-{i}"}}"#,
-            1_736_683_501 + i
-        )
-        .unwrap();
-    }
-    std::fs::write(&log, text).unwrap();
-    let src = Source {
-        service: "upg".into(),
-        files: vec![log],
-        format: None,
-        settings: Settings {
-            aliases: Aliases::default(),
-            tz: chrono_tz::UTC,
-            clock_offset_ms: 0,
-        },
-    };
-    let opts = Options {
-        out: tmp.path().join("out"),
-        quarantine: tmp.path().join("q"),
-        bucket_ms: 60_000,
-        // Not a multiple of the row group size: each file ends with a short group.
-        chunk_rows: 10_000,
-        group_rows: 4_000,
-        compression: Default::default(),
-        base: tmp.path().to_path_buf(),
-        progress: None,
-    };
-    ingest(&[src], &Classifier::new(None).unwrap(), &opts).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(&opts.out)
+    std::fs::write(&log, common::lines(23_000)).unwrap();
+    // Not a multiple of the row group size: each file ends with a short group.
+    common::ingest_upg(vec![log], tmp.path(), 10_000, 4_000);
+    let out = tmp.path().join("out");
+    let mut files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains("events-"))

@@ -3,46 +3,11 @@
 
 use std::io::Write;
 
-use sidik_logs::classify::Classifier;
-use sidik_logs::ingest::{ingest, Options, Source};
-use sidik_logs::parse::Settings;
-use sidik_logs::record::Aliases;
-
-fn lines(n: usize) -> Vec<u8> {
-    let mut v = Vec::new();
-    for i in 0..n {
-        writeln!(
-            v,
-            r#"{{"level":"info","ts":{}.5,"msg":"charge settled","order_id":"ORD-{i}"}}"#,
-            1_736_683_501 + i
-        )
-        .unwrap();
-    }
-    v
-}
+mod common;
+use common::lines;
 
 fn run(files: Vec<std::path::PathBuf>, tmp: &std::path::Path) -> sidik_logs::ingest::Ingest {
-    let src = Source {
-        service: "upg".into(),
-        files,
-        format: None,
-        settings: Settings {
-            aliases: Aliases::default(),
-            tz: chrono_tz::UTC,
-            clock_offset_ms: 0,
-        },
-    };
-    let opts = Options {
-        out: tmp.join("out"),
-        quarantine: tmp.join("q"),
-        bucket_ms: 60_000,
-        chunk_rows: 1000,
-        group_rows: sidik_logs::ingest::GROUP_ROWS,
-        compression: Default::default(),
-        base: tmp.to_path_buf(),
-        progress: None,
-    };
-    ingest(&[src], &Classifier::new(None).unwrap(), &opts).unwrap()
+    common::ingest_upg(files, tmp, 1000, sidik_logs::ingest::GROUP_ROWS)
 }
 
 #[test]
