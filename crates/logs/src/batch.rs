@@ -349,25 +349,6 @@ pub struct Facts<'a> {
     pub http_status: Option<u32>,
 }
 
-impl<'a> Facts<'a> {
-    /// The facts of an event.
-    pub fn of(e: &'a Event) -> Facts<'a> {
-        let r = &e.rec;
-        Facts {
-            service: e.service,
-            time: r.time.unwrap_or(0),
-            level: r.level,
-            class: e.class,
-            message: &r.message,
-            error: r.error.as_deref(),
-            order_id: r.order_id.as_deref(),
-            payment_id: r.payment_id.as_deref(),
-            latency_ms: r.latency_ms,
-            http_status: r.http_status.map(u32::from),
-        }
-    }
-}
-
 /// Names of the dictionary columns' values.
 pub struct Names<'a> {
     /// The service.

@@ -100,6 +100,11 @@ impl Classifier {
             .map(|c| c as u16)
     }
 
+    /// The class names, by index.
+    pub fn names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
     /// The name of class `i`.
     pub fn name(&self, i: u16) -> &str {
         &self.classes[i as usize].name

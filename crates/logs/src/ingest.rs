@@ -560,15 +560,7 @@ pub fn ingest(
         bytes: 0,
         outputs: Vec::new(),
     };
-    let mut timeline = Timeline::new(
-        opts.bucket_ms,
-        names.clone(),
-        classifier
-            .classes()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect(),
-    );
+    let mut timeline = Timeline::new(opts.bucket_ms, names.clone(), classifier.names());
     let mut patterns = Vec::new();
     let mut spilled = Vec::with_capacity(results.len());
     for r in results {
@@ -587,11 +579,7 @@ pub fn ingest(
         patterns.push((r.service, encoded.patterns));
         spilled.push(encoded.spilled);
     }
-    let class_names: Vec<String> = classifier
-        .classes()
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
+    let class_names = classifier.names();
     let jpath = opts.out.join("journeys.csv");
     let journeys = crate::journey::build(&spill, spilled, &names, &class_names, &jpath)?;
     summary.outputs.push(jpath);
@@ -647,7 +635,8 @@ fn ingest_service(
         .iter()
         .map(|s| s.lines.report.path.clone())
         .collect();
-    // Parquet is encoded on its own thread; the reader fills one batch while the encoder writes the last.
+    // The encoder thread mines templates, counts the timeline, spills the
+    // journeys and writes Parquet from each batch while the reader fills the next.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(0);
     let (back_tx, back) = std::sync::mpsc::channel();
     let writer = ChunkWriter::new(opts.chunk_rows, opts.group_rows, tx, back);
@@ -664,24 +653,16 @@ fn ingest_service(
         timeline: Timeline::new(
             opts.bucket_ms,
             vec![String::new(); idx as usize + 1],
-            classifier
-                .classes()
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+            classifier.names(),
         ),
         journeys: Spill::new(&opts.out.join(".journeys"), idx)?,
         files,
         compression: opts.compression,
-        classes: classifier
-            .classes()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect(),
+        classes: classifier.names(),
     };
     std::thread::scope(|scope| {
         let enc = std::thread::Builder::new()
-            .name(format!("parquet {}", src.service))
+            .name(format!("encode {}", src.service))
             .spawn_scoped(scope, move || -> Result<Encoded, LogsError> {
                 // The batch goes back to the reader, which clears and refills it.
                 for mut batch in rx {

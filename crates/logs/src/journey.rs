@@ -218,15 +218,7 @@ impl Spill {
     fn write(&mut self, p: usize) -> Result<(), LogsError> {
         let f = match &mut self.file {
             Some(f) => f,
-            slot => slot.insert(
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&self.path)
-                    .map_err(io("create", &self.path))?,
-            ),
+            slot => slot.insert(scratch(&self.path)?),
         };
         let part = &mut self.parts[p];
         f.write_all(&part.buf).map_err(io("write", &self.path))?;
@@ -298,6 +290,19 @@ impl<'a> Cursor<'a> {
         }
         None
     }
+    /// A record [`put_run_record`] wrote: the id and the row.
+    fn run_record(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        let head = self.varint()?;
+        let n = (head >> 1) as usize;
+        let written = if head & 1 == 1 {
+            Some(self.take(n)?)
+        } else {
+            None
+        };
+        let row = self.varint().and_then(|len| self.take(len as usize))?;
+        Some((written.or_else(|| row.get(..n))?, row))
+    }
+
     fn str(&mut self) -> Option<&'a str> {
         let n = self.varint()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
@@ -516,17 +521,10 @@ fn build_in_ranges(
     let bounds: Vec<&[u8]> = (1..ranges).map(|r| ids[r * ids.len() / ranges]).collect();
     let range_of = |id: &[u8]| bounds.partition_point(|b| *b <= id);
 
-    // Each partition's journeys, as `[varint id length × 2 + 1][id][varint row
-    // length][row]` records grouped by range (`[varint id length × 2]` and no
-    // id when the row starts with it), go to its run: its own place in the runs file.
+    // Each partition's journeys, as records ([`put_run_record`]) grouped by
+    // range, go to its run: its own place in the runs file.
     let runs_at = runs_path(dir);
-    let runs = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&runs_at)
-        .map_err(io("create", &runs_at))?;
+    let runs = scratch(&runs_at)?;
     let end = std::sync::atomic::AtomicU64::new(0);
     let folded = on_every_core(threads, PARTITIONS, |p| -> Result<Folded, LogsError> {
         let spills = read_partition(&spilled, p)?;
@@ -553,13 +551,7 @@ fn build_in_ranges(
             line.clear();
             row(&mut line, id, j, services, classes);
             f.csv[r] += line.len() as u64;
-            // The id, unless the row starts with it as written (not quoted).
-            let at_start = line.as_bytes().get(id.len()) == Some(&b',') && line.starts_with(id);
-            put_varint(&mut run, (id.len() as u64) << 1 | u64::from(!at_start));
-            if !at_start {
-                run.extend_from_slice(id.as_bytes());
-            }
-            put_str(&mut run, &line);
+            put_run_record(&mut run, id, &line);
         }
         while f.at.len() <= ranges {
             f.at.push(run.len() as u64);
@@ -599,18 +591,7 @@ fn build_in_ranges(
         let mut records: Vec<(&[u8], &[u8])> = Vec::new();
         let mut c = Cursor(&bytes);
         while !c.0.is_empty() {
-            let record = (|| {
-                let head = c.varint()?;
-                let n = (head >> 1) as usize;
-                let written = if head & 1 == 1 {
-                    Some(c.take(n)?)
-                } else {
-                    None
-                };
-                let row = c.varint().and_then(|len| c.take(len as usize))?;
-                Some((written.or_else(|| row.get(..n))?, row))
-            })();
-            records.push(record.ok_or_else(|| damaged(&runs_at))?);
+            records.push(c.run_record().ok_or_else(|| damaged(&runs_at))?);
         }
         // Ids of a range share a long prefix: they are compared by the 8
         // bytes after it first, as an integer, and whole only when those tie.
@@ -647,6 +628,30 @@ fn build_in_ranges(
     synced.map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, out).map_err(io("replace", out))?;
     Ok(total)
+}
+
+/// Appends a journey's run record: `[varint id length × 2 + 1][id][varint
+/// row length][row]`, or `[varint id length × 2][varint row length][row]`
+/// when the row starts with the id as written (not quoted), as it mostly does.
+fn put_run_record(run: &mut Vec<u8>, id: &str, row: &str) {
+    let at_start = row.as_bytes().get(id.len()) == Some(&b',') && row.starts_with(id);
+    put_varint(run, (id.len() as u64) << 1 | u64::from(!at_start));
+    if !at_start {
+        run.extend_from_slice(id.as_bytes());
+    }
+    put_str(run, row);
+}
+
+/// A file of scratch data under the spill folder, created empty, to be
+/// written and read back.
+fn scratch(path: &Path) -> Result<File, LogsError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io("create", path))
 }
 
 /// Length of the prefix `a` and `b` share.
@@ -859,7 +864,10 @@ mod tests {
                     Level::Info
                 };
                 let e = event(service, id, 1_000 * i as i64 + i64::from(service), level);
-                s.add(&Facts::of(&e)).unwrap();
+                // Through a batch, as the encoder feeds the spill.
+                let mut b = crate::batch::Batch::with_capacity(1);
+                b.push(&e);
+                s.add(&b.facts(0, service)).unwrap();
             }
             spilled.push(s.finish().unwrap());
         }
