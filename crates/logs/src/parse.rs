@@ -351,7 +351,7 @@ impl<'a> JsonFields<'a> {
             0 => {
                 self.time = match v.as_str() {
                     Some(s) => ts::parse(&s, tz),
-                    None if v.is_number() => ts::parse_epoch(v.0),
+                    None if v.is_number() => ts::parse_epoch(v.text_raw()),
                     None => None,
                 }
             }
@@ -429,7 +429,7 @@ impl LineParser for JsonParser {
                     None
                 };
             }
-            let val = Raw(raw);
+            let val = raw;
             if let Some(i) = m.pg {
                 pg_extra[i] = val.as_str().is_some().then_some(val);
             }
