@@ -329,9 +329,10 @@ fn read_partition(spilled: &[Spilled], part: usize) -> Result<Vec<Vec<u8>>, Logs
 }
 
 /// Folds one partition's records (the spill files of each service, in
-/// index order) into journeys keyed by order id.
-fn fold<'a>(dir: &Path, spills: &'a [Vec<u8>]) -> Result<Folds<'a>, LogsError> {
-    let mut map = Folds::with_hasher(rustc_hash::FxBuildHasher);
+/// index order) into journeys keyed by order id, in a map made for about
+/// `orders` of them.
+fn fold<'a>(dir: &Path, spills: &'a [Vec<u8>], orders: usize) -> Result<Folds<'a>, LogsError> {
+    let mut map = Folds::with_capacity_and_hasher(orders, rustc_hash::FxBuildHasher);
     // The id being read: the previous one's shared prefix, then the rest.
     let mut id = Vec::new();
     for (s, bytes) in spills.iter().enumerate() {
@@ -517,9 +518,12 @@ fn build_in_ranges(
     }
     ids.sort_unstable();
     ids.dedup();
+    // One order in 64 is sampled, and the hash spreads them evenly over the
+    // partitions: a partition's map is made a tenth larger than its share,
+    // so it is not grown (and copied) on the way.
+    let orders = ids.len() * 64 / PARTITIONS * 11 / 10;
     let ranges = ids.len().div_ceil(per_range.max(1)).max(1);
-    let bounds: Vec<&[u8]> = (1..ranges).map(|r| ids[r * ids.len() / ranges]).collect();
-    let range_of = |id: &[u8]| bounds.partition_point(|b| *b <= id);
+    let bounds = Bounds::new((1..ranges).map(|r| ids[r * ids.len() / ranges]).collect());
 
     // Each partition's journeys, as records ([`put_run_record`]) grouped by
     // range, go to its run: its own place in the runs file.
@@ -528,10 +532,10 @@ fn build_in_ranges(
     let end = std::sync::atomic::AtomicU64::new(0);
     let folded = on_every_core(threads, PARTITIONS, |p| -> Result<Folded, LogsError> {
         let spills = read_partition(&spilled, p)?;
-        let map = fold(dir, &spills)?;
+        let map = fold(dir, &spills, orders)?;
         let mut rows: Vec<(usize, &str, &Journey)> = map
             .iter()
-            .map(|(id, j)| (range_of(id.as_bytes()), &**id, j))
+            .map(|(id, j)| (bounds.range_of(id.as_bytes()), &**id, j))
             .collect();
         rows.sort_unstable_by_key(|r| r.0);
         let mut f = Folded {
@@ -652,6 +656,42 @@ fn scratch(path: &Path) -> Result<File, LogsError> {
         .truncate(true)
         .open(path)
         .map_err(io("create", path))
+}
+
+/// The ids that cut the ranges: range `r` holds the ids in `[ids[r - 1],
+/// ids[r])`, the first and the last open.
+struct Bounds<'a> {
+    ids: Vec<&'a [u8]>,
+    /// The prefix every bound starts with, and each bound's [`key_after`]
+    /// it: an id with the same prefix is placed by comparing integers.
+    prefix: &'a [u8],
+    keys: Vec<u64>,
+}
+
+impl<'a> Bounds<'a> {
+    /// Bounds from sorted ids.
+    fn new(ids: Vec<&'a [u8]>) -> Bounds<'a> {
+        // Sorted: what the first and last share, all share.
+        let prefix = match (ids.first(), ids.last()) {
+            (Some(a), Some(b)) => &a[..common_prefix(a, b)],
+            _ => &[][..],
+        };
+        let keys = ids.iter().map(|b| key_after(b, prefix.len())).collect();
+        Bounds { ids, prefix, keys }
+    }
+
+    /// The range of `id`: how many bounds are no greater than it.
+    fn range_of(&self, id: &[u8]) -> usize {
+        if !id.starts_with(self.prefix) {
+            return self.ids.partition_point(|b| *b <= id);
+        }
+        // Keys that differ order the ids as they do; among equal keys the
+        // ids themselves are compared.
+        let k = key_after(id, self.prefix.len());
+        let lo = self.keys.partition_point(|b| *b < k);
+        let hi = lo + self.keys[lo..].partition_point(|b| *b <= k);
+        lo + self.ids[lo..hi].partition_point(|b| *b <= id)
+    }
 }
 
 /// Length of the prefix `a` and `b` share.
@@ -778,6 +818,42 @@ mod tests {
     use super::*;
     use crate::ingest::Event;
     use crate::record::{Level, Record};
+
+    #[test]
+    fn ids_fall_in_the_range_a_plain_search_gives() {
+        // Bounds sharing a prefix, ids that share it or not, that are
+        // shorter, hold a zero byte, or tie on the eight bytes compared.
+        let bounds: Vec<&[u8]> = vec![
+            b"ORD-250112-0001",
+            b"ORD-250112-00010000",
+            b"ORD-250112-00010000x",
+            b"ORD-250112-00020000",
+            b"ORD-250112-9",
+        ];
+        let b = Bounds::new(bounds.clone());
+        assert_eq!(b.prefix, b"ORD-250112-");
+        let ids: [&[u8]; 14] = [
+            b"",
+            b"A",
+            b"ORD",
+            b"ORD-250112-",
+            b"ORD-250112-0",
+            b"ORD-250112-0001",
+            b"ORD-250112-0001\0",
+            b"ORD-250112-00010000",
+            b"ORD-250112-00010000a",
+            b"ORD-250112-00010000y",
+            b"ORD-250112-00015",
+            b"ORD-250112-9",
+            b"ORD-250112-99",
+            b"Z",
+        ];
+        for id in ids {
+            let want = bounds.partition_point(|x| *x <= id);
+            assert_eq!(b.range_of(id), want, "{}", String::from_utf8_lossy(id));
+        }
+        assert_eq!(Bounds::new(Vec::new()).range_of(b"ORD-1"), 0);
+    }
 
     fn event(service: u16, id: &str, t: Millis, level: Level) -> Event {
         Event {

@@ -58,26 +58,38 @@ pub(crate) fn push_iso_ms(out: &mut String, t: ts::Millis) {
         );
         return;
     }
-    // Filled in place and appended at once.
+    // Filled in place and appended at once, two digits at a time.
     let mut b = *b"0000-00-00T00:00:00.000Z";
-    digits(&mut b[0..4], y);
-    digits(&mut b[5..7], m);
-    digits(&mut b[8..10], d);
-    digits(&mut b[11..13], ms / 3_600_000);
-    digits(&mut b[14..16], ms / 60_000 % 60);
-    digits(&mut b[17..19], ms / 1000 % 60);
-    digits(&mut b[20..23], ms % 1000);
+    let (y, m, d, ms) = (y as usize, m as usize, d as usize, ms as usize);
+    let s = ms / 1000;
+    for (at, n) in [
+        (0, y / 100),
+        (2, y % 100),
+        (5, m),
+        (8, d),
+        (11, s / 3600),
+        (14, s / 60 % 60),
+        (17, s % 60),
+        (21, ms % 100),
+    ] {
+        b[at..at + 2].copy_from_slice(&PAIRS[2 * n..2 * n + 2]);
+    }
+    b[20] = b'0' + (ms % 1000 / 100) as u8;
     // Only ASCII digits went in.
     out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
-/// Writes `n` (0 ≤ n < 10^len) zero-padded into `to`.
-fn digits(to: &mut [u8], mut n: i64) {
-    for d in to.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
+/// `00`, `01`, … `99`, one after the other.
+const PAIRS: [u8; 200] = {
+    let mut p = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        p[2 * i] = b'0' + (i / 10) as u8;
+        p[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
-}
+    p
+};
 
 #[cfg(test)]
 mod tests {
@@ -86,6 +98,8 @@ mod tests {
         for t in [
             0i64,
             1_736_683_501_123,
+            1_736_683_501_007,
+            1_736_683_559_070,
             951_782_400_000,
             4_102_444_799_999,
             -86_400_001,
