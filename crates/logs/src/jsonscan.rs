@@ -45,23 +45,21 @@ struct Quotes {
 }
 
 impl Quotes {
-    /// The quotes of `b`; `None` when it holds a backslash (a quote may be
-    /// escaped) or is longer than [`MARKED`].
-    fn of(b: &[u8]) -> Option<Quotes> {
+    /// Marks the quotes of `b`; `false` when it holds a backslash (a quote
+    /// may be escaped) or is longer than [`MARKED`]. (Filled in place: the
+    /// marks are too large to be moved around cheaply.)
+    fn mark(&mut self, b: &[u8]) -> bool {
         if b.len() > MARKED {
-            return None;
+            return false;
         }
-        let mut q = Quotes {
-            bits: [0; MARKED / 64],
-            words: b.len().div_ceil(64),
-        };
+        self.words = b.len().div_ceil(64);
         let mut escapes = 0u64;
         for (w, chunk) in b.chunks(64).enumerate() {
             let (quotes, backslashes) = marks(chunk);
-            q.bits[w] = quotes;
+            self.bits[w] = quotes;
             escapes |= backslashes;
         }
-        (escapes == 0).then_some(q)
+        escapes == 0
     }
 
     /// The first quote at or after `i`.
@@ -221,8 +219,11 @@ fn value_end(b: &[u8], i: usize, quotes: Option<&Quotes>) -> Result<usize, ScanE
 /// JSON text (strings with their quotes).
 pub fn scan<'a>(line: &'a str, mut f: impl FnMut(&'a str, Raw<'a>)) -> Result<(), ScanError> {
     let b = line.as_bytes();
-    let quotes = Quotes::of(b);
-    let quotes = quotes.as_ref();
+    let mut marked = Quotes {
+        bits: [0; MARKED / 64],
+        words: 0,
+    };
+    let quotes = marked.mark(b).then_some(&marked);
     let mut i = ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return Err("not an object");
