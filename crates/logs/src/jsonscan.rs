@@ -83,28 +83,30 @@ impl Quotes {
     }
 }
 
-/// Bits of the quotes and of the backslashes in up to 64 bytes.
+/// Bits of the quotes in up to 64 bytes, and bits that are not zero when
+/// they hold a backslash.
 #[cfg(target_arch = "x86_64")]
 fn marks(chunk: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
     };
     let mut quotes = 0u64;
-    let mut backslashes = 0u64;
     let mut blocks = chunk.chunks_exact(16);
-    for (k, block) in blocks.by_ref().enumerate() {
-        // SAFETY: SSE2 is part of every x86_64 processor, and the load reads
-        // the 16 bytes of `block` (unaligned loads are allowed).
-        let (q, bs) = unsafe {
+    // SAFETY: SSE2 is part of every x86_64 processor, and each load reads
+    // the 16 bytes of its `block` (unaligned loads are allowed).
+    let mut backslashes = unsafe {
+        let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
+        let mut escapes = _mm_setzero_si128();
+        for (k, block) in blocks.by_ref().enumerate() {
             let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))),
-            )
-        };
-        quotes |= u64::from(q as u16) << (16 * k);
-        backslashes |= u64::from(bs as u16) << (16 * k);
-    }
+            let q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
+            quotes |= u64::from(q as u16) << (16 * k);
+            escapes = _mm_or_si128(escapes, _mm_cmpeq_epi8(v, backslash));
+        }
+        // Where the backslashes are does not matter, only whether there is one.
+        u64::from(_mm_movemask_epi8(escapes) as u16)
+    };
     let done = chunk.len() - blocks.remainder().len();
     for (j, c) in blocks.remainder().iter().enumerate() {
         quotes |= u64::from(*c == b'"') << (done + j);
@@ -165,6 +167,24 @@ fn string_end_escaped(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
     }
 }
 
+/// What a byte is to a bare value: part of a number, the end of the value,
+/// or another character (of `true`, `false`, `null`, or of no value).
+const NUMBER: u8 = 1;
+const END: u8 = 2;
+const BARE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' => NUMBER,
+            b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n' => END,
+            _ => 0,
+        };
+        c += 1;
+    }
+    t
+};
+
 /// The end (exclusive) of the value starting at `i`.
 fn value_end(b: &[u8], i: usize, quotes: Option<&Quotes>) -> Result<usize, ScanError> {
     match b.get(i) {
@@ -192,14 +212,16 @@ fn value_end(b: &[u8], i: usize, quotes: Option<&Quotes>) -> Result<usize, ScanE
             Err("unclosed object or array")
         }
         Some(&first) => {
-            // One pass: find the word's end and whether it is made of number characters.
+            // One pass: find the word's end and whether it is made of number
+            // characters, a table lookup a byte.
             let mut j = i;
             let mut digits = true;
             while let Some(&c) = b.get(j) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
-                    break;
+                match BARE[c as usize] {
+                    NUMBER => {}
+                    END => break,
+                    _ => digits = false,
                 }
-                digits &= matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
                 j += 1;
             }
             let word = &b[i..j];

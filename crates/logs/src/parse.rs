@@ -260,10 +260,24 @@ struct Memo {
     oldest: u8,
 }
 
+/// The first `len` of the 16 `bytes` (all of them past 16), as a number.
+fn head(bytes: &[u8], len: usize) -> u128 {
+    let mut w = [0u8; 16];
+    w.copy_from_slice(&bytes[..16]);
+    let w = u128::from_le_bytes(w);
+    if len >= 16 {
+        w
+    } else {
+        w & ((1u128 << (8 * len)) - 1)
+    }
+}
+
 /// A raw key and what it resolved to.
 #[derive(Default)]
 struct KeyMemo {
     raw: String,
+    /// Its first 16 bytes as [`head`] gives them.
+    word: u128,
     /// Index into `JsonParser::slots`.
     slots: Option<usize>,
     /// Index into [`PG_JSON_EXTRA`].
@@ -430,10 +444,22 @@ impl LineParser for JsonParser {
             }
             let ways = &mut memo[position];
             position += 1;
-            // A byte loop: keys are a few bytes long, shorter than a call to memcmp is worth.
+            // Keys are a few bytes long: their first sixteen are compared as
+            // one number, read from the line where it has that many left.
+            let at = raw_key.as_ptr() as usize - line.as_ptr() as usize;
+            let word = line
+                .as_bytes()
+                .get(at..at + 16)
+                .map(|b| head(b, raw_key.len()));
             let same = |m: &KeyMemo| {
                 m.raw.len() == raw_key.len()
-                    && m.raw.bytes().zip(raw_key.bytes()).all(|(x, y)| x == y)
+                    && match word {
+                        Some(w) => {
+                            m.word == w
+                                && m.raw.as_bytes().get(16..) == raw_key.as_bytes().get(16..)
+                        }
+                        None => m.raw.bytes().zip(raw_key.bytes()).all(|(x, y)| x == y),
+                    }
             };
             let w = match ways.keys.iter().position(same) {
                 Some(w) => w,
@@ -444,6 +470,10 @@ impl LineParser for JsonParser {
                     let k = jsonscan::key(raw_key);
                     m.raw.clear();
                     m.raw.push_str(raw_key);
+                    let mut first = [0u8; 16];
+                    let n = raw_key.len().min(16);
+                    first[..n].copy_from_slice(&raw_key.as_bytes()[..n]);
+                    m.word = head(&first, n);
                     m.slots = index.get(k.as_ref()).copied();
                     m.pg = if pg {
                         PG_JSON_EXTRA.iter().position(|x| *x == k)
