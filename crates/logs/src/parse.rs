@@ -1066,6 +1066,47 @@ mod tests {
     }
 
     #[test]
+    fn long_keys_that_share_their_first_sixteen_bytes_are_told_apart() {
+        // Keys are compared as one number of their first sixteen bytes, and
+        // longer ones byte by byte after that.
+        let extra = [(
+            "payment_id".to_string(),
+            vec!["payment_reference_number".to_string()],
+        )]
+        .into_iter()
+        .collect();
+        let mut p = parser(
+            &Format::Json,
+            Settings {
+                aliases: Aliases::with(&extra),
+                ..settings()
+            },
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        for (i, key) in ["payment_reference_number", "payment_reference_numbers"]
+            .iter()
+            .cycle()
+            .take(6)
+            .enumerate()
+        {
+            // The key in the middle of the line, then last.
+            let line = format!(r#"{{"ts":1736683501,"{key}":"P{i}","msg":"m{i}"}}"#);
+            p.line(1, line.as_bytes(), None, &mut out);
+            let line = format!(r#"{{"ts":1736683501,"msg":"m{i}","{key}":"P{i}"}}"#);
+            p.line(2, line.as_bytes(), None, &mut out);
+        }
+        let got: Vec<Option<&str>> = out.iter().map(|p| rec(p).payment_id.as_deref()).collect();
+        let want: Vec<Option<&str>> = (0..6)
+            .flat_map(|i| {
+                let v = (i % 2 == 0).then_some(["P0", "P1", "P2", "P3", "P4", "P5"][i]);
+                [v, v]
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn zap_zerolog_slog_and_nested_json() {
         let out = one(
             &Format::Json,
