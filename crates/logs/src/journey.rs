@@ -618,19 +618,26 @@ fn build_in_ranges(
         }
         write_at(&csv, &text, starts[r]).map_err(io("write", &tmp))
     })?;
-    // The spill is removed (and its pages freed as its files close) while
-    // the CSV goes to disk.
     drop(ids);
-    let synced = std::thread::scope(|scope| {
+    // Not synced to disk, as no evidence file is: each is made again by
+    // running the ingest again, and the rename still replaces the old
+    // table whole. (Syncing its 112 MB took 2 % of a 1.27 GB ingest.)
+    drop(csv);
+    std::fs::rename(&tmp, out).map_err(io("replace", out))?;
+    // The scratch files are deleted side by side: each frees its pages.
+    std::thread::scope(|scope| {
         scope.spawn(|| {
             drop(runs);
-            drop(spilled);
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_file(&runs_at);
         });
-        csv.sync_all()
+        for s in spilled {
+            scope.spawn(move || {
+                drop(s.file);
+                let _ = std::fs::remove_file(&s.path);
+            });
+        }
     });
-    synced.map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, out).map_err(io("replace", out))?;
+    let _ = std::fs::remove_dir_all(dir);
     Ok(total)
 }
 
