@@ -167,10 +167,12 @@ fn string_end_escaped(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
     }
 }
 
-/// What a byte is to a bare value: part of a number, the end of the value,
-/// or another character (of `true`, `false`, `null`, or of no value).
+/// A byte that may be part of a number.
 const NUMBER: u8 = 1;
+/// A byte that ends a bare value.
 const END: u8 = 2;
+/// What each byte is to a bare value: [`NUMBER`], [`END`], or 0 for any
+/// other (of `true`, `false`, `null`, or of no value at all).
 const BARE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;

@@ -446,10 +446,11 @@ impl LineParser for JsonParser {
             position += 1;
             // Keys are a few bytes long: their first sixteen are compared as
             // one number, read from the line where it has that many left.
-            let at = raw_key.as_ptr() as usize - line.as_ptr() as usize;
+            // (The key lies in the line; were it not, `get` finds no bytes there.)
+            let at = (raw_key.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
             let word = line
                 .as_bytes()
-                .get(at..at + 16)
+                .get(at..at.wrapping_add(16))
                 .map(|b| head(b, raw_key.len()));
             let same = |m: &KeyMemo| {
                 m.raw.len() == raw_key.len()
