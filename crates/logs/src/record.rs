@@ -24,6 +24,14 @@ pub enum Level {
 impl Level {
     /// Reads a level word in any of the usual spellings.
     pub fn parse(s: &str) -> Option<Level> {
+        // The words loggers write most, as they write them, first.
+        match s.as_bytes() {
+            b"info" => return Some(Level::Info),
+            b"error" => return Some(Level::Error),
+            b"warn" => return Some(Level::Warn),
+            b"debug" => return Some(Level::Debug),
+            _ => {}
+        }
         // Lower-cased on the stack: a level word is short, and this runs for every record.
         let t = s.trim().as_bytes();
         if t.len() > 11 {
