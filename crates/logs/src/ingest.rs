@@ -345,6 +345,46 @@ impl FileStream {
     }
 }
 
+/// A service's quarantine file, created with its first bad line.
+struct Quarantine {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl Quarantine {
+    /// Keeps bad line `b` of the file shown as `file`.
+    fn keep(&mut self, file: &str, b: &Bad) -> Result<(), LogsError> {
+        let path = &self.path;
+        let io = |action| {
+            move |e| LogsError::Io {
+                action,
+                path: path.clone(),
+                source: e,
+            }
+        };
+        let q = match &mut self.file {
+            Some(q) => q,
+            slot => slot.insert(BufWriter::new(File::create(path).map_err(io("create"))?)),
+        };
+        let entry =
+            serde_json::json!({"file": file, "line": b.line, "reason": b.reason, "text": b.text});
+        writeln!(q, "{entry}").map_err(io("write"))
+    }
+
+    /// Writes what is buffered; the file's path, if there was a bad line.
+    fn finish(self) -> Result<Option<PathBuf>, LogsError> {
+        let Some(mut q) = self.file else {
+            return Ok(None);
+        };
+        q.flush().map_err(|e| LogsError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source: e,
+        })?;
+        Ok(Some(self.path))
+    }
+}
+
 /// Lines parsed per call of `FileStream::fill`; fewer than the records a
 /// JSON parser keeps for reuse.
 const LINES_PER_FILL: usize = 256;
@@ -741,120 +781,97 @@ fn read_service(
     mut streams: Vec<FileStream>,
     mut writer: ChunkWriter,
 ) -> Result<ServiceResult, LogsError> {
-    let qpath = opts.quarantine.join(format!("{}.jsonl", src.service));
-    let mut quarantine: Option<BufWriter<File>> = None;
-    let mut bytes = 0u64;
-    // k-way merge by time: one pending event per file.
-    let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
-    let mut heap: BinaryHeap<Reverse<(Millis, usize)>> = BinaryHeap::new();
-    // One file needs no merge: its head is the next event.
-    let single = streams.len() == 1;
-    let advance = |i: usize,
-                   streams: &mut Vec<FileStream>,
-                   heads: &mut Vec<Option<Event>>,
-                   heap: &mut BinaryHeap<Reverse<(Millis, usize)>>,
-                   quarantine: &mut Option<BufWriter<File>>,
-                   bytes: &mut u64|
-     -> Result<(), LogsError> {
-        while let Some(p) = streams[i].next(bytes) {
-            match p {
-                Parsed::Rec(rec, line) => {
-                    streams[i].report().events += 1;
-                    let class = classifier.classify(&rec);
-                    let t = rec.time.unwrap_or(0);
-                    heads[i] = Some(Event {
-                        service: idx,
-                        file: i as u32,
-                        line,
-                        rec,
-                        class,
-                    });
-                    if !single {
-                        heap.push(Reverse((t, i)));
-                    }
-                    return Ok(());
-                }
-                Parsed::Bad(b) => {
-                    streams[i].report().quarantined += 1;
-                    let q = match quarantine {
-                        Some(q) => q,
-                        None => {
-                            let f = File::create(&qpath).map_err(|e| LogsError::Io {
-                                action: "create",
-                                path: qpath.clone(),
-                                source: e,
-                            })?;
-                            quarantine.insert(BufWriter::new(f))
-                        }
-                    };
-                    let entry = serde_json::json!({"file": streams[i].report().path, "line": b.line, "reason": b.reason, "text": b.text});
-                    writeln!(q, "{entry}").map_err(|e| LogsError::Io {
-                        action: "write",
-                        path: qpath.clone(),
-                        source: e,
-                    })?;
-                }
-            }
-        }
-        Ok(())
+    let mut quarantine = Quarantine {
+        path: opts.quarantine.join(format!("{}.jsonl", src.service)),
+        file: None,
     };
-    for i in 0..streams.len() {
-        advance(
-            i,
-            &mut streams,
-            &mut heads,
-            &mut heap,
-            &mut quarantine,
-            &mut bytes,
-        )?;
-    }
+    let mut bytes = 0u64;
     let mut reported = 0u64;
-    loop {
-        let i = if single {
-            0
-        } else {
-            match heap.pop() {
-                Some(Reverse((_, i))) => i,
-                None => break,
-            }
-        };
-        let e = match heads[i].take() {
-            Some(e) => e,
-            // A single file's stream has ended.
-            None if single => break,
-            None => unreachable!("a head for every heap entry"),
-        };
-        if !writer.push(&e) {
-            return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
-        }
-        streams[i].lines.parser.recycle(e.rec);
+    let mut progress = |bytes: u64| {
         if let Some(p) = &opts.progress {
             if bytes - reported >= 1 << 20 {
                 p.fetch_add(bytes - reported, std::sync::atomic::Ordering::Relaxed);
                 reported = bytes;
             }
         }
-        advance(
-            i,
-            &mut streams,
-            &mut heads,
-            &mut heap,
-            &mut quarantine,
-            &mut bytes,
-        )?;
+    };
+    let stopped = || LogsError::Parquet("the Parquet encoder stopped".into());
+    if let [s] = streams.as_mut_slice() {
+        // One file needs no merge: each record goes to the writer as it comes.
+        while let Some(p) = s.next(&mut bytes) {
+            match p {
+                Parsed::Rec(rec, line) => {
+                    s.report().events += 1;
+                    let class = classifier.classify(&rec);
+                    let e = Event {
+                        service: idx,
+                        file: 0,
+                        line,
+                        rec,
+                        class,
+                    };
+                    if !writer.push(&e) {
+                        return Err(stopped());
+                    }
+                    s.lines.parser.recycle(e.rec);
+                    progress(bytes);
+                }
+                Parsed::Bad(b) => {
+                    s.report().quarantined += 1;
+                    quarantine.keep(&s.lines.report.path, &b)?;
+                }
+            }
+        }
+    } else {
+        // k-way merge by time: one pending event per file.
+        let mut heads: Vec<Option<Event>> = (0..streams.len()).map(|_| None).collect();
+        let mut heap: BinaryHeap<Reverse<(Millis, usize)>> = BinaryHeap::new();
+        let mut advance = |i: usize,
+                           streams: &mut Vec<FileStream>,
+                           heads: &mut Vec<Option<Event>>,
+                           heap: &mut BinaryHeap<Reverse<(Millis, usize)>>,
+                           bytes: &mut u64|
+         -> Result<(), LogsError> {
+            while let Some(p) = streams[i].next(bytes) {
+                match p {
+                    Parsed::Rec(rec, line) => {
+                        streams[i].report().events += 1;
+                        let class = classifier.classify(&rec);
+                        heap.push(Reverse((rec.time.unwrap_or(0), i)));
+                        heads[i] = Some(Event {
+                            service: idx,
+                            file: i as u32,
+                            line,
+                            rec,
+                            class,
+                        });
+                        return Ok(());
+                    }
+                    Parsed::Bad(b) => {
+                        streams[i].report().quarantined += 1;
+                        quarantine.keep(&streams[i].lines.report.path, &b)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        for i in 0..streams.len() {
+            advance(i, &mut streams, &mut heads, &mut heap, &mut bytes)?;
+        }
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let e = heads[i].take().expect("a head for every heap entry");
+            if !writer.push(&e) {
+                return Err(stopped());
+            }
+            streams[i].lines.parser.recycle(e.rec);
+            progress(bytes);
+            advance(i, &mut streams, &mut heads, &mut heap, &mut bytes)?;
+        }
     }
     if !writer.close() {
-        return Err(LogsError::Parquet("the Parquet encoder stopped".into()));
+        return Err(stopped());
     }
-    let mut outputs = Vec::new();
-    if let Some(mut q) = quarantine {
-        q.flush().map_err(|e| LogsError::Io {
-            action: "write",
-            path: qpath.clone(),
-            source: e,
-        })?;
-        outputs.push(qpath);
-    }
+    let outputs = quarantine.finish()?.into_iter().collect();
     Ok(ServiceResult {
         service: src.service.clone(),
         files: streams.into_iter().map(|s| s.lines.report).collect(),
