@@ -262,6 +262,38 @@ impl FileStream {
         &mut self.lines.report
     }
 
+    /// The next event of this file (file `file` of service `service`),
+    /// classified; bad lines on the way are counted and kept in `quarantine`.
+    fn next_event(
+        &mut self,
+        service: u16,
+        file: u32,
+        classifier: &Classifier,
+        quarantine: &mut Quarantine,
+        bytes: &mut u64,
+    ) -> Result<Option<Event>, LogsError> {
+        while let Some(p) = self.next(bytes) {
+            match p {
+                Parsed::Rec(rec, line) => {
+                    self.report().events += 1;
+                    let class = classifier.classify(&rec);
+                    return Ok(Some(Event {
+                        service,
+                        file,
+                        line,
+                        rec,
+                        class,
+                    }));
+                }
+                Parsed::Bad(b) => {
+                    self.report().quarantined += 1;
+                    quarantine.keep(&self.lines.report.path, &b)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The next parsed item, reading as many lines as needed.
     fn next(&mut self, bytes: &mut u64) -> Option<Parsed> {
         loop {
@@ -355,20 +387,15 @@ impl Quarantine {
     /// Keeps bad line `b` of the file shown as `file`.
     fn keep(&mut self, file: &str, b: &Bad) -> Result<(), LogsError> {
         let path = &self.path;
-        let io = |action| {
-            move |e| LogsError::Io {
-                action,
-                path: path.clone(),
-                source: e,
-            }
-        };
         let q = match &mut self.file {
             Some(q) => q,
-            slot => slot.insert(BufWriter::new(File::create(path).map_err(io("create"))?)),
+            slot => slot.insert(BufWriter::new(
+                File::create(path).map_err(crate::io("create", path))?,
+            )),
         };
         let entry =
             serde_json::json!({"file": file, "line": b.line, "reason": b.reason, "text": b.text});
-        writeln!(q, "{entry}").map_err(io("write"))
+        writeln!(q, "{entry}").map_err(crate::io("write", path))
     }
 
     /// Writes what is buffered; the file's path, if there was a bad line.
@@ -376,11 +403,7 @@ impl Quarantine {
         let Some(mut q) = self.file else {
             return Ok(None);
         };
-        q.flush().map_err(|e| LogsError::Io {
-            action: "write",
-            path: self.path.clone(),
-            source: e,
-        })?;
+        q.flush().map_err(crate::io("write", &self.path))?;
         Ok(Some(self.path))
     }
 }
@@ -798,29 +821,12 @@ fn read_service(
     let stopped = || LogsError::Parquet("the Parquet encoder stopped".into());
     if let [s] = streams.as_mut_slice() {
         // One file needs no merge: each record goes to the writer as it comes.
-        while let Some(p) = s.next(&mut bytes) {
-            match p {
-                Parsed::Rec(rec, line) => {
-                    s.report().events += 1;
-                    let class = classifier.classify(&rec);
-                    let e = Event {
-                        service: idx,
-                        file: 0,
-                        line,
-                        rec,
-                        class,
-                    };
-                    if !writer.push(&e) {
-                        return Err(stopped());
-                    }
-                    s.lines.parser.recycle(e.rec);
-                    progress(bytes);
-                }
-                Parsed::Bad(b) => {
-                    s.report().quarantined += 1;
-                    quarantine.keep(&s.lines.report.path, &b)?;
-                }
+        while let Some(e) = s.next_event(idx, 0, classifier, &mut quarantine, &mut bytes)? {
+            if !writer.push(&e) {
+                return Err(stopped());
             }
+            s.lines.parser.recycle(e.rec);
+            progress(bytes);
         }
     } else {
         // k-way merge by time: one pending event per file.
@@ -832,26 +838,10 @@ fn read_service(
                            heap: &mut BinaryHeap<Reverse<(Millis, usize)>>,
                            bytes: &mut u64|
          -> Result<(), LogsError> {
-            while let Some(p) = streams[i].next(bytes) {
-                match p {
-                    Parsed::Rec(rec, line) => {
-                        streams[i].report().events += 1;
-                        let class = classifier.classify(&rec);
-                        heap.push(Reverse((rec.time.unwrap_or(0), i)));
-                        heads[i] = Some(Event {
-                            service: idx,
-                            file: i as u32,
-                            line,
-                            rec,
-                            class,
-                        });
-                        return Ok(());
-                    }
-                    Parsed::Bad(b) => {
-                        streams[i].report().quarantined += 1;
-                        quarantine.keep(&streams[i].lines.report.path, &b)?;
-                    }
-                }
+            let next = streams[i].next_event(idx, i as u32, classifier, &mut quarantine, bytes)?;
+            if let Some(e) = next {
+                heap.push(Reverse((e.rec.time.unwrap_or(0), i)));
+                heads[i] = Some(e);
             }
             Ok(())
         };

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::batch::Facts;
 use crate::ts::Millis;
-use crate::LogsError;
+use crate::{io, LogsError};
 
 /// Number of hash partitions the spill is split into (a power of two). With
 /// 128, one partition of a 10-million-order day holds about 80,000 orders
@@ -751,16 +751,6 @@ fn write_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
         let mut f = f;
         f.seek(std::io::SeekFrom::Start(offset))?;
         f.write_all(buf)
-    }
-}
-
-/// The error of an I/O `action` on `path`, for `map_err`.
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogsError {
-    let path = path.to_path_buf();
-    move |source| LogsError::Io {
-        action,
-        path,
-        source,
     }
 }
 

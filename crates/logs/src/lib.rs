@@ -22,7 +22,17 @@ pub mod record;
 pub mod timeline;
 pub mod ts;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The error of an I/O `action` on `path`, for `map_err`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogsError {
+    let path = path.to_path_buf();
+    move |source| LogsError::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// `2025-01-12T12:05:01.123Z` for UTC milliseconds.
 pub(crate) fn iso_ms(t: ts::Millis) -> String {
