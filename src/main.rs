@@ -26,6 +26,7 @@ mod frame;
 mod logs_cmd;
 mod metrics_cmd;
 mod pg_cmd;
+mod rca_cmd;
 mod recon_cmd;
 mod report;
 mod run;
@@ -76,6 +77,8 @@ enum Command {
     /// Metrics from a Prometheus-compatible server or exports, and the Go runtime findings.
     #[command(subcommand)]
     Metrics(metrics_cmd::MetricsCommand),
+    /// Score the five hypotheses against the evidence and find the incident's phases.
+    Rca(rca_cmd::RcaArgs),
     /// Draw the incident timeline and the reconciliation chart (PNG and SVG in charts/).
     #[command(subcommand)]
     Chart(chart_cmd::ChartCommand),
@@ -202,6 +205,7 @@ fn main() -> ExitCode {
         Command::Chart(c) => chart_cmd::run(c),
         Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
+        Command::Rca(a) => rca_cmd::run(a),
         Command::Recon(a) => match recon_cmd::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

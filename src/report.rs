@@ -243,10 +243,8 @@ pub fn incident_report(inc: &Incident) -> String {
         md.push_str("\n![timeline](../charts/timeline.png)\n");
     }
 
-    md.push_str("\n## Root cause and contributing factors\n\n*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
-    for (i, h) in HYPOTHESES.iter().enumerate() {
-        let _ = writeln!(md, "{}. {h}: not evaluated", i + 1);
-    }
+    md.push_str("\n## Root cause and contributing factors\n\n");
+    root_cause(&mut md, inc);
 
     md.push_str("\n## Evidence\n\n");
     match Manifest::load(&inc.dir) {
@@ -312,4 +310,74 @@ pub fn incident_report(inc: &Incident) -> String {
         }
     }
     md
+}
+
+/// The root cause section from `evidence/rca.json`, or the hypotheses still open.
+fn root_cause(md: &mut String, inc: &Incident) {
+    let path = inc.dir.evidence().join("rca.json");
+    let rca: Option<serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let Some(rca) = rca else {
+        md.push_str("*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
+        for (i, h) in HYPOTHESES.iter().enumerate() {
+            let _ = writeln!(md, "{}. {h}: not evaluated", i + 1);
+        }
+        return;
+    };
+    let hyps = rca["hypotheses"].as_array().cloned().unwrap_or_default();
+    let primary = rca["primary"].as_str();
+    match primary.and_then(|p| hyps.iter().find(|h| h["id"] == p)) {
+        Some(h) => {
+            let _ = writeln!(
+                md,
+                "**Primary root cause: hypothesis {}, {}** ({}). Scored by `sidik rca`; the evidence is in [reports/rca.md](rca.md).\n",
+                h["number"],
+                h["title"].as_str().unwrap_or(""),
+                rca["primary_why"].as_str().unwrap_or("")
+            );
+            for c in h["checks"].as_array().into_iter().flatten() {
+                if c["outcome"] == "pass" && c["role"] == "cause" {
+                    let _ = writeln!(
+                        md,
+                        "- {}: {}",
+                        c["says"].as_str().unwrap_or(""),
+                        c["detail"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        None => md.push_str(
+            "*No hypothesis is supported by the evidence collected* (see [reports/rca.md](rca.md) for what is missing).\n",
+        ),
+    }
+    let factors = rca["contributing"].as_array().cloned().unwrap_or_default();
+    if !factors.is_empty() {
+        md.push_str("\nContributing factors, in the order they first occurred:\n\n");
+        for f in &factors {
+            let at = f["at"]
+                .as_str()
+                .and_then(|t| sidik_core::time::parse_time(t, inc.tz).ok())
+                .map(|t| format!("{} — ", sidik_core::time::format_local(t, inc.tz)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- {at}{} ({}): {}",
+                f["says"].as_str().unwrap_or(""),
+                f["hypothesis"].as_str().unwrap_or(""),
+                f["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    md.push_str("\n| # | hypothesis | verdict | score |\n|---|---|---|---:|\n");
+    for h in &hyps {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            h["number"],
+            h["title"].as_str().unwrap_or(""),
+            h["verdict"].as_str().unwrap_or(""),
+            h["score"]
+        );
+    }
 }

@@ -232,17 +232,39 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
         .as_str()
         .unwrap()
         .contains(&format!("{stuck} orders still stuck")));
-    assert_eq!(
-        step(&j, "phase-2-analysis", "root-cause")["status"],
-        "manual"
+    // Root-cause scoring (sidik-rca) names the injected cause and feeds the chart and report.
+    let rc = step(&j, "phase-2-analysis", "root-cause");
+    assert_eq!(rc["status"], "succeeded", "{rc}");
+    assert!(rc["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("hypothesis 1 supported (Database connection pool exhaustion"));
+    for s in ["validate", "document", "contributing"] {
+        assert_eq!(step(&j, "phase-3-root-cause", s)["status"], "succeeded");
+    }
+    let rca = json(&d.join("evidence/rca.json"));
+    assert_eq!(rca["primary"], "pool-exhaustion");
+    assert!(rca["phases"]["spike_start"]["at"]
+        .as_str()
+        .unwrap()
+        .starts_with("2025-01-12T19:00:00"));
+    let incident = std::fs::read_to_string(d.join("reports/incident.md")).unwrap();
+    assert!(
+        incident
+            .contains("**Primary root cause: hypothesis 1, Database connection pool exhaustion**"),
+        "{incident}"
     );
 
     let ticked = check_tracker(&d);
     assert_eq!(
-        ticked, 9,
-        "the six phase-1 tasks, the two log-analysis tasks and the timeline of phase 2"
+        ticked, 13,
+        "the six phase-1 tasks, the two log-analysis tasks, the root cause and the timeline of phase 2, and three of phase 3"
     );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
+    assert!(
+        tracker.contains("- [x] Identify root cause dari hypotheses → [[reports/rca.md]]"),
+        "{tracker}"
+    );
     // Both charts drawn, embedded under their tasks, the timeline with the database panel.
     for (task, chart) in [
         ("- [x] Map timeline", "timeline"),
@@ -545,7 +567,7 @@ fn a_dry_run_changes_no_byte() {
         "{out}"
     );
     assert!(out.contains("->  - [x] Collect metrics dari Huawei Cloud (12 Jan full day) → [[reports/metrics.md]]"), "{out}");
-    assert!(out.contains("manual      root-cause"), "{out}");
+    assert!(out.contains("manual      root-cause-identified"), "{out}");
     assert_eq!(before, snapshot(&d));
     assert_eq!(
         std::fs::read_dir(d.join("runs")).unwrap().count(),

@@ -117,6 +117,11 @@ pub trait Action: Send + Sync {
     fn always_run(&self) -> bool {
         false
     }
+    /// The report it links from the tracker, when not `reports/STEP.md`
+    /// (a file name inside `reports/`); the dry run shows this link.
+    fn report_file(&self) -> Option<&'static str> {
+        None
+    }
     /// Does the work.
     fn run(&self, ctx: &Context) -> Outcome;
 }
@@ -698,7 +703,15 @@ impl<'a> Runner<'a> {
             let line = (|| -> Result<String, sidik_tracker::TrackerError> {
                 let file = TrackerFile::open(path)?;
                 let tracker_dir = path.parent().unwrap_or(Path::new("."));
-                let report = self.incident.dir.reports().join(format!("{}.md", step.id));
+                let action = match &step.kind {
+                    Kind::Action { name, .. } => Some(name.as_str()),
+                    Kind::Manual { .. } => None,
+                };
+                let name = action
+                    .and_then(|a| self.registry.get(a))
+                    .and_then(|a| a.report_file().map(str::to_string))
+                    .unwrap_or_else(|| format!("{}.md", step.id));
+                let report = self.incident.dir.reports().join(name);
                 let link = sidik_core::folder::relative_path(&report, tracker_dir);
                 let edited = ops::tick(
                     file.doc(),

@@ -1,0 +1,478 @@
+//! The incident's phases found in the per-minute series: the start of the
+//! traffic spike, the onset of errors (per class and overall), the start of
+//! degradation and the recovery.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::detect::{cusum, hinge, median, steps};
+use crate::evidence::{Evidence, Logs, Minute};
+
+/// One detected phase boundary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// When, ms since the epoch (UTC).
+    pub at: i64,
+    /// The series that showed it.
+    pub series: String,
+    /// How it was found, with the numbers.
+    pub method: String,
+}
+
+/// When an error class began to exceed its background.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassOnset {
+    /// The class.
+    pub class: String,
+    /// First line of the run, ms (exact when the templates know it, else the minute).
+    pub start: i64,
+    /// When the excess became significant, ms.
+    pub alarm: i64,
+    /// Last minute with an excess, ms.
+    pub last: i64,
+    /// Lines in the run.
+    pub events: u64,
+    /// Lines the background rate explains over the same minutes.
+    pub expected: f64,
+    /// Services that logged it during the run, most first: (service, lines).
+    pub services: Vec<(String, u64)>,
+    /// The first line: `file:line` and message, when the templates know it.
+    pub sample: Option<(String, String)>,
+}
+
+/// Everything the phase detection found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Start of the traffic spike.
+    pub spike_start: Option<Phase>,
+    /// First error line of the incident.
+    pub error_onset: Option<Phase>,
+    /// Errors at full rate, latency up, stuck orders accumulating.
+    pub degradation_start: Option<Phase>,
+    /// The incident's error classes back to their background.
+    pub recovery: Option<Phase>,
+    /// Every class that exceeded its background during the incident, earliest first.
+    pub classes: Vec<ClassOnset>,
+    /// Phases that could not be found, and why.
+    pub not_found: Vec<String>,
+}
+
+const MIN_MS: i64 = 60_000;
+
+/// CUSUM slack over the reference and the alarm threshold, in lines. An
+/// isolated background line decays in 10 minutes; 4 lines beyond the
+/// background raise the alarm.
+const SLACK: f64 = 0.1;
+const THRESHOLD: f64 = 4.0;
+/// A run is extended back over earlier lines of its class separated by at
+/// most this many quiet minutes: a rare class that recurs within a quarter
+/// of an hour is one episode, whose first line is the onset.
+const GAP: usize = 15;
+
+/// Fills NaN with the previous value (or the next, at the start).
+fn fill(v: &mut [f64]) {
+    let first = v.iter().copied().find(|x| x.is_finite()).unwrap_or(0.0);
+    let mut last = first;
+    for x in v.iter_mut() {
+        if x.is_finite() {
+            last = *x;
+        } else {
+            *x = last;
+        }
+    }
+}
+
+fn moving_average(y: &[f64], w: usize) -> Vec<f64> {
+    let h = w / 2;
+    (0..y.len())
+        .map(|i| {
+            let a = i.saturating_sub(h);
+            let b = (i + h + 1).min(y.len());
+            y[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect()
+}
+
+/// The traffic series: metrics' request rate, else the logs' requests, else lines.
+fn traffic(ev: &Evidence, from: Minute, to: Minute) -> Option<(Vec<f64>, String)> {
+    if let Some(m) = &ev.metrics {
+        if m.has("request_rate") {
+            let mut y = m.dense("request_rate", None, from, to, false);
+            if y.iter().filter(|v| v.is_finite()).count() * 2 > y.len() {
+                fill(&mut y);
+                return Some((y, format!("request_rate, all services ({})", m.source)));
+            }
+        }
+    }
+    let logs = ev.logs.as_ref()?;
+    let requests = logs_sum(logs, from, to, |s| &s.requests);
+    if requests.iter().sum::<f64>() > 0.0 {
+        return Some((
+            requests,
+            format!("requests per minute, all services ({})", logs.source),
+        ));
+    }
+    Some((
+        logs_sum(logs, from, to, |s| &s.lines),
+        format!("log lines per minute, all services ({})", logs.source),
+    ))
+}
+
+fn logs_sum(
+    logs: &Logs,
+    from: Minute,
+    to: Minute,
+    pick: impl Fn(&crate::evidence::ServiceSeries) -> &Vec<f64>,
+) -> Vec<f64> {
+    let len = (to - from).max(0) as usize;
+    let mut out = vec![0.0; len];
+    for s in logs.services.values() {
+        add_range(&mut out, pick(s), logs.start, from);
+    }
+    out
+}
+
+/// Adds `src` (starting at minute `src_start`) into `out` (starting at `from`).
+fn add_range(out: &mut [f64], src: &[f64], src_start: Minute, from: Minute) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let j = from + i as i64 - src_start;
+        if j >= 0 && (j as usize) < src.len() {
+            *o += src[j as usize];
+        }
+    }
+}
+
+/// The minutes analysed: the incident window, else the log timeline's span.
+pub fn span(ev: &Evidence) -> Option<(Minute, Minute)> {
+    if let Some(w) = ev.window {
+        return Some(w);
+    }
+    let logs = ev.logs.as_ref()?;
+    let len = logs.services.values().map(|s| s.lines.len()).max()?;
+    Some((logs.start, logs.start + len as i64))
+}
+
+/// Finds every phase the evidence allows.
+pub fn detect(ev: &Evidence) -> Phases {
+    let mut p = Phases::default();
+    let Some((from, to)) = span(ev) else {
+        p.not_found
+            .push("no per-minute series: neither an incident window nor a log timeline".into());
+        return p;
+    };
+    // 1. The spike: where traffic bends into its steepest sustained rise.
+    let mut spike_min: Option<Minute> = None;
+    match traffic(ev, from, to) {
+        Some((y, series)) => match spike(&y) {
+            Some((at, before, after, lo, peak)) => {
+                spike_min = Some(from + at as i64);
+                p.spike_start = Some(Phase {
+                    at: (from + at as i64) * MIN_MS,
+                    series,
+                    method: format!(
+                        "hinge fit: slope {before:+.2}/min before, {after:+.2}/min after; traffic from {lo:.0} to a peak of {peak:.0} per minute"
+                    ),
+                });
+            }
+            None => p.not_found.push(format!(
+                "spike: {series} never rises to 1.5 times its level of the 3 hours before"
+            )),
+        },
+        None => p
+            .not_found
+            .push("spike: no traffic series (no metrics, no log timeline)".into()),
+    }
+    // 2. Error onset, per class.
+    if let Some(logs) = &ev.logs {
+        let (classes, together) = class_onsets(logs, from, to, spike_min);
+        p.classes = classes;
+        // The earliest first line: of one class's run, or of all classes' run.
+        let first = p
+            .classes
+            .first()
+            .into_iter()
+            .chain(together.as_ref())
+            .min_by_key(|c| c.start)
+            .cloned();
+        match first {
+            Some(c) => {
+                let series = if c.class == ALL {
+                    "errors of every class together".to_string()
+                } else {
+                    format!("{} errors", c.class)
+                };
+                p.error_onset = Some(Phase {
+                    at: c.start,
+                    series: format!("{series} per minute ({})", logs.source),
+                    method: format!(
+                        "Poisson CUSUM against the background before the spike (alarm after {} excess lines at {}); the first line of that run",
+                        THRESHOLD,
+                        crate::report::hhmm(ev.tz, c.alarm)
+                    ),
+                });
+                let end = p.classes.iter().map(|c| c.last).max().unwrap_or(c.last);
+                if end / MIN_MS + 1 < to - 5 {
+                    p.recovery = Some(Phase {
+                        at: end + MIN_MS,
+                        series: format!(
+                            "{} errors per minute ({})",
+                            p.classes
+                                .iter()
+                                .map(|c| c.class.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            logs.source
+                        ),
+                        method: "the minute after the last one above the background".into(),
+                    });
+                }
+            }
+            None => p.not_found.push(
+                "error onset: no error class rises above its background in the window".into(),
+            ),
+        }
+    } else {
+        p.not_found
+            .push("error onset: no log timeline (run the logs step)".into());
+    }
+    // 3. Degradation: the step to full impact on the most affected service's latency.
+    let anchor = p.error_onset.as_ref().map(|e| e.at / MIN_MS).or(spike_min);
+    match anchor {
+        Some(a) => {
+            let lo = spike_min.map_or(a - 15, |s| s.min(a - 15).max(s)).max(from);
+            let hi = (a + 60).min(to);
+            match degradation(ev, lo, hi, spike_min.unwrap_or(lo)) {
+                Some(d) => p.degradation_start = Some(d),
+                None => p.not_found.push(
+                    "degradation: no latency series steps up after the onset (no metrics latency_p99_ms, no log latencies)"
+                        .into(),
+                ),
+            }
+        }
+        None => p
+            .not_found
+            .push("degradation: neither a spike nor an error onset to look after".into()),
+    }
+    p
+}
+
+/// (knot, slope before, slope after, level before, peak) of the spike in `y`.
+fn spike(y: &[f64]) -> Option<(usize, f64, f64, f64, f64)> {
+    if y.len() < 30 {
+        return None;
+    }
+    let ma = moving_average(y, 5);
+    let peak = (0..ma.len()).max_by(|&a, &b| ma[a].total_cmp(&ma[b]))?;
+    let lo_idx = (peak.saturating_sub(180)..=peak).min_by(|&a, &b| ma[a].total_cmp(&ma[b]))?;
+    let (lo, pk) = (ma[lo_idx], ma[peak]);
+    if pk < 1.5 * lo.max(1e-9) || peak == lo_idx {
+        return None;
+    }
+    let t90 = (lo_idx..=peak).find(|&i| ma[i] >= lo + 0.9 * (pk - lo))?;
+    let a = lo_idx.saturating_sub(60);
+    let seg = &y[a..=t90.min(y.len() - 1)];
+    let h = hinge(seg, 0, seg.len())?;
+    Some((a + h.at, h.before, h.after, lo, pk))
+}
+
+/// The label of the run over all classes together.
+const ALL: &str = "*";
+
+/// Every class's incident run, earliest first, and the run of all classes
+/// together (whose first line may belong to a class too sparse to stand
+/// out alone).
+fn class_onsets(
+    logs: &Logs,
+    from: Minute,
+    to: Minute,
+    spike: Option<Minute>,
+) -> (Vec<ClassOnset>, Option<ClassOnset>) {
+    let len = (to - from).max(0) as usize;
+    let traffic = logs_sum(logs, from, to, |s| &s.lines);
+    // The background: before the spike, else the first quarter of the span.
+    let base_end = spike
+        .map(|s| (s - from).clamp(0, len as i64) as usize)
+        .filter(|&b| b >= 60)
+        .unwrap_or(len / 4);
+    let traffic_base = traffic[..base_end].iter().sum::<f64>() / base_end.max(1) as f64;
+    let mut classes: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in logs.services.values() {
+        for (c, v) in &s.classes {
+            let e = classes.entry(c.as_str()).or_insert_with(|| vec![0.0; len]);
+            add_range(e, v, logs.start, from);
+        }
+    }
+    let mut all = vec![0.0; len];
+    for v in classes.values() {
+        for (a, x) in all.iter_mut().zip(v) {
+            *a += x;
+        }
+    }
+    let mut out = Vec::new();
+    let mut together = None;
+    for (class, x) in classes.into_iter().chain(std::iter::once((ALL, all))) {
+        if x.iter().sum::<f64>() == 0.0 {
+            continue;
+        }
+        // Background lines per minute, with half a line of prior so a class
+        // never seen before the spike still has a rate.
+        let lambda = (x[..base_end].iter().sum::<f64>() + 0.5) / base_end.max(1) as f64;
+        let mu: Vec<f64> = traffic
+            .iter()
+            .map(|&t| {
+                lambda
+                    * if traffic_base > 0.0 {
+                        t / traffic_base
+                    } else {
+                        1.0
+                    }
+            })
+            .collect();
+        let runs = cusum(&x, &mu, SLACK, THRESHOLD);
+        // The incident's run: the first one from 30 minutes before the spike on.
+        let earliest = spike.map_or(0, |s| (s - 30 - from).max(0) as usize);
+        let Some(r) = runs
+            .into_iter()
+            .find(|r| r.last >= earliest && r.start >= earliest.min(base_end))
+        else {
+            continue;
+        };
+        let mut start = r.start;
+        while let Some(i) = (start.saturating_sub(GAP).max(earliest)..start).find(|&i| x[i] > 0.0) {
+            start = i;
+        }
+        let start_min = from + start as i64;
+        // The exact first line, when the templates' first record falls in that minute.
+        let first = logs
+            .patterns
+            .iter()
+            .filter(|p| p.class == class || class == ALL)
+            .filter(|p| p.first_seen / MIN_MS == start_min)
+            .min_by_key(|p| p.first_seen);
+        let mut services: Vec<(String, u64)> = logs
+            .services
+            .iter()
+            .filter_map(|(name, s)| {
+                let summed: Vec<f64>;
+                let v = if class == ALL {
+                    summed = (0..s.lines.len())
+                        .map(|i| s.classes.values().map(|c| c[i]).sum())
+                        .collect();
+                    &summed
+                } else {
+                    s.classes.get(class)?
+                };
+                let n: f64 = (start..=r.last)
+                    .filter_map(|i| {
+                        let j = from + i as i64 - logs.start;
+                        (j >= 0).then(|| v.get(j as usize).copied()).flatten()
+                    })
+                    .sum();
+                (n > 0.0).then(|| (name.clone(), n as u64))
+            })
+            .collect();
+        services.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let onset = ClassOnset {
+            class: class.to_string(),
+            start: first.map_or(start_min * MIN_MS, |p| p.first_seen),
+            alarm: (from + r.alarm as i64) * MIN_MS,
+            last: (from + r.last as i64) * MIN_MS,
+            events: r.events as u64,
+            expected: r.expected,
+            services,
+            sample: first.map(|p| (p.sample_at.clone(), p.sample.clone())),
+        };
+        if class == ALL {
+            together = Some(onset);
+        } else {
+            out.push(onset);
+        }
+    }
+    out.sort_by_key(|c| (c.start, c.alarm));
+    (out, together)
+}
+
+/// The step to full impact in `lo..hi`: on the service whose latency rose
+/// most over its level before the spike, the second of two level shifts
+/// (onset, then full rate), or the only one.
+fn degradation(ev: &Evidence, lo: Minute, hi: Minute, spike: Minute) -> Option<Phase> {
+    if hi - lo < 8 {
+        return None;
+    }
+    let mut candidates: Vec<(f64, String, Vec<f64>)> = Vec::new();
+    if let Some(m) = &ev.metrics {
+        for svc in m.services("latency_p99_ms") {
+            let mut y = m.dense("latency_p99_ms", Some(&svc), lo, hi, true);
+            let mut before = m.dense("latency_p99_ms", Some(&svc), spike - 60, spike, true);
+            if y.iter().filter(|v| v.is_finite()).count() * 2 < y.len() {
+                continue;
+            }
+            fill(&mut y);
+            fill(&mut before);
+            let (Some(b), Some(d)) = (median(&before), median(&y)) else {
+                continue;
+            };
+            candidates.push((
+                d / b.max(1e-9),
+                format!("latency_p99_ms of {svc} ({})", m.source),
+                y,
+            ));
+        }
+    }
+    if candidates.is_empty() {
+        if let Some(logs) = &ev.logs {
+            for (svc, s) in &logs.services {
+                let window = |a: Minute, b: Minute| -> Vec<f64> {
+                    (a..b)
+                        .map(|t| {
+                            let j = t - logs.start;
+                            if j >= 0 {
+                                s.p95.get(j as usize).copied().unwrap_or(f64::NAN)
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect()
+                };
+                let mut y = window(lo, hi);
+                let before = window(spike - 60, spike);
+                if y.iter().filter(|v| v.is_finite()).count() * 2 < y.len() {
+                    continue;
+                }
+                fill(&mut y);
+                let (Some(b), Some(d)) = (median(&before), median(&y)) else {
+                    continue;
+                };
+                candidates.push((
+                    d / b.max(1e-9),
+                    format!("p95 latency of {svc} in the logs ({})", logs.source),
+                    y,
+                ));
+            }
+        }
+    }
+    let (ratio, series, y) = candidates.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    if ratio < 1.5 {
+        return None;
+    }
+    let (one, two) = steps(&y, 2);
+    let pick = match two {
+        Some(t) if t.means[0] < t.means[1] && t.means[1] < t.means[2] => {
+            Some((t.cuts[1], t.means[1], t.means[2]))
+        }
+        _ => None,
+    }
+    .or_else(|| {
+        one.filter(|o| o.means[1] > o.means[0])
+            .map(|o| (o.cuts[0], o.means[0], o.means[1]))
+    })?;
+    let (cut, before, after) = pick;
+    Some(Phase {
+        at: (lo + cut as i64) * MIN_MS,
+        series,
+        method: format!(
+            "level shift (least-squares steps): {before:.0} → {after:.0} ms; the service whose latency rose most ({ratio:.1}× its level before the spike)"
+        ),
+    })
+}

@@ -1,0 +1,285 @@
+//! `reports/rca.md` for people and `evidence/rca.json` for the other steps
+//! (the timeline chart reads its phases, the incident report its verdict).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+use sidik_core::Incident;
+
+use crate::phases::Phase;
+use crate::score::{Analysis, Outcome, Verdict};
+use crate::RcaError;
+
+fn at(tz: Tz, ms: i64) -> Option<DateTime<Tz>> {
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz))
+}
+
+/// `HH:MM` in the incident's timezone.
+pub fn hhmm(tz: Tz, ms: i64) -> String {
+    at(tz, ms).map_or_else(|| ms.to_string(), |t| t.format("%H:%M").to_string())
+}
+
+/// `HH:MM:SS` in the incident's timezone.
+pub fn hhmmss(tz: Tz, ms: i64) -> String {
+    at(tz, ms).map_or_else(|| ms.to_string(), |t| t.format("%H:%M:%S").to_string())
+}
+
+/// RFC 3339 with milliseconds in the incident's timezone.
+pub fn rfc3339(tz: Tz, ms: i64) -> String {
+    at(tz, ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+    )
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Supported => "supported",
+        Verdict::Contradicted => "contradicted",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "holds",
+        Outcome::Fail => "does not hold",
+        Outcome::Missing => "missing",
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The analysis as JSON, times in the incident's timezone.
+pub fn to_json(a: &Analysis, tz: Tz) -> Value {
+    let phase = |p: &Option<Phase>| -> Value {
+        match p {
+            Some(p) => json!({"at": rfc3339(tz, p.at), "series": p.series, "method": p.method}),
+            None => Value::Null,
+        }
+    };
+    let opt = |t: Option<i64>| t.map(|t| rfc3339(tz, t));
+    json!({
+        "version": 1,
+        "primary": a.primary,
+        "primary_why": a.primary_why,
+        "phases": {
+            "spike_start": phase(&a.phases.spike_start),
+            "error_onset": phase(&a.phases.error_onset),
+            "degradation_start": phase(&a.phases.degradation_start),
+            "recovery": phase(&a.phases.recovery),
+            "not_found": a.phases.not_found,
+        },
+        "first_occurrences": a.phases.classes.iter().map(|c| json!({
+            "class": c.class,
+            "first": rfc3339(tz, c.start),
+            "significant": rfc3339(tz, c.alarm),
+            "last": rfc3339(tz, c.last),
+            "lines": c.events,
+            "background": c.expected,
+            "services": c.services,
+            "sample": c.sample.as_ref().map(|(w, m)| json!({"at": w, "message": m})),
+        })).collect::<Vec<_>>(),
+        "hypotheses": a.hypotheses.iter().map(|h| json!({
+            "id": h.id,
+            "number": h.number,
+            "title": h.title,
+            "verdict": h.verdict,
+            "score": (h.score * 10.0).round() / 10.0,
+            "significant_at": opt(h.significant_at),
+            "first_at": opt(h.first_at),
+            "why": h.why,
+            "missing": h.missing,
+            "checks": h.checks.iter().map(|c| json!({
+                "id": c.id,
+                "says": c.says,
+                "role": c.role,
+                "kind": c.kind,
+                "weight": c.weight,
+                "outcome": c.outcome,
+                "detail": c.detail,
+                "at": opt(c.at),
+                "pointers": c.pointers,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "contributing": a.contributing.iter().map(|f| json!({
+            "id": f.id,
+            "hypothesis": f.hypothesis,
+            "says": f.says,
+            "detail": f.detail,
+            "at": opt(f.at),
+        })).collect::<Vec<_>>(),
+        "missing": a.missing,
+        "notes": a.notes,
+        "hypothesis_sources": a.hypothesis_sources,
+    })
+}
+
+/// The report for people.
+pub fn to_markdown(a: &Analysis, tz: Tz) -> String {
+    let mut md = String::from("# Root cause analysis\n\n");
+    let title = |id: &str| {
+        a.hypotheses
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| format!("Hypothesis {}: {}", h.number, h.title))
+            .unwrap_or_default()
+    };
+    md.push_str("## Primary root cause\n\n");
+    match (&a.primary, &a.primary_why) {
+        (Some(p), Some(why)) => {
+            let h = a.hypotheses.iter().find(|h| &h.id == p);
+            let _ = writeln!(md, "**{}** — {why}.\n", title(p));
+            if let Some(h) = h {
+                let _ = writeln!(md, "{}\n", h.explains);
+                for c in h.checks.iter().filter(|c| c.outcome == Outcome::Pass) {
+                    let _ = writeln!(md, "- {}: {}", c.says, c.detail);
+                }
+                md.push('\n');
+            }
+        }
+        _ => md.push_str(
+            "No hypothesis is supported by the evidence collected. See what is missing below, collect it, and run `sidik rca` again.\n\n",
+        ),
+    }
+    md.push_str("## Contributing factors\n\n");
+    if a.contributing.is_empty() {
+        md.push_str("None found beyond the primary cause's own evidence.\n\n");
+    }
+    for f in &a.contributing {
+        let _ = writeln!(
+            md,
+            "- {}{} ({}): {}",
+            f.at.map_or(String::new(), |t| format!("{} ", hhmm(tz, t))),
+            f.says,
+            f.hypothesis,
+            f.detail
+        );
+    }
+    if !a.contributing.is_empty() {
+        md.push('\n');
+    }
+    md.push_str("## Phases\n\n| phase | at | series | how |\n|---|---|---|---|\n");
+    for (name, p) in [
+        ("traffic spike", &a.phases.spike_start),
+        ("error onset", &a.phases.error_onset),
+        ("degradation", &a.phases.degradation_start),
+        ("recovery", &a.phases.recovery),
+    ] {
+        match p {
+            Some(p) => {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {} | {} |",
+                    hhmmss(tz, p.at),
+                    cell(&p.series),
+                    cell(&p.method)
+                );
+            }
+            None => {
+                let _ = writeln!(md, "| {name} | not found | | |");
+            }
+        }
+    }
+    for n in &a.phases.not_found {
+        let _ = writeln!(md, "\n- {n}");
+    }
+    md.push_str("\n## Timeline of first occurrences\n\n| first line | significant | class | lines | background | services | first line at |\n|---|---|---|---:|---:|---|---|\n");
+    for c in &a.phases.classes {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.1} | {} | {} |",
+            hhmmss(tz, c.start),
+            hhmm(tz, c.alarm),
+            c.class,
+            sidik_core::fmt::count(c.events as i64),
+            c.expected,
+            cell(
+                &c.services
+                    .iter()
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            c.sample
+                .as_ref()
+                .map_or(String::new(), |(w, m)| cell(&format!("{w} `{m}`")))
+        );
+    }
+    if a.phases.classes.is_empty() {
+        md.push_str("| | | no error class rose above its background | | | | |\n");
+    }
+    md.push_str("\n## Hypotheses\n\n| # | hypothesis | verdict | score | significant from | why |\n|---|---|---|---:|---|---|\n");
+    for h in &a.hypotheses {
+        let _ = writeln!(
+            md,
+            "| {} | {} | **{}** | {:.0} | {} | {} |",
+            h.number,
+            cell(&h.title),
+            verdict_word(h.verdict),
+            h.score,
+            h.significant_at.map_or(String::new(), |t| hhmm(tz, t)),
+            cell(&h.why)
+        );
+    }
+    md.push_str("\n## Evidence\n");
+    for h in &a.hypotheses {
+        let _ = writeln!(
+            md,
+            "\n### {}. {} — {}\n\n| check | role | weight | result | numbers | where |\n|---|---|---:|---|---|---|",
+            h.number,
+            h.title,
+            verdict_word(h.verdict)
+        );
+        for c in &h.checks {
+            let _ = writeln!(
+                md,
+                "| {} | {:?} | {} | {} | {} | {} |",
+                cell(&c.says),
+                c.role,
+                c.weight,
+                outcome_word(c.outcome),
+                cell(&c.detail),
+                cell(&c.pointers.join("; "))
+            );
+        }
+        if !h.missing.is_empty() {
+            let _ = writeln!(md, "\nmissing: {}", h.missing.join("; "));
+        }
+    }
+    if !a.missing.is_empty() || !a.notes.is_empty() {
+        md.push_str("\n## What was not available\n\n");
+        for m in &a.missing {
+            let _ = writeln!(md, "- missing: {m}");
+        }
+        for n in &a.notes {
+            let _ = writeln!(md, "- not used: {n}");
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nHypotheses from: {}. Scores weigh only checks whose evidence exists; a check whose evidence is missing never counts against a hypothesis.",
+        a.hypothesis_sources.join(", ")
+    );
+    md
+}
+
+/// Writes `reports/rca.md` and `evidence/rca.json`; returns their paths.
+pub fn write(inc: &Incident, a: &Analysis) -> Result<(PathBuf, PathBuf), RcaError> {
+    let md_path = inc.dir.reports().join("rca.md");
+    let json_path = inc.dir.evidence().join("rca.json");
+    for p in [&md_path, &json_path] {
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| sidik_core::Error::io("create folder", d, e))?;
+        }
+    }
+    let json = serde_json::to_string_pretty(&to_json(a, inc.tz)).expect("JSON values serialise");
+    sidik_core::folder::write_atomic(&json_path, format!("{json}\n").as_bytes())?;
+    sidik_core::folder::write_atomic(&md_path, to_markdown(a, inc.tz).as_bytes())?;
+    Ok((md_path, json_path))
+}
