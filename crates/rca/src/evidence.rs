@@ -588,11 +588,21 @@ fn load_pg(
     let mut pg = Pg::default();
     let mut notes = Vec::new();
     let inside = |ms: i64| window.is_none_or(|(a, b)| (a..b).contains(&minute_of(ms)));
-    let Ok(rd) = std::fs::read_dir(ev) else {
-        return Ok((pg, notes));
+    // Samples: `evidence/STEP/samples.csv` (the playbook step) and
+    // `evidence/pg/samples-DB-STAMP/samples.csv` (`sidik pg sample`).
+    let list = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
     };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
+    let mut entries = list(ev);
+    for d in entries.clone() {
+        if d.is_dir() {
+            entries.extend(list(&d).into_iter().filter(|p| p.is_dir()));
+        }
+    }
     for p in entries {
         let samples = p.join("samples.csv");
         if samples.is_file() {
