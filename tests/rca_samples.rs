@@ -76,7 +76,7 @@ fn prepare(dir: &Path, scenario: &str, orders: u64, seed: u64) {
     sidik_ok(&["rca", "--incident", d]);
 }
 
-fn check(dir: &Path, scenario: &str, expected: &str) -> Vec<String> {
+fn check(dir: &Path, expected: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let truth = json(&dir.join("ground_truth.json"));
     let rca = json(&dir.join("evidence/rca.json"));
@@ -153,7 +153,6 @@ fn check(dir: &Path, scenario: &str, expected: &str) -> Vec<String> {
             }
         }
     }
-    let _ = scenario;
     problems
 }
 
@@ -180,7 +179,7 @@ fn every_scenario_at_two_sizes_and_three_seeds() {
                 };
                 let dir = tmp.path().join(format!("{scenario}-{orders}-{seed}"));
                 prepare(&dir, scenario, orders, seed);
-                let p = check(&dir, scenario, expected);
+                let p = check(&dir, expected);
                 problems.lock().unwrap().extend(p);
                 // Keep the disk small: the logs are no longer needed.
                 let _ = std::fs::remove_dir_all(dir.join("logs"));

@@ -262,7 +262,7 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
     );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
     assert!(
-        tracker.contains("- [x] Identify root cause dari hypotheses → [[reports/rca.md]]"),
+        tracker.contains("- [x] Identify root cause dari hypotheses: → [[reports/rca.md]]"),
         "{tracker}"
     );
     // Both charts drawn, embedded under their tasks, the timeline with the database panel.

@@ -171,7 +171,7 @@ pub fn detect(ev: &Evidence) -> Phases {
                     at: (from + at as i64) * MIN_MS,
                     series,
                     method: format!(
-                        "hinge fit: slope {before:+.2}/min before, {after:+.2}/min after; traffic from {lo:.0} to a peak of {peak:.0} per minute"
+                        "hinge fit: slope {before:+.2} a minute before, {after:+.2} after; from {lo:.1} (5-minute mean) to a peak of {peak:.1}"
                     ),
                 });
             }
@@ -475,4 +475,50 @@ fn degradation(ev: &Evidence, lo: Minute, hi: Minute, spike: Minute) -> Option<P
             "level shift (least-squares steps): {before:.0} → {after:.0} ms; the service whose latency rose most ({ratio:.1}× its level before the spike)"
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slowly falling evening, a 20-minute ramp to six times the level
+    /// from minute 200, then a plateau; uniform noise of ±5.
+    fn evening_with_a_spike() -> Vec<f64> {
+        let mut r = 1u64;
+        (0..300)
+            .map(|t| {
+                r = r
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let noise = ((r >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 10.0;
+                let ramp = if t >= 200 {
+                    ((t - 200) as f64 / 20.0).min(1.0) * 500.0
+                } else {
+                    0.0
+                };
+                100.0 - 0.05 * t as f64 + ramp + noise
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_spike_starts_where_a_noisy_ramp_bends() {
+        let (at, before, after, lo, peak) = spike(&evening_with_a_spike()).unwrap();
+        assert!((199..=201).contains(&at), "knot at {at}");
+        assert!(before.abs() < 1.0 && after > 20.0, "{before} {after}");
+        assert!(peak > 5.0 * lo);
+    }
+
+    #[test]
+    fn flat_or_short_traffic_has_no_spike() {
+        assert!(spike(&[100.0; 300]).is_none());
+        assert!(spike(&evening_with_a_spike()[..20]).is_none());
+    }
+
+    #[test]
+    fn gaps_are_filled_from_the_last_value() {
+        let mut v = [f64::NAN, 2.0, f64::NAN, f64::NAN, 5.0];
+        fill(&mut v);
+        assert_eq!(v, [2.0, 2.0, 2.0, 2.0, 5.0]);
+    }
 }

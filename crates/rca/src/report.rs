@@ -55,6 +55,43 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Everything dated, in time order: the phases, each class's first line and
+/// the first occurrence of every other check that holds: (ms, what).
+pub fn causal_order(a: &Analysis) -> Vec<(i64, String)> {
+    let mut v: Vec<(i64, String)> = Vec::new();
+    for (name, p) in [
+        ("traffic spike starts", &a.phases.spike_start),
+        ("degradation starts", &a.phases.degradation_start),
+        ("recovery", &a.phases.recovery),
+    ] {
+        if let Some(p) = p {
+            v.push((p.at, format!("{name} ({})", p.series)));
+        }
+    }
+    for c in &a.phases.classes {
+        let svcs: Vec<&str> = c.services.iter().map(|(s, _)| s.as_str()).collect();
+        v.push((
+            c.start,
+            format!("first {} line ({})", c.class, svcs.join(", ")),
+        ));
+    }
+    for h in &a.hypotheses {
+        for c in &h.checks {
+            if c.outcome != Outcome::Pass || c.kind == crate::hypotheses::Kind::Errors {
+                continue;
+            }
+            if let Some(t) = c.at {
+                let what = format!("{} ({})", c.says, h.title);
+                if !v.iter().any(|(_, w)| *w == what) {
+                    v.push((t, what));
+                }
+            }
+        }
+    }
+    v.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    v
+}
+
 /// The analysis as JSON, times in the incident's timezone.
 pub fn to_json(a: &Analysis, tz: Tz) -> Value {
     let phase = |p: &Option<Phase>| -> Value {
@@ -75,6 +112,10 @@ pub fn to_json(a: &Analysis, tz: Tz) -> Value {
             "recovery": phase(&a.phases.recovery),
             "not_found": a.phases.not_found,
         },
+        "causal_order": causal_order(a)
+            .into_iter()
+            .map(|(t, w)| json!({"at": rfc3339(tz, t), "what": w}))
+            .collect::<Vec<_>>(),
         "first_occurrences": a.phases.classes.iter().map(|c| json!({
             "class": c.class,
             "first": rfc3339(tz, c.start),
@@ -188,6 +229,12 @@ pub fn to_markdown(a: &Analysis, tz: Tz) -> String {
     }
     for n in &a.phases.not_found {
         let _ = writeln!(md, "\n- {n}");
+    }
+    md.push_str(
+        "\n## Causal order\n\nWhat happened first, from every dated piece of evidence:\n\n",
+    );
+    for (t, w) in causal_order(a) {
+        let _ = writeln!(md, "- {} {w}", hhmmss(tz, t));
     }
     md.push_str("\n## Timeline of first occurrences\n\n| first line | significant | class | lines | background | services | first line at |\n|---|---|---|---:|---:|---|---|\n");
     for c in &a.phases.classes {

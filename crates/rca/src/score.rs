@@ -348,7 +348,7 @@ fn run(c: &Check, ev: &Evidence, p: &Phases, f: Option<Focus>) -> CheckResult {
         Kind::Errors => errors(c, ev, p),
         Kind::Templates => templates(c, ev, f),
         Kind::Connections => connections(c, ev, f),
-        Kind::Journeys => journeys(c, ev, f),
+        Kind::Journeys => journeys(c, ev),
         Kind::Recon => recon(c, ev),
         Kind::Leak => leak(c, ev),
         Kind::LatencyPile => pile_check(c, ev, f),
@@ -580,7 +580,7 @@ fn connections(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
     r
 }
 
-fn journeys(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
+fn journeys(c: &Check, ev: &Evidence) -> CheckResult {
     let Some(j) = ev.logs.as_ref().and_then(|l| l.journeys.as_ref()) else {
         return result(
             c,
@@ -612,7 +612,6 @@ fn journeys(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
             ));
         }
     }
-    let _ = f;
     let got = n as f64 / j.broken as f64;
     let detail = format!(
         "{} of {} broken journeys ({:.0} %) broke first on {}{}",
