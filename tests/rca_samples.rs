@@ -260,3 +260,42 @@ fn removed_evidence_makes_hypotheses_inconclusive_never_contradicted() {
         assert_eq!(h["verdict"], "inconclusive", "{h}");
     }
 }
+
+#[test]
+fn bad_input_names_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("inc");
+    let ds = d.to_str().unwrap();
+    sidik_ok(&["init", ds]);
+    // Nothing collected yet: no hypothesis can be supported, and the run says what to collect.
+    let out = sidik_ok(&["rca", "--incident", ds]);
+    assert!(out.contains("primary root cause: none supported"), "{out}");
+    assert!(
+        out.contains("missing: logs: no evidence/logs/timeline.csv (run the logs step"),
+        "{out}"
+    );
+
+    std::fs::write(
+        d.join("hypotheses.toml"),
+        "[[hypothesis]]\nid = \"x\"\nnumber = 6\ntitle = \"t\"\nexplains = \"e\"\n\n[[hypothesis.check]]\nid = \"c\"\nsays = \"s\"\nkind = \"vibes\"\nrole = \"cause\"\n",
+    )
+    .unwrap();
+    let err = common::sidik_err(&["rca", "--incident", ds]);
+    assert!(
+        err.contains("hypotheses.toml:10:") && err.contains("vibes"),
+        "{err}"
+    );
+    std::fs::remove_file(d.join("hypotheses.toml")).unwrap();
+
+    std::fs::create_dir_all(d.join("evidence/logs")).unwrap();
+    std::fs::write(
+        d.join("evidence/logs/timeline.csv"),
+        "bucket,service,lines,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms,timeout\n2025-01-12T00:00:00Z,mrg,1,1,0,1,1,1,0\nyesterday,mrg,1,1,0,1,1,1,0\n",
+    )
+    .unwrap();
+    let err = common::sidik_err(&["rca", "--incident", ds]);
+    assert!(
+        err.contains("timeline.csv:3: bucket `yesterday` is not an RFC 3339 time"),
+        "{err}"
+    );
+}

@@ -345,32 +345,44 @@ fn list(v: &[String]) -> String {
 
 fn run(c: &Check, ev: &Evidence, p: &Phases, f: Option<Focus>) -> CheckResult {
     match c.kind {
-        Kind::Errors => errors(c, ev, p),
-        Kind::Templates => templates(c, ev, f),
+        Kind::Errors => errors(c, ev, p).unwrap_or_else(|why| result(c, Outcome::Missing, why)),
+        Kind::Templates => {
+            templates(c, ev, f).unwrap_or_else(|why| result(c, Outcome::Missing, why))
+        }
         Kind::Connections => connections(c, ev, f),
         Kind::Journeys => journeys(c, ev),
         Kind::Recon => recon(c, ev),
         Kind::Leak => leak(c, ev),
-        Kind::LatencyPile => pile_check(c, ev, f),
-        Kind::CallerTimeout => caller_timeout(c, ev, f),
+        Kind::LatencyPile => {
+            pile_check(c, ev, f).unwrap_or_else(|why| result(c, Outcome::Missing, why))
+        }
+        Kind::CallerTimeout => {
+            caller_timeout(c, ev, f).unwrap_or_else(|why| result(c, Outcome::Missing, why))
+        }
         Kind::PgBlocking => pg_blocking(c, ev),
     }
 }
 
-fn errors(c: &Check, ev: &Evidence, p: &Phases) -> CheckResult {
-    let Some(logs) = &ev.logs else {
-        return result(
-            c,
-            Outcome::Missing,
-            "no ingested logs (evidence/logs/)".into(),
-        );
-    };
+/// The ingested logs, or why the check is missing.
+fn need_logs(ev: &Evidence) -> Result<&crate::evidence::Logs, String> {
+    ev.logs
+        .as_ref()
+        .ok_or_else(|| "no ingested logs (evidence/logs/)".to_string())
+}
+
+/// The minutes to look in, or why the check is missing.
+fn need_focus(f: Option<Focus>) -> Result<Focus, String> {
+    f.ok_or_else(|| "no incident window to look in".to_string())
+}
+
+fn errors(c: &Check, ev: &Evidence, p: &Phases) -> Result<CheckResult, String> {
+    let logs = need_logs(ev)?;
     if !c.services.is_empty() && !c.services.iter().any(|s| logs.services.contains_key(s)) {
-        return result(
+        return Ok(result(
             c,
             Outcome::Missing,
             format!("no logs of {} were ingested", list(&c.services)),
-        );
+        ));
     }
     let hits: Vec<&phases::ClassOnset> = p
         .classes
@@ -390,7 +402,7 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> CheckResult {
                     .map(|v| v.iter().sum::<f64>() as u64)
             })
             .sum();
-        return result(
+        return Ok(result(
             c,
             Outcome::Fail,
             format!(
@@ -398,7 +410,7 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> CheckResult {
                 list(&c.classes),
                 sidik_core::fmt::count(all_day as i64)
             ),
-        );
+        ));
     }
     let mut parts = Vec::new();
     let mut pointers = vec![logs.source.clone()];
@@ -426,28 +438,24 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> CheckResult {
     r.at = hits.iter().map(|o| o.start).min();
     r.significant_at = hits.iter().map(|o| o.alarm).min();
     r.pointers = pointers;
-    r
+    Ok(r)
 }
 
-fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
-    let Some(logs) = &ev.logs else {
-        return result(
-            c,
-            Outcome::Missing,
-            "no ingested logs (evidence/logs/)".into(),
-        );
-    };
+fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, String> {
+    let logs = need_logs(ev)?;
     if logs.patterns.is_empty()
         && logs
             .services
             .values()
             .all(|s| s.errors.iter().sum::<f64>() == 0.0)
     {
-        return result(c, Outcome::Fail, "no classified error in the logs".into());
+        return Ok(result(
+            c,
+            Outcome::Fail,
+            "no classified error in the logs".into(),
+        ));
     }
-    let Some(f) = f else {
-        return result(c, Outcome::Missing, "no incident window to look in".into());
-    };
+    let f = need_focus(f)?;
     let needle = c.matching.as_deref().unwrap_or("").to_lowercase();
     let hits: Vec<&crate::evidence::Pattern> = logs
         .patterns
@@ -457,7 +465,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
         .filter(|t| (f.from..f.to).contains(&(t.first_seen / MIN_MS)))
         .collect();
     if hits.is_empty() {
-        return result(
+        return Ok(result(
             c,
             Outcome::Fail,
             format!(
@@ -469,7 +477,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
                     format!(" containing \"{needle}\"")
                 }
             ),
-        );
+        ));
     }
     let detail = hits
         .iter()
@@ -490,7 +498,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
         .iter()
         .map(|t| format!("{} `{}`", t.sample_at, t.sample))
         .collect();
-    r
+    Ok(r)
 }
 
 fn connections(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
@@ -803,24 +811,16 @@ fn pinned(ev: &Evidence, f: Focus, c: &Check) -> Vec<Pinned> {
     out
 }
 
-fn pile_check(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
-    let Some(logs) = &ev.logs else {
-        return result(
-            c,
-            Outcome::Missing,
-            "no ingested logs (evidence/logs/)".into(),
-        );
-    };
-    let Some(f) = f else {
-        return result(c, Outcome::Missing, "no incident window to look in".into());
-    };
+fn pile_check(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, String> {
+    let logs = need_logs(ev)?;
+    let f = need_focus(f)?;
     let found = pinned(ev, f, c);
     if found.is_empty() {
-        return result(
+        return Ok(result(
             c,
             Outcome::Fail,
             "no service's latency stays at one value during the incident".into(),
-        );
+        ));
     }
     let d = found
         .iter()
@@ -835,27 +835,19 @@ fn pile_check(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
     let mut r = result(c, Outcome::Pass, d);
     r.at = found.iter().map(|p| p.first * MIN_MS).min();
     r.pointers = vec![logs.source.clone()];
-    r
+    Ok(r)
 }
 
-fn caller_timeout(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
-    let Some(logs) = &ev.logs else {
-        return result(
-            c,
-            Outcome::Missing,
-            "no ingested logs (evidence/logs/)".into(),
-        );
-    };
-    let Some(f) = f else {
-        return result(c, Outcome::Missing, "no incident window to look in".into());
-    };
+fn caller_timeout(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, String> {
+    let logs = need_logs(ev)?;
+    let f = need_focus(f)?;
     let callers = pinned(ev, f, c);
     if callers.is_empty() {
-        return result(
+        return Ok(result(
             c,
             Outcome::Fail,
             "no caller's latency is pinned at a timeout".into(),
-        );
+        ));
     }
     let mut parts = Vec::new();
     let mut at = None;
@@ -881,19 +873,19 @@ fn caller_timeout(c: &Check, ev: &Evidence, f: Option<Focus>) -> CheckResult {
         }
     }
     if parts.is_empty() {
-        return result(
+        return Ok(result(
             c,
             Outcome::Fail,
             format!(
                 "{} pins at {:.0} ms, but no other service is slower than that",
                 callers[0].service, callers[0].value
             ),
-        );
+        ));
     }
     let mut r = result(c, Outcome::Pass, parts.join("; "));
     r.at = at.map(|m| m * MIN_MS);
     r.pointers = vec![logs.source.clone()];
-    r
+    Ok(r)
 }
 
 fn pg_blocking(c: &Check, ev: &Evidence) -> CheckResult {
