@@ -199,10 +199,24 @@ fn removed_evidence_makes_hypotheses_inconclusive_never_contradicted() {
     let full = json(&dir.join("evidence/rca.json"));
     assert_eq!(full["primary"], "pool-exhaustion");
 
+    // Without metrics the logs still carry the cause, the onset and the spike.
+    std::fs::remove_dir_all(dir.join("evidence/metrics")).unwrap();
+    sidik_ok(&["rca", "--incident", dir.to_str().unwrap()]);
+    let rca = json(&dir.join("evidence/rca.json"));
+    let truth = json(&dir.join("ground_truth.json"));
+    assert_eq!(rca["primary"], "pool-exhaustion");
+    for phase in ["spike_start", "error_onset"] {
+        let off = ms(&rca["phases"][phase]["at"]) - ms(&truth["times"][phase]);
+        assert!(off.abs() <= 120_000, "{phase} {off} ms off without metrics");
+    }
+    assert!(rca["phases"]["spike_start"]["series"]
+        .as_str()
+        .unwrap()
+        .starts_with("requests per minute"));
+
     // No metrics (no database connection counts, no Go runtime) and no
     // logs (no error classes, no Postgres log): the hypotheses that rely on
     // them have nothing to stand on.
-    std::fs::remove_dir_all(dir.join("evidence/metrics")).unwrap();
     std::fs::remove_dir_all(dir.join("evidence/logs")).unwrap();
     let out = sidik_ok(&["rca", "--incident", dir.to_str().unwrap()]);
     assert!(

@@ -269,9 +269,9 @@ fn spike(y: &[f64]) -> Option<(usize, f64, f64, f64, f64)> {
     if pk < 1.5 * lo.max(1e-9) || peak == lo_idx {
         return None;
     }
-    let t90 = (lo_idx..=peak).find(|&i| ma[i] >= lo + 0.9 * (pk - lo))?;
+    let half = (lo_idx..=peak).find(|&i| ma[i] >= lo + 0.5 * (pk - lo))?;
     let a = lo_idx.saturating_sub(60);
-    let seg = &y[a..=t90.min(y.len() - 1)];
+    let seg = &y[a..=half.min(y.len() - 1)];
     let h = hinge(seg, 0, seg.len())?;
     Some((a + h.at, h.before, h.after, lo, pk))
 }
