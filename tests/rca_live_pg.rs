@@ -124,6 +124,11 @@ fn live_saturation_and_lock_waits_count_only_inside_the_window() {
         "--for",
         "2s",
     ]);
+    // A snapshot of the same moment: its blocking tree has the holder as root.
+    let snap = sidik_ok(&["pg", "snapshot", "--pg", &url, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    assert!(v["taken_at"].is_string(), "{v}");
+    std::fs::write(live.join("evidence/db-snapshot.json"), &snap).unwrap();
     drop(s);
 
     let out = sidik_ok(&["rca", "--incident", live.to_str().unwrap()]);
@@ -137,17 +142,28 @@ fn live_saturation_and_lock_waits_count_only_inside_the_window() {
             .contains("live samples: peak"),
         "{conns}"
     );
-    assert!(conns["pointers"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("evidence/pg/samples-"));
-    let locks = check(&rca, "race-condition", "lock-waits");
-    assert_eq!(locks["outcome"], "pass", "{locks}");
+    // Nine of nine usable slots, in the samples and in the snapshot alike.
     assert!(
-        locks["detail"]
+        conns["detail"]
             .as_str()
             .unwrap()
-            .starts_with("2 sessions waiting on a lock"),
+            .starts_with("live samples: peak 100 % of usable slots"),
+        "{conns}"
+    );
+    let at = conns["pointers"][0].as_str().unwrap();
+    assert!(
+        at == "evidence/db-snapshot.json" || at.starts_with("evidence/pg/samples-"),
+        "{conns}"
+    );
+    let locks = check(&rca, "race-condition", "lock-waits");
+    assert_eq!(locks["outcome"], "pass", "{locks}");
+    let detail = locks["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("2 sessions waiting on a lock"),
+        "{locks}"
+    );
+    assert!(
+        detail.ends_with("1 blocking root in the snapshot"),
         "{locks}"
     );
     // Saturation is cause evidence for pool exhaustion; with no logs its
@@ -181,6 +197,11 @@ fn live_saturation_and_lock_waits_count_only_inside_the_window() {
         let f = f.unwrap().path();
         std::fs::copy(&f, dst.join(f.file_name().unwrap())).unwrap();
     }
+    std::fs::copy(
+        live.join("evidence/db-snapshot.json"),
+        old.join("evidence/db-snapshot.json"),
+    )
+    .unwrap();
     sidik_ok(&["rca", "--incident", old.to_str().unwrap()]);
     let rca = json(&old.join("evidence/rca.json"));
     assert!(rca["primary"].is_null());
@@ -190,6 +211,12 @@ fn live_saturation_and_lock_waits_count_only_inside_the_window() {
     );
     let notes = rca["notes"].to_string();
     assert!(notes.contains("all outside the incident window"), "{notes}");
+    assert!(
+        notes.contains(
+            "evidence/db-snapshot.json: a PostgreSQL snapshot taken outside the incident window"
+        ),
+        "{notes}"
+    );
     let report = std::fs::read_to_string(old.join("reports/rca.md")).unwrap();
     assert!(
         report.contains("- not used: evidence/pg/samples-"),

@@ -82,6 +82,9 @@ pub struct Finding {
 /// A snapshot.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// When it was taken (this machine's clock), so later readers can tell
+    /// whether it falls inside an incident window.
+    pub taken_at: chrono::DateTime<chrono::Utc>,
     /// What the server is.
     pub preflight: Preflight,
     /// Client sessions other than sidik's own.
@@ -320,6 +323,7 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
         });
     }
     Ok(Snapshot {
+        taken_at: chrono::Utc::now(),
         preflight,
         backends,
         by_state,

@@ -659,11 +659,14 @@ fn load_pg(
             if v.get("preflight").is_none() || v.get("saturation").is_none() {
                 continue;
             }
-            // A snapshot holds no time of its own: it was taken when written.
-            let taken = std::fs::metadata(&p)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| DateTime::<Utc>::from(t).timestamp_millis());
+            // Its `taken_at`; a snapshot from before that field existed was
+            // taken when its file was written.
+            let taken = v["taken_at"].as_str().and_then(parse_ms).or_else(|| {
+                std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(|t| DateTime::<Utc>::from(t).timestamp_millis())
+            });
             match taken {
                 Some(ms) if inside(ms) => {
                     let sat = v["saturation"].as_f64().unwrap_or(0.0);
@@ -671,7 +674,13 @@ fn load_pg(
                     if pg.peak_saturation.as_ref().is_none_or(|(u, _, _)| sat > *u) {
                         pg.peak_saturation = Some((sat, ms, file.clone()));
                     }
-                    let roots = v["tree"].as_array().map_or(0, |t| t.len() as u64);
+                    // The tree is flattened depth-first; its roots have depth 0.
+                    let tree = v["tree"].as_array().cloned().unwrap_or_default();
+                    let roots = tree.iter().filter(|n| n["depth"] == 0).count() as u64;
+                    let waiting = (tree.len() as u64).saturating_sub(roots);
+                    if pg.peak_waiting.as_ref().is_none_or(|(x, _, _)| waiting > *x) {
+                        pg.peak_waiting = Some((waiting, ms, file.clone()));
+                    }
                     pg.blocking_roots = Some((roots, file));
                 }
                 _ => notes.push(format!(

@@ -912,7 +912,10 @@ fn pg_blocking(c: &Check, ev: &Evidence) -> CheckResult {
         pass = true;
     }
     if let Some((roots, file)) = &pg.blocking_roots {
-        parts.push(format!("{roots} blocking roots in the snapshot"));
+        parts.push(format!(
+            "{roots} blocking root{} in the snapshot",
+            if *roots == 1 { "" } else { "s" }
+        ));
         pointers.push(file.clone());
         pass |= *roots > 0;
     }
