@@ -142,24 +142,19 @@ pub fn cusum(x: &[f64], mu: &[f64], slack: f64, h: f64) -> Vec<Excess> {
             if alarm.is_none() && s >= h {
                 alarm = Some(t);
             }
-        } else if let Some(a) = alarm.take() {
-            out.push(Excess {
-                start,
-                alarm: a,
-                last,
-                events,
-                expected,
-            });
         }
-    }
-    if let Some(a) = alarm {
-        out.push(Excess {
-            start,
-            alarm: a,
-            last,
-            events,
-            expected,
-        });
+        // A run ends where S falls back to zero, or with the series.
+        if s == 0.0 || t + 1 == x.len() {
+            if let Some(a) = alarm.take() {
+                out.push(Excess {
+                    start,
+                    alarm: a,
+                    last,
+                    events,
+                    expected,
+                });
+            }
+        }
     }
     out
 }

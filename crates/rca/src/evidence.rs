@@ -58,6 +58,18 @@ pub struct Logs {
     pub source: String,
 }
 
+impl Logs {
+    /// The value of `series` (one of a service's, starting at [`Logs::start`])
+    /// at minute `t`, if the timeline covers it.
+    pub fn at(&self, series: &[f64], t: Minute) -> Option<f64> {
+        let j = t - self.start;
+        if j < 0 {
+            return None;
+        }
+        series.get(j as usize).copied()
+    }
+}
+
 /// One service's per-minute series from the log timeline.
 #[derive(Debug, Default, Clone)]
 pub struct ServiceSeries {

@@ -364,10 +364,7 @@ fn class_onsets(
                     s.classes.get(class)?
                 };
                 let n: f64 = (start..=r.last)
-                    .filter_map(|i| {
-                        let j = from + i as i64 - logs.start;
-                        (j >= 0).then(|| v.get(j as usize).copied()).flatten()
-                    })
+                    .filter_map(|i| logs.at(v, from + i as i64))
                     .sum();
                 (n > 0.0).then(|| (name.clone(), n as u64))
             })
@@ -425,14 +422,7 @@ fn degradation(ev: &Evidence, lo: Minute, hi: Minute, spike: Minute) -> Option<P
             for (svc, s) in &logs.services {
                 let window = |a: Minute, b: Minute| -> Vec<f64> {
                     (a..b)
-                        .map(|t| {
-                            let j = t - logs.start;
-                            if j >= 0 {
-                                s.p95.get(j as usize).copied().unwrap_or(f64::NAN)
-                            } else {
-                                f64::NAN
-                            }
-                        })
+                        .map(|t| logs.at(&s.p95, t).unwrap_or(f64::NAN))
                         .collect()
                 };
                 let mut y = window(lo, hi);

@@ -759,13 +759,7 @@ fn pinned(ev: &Evidence, f: Focus, c: &Check) -> Vec<Pinned> {
             continue;
         }
         for (which, v) in [("p50", &s.p50), ("p95", &s.p95), ("p99", &s.p99)] {
-            let at = |t: Minute| -> f64 {
-                let j = t - logs.start;
-                if j < 0 {
-                    return f64::NAN;
-                }
-                v.get(j as usize).copied().unwrap_or(f64::NAN)
-            };
+            let at = |t: Minute| logs.at(v, t).unwrap_or(f64::NAN);
             let during: Vec<(Minute, f64)> = (f.from..f.to)
                 .map(|t| (t, at(t)))
                 .filter(|(_, x)| x.is_finite())
@@ -856,12 +850,7 @@ fn caller_timeout(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckRes
             if *svc == p.service {
                 continue;
             }
-            let during: Vec<f64> = (f.from..f.to)
-                .filter_map(|t| {
-                    let j = t - logs.start;
-                    (j >= 0).then(|| s.p99.get(j as usize).copied()).flatten()
-                })
-                .collect();
+            let during: Vec<f64> = (f.from..f.to).filter_map(|t| logs.at(&s.p99, t)).collect();
             let Some(m) = median(&during) else { continue };
             if m > p.value {
                 parts.push(format!(
