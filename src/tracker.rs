@@ -343,8 +343,11 @@ fn save(file: &TrackerFile, new: &Tracker, dry_run: bool, backup: bool, what: &s
     }
     match file.save(new, backup)? {
         Saved::Unchanged => out!("{path}: nothing to change"),
-        Saved::Written { backup } => {
+        Saved::Written { backup, merged } => {
             out!("{path}: {what}");
+            if merged {
+                out!("  the file had changed since sidik read it; the edit was merged with those changes");
+            }
             if let Some(b) = backup {
                 out!("  previous version kept in {}", b.display());
             }

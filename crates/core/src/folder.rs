@@ -71,6 +71,15 @@ impl IncidentDir {
         self.root.join("runs")
     }
 
+    /// Deletes the temporary files a killed sidik left in the folder and its
+    /// subfolders ([`remove_stray_temps`]); returns how many.
+    pub fn remove_stray_temps(&self) -> usize {
+        std::iter::once(self.root.clone())
+            .chain(SUBFOLDERS.iter().map(|s| self.root.join(s)))
+            .map(|d| remove_stray_temps(&d))
+            .sum()
+    }
+
     /// Resolves a path written in `incident.toml`: relative paths are relative
     /// to the incident folder.
     pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
@@ -146,13 +155,30 @@ pub fn relative_path(target: &Path, base: &Path) -> String {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
 /// flushed to disk, then renamed over the target. Readers see the old file or
 /// the new one, never half of either. An existing file's permissions are kept.
+///
+/// The temporary file is named `.sidik-PID-XXXXXX`, so that
+/// [`remove_stray_temps`] can tell one a killed process left from one a
+/// running process is still writing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_checked(path, bytes, || Ok(true)).map(|_| ())
+}
+
+/// [`write_atomic`], with `still_ok` asked just before the rename: when it
+/// returns `false`, the temporary file is deleted, the target is left as it
+/// is and `Ok(false)` is returned (a caller that re-reads the target there
+/// narrows the window in which another writer's change could be lost to the
+/// rename itself).
+pub fn write_atomic_checked(
+    path: &Path,
+    bytes: &[u8],
+    still_ok: impl FnOnce() -> std::io::Result<bool>,
+) -> Result<bool> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".sidik-")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
@@ -169,9 +195,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
         }
     }
+    if !still_ok().map_err(|e| Error::io("re-read", path, e))? {
+        return Ok(false); // dropping `tmp` deletes it
+    }
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;
-    Ok(())
+    Ok(true)
+}
+
+/// How every temporary file sidik writes is named.
+pub const TEMP_PREFIX: &str = ".sidik-";
+
+/// Deletes the temporary files (`.sidik-PID-…`) a killed sidik left in
+/// `dir`: those whose process is gone, and those of the older naming
+/// (`.sidik-XXXXXX`, no process id) untouched for ten minutes. A running
+/// process's files are left alone. Returns how many were deleted; a file
+/// that cannot be deleted is skipped.
+pub fn remove_stray_temps(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+            continue;
+        };
+        let Ok(meta) = e.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let stale = match rest
+            .split_once('-')
+            .and_then(|(p, _)| p.parse::<u32>().ok())
+        {
+            Some(pid) => !crate::process::alive(pid),
+            None => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(600)),
+        };
+        if stale && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 #[cfg(test)]

@@ -16,11 +16,12 @@ pub mod folder;
 pub mod manifest;
 pub mod process;
 pub mod redact;
+pub mod sql;
 pub mod time;
 
 pub use config::{Incident, IncidentFile};
 pub use error::{ConfigError, Error, Result};
 pub use folder::IncidentDir;
 pub use manifest::{Artifact, Manifest};
-pub use redact::redact;
+pub use redact::{redact, redact_statement};
 pub use time::{Window, DEFAULT_TIMEZONE};

@@ -1,4 +1,6 @@
-//! Facts about the running process, for benchmarks and progress reports.
+//! Facts about processes: the running one's peak memory, for benchmarks and
+//! progress reports, and whether another is alive, for cleaning up after one
+//! that was killed.
 
 /// The process's peak resident memory in MiB (`VmHWM` of `/proc/self/status`);
 /// `None` where the kernel does not report it.
@@ -7,4 +9,22 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// Whether a process with id `pid` is running (a zombie counts as gone).
+/// Where `/proc` is missing, every process is taken as running, so nothing
+/// of another's is ever deleted on a guess.
+pub fn alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+        // The state follows the command name in parentheses: `Z` is a zombie.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+        Err(_) => false,
+    }
 }

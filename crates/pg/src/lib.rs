@@ -1,10 +1,18 @@
 //! sidik-pg talks to PostgreSQL during an incident without making it worse:
 //! one connection, `application_name = sidik`, a statement timeout, a 50 ms
-//! lock timeout, read-only transactions and the simple query protocol (which
-//! also works through PgBouncer in transaction mode). It runs the named
-//! queries of `queries/` and returns their rows as text, ready for CSV.
+//! lock timeout, a connect deadline and a deadline on every round trip, TCP
+//! keepalives, and read-only sessions. It runs the named queries of
+//! `queries/` and returns their rows as text, ready for CSV.
 //!
-//! Passwords never appear in its errors.
+//! Read-only holds by construction, not by convention: a query file holds
+//! exactly one `SELECT`-like statement ([`check_read_only`], checked before
+//! anything is sent), which runs with the extended protocol (one statement
+//! a message) as a subquery inside a `READ ONLY` transaction that is always
+//! rolled back. Only sidik's own fixed SQL uses the simple protocol.
+//!
+//! Secrets never leave it: passwords are masked in its errors, and every
+//! value read from a server that looks like a statement text passes
+//! [`sidik_core::redact_statement`] before a caller sees it.
 
 #![deny(missing_docs)]
 
@@ -156,38 +164,343 @@ impl Table {
 pub struct Session {
     client: tokio_postgres::Client,
     task: tokio::task::JoinHandle<()>,
+    /// `host:port` as connected, for messages.
+    target: String,
+    /// How long any one round trip may take before the session gives up
+    /// (the statement timeout plus the connect timeout, so the server's own
+    /// timeout fires first whenever the server still answers).
+    deadline: Duration,
 }
 
 fn db_message(e: &tokio_postgres::Error) -> String {
     let m = match e.as_db_error() {
-        Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
-        None => e.to_string(),
+        Some(d) => {
+            let mut m = format!("{} (SQLSTATE {})", d.message(), d.code().code());
+            if let Some(detail) = d.detail() {
+                m.push_str(&format!("; {detail}"));
+            }
+            m
+        }
+        None => error_chain(e),
     };
     redact(&m).into_owned()
+}
+
+/// An error and its causes, outermost first (`error connecting to server:
+/// Connection refused (os error 111)`).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Why a connection failed, in words a person can act on.
+fn connect_cause(e: &tokio_postgres::Error, at: &str) -> String {
+    if e.as_db_error().is_some() {
+        return db_message(e);
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let what = match io.kind() {
+                K::ConnectionRefused => Some(format!(
+                    "connection refused: nothing listens on {at}; check that the server runs and the host and port are right"
+                )),
+                K::TimedOut => Some(format!(
+                    "timed out reaching {at}: the host does not answer (a firewall, or the wrong address)"
+                )),
+                K::NotFound if at.starts_with('/') => Some(format!(
+                    "no socket at {at}: the server is not running there, or the socket folder or port is wrong"
+                )),
+                K::ConnectionReset | K::UnexpectedEof => Some(format!(
+                    "{at} closed the connection during the handshake: is it PostgreSQL, or is the TLS setting (sslmode) right?"
+                )),
+                _ => None,
+            };
+            if let Some(w) = what {
+                return w;
+            }
+            let text = io.to_string();
+            if text.contains("lookup address")
+                || text.contains("Name or service not known")
+                || text.contains("nodename nor servname")
+            {
+                return format!(
+                    "no such host: {at} does not resolve ({text}); check the host name"
+                );
+            }
+        }
+        cause = c.source();
+    }
+    redact(&error_chain(e)).into_owned()
+}
+
+/// Where a connection goes, as `host:port` (or the socket path).
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => format!("{h}:{port}"),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => format!("{}/.s.PGSQL.{port}", p.display()),
+        None => format!("localhost:{port}"),
+    }
+}
+
+/// The connect timeout libpq would use: the connection string's
+/// `connect_timeout`, else `PGCONNECT_TIMEOUT`, else `default`. As in libpq,
+/// zero means "no limit" there; sidik keeps its default instead, since a
+/// diagnosis that never returns helps nobody.
+fn connect_timeout(config: &tokio_postgres::Config, default: Duration) -> Duration {
+    let from_env = std::env::var("PGCONNECT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs);
+    config
+        .get_connect_timeout()
+        .copied()
+        .filter(|d| !d.is_zero())
+        .or(from_env)
+        .unwrap_or(default)
+}
+
+/// Commands a query file may hold: reads that a subquery can wrap.
+const READ_COMMANDS: &[&str] = &["SELECT", "WITH", "VALUES", "TABLE"];
+
+/// Functions that act on the server from inside a `SELECT`, which a
+/// read-only transaction does not stop: they end sessions, reset the
+/// statistics an investigation reads, change settings, take locks, reach
+/// files, or write through another connection (dblink). A query file that
+/// calls one is refused.
+const ACTING_FUNCTIONS: &[&str] = &[
+    "PG_TERMINATE_BACKEND",
+    "PG_CANCEL_BACKEND",
+    "PG_RELOAD_CONF",
+    "PG_ROTATE_LOGFILE",
+    "PG_STAT_RESET",
+    "PG_STAT_RESET_SHARED",
+    "PG_STAT_RESET_SINGLE_TABLE_COUNTERS",
+    "PG_STAT_RESET_SINGLE_FUNCTION_COUNTERS",
+    "PG_STAT_RESET_SLRU",
+    "PG_STAT_RESET_REPLICATION_SLOT",
+    "PG_STAT_RESET_SUBSCRIPTION_STATS",
+    "PG_STAT_STATEMENTS_RESET",
+    "SET_CONFIG",
+    "PG_ADVISORY_LOCK",
+    "PG_ADVISORY_LOCK_SHARED",
+    "PG_ADVISORY_XACT_LOCK",
+    "PG_ADVISORY_XACT_LOCK_SHARED",
+    "PG_TRY_ADVISORY_LOCK",
+    "PG_TRY_ADVISORY_LOCK_SHARED",
+    "PG_TRY_ADVISORY_XACT_LOCK",
+    "PG_TRY_ADVISORY_XACT_LOCK_SHARED",
+    "PG_SWITCH_WAL",
+    "PG_CREATE_RESTORE_POINT",
+    "PG_PROMOTE",
+    "PG_CREATE_PHYSICAL_REPLICATION_SLOT",
+    "PG_CREATE_LOGICAL_REPLICATION_SLOT",
+    "PG_DROP_REPLICATION_SLOT",
+    "PG_LOGICAL_EMIT_MESSAGE",
+    "PG_FILE_WRITE",
+    "PG_FILE_UNLINK",
+    "PG_FILE_RENAME",
+    "LO_IMPORT",
+    "LO_EXPORT",
+    "LO_UNLINK",
+    "DBLINK",
+    "DBLINK_EXEC",
+    "DBLINK_CONNECT",
+    "DBLINK_CONNECT_U",
+    "DBLINK_SEND_QUERY",
+];
+
+/// Checks that `sql` holds exactly one statement and that it only reads:
+/// a `SELECT`, `WITH … SELECT`, `VALUES` or `TABLE`, with no data-modifying
+/// `WITH` part, no quote or comment left open. `first_line` is the file line
+/// `sql` starts on; errors name `file:line`. Returns the statement's text
+/// without its `;` and surrounding comments.
+pub fn check_read_only<'a>(
+    file: &str,
+    first_line: usize,
+    sql: &'a str,
+) -> Result<&'a str, PgError> {
+    let line = |offset: usize| first_line + sidik_core::sql::line_of(sql, offset) - 1;
+    check_read_only_at(file, sql, &line)
+}
+
+fn check_read_only_at<'a>(
+    file: &str,
+    sql: &'a str,
+    line: &dyn Fn(usize) -> usize,
+) -> Result<&'a str, PgError> {
+    use sidik_core::sql::{statements, tokens, Kind};
+    let at = |offset: usize| format!("{file}:{}", line(offset));
+    if let Some(t) = tokens(sql).into_iter().find(|t| t.unterminated) {
+        let what = match t.kind {
+            Kind::Comment => "a /* comment is never closed",
+            Kind::QuotedIdent => "a \"quoted name\" is never closed",
+            _ => "a quoted string is never closed",
+        };
+        return Err(PgError::QueryFile {
+            file: at(t.span.start),
+            message: format!("{what}; sidik sends a query only when it can tell where it ends"),
+        });
+    }
+    let stmts = statements(sql);
+    let snippet = |s: &sidik_core::sql::Statement| {
+        let text = sql[s.span.clone()]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        match text.char_indices().nth(60) {
+            Some((i, _)) => format!("{}…", &text[..i]),
+            None => text,
+        }
+    };
+    let one = match stmts.as_slice() {
+        [] => {
+            return Err(PgError::QueryFile {
+                file: file.into(),
+                message: "no SQL statement".into(),
+            })
+        }
+        [one] => one,
+        [_, second, ..] => {
+            return Err(PgError::QueryFile {
+                file: at(second.span.start),
+                message: format!(
+                    "a second statement (`{}`): a query file holds exactly one statement, and sidik runs nothing of a file that holds {}",
+                    snippet(second),
+                    stmts.len()
+                ),
+            })
+        }
+    };
+    let command = one.command(sql).unwrap_or_default();
+    if !READ_COMMANDS.contains(&command.as_str()) {
+        let shown = if command.is_empty() {
+            snippet(one)
+        } else {
+            command.clone()
+        };
+        return Err(PgError::QueryFile {
+            file: at(one.span.start),
+            message: format!(
+                "`{shown}` is not a query: diagnostics run one SELECT (or WITH … SELECT, VALUES, TABLE) in a read-only transaction; {}",
+                match command.as_str() {
+                    "SHOW" => "read a setting with `SELECT current_setting('name')`",
+                    "EXPLAIN" => "run EXPLAIN with psql",
+                    "SET" | "RESET" | "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK"
+                    | "ABORT" | "SAVEPOINT" | "RELEASE" | "PREPARE" | "DISCARD" =>
+                        "sidik sets the session and the transaction itself, and a query cannot change them",
+                    _ => "writes are remediation steps, which run only with --approve",
+                }
+            ),
+        });
+    }
+    for w in one.tokens.windows(2) {
+        if w[0].kind == Kind::Word && w[1].kind == Kind::Open {
+            let name = sql[w[0].span.clone()].to_ascii_uppercase();
+            if ACTING_FUNCTIONS.contains(&name.as_str()) {
+                return Err(PgError::QueryFile {
+                    file: at(w[0].span.start),
+                    message: format!(
+                        "`{}(…)` acts on the server (a read-only transaction does not stop it); diagnostics only read",
+                        &sql[w[0].span.clone()]
+                    ),
+                });
+            }
+        }
+        if w[0].kind == Kind::Open && w[1].kind == Kind::Word {
+            let inner = sql[w[1].span.clone()].to_ascii_uppercase();
+            if ["INSERT", "UPDATE", "DELETE", "MERGE"].contains(&inner.as_str()) {
+                return Err(PgError::QueryFile {
+                    file: at(w[1].span.start),
+                    message: format!(
+                        "`{inner}` inside the query: a WITH part that writes is refused; diagnostics only read"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(&sql[one.span.clone()])
+}
+
+/// A value read from the server, with the secrets a statement text may
+/// carry masked (see [`sidik_core::redact::redact_statement`]). Every value
+/// that leaves a [`Session`] passes through here.
+fn cell(v: &str) -> String {
+    if sidik_core::redact::looks_like_statement(v) {
+        sidik_core::redact_statement(v).into_owned()
+    } else {
+        v.to_string()
+    }
 }
 
 impl Session {
     /// Connects to `url` (a `postgres://` URL or libpq key/value pairs) and
     /// sets the session up read-only with timeouts.
+    ///
+    /// The whole connection (TCP, TLS, authentication and the session's
+    /// setup) must finish within the connect timeout: `connect_timeout` from
+    /// the connection string, else `PGCONNECT_TIMEOUT`, else
+    /// `opts.connect_timeout`. TCP keepalives notice a peer that vanished.
     pub async fn connect(url: &str, opts: &SessionOptions) -> Result<Session, PgError> {
-        let target = redact(url).into_owned();
+        let shown = redact(url).into_owned();
         let (plain, tls) = tls::split(url)?;
         let mut config: tokio_postgres::Config = plain.parse().map_err(|e| {
-            PgError::Config(format!("cannot read the connection string {target}: {e}"))
+            PgError::Config(format!(
+                "cannot read the connection string {shown}: {}",
+                redact(&error_chain(&e))
+            ))
         })?;
         config.application_name("sidik");
-        // A connect_timeout in the connection string wins over the default.
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(opts.connect_timeout);
+        let limit = connect_timeout(&config, opts.connect_timeout);
+        config.connect_timeout(limit);
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
+        let at = describe_target(&config);
+        let deadline = opts.statement_timeout + limit;
+        match tokio::time::timeout(limit, Self::open(config, tls, opts, &at, deadline)).await {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Connect {
+                target: at.clone(),
+                message: format!(
+                    "no answer within {} s (connect_timeout): {at} accepted the connection but never answered, or the network drops packets; check the host and port, or raise connect_timeout in the URL or PGCONNECT_TIMEOUT",
+                    limit.as_secs_f64()
+                ),
+            }),
         }
+    }
+
+    async fn open(
+        config: tokio_postgres::Config,
+        tls: tls::Tls,
+        opts: &SessionOptions,
+        at: &str,
+        deadline: Duration,
+    ) -> Result<Session, PgError> {
         let failed = |e: tokio_postgres::Error| {
-            let message = db_message(&e);
+            let message = connect_cause(&e, at);
             let message = match tls::hint(&format!("{e:?} {message}")) {
                 Some(h) => format!("{message} ({h})"),
                 None => message,
             };
             PgError::Connect {
-                target: target.clone(),
+                target: at.to_string(),
                 message,
             }
         };
@@ -230,7 +543,12 @@ impl Session {
                 what: "session setup".into(),
                 message: db_message(&e),
             })?;
-        let session = Session { client, task };
+        let session = Session {
+            client,
+            task,
+            target: at.to_string(),
+            deadline,
+        };
         // Diagnostics must not add to a connection storm: refuse when several
         // sidik sessions are already connected to this server.
         let others = session
@@ -242,7 +560,7 @@ impl Session {
         let n: usize = others.first("n").and_then(|v| v.parse().ok()).unwrap_or(0);
         if n >= MAX_OTHER_SIDIK_SESSIONS {
             return Err(PgError::Connect {
-                target,
+                target: at.to_string(),
                 message: format!(
                     "{n} other sidik sessions are already connected; sidik uses one connection and does not add more during an incident: wait for them to finish or end them (pg_terminate_backend)"
                 ),
@@ -251,16 +569,34 @@ impl Session {
         Ok(session)
     }
 
-    /// Runs `sql` with the simple query protocol; the last statement's rows are returned.
-    pub async fn query(&self, what: &str, sql: &str) -> Result<Table, PgError> {
-        let msgs = self
-            .client
-            .simple_query(&format!("{OWN_MARK} {sql}"))
-            .await
-            .map_err(|e| PgError::Query {
+    /// Runs `fut` against the session's deadline.
+    async fn within<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, PgError> {
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(r) => r.map_err(|e| PgError::Query {
                 what: what.to_string(),
                 message: db_message(&e),
-            })?;
+            }),
+            Err(_) => Err(PgError::Query {
+                what: what.to_string(),
+                message: format!(
+                    "{} gave no answer within {} s (the statement timeout plus the connect timeout): the server stopped answering; sidik gave up",
+                    self.target,
+                    self.deadline.as_secs_f64()
+                ),
+            }),
+        }
+    }
+
+    /// Runs sidik's own `sql` (never a user's) with the simple query
+    /// protocol; the last statement's rows are returned, every value through
+    /// the statement redactor.
+    pub(crate) async fn query(&self, what: &str, sql: &str) -> Result<Table, PgError> {
+        let text = format!("{OWN_MARK} {sql}");
+        let msgs = self.within(what, self.client.simple_query(&text)).await?;
         let mut table = Table::default();
         for m in msgs {
             match m {
@@ -275,11 +611,9 @@ impl Session {
                         table.columns =
                             row.columns().iter().map(|c| c.name().to_string()).collect();
                     }
-                    table.rows.push(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_string))
-                            .collect(),
-                    );
+                    table
+                        .rows
+                        .push((0..row.len()).map(|i| row.get(i).map(cell)).collect());
                 }
                 _ => {}
             }
@@ -287,27 +621,52 @@ impl Session {
         Ok(table)
     }
 
-    /// Runs one statement with its parameters bound as text (the SQL casts
-    /// them: `$1::date`). Values come back as text, as psql shows them, with
-    /// the column types kept.
-    pub async fn query_params(
+    /// Runs one read-only statement — a `SELECT`, `WITH … SELECT`, `VALUES`
+    /// or `TABLE`, checked by [`check_read_only`] before it is sent — with
+    /// its parameters bound as text (the SQL casts them: `$1::date`).
+    ///
+    /// It runs with the extended protocol (one statement, never several)
+    /// as a subquery (`SELECT … FROM (statement) AS q`, so a utility command
+    /// cannot even parse) inside a `READ ONLY` transaction that sidik opens
+    /// and always rolls back. Values come back as text, as psql shows them,
+    /// with the column types kept, every value through the statement
+    /// redactor.
+    pub async fn query_read_only(
         &self,
         what: &str,
         sql: &str,
         params: &[String],
     ) -> Result<Table, PgError> {
+        let body = check_read_only(what, 1, sql)?;
+        self.within(
+            "opening a read-only transaction",
+            self.client.batch_execute("BEGIN READ ONLY"),
+        )
+        .await?;
+        let result = self.read_in_transaction(what, body, params).await;
+        // Whatever happened, nothing of the transaction is kept.
+        let end = self
+            .within(
+                "ending the read-only transaction",
+                self.client.batch_execute("ROLLBACK"),
+            )
+            .await;
+        let table = result?;
+        end?;
+        Ok(table)
+    }
+
+    async fn read_in_transaction(
+        &self,
+        what: &str,
+        body: &str,
+        params: &[String],
+    ) -> Result<Table, PgError> {
         use tokio_postgres::types::{ToSql, Type};
-        let fail = |e: tokio_postgres::Error| PgError::Query {
-            what: what.to_string(),
-            message: db_message(&e),
-        };
-        let body = sql.trim().trim_end_matches(';').trim_end();
         let text_types = vec![Type::TEXT; params.len()];
         let stmt = self
-            .client
-            .prepare_typed(body, &text_types)
-            .await
-            .map_err(fail)?;
+            .within(what, self.client.prepare_typed(body, &text_types))
+            .await?;
         let columns: Vec<String> = stmt
             .columns()
             .iter()
@@ -318,16 +677,17 @@ impl Session {
             .iter()
             .map(|c| c.type_().name().to_string())
             .collect();
-        let bound: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         if columns.is_empty() {
-            self.client.execute(&stmt, &bound).await.map_err(fail)?;
-            return Ok(Table {
-                columns,
-                types,
-                rows: Vec::new(),
+            return Err(PgError::Query {
+                what: what.to_string(),
+                message: "the statement returns no columns; a diagnostic query must return rows"
+                    .into(),
             });
         }
+        let bound: Vec<(&(dyn ToSql + Sync), Type)> = params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
+            .collect();
         // Results come back as text by selecting every column `::text`
         // (renamed positionally, so duplicate names are fine).
         let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
@@ -341,13 +701,8 @@ impl Session {
             aliases.join(", ")
         );
         let rows = self
-            .client
-            .query_typed(
-                &wrapped,
-                &bound.iter().map(|p| (*p, Type::TEXT)).collect::<Vec<_>>(),
-            )
-            .await
-            .map_err(fail)?;
+            .within(what, self.client.query_typed(&wrapped, &bound))
+            .await?;
         Ok(Table {
             columns,
             types,
@@ -355,7 +710,7 @@ impl Session {
                 .iter()
                 .map(|r| {
                     (0..r.len())
-                        .map(|i| r.get::<_, Option<String>>(i))
+                        .map(|i| r.get::<_, Option<&str>>(i).map(cell))
                         .collect()
                 })
                 .collect(),
@@ -438,6 +793,8 @@ pub struct Variant {
     pub when: Option<(Subject, bool, u32)>,
     /// The SQL.
     pub sql: String,
+    /// The line of the query file its own SQL starts on.
+    pub line: usize,
 }
 
 fn version_number(subject: Subject, v: &str) -> Option<u32> {
@@ -467,6 +824,7 @@ impl NamedQuery {
         let mut variants = vec![Variant {
             when: None,
             sql: String::new(),
+            line: 1,
         }];
         let mut in_header = true;
         for (i, line) in text.lines().enumerate() {
@@ -543,10 +901,14 @@ impl NamedQuery {
                 variants.push(Variant {
                     when: Some(when),
                     sql: String::new(),
+                    line: no + 1,
                 });
                 continue;
             }
             let last = variants.last_mut().expect("one variant at least");
+            if last.sql.is_empty() && last.when.is_none() {
+                last.line = no;
+            }
             last.sql.push_str(line);
             last.sql.push('\n');
         }
@@ -555,15 +917,15 @@ impl NamedQuery {
             message: "no `-- name:` line in the header".into(),
         })?;
         // SQL before the first `-- when:` applies to every variant.
-        let common = variants.remove(0).sql;
+        let common = variants.remove(0);
+        let common_len = common.sql.len();
+        let common_line = common.line;
+        let shared = !common.sql.trim().is_empty();
         if variants.is_empty() {
-            variants.push(Variant {
-                when: None,
-                sql: common,
-            });
-        } else if !common.trim().is_empty() {
+            variants.push(common.clone());
+        } else if shared {
             for v in &mut variants {
-                v.sql = format!("{common}{}", v.sql);
+                v.sql = format!("{}{}", common.sql, v.sql);
             }
         }
         if let Some(v) = variants.iter().find(|v| v.sql.trim().is_empty()) {
@@ -574,6 +936,22 @@ impl NamedQuery {
                     Some(_) => "a `-- when:` variant has no SQL".into(),
                 },
             });
+        }
+        // One statement that only reads, or nothing of the file runs.
+        for v in &variants {
+            let own = if shared && v.when.is_some() {
+                common_len
+            } else {
+                0
+            };
+            let line = |offset: usize| {
+                if offset < own {
+                    common_line + sidik_core::sql::line_of(&v.sql[..own], offset) - 1
+                } else {
+                    v.line + sidik_core::sql::line_of(&v.sql[own..], offset - own) - 1
+                }
+            };
+            check_read_only_at(file, &v.sql, &line)?;
         }
         // `$n` beyond the declared parameters cannot be bound.
         let n = params.len();
@@ -676,9 +1054,9 @@ impl NamedQuery {
 
 /// Runs a named query on `s`: checks the server version, picks the variant
 /// for this server and its pg_stat_statements, binds `given` parameters (and
-/// defaults). Returns the rows and the SQL that ran. Without parameters the
-/// simple protocol is used (it also works through PgBouncer in transaction
-/// mode); with them, one unnamed-parameter prepared statement.
+/// defaults). Returns the rows and the SQL that ran. It runs read-only by
+/// construction ([`Session::query_read_only`]): one statement, the extended
+/// protocol, a read-only transaction that is rolled back.
 pub async fn run_named(
     s: &Session,
     q: &NamedQuery,
@@ -713,11 +1091,7 @@ pub async fn run_named(
     }
     let sql = q.select(server, pgss)?.to_string();
     let what = format!("query {}", q.name);
-    let table = if values.is_empty() {
-        s.query(&what, &sql).await?
-    } else {
-        s.query_params(&what, &sql, &values).await?
-    };
+    let table = s.query_read_only(&what, &sql, &values).await?;
     Ok((table, sql))
 }
 
@@ -808,6 +1182,64 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no `-- name:`"));
+    }
+
+    #[test]
+    fn a_query_file_holds_one_statement_that_only_reads() {
+        let err = |text: &str| NamedQuery::parse("q.sql", text).unwrap_err().to_string();
+        // The probe's bypasses, each refused with the line of the part that is not one SELECT.
+        let e = err("-- name: x\nSELECT 1;\nSET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; COMMIT;\nINSERT INTO t VALUES (1);\n");
+        assert!(
+            e.starts_with("q.sql:3: a second statement (`SET SESSION"),
+            "{e}"
+        );
+        assert!(e.contains("holds 4"), "{e}");
+        let e =
+            err("-- name: x\nSET default_transaction_read_only = off;\nCOMMIT;\nDELETE FROM t\n");
+        assert!(e.starts_with("q.sql:3:"), "{e}");
+        for (text, want) in [
+            ("COMMIT", "`COMMIT` is not a query"),
+            ("set transaction read write", "`SET` is not a query"),
+            ("DELETE FROM t", "writes are remediation steps"),
+            ("SHOW max_connections", "current_setting"),
+            (
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+                "`DELETE` inside the query",
+            ),
+            ("SELECT pg_stat_statements_reset()", "acts on the server"),
+            (
+                "SELECT set_config('default_transaction_read_only', 'off', false)",
+                "acts on the server",
+            ),
+            ("SELECT 'unclosed", "never closed"),
+            ("SELECT 1 /* unclosed", "never closed"),
+        ] {
+            let e = err(&format!("-- name: x\n\n{text}\n"));
+            assert!(e.starts_with("q.sql:3: "), "{text}: {e}");
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // Semicolons inside literals, identifiers and comments are not statement ends.
+        let ok = NamedQuery::parse(
+            "q.sql",
+            "-- name: x\nSELECT ';' AS \"a;b\", $$;$$ /* ; */ -- ;\n;\n-- done\n",
+        )
+        .unwrap();
+        let sql = ok.select(150_000, None).unwrap();
+        assert_eq!(
+            check_read_only("q.sql", 2, sql).unwrap(),
+            "SELECT ';' AS \"a;b\", $$;$$"
+        );
+        // A variant's line counts from the file, not from the variant.
+        let e = NamedQuery::parse(
+            "v.sql",
+            "-- name: v\n-- when: server >= 13\nSELECT 1\n-- when: server < 13\nSELECT 2; DROP TABLE t\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("v.sql:5: a second statement (`DROP TABLE t`)"),
+            "{e}"
+        );
     }
 
     #[test]

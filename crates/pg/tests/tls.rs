@@ -103,9 +103,10 @@ async fn encrypted(url: &str) -> Result<bool, String> {
         .await
         .map_err(|e| e.to_string())?;
     let t = s
-        .query(
+        .query_read_only(
             "tls?",
             "SELECT ssl::text AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -342,6 +342,13 @@ impl<'a> Runner<'a> {
         if !opts.no_tracker {
             self.check_tasks(pb)?;
         }
+        if !opts.dry_run {
+            // What a killed run left half-written is never evidence.
+            self.incident.dir.remove_stray_temps();
+            if let Some(dir) = self.incident.tracker.as_deref().and_then(Path::parent) {
+                sidik_core::folder::remove_stray_temps(dir);
+            }
+        }
         let runs = self.incident.dir.runs();
         let previous = if opts.resume || !opts.only.is_empty() {
             Journal::latest(&runs, &pb.header.id).map_err(EngineError::Journal)?

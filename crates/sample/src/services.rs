@@ -542,7 +542,7 @@ impl ServiceLog for Upg {
 fn callback_error(sc: Scenario, o: &Order) -> String {
     if sc == Scenario::CircuitBreaker {
         format!("callback to order-orchestrator: {ERR_BREAKER}")
-    } else if o.trace % 3 == 0 {
+    } else if o.trace.is_multiple_of(3) {
         "unexpected status 502 Bad Gateway".to_string()
     } else {
         "Post \"http://order-orchestrator.svc.cluster.local:8080/v1/payments/callback\": dial tcp 10.12.4.7:8080: connect: connection refused".to_string()

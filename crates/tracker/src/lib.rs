@@ -20,6 +20,7 @@
 pub mod doc;
 pub mod edit;
 pub mod find;
+pub mod merge;
 pub mod ops;
 pub mod text;
 pub mod write;
@@ -130,11 +131,25 @@ pub enum TrackerError {
         /// The matching tasks.
         matches: Vec<Candidate>,
     },
-    /// Someone changed the file after sidik read it.
-    #[error("{} changed on disk since sidik read it; nothing was written. Run the command again to apply it to the new version", path.display())]
-    ChangedSinceRead {
+    /// Someone changed a line sidik was editing after sidik read the file.
+    #[error("{}:{line}: this line was changed by someone else while sidik edited it (it now reads \"{theirs}\"); nothing was written. Run the command again to apply it to the new version", path.display())]
+    Conflict {
         /// The file.
         path: PathBuf,
+        /// The line, as sidik read the file.
+        line: usize,
+        /// The line as it is now (empty when it was deleted).
+        theirs: String,
+    },
+    /// Another sidik held the tracker's lock too long.
+    #[error("{} is being edited by another sidik (lock {} held for over {waited} s); nothing was written. Wait for it to finish, or end it, and run the command again", path.display(), lock.display())]
+    Locked {
+        /// The tracker.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// How long sidik waited, in seconds.
+        waited: u64,
     },
     /// Internal: two planned changes overlap.
     #[error("internal error: overlapping edits at byte {at}")]

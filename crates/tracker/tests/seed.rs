@@ -338,15 +338,10 @@ fn repair_restores_every_emoji_and_nothing_else() {
     assert!(again.edited.changes.is_empty() && again.spans.is_empty());
 }
 
-#[test]
-fn a_file_changed_after_reading_is_refused_and_left_alone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("tracker.md");
-    std::fs::write(&path, SEED).unwrap();
-    let file = TrackerFile::open(&path).unwrap();
-    let edited = ops::tick(
+fn tick_export_logs(file: &TrackerFile, path: &Path) -> sidik_tracker::ops::Edited {
+    ops::tick(
         file.doc(),
-        &path,
+        path,
         &Tick {
             section: Some("Phase 1"),
             task: "Export logs",
@@ -357,18 +352,57 @@ fn a_file_changed_after_reading_is_refused_and_left_alone() {
             done_date: None,
         },
     )
-    .unwrap();
-    // Someone edits the file meanwhile.
+    .unwrap()
+}
+
+#[test]
+fn a_change_made_after_reading_is_merged_when_it_touches_other_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tracker.md");
+    std::fs::write(&path, SEED).unwrap();
+    let file = TrackerFile::open(&path).unwrap();
+    let edited = tick_export_logs(&file, &path);
+    // Someone appends to the file meanwhile.
     let mut theirs = SEED.to_vec();
     theirs.extend_from_slice(b"\n- [ ] added by hand\n");
     std::fs::write(&path, &theirs).unwrap();
+    let saved = file.save(&edited.doc, false).unwrap();
+    assert_eq!(
+        saved,
+        sidik_tracker::Saved::Written {
+            backup: None,
+            merged: true
+        }
+    );
+    let mut want = edited.doc.bytes().to_vec();
+    want.extend_from_slice(b"\n- [ ] added by hand\n");
+    assert_eq!(std::fs::read(&path).unwrap(), want);
+}
+
+#[test]
+fn a_change_of_the_same_line_is_refused_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tracker.md");
+    std::fs::write(&path, SEED).unwrap();
+    let file = TrackerFile::open(&path).unwrap();
+    let edited = tick_export_logs(&file, &path);
+    let line = edited.line;
+    // Someone rewrites that very task meanwhile.
+    let text = String::from_utf8(SEED.to_vec()).unwrap();
+    let task_line = text.split_inclusive('\n').nth(line - 1).unwrap();
+    let theirs = text.replacen(task_line, &task_line.replacen("[ ]", "[-]", 1), 1);
+    std::fs::write(&path, &theirs).unwrap();
     let err = file.save(&edited.doc, false).unwrap_err();
     assert!(
-        matches!(err, TrackerError::ChangedSinceRead { .. }),
+        matches!(err, TrackerError::Conflict { line: l, .. } if l == line),
         "{err}"
     );
-    assert!(err.to_string().contains("nothing was written"));
-    assert_eq!(std::fs::read(&path).unwrap(), theirs);
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("tracker.md:{line}:")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), theirs.as_bytes());
 }
 
 #[test]
@@ -405,7 +439,8 @@ fn saving_follows_symlinks_keeps_permissions_and_can_back_up() {
     assert_eq!(
         saved,
         sidik_tracker::Saved::Written {
-            backup: Some(backup.clone())
+            backup: Some(backup.clone()),
+            merged: false
         }
     );
     assert_eq!(std::fs::read(backup).unwrap(), SEED);
