@@ -363,20 +363,19 @@ impl Action for ReconRun {
             }
             other => Err(format!("`from` must be files or db, not {other:?}")),
         };
-        let src = match src {
+        let mut src = match src {
             Ok(x) => x,
             Err(e) => return Outcome::Failed(e),
         };
-        let o = match sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s)
-        {
+        let o = match sidik_recon::engine::reconcile_sources(&mut src, &s) {
             Ok(o) => o,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let w = match sidik_recon::output::write_all(inc, &o, &src.orders, &s, &ctx.report_path()) {
+        let w = match sidik_recon::output::write_all(inc, &o, &src, &s, &ctx.report_path()) {
             Ok(w) => w,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let result = fill_recon(
+        let mut result = fill_recon(
             ctx.str_param("result")
                 .unwrap_or("{breaks} breaks ({breaks:idr}); {MISSING_IN_HO} charges not posted to HO ({MISSING_IN_HO:idr}); {stuck} stuck orders"),
             &o,
@@ -386,6 +385,21 @@ impl Action for ReconRun {
             .get("expect_clean")
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
+        if !o.is_complete() {
+            result = format!(
+                "INCOMPLETE, {} rows ({}) set aside: {result}",
+                count(o.rejected.count),
+                idr(o.rejected.amount)
+            );
+            // "Reconciliation completed" cannot be said of part of the data.
+            if clean {
+                return Outcome::Failed(format!(
+                    "{}; see {}",
+                    crate::recon_cmd::partial_note(&o, &src, inc),
+                    inc.dir.relative(&w.report)
+                ));
+            }
+        }
         if clean && o.has_breaks() {
             return Outcome::Failed(format!("{result}; see {}", inc.dir.relative(&w.report)));
         }
@@ -464,45 +478,117 @@ impl Action for CollectExport {
             .headers()
             .map(|h| h.iter().map(str::to_string).collect())
             .unwrap_or_default();
-        let status_col = ctx.str_param("status_column").unwrap_or(status_default);
-        let time_col = ctx.str_param("time_column").unwrap_or(time_default);
-        let si = headers.iter().position(|h| h == status_col);
-        let ti = headers.iter().position(|h| h == time_col);
-        let ai = headers
-            .iter()
-            .position(|h| h == "amount" || h == "amount_total");
+        let source = ctx.str_param("source").unwrap_or("payments");
+        let settings = sidik_recon::output::settings(inc).ok();
+        // The incident's column map names the columns, as recon reads them.
+        let mapped = |col: &'static str, default: &'static str| -> String {
+            settings
+                .as_ref()
+                .map(|s| s.column(source, col).to_string())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let status_col = ctx
+            .str_param("status_column")
+            .map(str::to_string)
+            .unwrap_or_else(|| mapped(status_default, status_default));
+        let time_col = ctx
+            .str_param("time_column")
+            .map(str::to_string)
+            .unwrap_or_else(|| mapped(time_default, time_default));
+        let amount_name = match source {
+            "orders" => mapped("amount_total", "amount_total"),
+            _ => mapped("amount", "amount"),
+        };
+        let find = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
+        let si = find(&status_col);
+        let ti = find(&time_col);
+        let ai = find(&amount_name);
+        let type_i = (source == "payments")
+            .then(|| find(&mapped("payment_type", "payment_type")))
+            .flatten();
+        // A column recon needs and the export lacks makes every figure here wrong.
+        let mut missing: Vec<&str> = Vec::new();
+        if si.is_none() {
+            missing.push(&status_col);
+        }
+        if ti.is_none() {
+            missing.push(&time_col);
+        }
+        if ai.is_none() && source != "orders" {
+            missing.push(&amount_name);
+        }
+        if !missing.is_empty() {
+            return Outcome::Failed(format!(
+                "{rel}:1: no column {}; the columns are {}. Map yours in incident.toml: [recon.columns.{source}]",
+                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                headers.join(", ")
+            ));
+        }
         let mut by_status: BTreeMap<String, (u64, i64)> = BTreeMap::new();
         let (mut rows, mut rejected) = (0u64, Vec::new());
         let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
-        let mut aside = String::new();
+        let mut aside = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
+        let mut head = vec!["line".to_string(), "reason".to_string()];
+        head.extend(headers.iter().cloned());
+        let _ = aside.write_record(&head);
+        let (mut nonzero, mut negative_charges, mut first_negative) = (0u64, 0u64, 0usize);
+        let loc = sidik_recon::source::Loc { file: 0, line: 0 };
         for (n, rec) in rdr.records().enumerate() {
             let line = n + 2;
-            let rec = match rec {
-                Ok(r) if r.len() == headers.len() => r,
+            let (rec, why) = match rec {
+                Ok(r) if r.len() == headers.len() => (r, None),
                 Ok(r) => {
-                    rejected.push(format!(
-                        "line {line}: {} fields, expected {}",
-                        r.len(),
-                        headers.len()
-                    ));
-                    let _ = writeln!(aside, "{line},{}", r.iter().collect::<Vec<_>>().join(","));
-                    continue;
+                    let why = format!("{} fields where the header has {}", r.len(), headers.len());
+                    (r, Some(why))
                 }
                 Err(e) => {
-                    rejected.push(format!("line {line}: {e}"));
+                    rejected.push(format!("line {line}: not a CSV row: {e}"));
+                    let _ = aside.write_record([line.to_string(), format!("not a CSV row: {e}")]);
                     continue;
                 }
             };
-            let amount = ai.and_then(|i| rec.get(i)).map(|a| a.trim().parse::<i64>());
-            if let Some(Err(_)) = amount {
-                rejected.push(format!(
-                    "line {line}: amount \"{}\" is not a whole number of rupiah",
-                    rec.get(ai.unwrap_or(0)).unwrap_or("")
-                ));
-                let _ = writeln!(aside, "{line},{}", rec.iter().collect::<Vec<_>>().join(","));
+            // The same reading of rupiah as recon's (`926,000` is 926000).
+            let amount = ai
+                .and_then(|i| rec.get(i))
+                .map(|a| sidik_recon::source::amount(a.trim(), &loc, &amount_name));
+            let why = why.or_else(|| match &amount {
+                Some(Err(_)) => Some(format!(
+                    "{amount_name} \"{}\" is not a whole number of rupiah",
+                    ai.and_then(|i| rec.get(i)).unwrap_or("")
+                )),
+                _ => None,
+            });
+            if let Some(why) = why {
+                rejected.push(format!("line {line}: {why}"));
+                let mut out = vec![line.to_string(), why];
+                out.extend(rec.iter().map(str::to_string));
+                let _ = aside.write_record(&out);
                 continue;
             }
+            let amount = amount.and_then(|a| a.ok()).unwrap_or(0);
             rows += 1;
+            if amount != 0 {
+                nonzero += 1;
+            }
+            let is_charge = type_i
+                .and_then(|i| rec.get(i))
+                .zip(settings.as_ref())
+                .is_some_and(|(v, s)| {
+                    s.payment_type.get(&v.trim().to_ascii_uppercase())
+                        == Some(&sidik_recon::settings::PayKind::Charge)
+                });
+            if is_charge && amount < 0 {
+                negative_charges += 1;
+                if first_negative == 0 {
+                    first_negative = line;
+                }
+            }
             let e = by_status
                 .entry(
                     si.and_then(|i| rec.get(i))
@@ -511,7 +597,7 @@ impl Action for CollectExport {
                 )
                 .or_default();
             e.0 += 1;
-            e.1 += amount.and_then(|a| a.ok()).unwrap_or(0);
+            e.1 += amount;
             if let Some(t) = ti
                 .and_then(|i| rec.get(i))
                 .and_then(|v| parse_time(v, inc.tz).ok())
@@ -519,6 +605,28 @@ impl Action for CollectExport {
                 first = Some(first.map_or(t, |f| f.min(t)));
                 last = Some(last.map_or(t, |l| l.max(t)));
             }
+        }
+        // What would make the figures below untrue is said, and not ticked.
+        let mut wrong = Vec::new();
+        if rows == 0 {
+            wrong.push(if rejected.is_empty() {
+                format!("{rel} has no rows (only a header?); export it again")
+            } else {
+                format!(
+                    "{rel} has no row that could be read ({} set aside)",
+                    rejected.len()
+                )
+            });
+        } else if ai.is_some() && nonzero == 0 {
+            wrong.push(format!(
+                "every `{amount_name}` in {rel} is 0: is [recon.columns.{source}] amount the right column?"
+            ));
+        }
+        if negative_charges > 0 {
+            wrong.push(format!(
+                "{} charges of a negative amount in {rel} (the first on line {first_negative}); money given back is a refund row of its own",
+                count(negative_charges as i64)
+            ));
         }
         let range = match (first, last) {
             (Some(f), Some(l)) => format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz),
@@ -536,7 +644,19 @@ impl Action for CollectExport {
         if !rejected.is_empty() {
             result.push_str(&format!("; {} malformed rows set aside", rejected.len()));
         }
-        let mut md = format!("# {}\n\nFile: [{rel}](../{rel}), {} rows, {range}.\n\n| {status_col} | rows | amount |\n|---|---:|---:|\n", capitalise(noun), count(rows as i64));
+        let mut md = format!(
+            "# {}\n\nFile: [{rel}](../{rel}), {} rows, {range}.\n\n",
+            capitalise(noun),
+            count(rows as i64)
+        );
+        if !wrong.is_empty() {
+            md.push_str("**Not usable as it is** (the task is left unticked):\n\n");
+            for w in &wrong {
+                let _ = writeln!(md, "- {w}");
+            }
+            md.push('\n');
+        }
+        let _ = writeln!(md, "| {status_col} | rows | amount |\n|---|---:|---:|");
         for (k, (n, a)) in &by_status {
             let _ = writeln!(md, "| {k} | {} | {} |", count(*n as i64), idr(*a));
         }
@@ -547,7 +667,11 @@ impl Action for CollectExport {
                 let _ = writeln!(md, "- {r}");
             }
             let aside_path = ctx.evidence_path("rejected.csv");
-            if let Err(e) = write(&aside_path, &format!("line,{}\n{aside}", headers.join(","))) {
+            let text = aside
+                .into_inner()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            if let Err(e) = write(&aside_path, &text) {
                 return Outcome::Failed(e);
             }
             outputs.push(aside_path);
@@ -557,6 +681,7 @@ impl Action for CollectExport {
             "file": rel, "rows": rows, "first": first, "last": last,
             "by_status": by_status.iter().map(|(k, (n, a))| (k.clone(), serde_json::json!({"rows": n, "amount": a}))).collect::<BTreeMap<_, _>>(),
             "rejected": rejected,
+            "problems": wrong,
         });
         if let Err(e) = write(
             &evidence,
@@ -567,6 +692,13 @@ impl Action for CollectExport {
             return Outcome::Failed(e);
         }
         outputs.push(evidence);
+        if !wrong.is_empty() {
+            return Outcome::Failed(format!(
+                "{}; see {}",
+                wrong.join("; "),
+                inc.dir.relative(&ctx.report_path())
+            ));
+        }
         Outcome::Succeeded(Done {
             outputs,
             report: Some(ctx.report_path()),

@@ -76,12 +76,10 @@ pub fn load_db(
             &format!("query recon_{name}"),
         )
     };
-    let src = Sources {
-        orders: source::orders(next("orders"), s)?,
-        payments: source::payments(next("payments"), s)?,
-        postings: source::postings(next("postings"), s)?,
-    };
-    Ok(src)
+    let orders = source::orders(next("orders"), s)?;
+    let payments = source::payments(next("payments"), s)?;
+    let postings = source::postings(next("postings"), s)?;
+    Ok(Sources::new(orders, payments, postings))
 }
 
 /// Counts and rupiah per category, for people.
@@ -111,16 +109,16 @@ pub fn summary_table(o: &Outcome) -> String {
 pub fn run(a: ReconArgs) -> Result<ExitCode> {
     let inc = Incident::load(&a.incident)?;
     let s = sidik_recon::output::settings(&inc)?;
-    let src = if a.from_db {
+    let mut src = if a.from_db {
         let (url, opts, _) =
             crate::pg_cmd::database_url(Some(&inc), a.database.as_deref(), a.pg.as_deref())?;
         load_db(&url, &opts, &s)?
     } else {
         sidik_recon::output::load_files(&inc, &s)?
     };
-    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s)?;
+    let o = sidik_recon::engine::reconcile_sources(&mut src, &s)?;
     let report = inc.dir.reports().join("recon.md");
-    let w = sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report)?;
+    let w = sidik_recon::output::write_all(&inc, &o, &src, &s, &report)?;
     match a.format {
         Format::Json => out!(
             "{}",
@@ -136,9 +134,31 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
             );
         }
     }
+    if !o.is_complete() {
+        eprintln!("warning: {}", partial_note(&o, &src, &inc));
+        return Ok(ExitCode::from(3));
+    }
     Ok(if o.has_breaks() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What an incomplete reconciliation tells the person: how many rows were
+/// set aside, their rupiah, the first few with file, line and reason.
+pub fn partial_note(o: &Outcome, src: &Sources, inc: &Incident) -> String {
+    let mut note = format!(
+        "incomplete: {} input rows ({}) were set aside and not reconciled; every one with its file, line and reason in {}",
+        crate::actions::count(o.rejected.count),
+        sidik_recon::output::idr(o.rejected.amount),
+        inc.dir.relative(&inc.dir.evidence().join("recon/rejected.csv"))
+    );
+    for r in src.rejected.iter().take(3) {
+        note.push_str(&format!("\n  {}:{}: {}", r.file, r.line, r.reason));
+    }
+    if src.rejected.len() > 3 {
+        note.push_str(&format!("\n  … and {} more", src.rejected.len() - 3));
+    }
+    note
 }

@@ -21,12 +21,12 @@ fn incident(dir: &Path, scenario: Scenario) -> (Incident, serde_json::Value) {
     let inc = Incident::load(dir).unwrap();
     sidik_logs::incident::ingest_incident(&inc, 100_000, None).unwrap();
     let s = sidik_recon::output::settings(&inc).unwrap();
-    let src = sidik_recon::output::load_files(&inc, &s).unwrap();
-    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
+    let mut src = sidik_recon::output::load_files(&inc, &s).unwrap();
+    let o = sidik_recon::engine::reconcile_sources(&mut src, &s).unwrap();
     sidik_recon::output::write_all(
         &inc,
         &o,
-        &src.orders,
+        &src,
         &s,
         &inc.dir.reports().join("recon.md"),
     )

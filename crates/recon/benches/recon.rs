@@ -58,16 +58,16 @@ fn main() {
     let inc = Incident::load(&dir).unwrap();
     let started = Instant::now();
     let s = sidik_recon::output::settings(&inc).unwrap();
-    let src = sidik_recon::output::load_files(&inc, &s).unwrap();
+    let mut src = sidik_recon::output::load_files(&inc, &s).unwrap();
     let read = started.elapsed().as_secs_f64();
     let peak_read = sidik_core::process::peak_rss_mib().unwrap_or(0.0);
     let t = Instant::now();
-    let o = sidik_recon::engine::reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap();
+    let o = sidik_recon::engine::reconcile_sources(&mut src, &s).unwrap();
     let matched = t.elapsed().as_secs_f64();
     let peak_matched = sidik_core::process::peak_rss_mib().unwrap_or(0.0);
     let t = Instant::now();
     let report = inc.dir.reports().join("recon.md");
-    sidik_recon::output::write_all(&inc, &o, &src.orders, &s, &report).unwrap();
+    sidik_recon::output::write_all(&inc, &o, &src, &s, &report).unwrap();
     let written = t.elapsed().as_secs_f64();
     let total = started.elapsed().as_secs_f64();
     println!(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
-use crate::source::{Loc, Order, Payment, Posting};
+use crate::source::{Loc, Order, Payment, Posting, Rejected, Sources};
 use crate::ReconError;
 
 /// Break and timing codes, stable across versions.
@@ -103,6 +103,17 @@ pub struct Stuck {
     pub postings: usize,
 }
 
+/// A row whose id its source listed before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeat {
+    /// `orders`, `payments` or `postings`.
+    pub source: &'static str,
+    /// The repeated row's index in its slice.
+    pub row: usize,
+    /// The line where the id was first listed.
+    pub first_line: u32,
+}
+
 /// Count and rupiah.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Tally {
@@ -129,6 +140,10 @@ pub struct Outcome {
     pub inputs: [u64; 3],
     /// Orders with no break and no timing item.
     pub matched_orders: u64,
+    /// Input rows set aside (unreadable, or repeating an id), with the
+    /// rupiah they carried where it could be read: while it is not zero the
+    /// reconciliation is incomplete.
+    pub rejected: Tally,
 }
 
 impl Outcome {
@@ -156,6 +171,11 @@ impl Outcome {
             }
         }
         self.matched_orders += other.matched_orders;
+    }
+
+    /// Whether every input row was reconciled (none set aside).
+    pub fn is_complete(&self) -> bool {
+        self.rejected.count == 0
     }
 
     /// Whether anything other than timing items was found.
@@ -226,9 +246,123 @@ impl<'a> ByPayment<'a> {
     }
 }
 
+/// Reconciles what could be read of the three sources: rows that repeat an
+/// id are moved into `src.rejected` (with the line they repeat) and the rest
+/// is reconciled; [`Outcome::rejected`] counts every row set aside. A source
+/// with no row at all is an error: a header-only export reconciles to
+/// nothing but breaks, and would be taken for the truth.
+pub fn reconcile_sources(src: &mut Sources, s: &Settings) -> Result<Outcome, ReconError> {
+    for (name, n) in [
+        ("orders", src.orders.len()),
+        ("payments", src.payments.len()),
+        ("postings", src.postings.len()),
+    ] {
+        if n == 0 {
+            let aside = src.rejected.iter().filter(|r| r.source == name).count();
+            return Err(ReconError::Input(if aside > 0 {
+                format!(
+                    "the {name} export has no row that could be read ({aside} set aside, the first: {}:{}: {}); nothing to reconcile",
+                    src.rejected.iter().find(|r| r.source == name).map_or("", |r| r.file.as_str()),
+                    src.rejected.iter().find(|r| r.source == name).map_or(0, |r| r.line),
+                    src.rejected.iter().find(|r| r.source == name).map_or("", |r| r.reason.as_str()),
+                )
+            } else {
+                format!(
+                    "the {name} export has no rows (only a header?): nothing to reconcile; export it again"
+                )
+            }));
+        }
+    }
+    let outcome = match reconcile(&src.orders, &src.payments, &src.postings, s) {
+        Err(ReconError::Repeated(repeats)) => {
+            set_aside_repeats(src, &repeats);
+            reconcile(&src.orders, &src.payments, &src.postings, s)?
+        }
+        other => other?,
+    };
+    let mut outcome = outcome;
+    outcome.rejected = Tally {
+        count: src.rejected.len() as u64,
+        amount: src
+            .rejected
+            .iter()
+            .filter_map(|r| r.amount)
+            .map(i64::abs)
+            .sum(),
+    };
+    Ok(outcome)
+}
+
+fn set_aside_repeats(src: &mut Sources, repeats: &[Repeat]) {
+    fn take<T>(
+        rows: &mut Vec<T>,
+        idx: &[(usize, u32)],
+        mut reject: impl FnMut(&T, u32) -> Rejected,
+        out: &mut Vec<Rejected>,
+    ) {
+        let mut drop = vec![None; rows.len()];
+        for &(i, first) in idx {
+            drop[i] = Some(first);
+        }
+        let mut i = 0;
+        rows.retain(|r| {
+            let keep = match drop[i] {
+                Some(first) => {
+                    out.push(reject(r, first));
+                    false
+                }
+                None => true,
+            };
+            i += 1;
+            keep
+        });
+    }
+    let of = |name: &str| -> Vec<(usize, u32)> {
+        repeats
+            .iter()
+            .filter(|r| r.source == name)
+            .map(|r| (r.row, r.first_line))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let row =
+        |source: &'static str, loc: &Loc, id: &str, first: u32, amount: Option<i64>| Rejected {
+            source,
+            file: loc.name().to_string(),
+            line: loc.line,
+            reason: format!(
+                "{} {id} is also on line {first}; an export lists each once (the first is kept)",
+                &source[..source.len() - 1]
+            ),
+            amount,
+            fields: vec![id.to_string()],
+        };
+    take(
+        &mut src.orders,
+        &of("orders"),
+        |o, f| row("orders", &o.loc, &o.id, f, o.amount_total()),
+        &mut out,
+    );
+    take(
+        &mut src.payments,
+        &of("payments"),
+        |p, f| row("payments", &p.loc, &p.id, f, Some(p.amount)),
+        &mut out,
+    );
+    take(
+        &mut src.postings,
+        &of("postings"),
+        |p, f| row("postings", &p.loc, &p.id, f, Some(p.amount)),
+        &mut out,
+    );
+    src.rejected.extend(out);
+}
+
 /// Reconciles the three sources. An id listed twice in one source (an
-/// export lists each order, payment and posting once) is an error naming
-/// both lines.
+/// export lists each order, payment and posting once) is an error,
+/// [`ReconError::Repeated`], listing every repeated row with the line it
+/// repeats; [`reconcile_sources`] sets those rows aside and reconciles the
+/// rest.
 pub fn reconcile(
     orders: &[Order],
     payments: &[Payment],
@@ -237,24 +371,25 @@ pub fn reconcile(
 ) -> Result<Outcome, ReconError> {
     // Every order id gets a number: the orders first, then ids only payments
     // name. The payment-id map is built on another core meanwhile.
-    let twice = |what: &str, id: &str, loc: &Loc, first: &Loc| {
-        ReconError::Input(format!(
-            "{loc}: {what} {id} is also on line {}; an export lists each {what} once (remove the repeated rows, or export again)",
-            first.line
-        ))
+    let twice = |source: &'static str, row: usize, first: &Loc| Repeat {
+        source,
+        row,
+        first_line: first.line,
     };
     let (numbered, by_payment, posting_ids) = std::thread::scope(|sc| {
-        let pays = sc.spawn(|| -> Result<ByPayment, ReconError> {
+        let pays = sc.spawn(|| -> (ByPayment, Vec<Repeat>) {
             let mut index = Index::with_capacity(payments.len());
+            let mut repeats = Vec::new();
             for (i, p) in payments.iter().enumerate() {
                 if let Err(first) = index.insert(&p.id, i as u32, |r| &payments[r as usize].id) {
                     let first = &payments[first as usize];
-                    return Err(twice("payment_id", &p.id, &p.loc, &first.loc));
+                    repeats.push(twice("payments", i, &first.loc));
                 }
             }
-            Ok(ByPayment { index, payments })
+            (ByPayment { index, payments }, repeats)
         });
-        let posts = sc.spawn(|| -> Result<(), ReconError> {
+        let posts = sc.spawn(|| -> Vec<Repeat> {
+            let mut repeats = Vec::new();
             // Sorting (hash, row) pairs finds repeats with sequential memory access;
             // equal hashes are confirmed on the ids themselves.
             // One u64 a posting: the hash's high 32 bits above the row number.
@@ -278,14 +413,19 @@ pub fn reconcile(
                         .map(|x| row(*x))
                         .find(|p| p.id == later.id)
                     {
-                        return Err(twice("posting_id", &later.id, &later.loc, &first.loc));
+                        repeats.push(twice(
+                            "postings",
+                            (hs[j] & 0xffff_ffff) as usize,
+                            &first.loc,
+                        ));
                     }
                 }
                 run = end;
             }
-            Ok(())
+            repeats
         });
-        let numbered = (|| -> Result<_, ReconError> {
+        let numbered = {
+            let mut repeats = Vec::new();
             // Order number i < orders.len() is orders[i]; above, an id only payments name,
             // kept as the row of the first payment naming it (4 bytes, not a 16-byte slice).
             let n_orders = orders.len() as u32;
@@ -293,7 +433,7 @@ pub fn reconcile(
             for (i, o) in orders.iter().enumerate() {
                 if let Err(first) = index.insert(&o.id, i as u32, |r| &orders[r as usize].id) {
                     let first = &orders[first as usize].loc;
-                    return Err(twice("order_id", &o.id, &o.loc, first));
+                    repeats.push(twice("orders", i, first));
                 }
             }
             let mut extra: Vec<u32> = Vec::new();
@@ -317,17 +457,22 @@ pub fn reconcile(
                 };
                 pay_group.push(g);
             }
-            Ok((index, extra, pay_group))
-        })();
+            ((index, extra, pay_group), repeats)
+        };
         (
             numbered,
             pays.join().expect("payment map thread panicked"),
             posts.join().expect("posting id thread panicked"),
         )
     });
-    let numbered = numbered?;
-    let by_payment = by_payment?;
-    posting_ids?;
+    let (numbered, mut repeats) = numbered;
+    let (by_payment, pay_repeats) = by_payment;
+    repeats.extend(pay_repeats);
+    repeats.extend(posting_ids);
+    if !repeats.is_empty() {
+        repeats.sort_by_key(|r| (r.source, r.row));
+        return Err(ReconError::Repeated(repeats));
+    }
     let (index, extra, pay_group) = numbered;
     let n_orders = orders.len();
     let key = |r: u32| -> &str {

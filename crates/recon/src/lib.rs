@@ -28,4 +28,8 @@ pub enum ReconError {
     /// An output cannot be written.
     #[error("{0}")]
     Output(String),
+    /// Ids listed twice in one source; [`engine::reconcile_sources`] sets
+    /// the repeated rows aside and reconciles the rest.
+    #[error("{} rows repeat an id listed earlier in their source (the first: {} row {} repeats line {}); an export lists each id once", .0.len(), .0[0].source, .0[0].row + 1, .0[0].first_line)]
+    Repeated(Vec<engine::Repeat>),
 }

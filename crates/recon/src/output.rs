@@ -221,6 +221,14 @@ pub fn report(o: &Outcome, s: &Settings, title: &str, files: &[(&str, String)]) 
         iso(s.as_of, s),
         count(o.matched_orders)
     );
+    if !o.is_complete() {
+        let _ = writeln!(
+            md,
+            "**Incomplete: {} input rows ({}) were set aside and are not reconciled**; each is listed with its file, line and reason in the rejected rows file below. Fix or re-export them and run again.\n",
+            count(o.rejected.count),
+            idr(o.rejected.amount)
+        );
+    }
     md.push_str("| category | rows | rupiah |\n|---|---:|---:|\n");
     let order = [
         code::MISSING_IN_HO,
@@ -324,6 +332,8 @@ pub fn summary_json(o: &Outcome, s: &Settings) -> serde_json::Value {
         "as_of": iso(s.as_of, s),
         "inputs": {"orders": o.inputs[0], "payments": o.inputs[1], "postings": o.inputs[2]},
         "matched_orders": o.matched_orders,
+        "complete": o.is_complete(),
+        "rejected": o.rejected,
         "has_breaks": o.has_breaks(),
         "by_category": o.by_category,
         "by_service_line": o.by_service_line,
@@ -369,10 +379,11 @@ fn write(path: &Path, text: &str) -> Result<(), ReconError> {
 pub fn write_all(
     inc: &Incident,
     o: &Outcome,
-    orders: &[Order],
+    src: &source::Sources,
     s: &Settings,
     report_path: &Path,
 ) -> Result<Written, ReconError> {
+    let orders = &src.orders;
     let dir = inc.dir.evidence().join("recon");
     std::fs::create_dir_all(&dir)
         .map_err(|e| ReconError::Output(format!("cannot create {}: {e}", dir.display())))?;
@@ -388,6 +399,7 @@ pub fn write_all(
                 "recon.json",
                 serde_json::to_string_pretty(&summary_json(o, s)).unwrap_or_default(),
             ),
+            ("rejected.csv", rejected_csv(&src.rejected)?),
         ];
         let mut evidence = Vec::new();
         for (name, text) in &files {
@@ -412,6 +424,7 @@ pub fn write_all(
         "stuck orders",
         "re-push batch (not sent)",
         "summary (JSON)",
+        "rows set aside, with file, line and reason (CSV)",
         "breaks (Parquet)",
     ]
     .into_iter()
@@ -423,6 +436,42 @@ pub fn write_all(
         evidence,
         report: report_path.to_path_buf(),
     })
+}
+
+/// `rejected.csv`: one row a rejected input row (source, file, line,
+/// reason, amount, then its fields), written by the `csv` crate so that a
+/// field holding a comma or a quote stays one field.
+pub fn rejected_csv(rows: &[source::Rejected]) -> Result<String, ReconError> {
+    let width = rows.iter().map(|r| r.fields.len()).max().unwrap_or(0);
+    let mut w = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(Vec::new());
+    let fail = |e: csv::Error| ReconError::Output(format!("cannot write rejected.csv: {e}"));
+    let mut header = vec![
+        "source".to_string(),
+        "file".into(),
+        "line".into(),
+        "reason".into(),
+        "amount".into(),
+    ];
+    header.extend((1..=width).map(|i| format!("field_{i}")));
+    w.write_record(&header).map_err(fail)?;
+    for r in rows {
+        let mut rec = vec![
+            r.source.to_string(),
+            r.file.clone(),
+            r.line.to_string(),
+            r.reason.clone(),
+            r.amount.map(|a| a.to_string()).unwrap_or_default(),
+        ];
+        rec.extend(r.fields.iter().cloned());
+        rec.resize(header.len(), String::new());
+        w.write_record(&rec).map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReconError::Output(format!("cannot write rejected.csv: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Reads the incident's three files from `[sources.recon]`.
@@ -451,12 +500,7 @@ pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, Recon
             postings,
         )
     });
-    let src = source::Sources {
-        orders: orders?,
-        payments: payments?,
-        postings: postings?,
-    };
-    Ok(src)
+    Ok(source::Sources::new(orders?, payments?, postings?))
 }
 
 /// The settings of an incident.

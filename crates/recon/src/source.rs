@@ -1,7 +1,11 @@
 //! Reading the three sources (CSV, Parquet, or rows from a database query)
-//! into typed rows, through the column and value maps. A value that cannot be
-//! read stops the run with the file, the line and what was expected: nothing
-//! is dropped silently.
+//! into typed rows, through the column and value maps. A row that cannot be
+//! read (a field too many or too few, an amount that is not rupiah, a time
+//! that is not a time, a word the value maps do not know) is set aside as a
+//! [`Rejected`] row with its file, line, reason and fields, and the rest is
+//! read: nothing is dropped silently, and one bad row hides nothing else. A
+//! source that cannot be read at all (missing, a required column missing)
+//! stops the run with the file and what was expected.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -229,13 +233,89 @@ pub enum Rows<'a> {
     Iter(Box<dyn Iterator<Item = Result<TextRow, ReconError>> + 'a>),
 }
 
+/// A row set aside: where it was, why, its fields as read, and the rupiah it
+/// carried when its amount could be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// `orders`, `payments` or `postings`.
+    pub source: &'static str,
+    /// The file (or query) as shown to people.
+    pub file: String,
+    /// Its line (the header is line 1) or row number.
+    pub line: u32,
+    /// Why, in words.
+    pub reason: String,
+    /// Its amount in IDR, when one could be read.
+    pub amount: Option<i64>,
+    /// The fields as read.
+    pub fields: Vec<String>,
+}
+
+/// How a source's rows are kept: the source's name and where its amount is.
+struct Keep<'r> {
+    source: &'static str,
+    amount_col: Option<usize>,
+    rejected: &'r mut Vec<Rejected>,
+}
+
 impl TextRows<'_> {
-    /// Calls `f(line, values)` for every row; empty values are `None`.
-    pub fn each(
+    /// Calls `f(line, values)` for every row; empty values are `None`. A row
+    /// with another number of fields than the header, or one `f` cannot read
+    /// ([`ReconError::Input`]), is set aside into `keep.rejected`.
+    fn each(
         self,
+        keep: Keep,
         mut f: impl FnMut(u32, &[Option<&str>]) -> Result<(), ReconError>,
     ) -> Result<(), ReconError> {
         let name = self.name;
+        let width = self.columns.len();
+        let Keep {
+            source,
+            amount_col,
+            rejected,
+        } = keep;
+        let mut set_aside = |line: u32, reason: String, row: &[Option<&str>]| {
+            let reason = reason
+                .strip_prefix(&format!("{name}:{line}: "))
+                .map(str::to_string)
+                .unwrap_or(reason);
+            let amount = amount_col
+                .and_then(|i| row.get(i).copied().flatten())
+                .and_then(|v| lenient_amount(v.trim()));
+            rejected.push(Rejected {
+                source,
+                file: name.to_string(),
+                line,
+                reason,
+                amount,
+                fields: row.iter().map(|v| v.unwrap_or("").to_string()).collect(),
+            });
+        };
+        // A row, or the reason the CSV reader could not make one.
+        let mut one = |line: u32, row: Result<&[Option<&str>], String>| -> Result<(), ReconError> {
+            let row = match row {
+                Ok(r) => r,
+                Err(reason) => {
+                    set_aside(line, reason, &[]);
+                    return Ok(());
+                }
+            };
+            if row.len() != width {
+                set_aside(
+                    line,
+                    format!("{} fields where the header has {width}", row.len()),
+                    row,
+                );
+                return Ok(());
+            }
+            match f(line, row) {
+                Err(ReconError::Input(m)) => {
+                    set_aside(line, m, row);
+                    Ok(())
+                }
+                other => other,
+            }
+        };
         match self.rows {
             Rows::Csv(mut r) => {
                 let mut rec = csv::StringRecord::new();
@@ -244,28 +324,39 @@ impl TextRows<'_> {
                         Ok(false) => return Ok(()),
                         Ok(true) => {}
                         Err(e) => {
-                            let line = e.position().map_or(0, |p| p.line());
-                            return Err(ReconError::Input(format!(
-                                "{name}:{line}: not a CSV row the header describes: {e}"
-                            )));
+                            let line = e.position().map_or(0, |p| p.line()) as u32;
+                            if e.is_io_error() {
+                                return Err(ReconError::Input(format!(
+                                    "{name}:{line}: cannot read on: {e}"
+                                )));
+                            }
+                            one(line, Err(format!("not a CSV row: {e}")))?;
+                            continue;
                         }
                     }
                     let line = rec.position().map_or(0, |p| p.line()) as u32;
                     let row: Vec<Option<&str>> =
                         rec.iter().map(|v| (!v.is_empty()).then_some(v)).collect();
-                    f(line, &row)?;
+                    one(line, Ok(&row))?;
                 }
             }
             Rows::Iter(it) => {
                 for row in it {
                     let (line, row) = row?;
                     let vals: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
-                    f(line, &vals)?;
+                    one(line, Ok(&vals))?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// An amount for the tally of rejected rows: what [`amount`] reads, else
+/// nothing (the row's reason says what is wrong with it).
+fn lenient_amount(v: &str) -> Option<i64> {
+    let loc = Loc { file: 0, line: 0 };
+    amount(v, &loc, "").ok()
 }
 
 /// The three sources, read.
@@ -277,13 +368,15 @@ pub struct Sources {
     pub payments: Vec<Payment>,
     /// HO journal lines.
     pub postings: Vec<Posting>,
+    /// Rows of the three set aside, in source then line order.
+    pub rejected: Vec<Rejected>,
 }
 
 /// Reads a CSV file (header line first).
 pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
     let name: Arc<str> = shown.into();
     let mut r = csv::ReaderBuilder::new()
-        .flexible(false)
+        .flexible(true)
         .from_path(path)
         .map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
     let columns: Vec<String> = r
@@ -555,16 +648,54 @@ fn period_of(v: &str) -> Option<u32> {
     (1..=12).contains(&(n % 100)).then_some(n)
 }
 
-/// Reads payments.
-pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
+/// The rows of a source that could be read, and those set aside.
+#[derive(Debug, Clone)]
+pub struct Read<T> {
+    /// Rows read.
+    pub rows: Vec<T>,
+    /// Rows set aside, in line order.
+    pub rejected: Vec<Rejected>,
+}
+
+impl Sources {
+    /// The three sources, with their rejected rows gathered (orders, then
+    /// payments, then postings).
+    pub fn new(orders: Read<Order>, payments: Read<Payment>, postings: Read<Posting>) -> Sources {
+        let mut rejected = orders.rejected;
+        rejected.extend(payments.rejected);
+        rejected.extend(postings.rejected);
+        Sources {
+            orders: orders.rows,
+            payments: payments.rows,
+            postings: postings.rows,
+            rejected,
+        }
+    }
+}
+
+/// The column index of `col` in `t`, for the tally of rejected rows.
+fn column_index(t: &TextRows, source: &str, col: &str, s: &Settings) -> Option<usize> {
+    let name = s.column(source, col);
+    t.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// Reads payments. A charge of a negative amount is set aside: money given
+/// back is a refund row of its own.
+pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
-    t.each(|line, row| {
+    let mut rejected = Vec::new();
+    let keep = Keep {
+        source: "payments",
+        amount_col: column_index(&t, "payments", C[4].0, s),
+        rejected: &mut rejected,
+    };
+    t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let id = need(row, &c, 0, &loc, C[0].0)?;
-        out.push(Payment {
+        let p = Payment {
             id: id.into(),
             order_id: need(row, &c, 1, &loc, C[1].0)?.into(),
             kind: word(
@@ -584,19 +715,35 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Vec<Payment>, ReconError> {
             amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
             at: time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
             loc,
-        });
+        };
+        if p.kind == PayKind::Charge && p.amount < 0 {
+            return Err(ReconError::Input(format!(
+                "{}: a charge of a negative amount ({}); money given back is a refund row of its own",
+                p.loc, p.amount
+            )));
+        }
+        out.push(p);
         Ok(())
     })?;
-    Ok(out)
+    Ok(Read {
+        rows: out,
+        rejected,
+    })
 }
 
 /// Reads postings; a journal type the routing does not name is an error.
-pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
+pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> {
     use crate::settings::POSTING_COLUMNS as C;
     let c = resolve(&t, "postings", &C, s)?;
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
-    t.each(|line, row| {
+    let mut rejected = Vec::new();
+    let keep = Keep {
+        source: "postings",
+        amount_col: column_index(&t, "postings", C[4].0, s),
+        rejected: &mut rejected,
+    };
+    t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let journal = need(row, &c, 3, &loc, C[3].0)?;
         let Some((journal_no, negative)) = s.journal_number(journal) else {
@@ -631,16 +778,25 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Vec<Posting>, ReconError> {
         });
         Ok(())
     })?;
-    Ok(out)
+    Ok(Read {
+        rows: out,
+        rejected,
+    })
 }
 
 /// Reads orders.
-pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
+pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
     use crate::settings::ORDER_COLUMNS as C;
     let c = resolve(&t, "orders", &C, s)?;
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
-    t.each(|line, row| {
+    let mut rejected = Vec::new();
+    let keep = Keep {
+        source: "orders",
+        amount_col: column_index(&t, "orders", C[5].0, s),
+        rejected: &mut rejected,
+    };
+    t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
             get(row, &c, k).map(|v| amount(v, &loc, C[k].0)).transpose()
@@ -691,5 +847,8 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Vec<Order>, ReconError> {
         ));
         Ok(())
     })?;
-    Ok(out)
+    Ok(Read {
+        rows: out,
+        rejected,
+    })
 }

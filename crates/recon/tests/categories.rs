@@ -1,7 +1,7 @@
 //! Each category on small inputs that can be checked by hand.
 
 use sidik_core::config::ReconSection;
-use sidik_recon::engine::{code, reconcile, Outcome};
+use sidik_recon::engine::{code, reconcile, reconcile_sources, Outcome};
 use sidik_recon::settings::Settings;
 use sidik_recon::source::{self, Sources};
 
@@ -38,14 +38,11 @@ fn read(s: &Settings, orders: &str, payments: &str, postings: &str) -> Result<So
         w("postings.csv", POSTINGS, postings),
     );
     let e = |e: sidik_recon::ReconError| e.to_string();
-    let src = Sources {
-        orders: source::orders(source::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
-        payments: source::payments(source::csv_rows(&p, "payments.csv").map_err(e)?, s)
-            .map_err(e)?,
-        postings: source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s)
-            .map_err(e)?,
-    };
-    Ok(src)
+    Ok(Sources::new(
+        source::orders(source::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
+        source::payments(source::csv_rows(&p, "payments.csv").map_err(e)?, s).map_err(e)?,
+        source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s).map_err(e)?,
+    ))
 }
 
 fn run(orders: &str, payments: &str, postings: &str) -> Outcome {
@@ -55,6 +52,7 @@ fn run(orders: &str, payments: &str, postings: &str) -> Outcome {
 fn run_with(r: &ReconSection, orders: &str, payments: &str, postings: &str) -> Outcome {
     let s = settings(r);
     let src = read(&s, orders, payments, postings).unwrap();
+    assert!(src.rejected.is_empty(), "{:?}", src.rejected);
     reconcile(&src.orders, &src.payments, &src.postings, &s).unwrap()
 }
 
@@ -251,7 +249,14 @@ fn a_users_own_export_reads_through_the_maps() {
 #[test]
 fn bad_input_names_the_file_the_line_and_the_fix() {
     let s = settings(&ReconSection::default());
-    let err = |o: &str, p: &str, h: &str| read(&s, o, p, h).expect_err("an error");
+    // The first row set aside, as `file:line: reason`, or why nothing could be read.
+    let err = |o: &str, p: &str, h: &str| match read(&s, o, p, h) {
+        Err(e) => e,
+        Ok(src) => {
+            let r = src.rejected.first().expect("a row set aside");
+            format!("{}:{}: {}", r.file, r.line, r.reason)
+        }
+    };
     let e = err(DONE, "P1,O1,CHARGE,SUCCESS,12a,2025-01-12 10:01\n", "");
     assert!(
         e.starts_with("payments.csv:2: amount \"12a\" is not an amount"),
@@ -292,39 +297,42 @@ fn bad_input_names_the_file_the_line_and_the_fix() {
     );
     let e = err(DONE, "P1,O1,CHARGE,SUCCESS,100\n", "");
     assert!(e.contains("payments.csv:2"), "{e}");
-    // An id listed twice: the reconciliation refuses it, naming both lines.
-    let twice = read(
-        &s,
-        DONE,
-        "P1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\nP1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\n",
-        "",
-    )
-    .unwrap();
+    // An id listed twice: the repeat is set aside, naming both lines, and
+    // the rest is reconciled.
+    let aside = |mut src: Sources| {
+        let o = reconcile_sources(&mut src, &s).unwrap();
+        assert!(!o.is_complete());
+        assert_eq!(o.rejected.count, src.rejected.len() as u64);
+        src.rejected
+            .iter()
+            .map(|r| format!("{}:{}: {}", r.file, r.line, r.reason))
+            .collect::<Vec<_>>()
+    };
+    let pay1 = "P1,O1,CHARGE,SUCCESS,100,2025-01-12 10:01\n";
+    let post1 = "H1,O1,P1,BASE,100,2025-01-12T12:00:05+07:00,2025-01\n";
+    let twice = read(&s, DONE, &format!("{pay1}{pay1}"), post1).unwrap();
     let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
         .unwrap_err()
         .to_string();
-    assert!(
-        e.starts_with("payments.csv:3: payment_id P1 is also on line 2"),
-        "{e}"
+    assert!(e.contains("payments row 2 repeats line 2"), "{e}");
+    assert_eq!(
+        aside(twice),
+        ["payments.csv:3: payment P1 is also on line 2; an export lists each once (the first is kept)"]
     );
-    let twice = read(&s, &format!("{DONE}{DONE}"), "", "").unwrap();
-    let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("orders.csv:3: order_id O1 is also on line 2"),
-        "{e}"
-    );
+    let twice = read(&s, &format!("{DONE}{DONE}"), pay1, post1).unwrap();
+    assert!(aside(twice)[0].starts_with("orders.csv:3: order O1 is also on line 2"));
     let line = "H1,O1,P1,BASE,100,2025-01-12T12:00:05+07:00,2025-01\n";
     let other = "H2,O1,P1,TIP,5,2025-01-12T12:00:05+07:00,2025-01\n";
-    let twice = read(&s, DONE, "", &format!("{line}{other}{other}{line}")).unwrap();
-    let e = reconcile(&twice.orders, &twice.payments, &twice.postings, &s)
-        .unwrap_err()
-        .to_string();
+    let twice = read(&s, DONE, pay1, &format!("{line}{other}{other}{line}")).unwrap();
+    let got = aside(twice);
+    assert_eq!(got.len(), 2, "{got:?}");
     assert!(
-        e.starts_with("postings.csv:4: posting_id H2 is also on line 3")
-            || e.starts_with("postings.csv:5: posting_id H1 is also on line 2"),
-        "{e}"
+        got[0].starts_with("postings.csv:4: posting H2 is also on line 3"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("postings.csv:5: posting H1 is also on line 2"),
+        "{got:?}"
     );
     // PostgreSQL's text form of a timestamptz is read too.
     let src = read(
@@ -336,4 +344,81 @@ fn bad_input_names_the_file_the_line_and_the_fix() {
     .unwrap();
     let want = sidik_core::time::parse_time("2025-01-12T10:01:00.5+07:00", s.tz).unwrap();
     assert_eq!(src.payments[0].at, want.timestamp_millis());
+}
+
+#[test]
+fn one_bad_row_hides_nothing_else_and_the_result_says_incomplete() {
+    let s = settings(&ReconSection::default());
+    let order = |id: &str| {
+        format!("{id},GB,COMPLETE,2025-01-12 10:00,2025-01-12 10:10,2025-01-12 12:00,120000\n")
+    };
+    let orders: String = ["O1", "O2", "O3", "O4"].iter().map(|o| order(o)).collect();
+    let pays = [
+        "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n",
+        // An amount written with a thousands comma, unquoted: a field too many.
+        "P2,O2,CHARGE,SUCCESS,926,000,2025-01-12 10:02\n",
+        "P3,O3,CHARGE,SUCCESS,12a,2025-01-12 10:03\n",
+        "P4,O4,CHARGE,SUCCESS,-5000,2025-01-12 10:04\n",
+    ]
+    .concat();
+    let post = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    let mut src = read(&s, &orders, &pays, post).unwrap();
+    let o = reconcile_sources(&mut src, &s).unwrap();
+    assert_eq!(o.inputs, [4, 1, 1]);
+    assert!(!o.is_complete());
+    // The rupiah of the rows set aside, where readable: 926 (the field before
+    // the stray comma) and the negative charge's 5,000.
+    assert_eq!(o.rejected.count, 3);
+    let got: Vec<(u32, &str)> = src
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(got[0], (3, "7 fields where the header has 6"));
+    assert!(
+        got[1].0 == 4 && got[1].1.contains("\"12a\" is not an amount"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].0 == 5 && got[2].1.contains("a charge of a negative amount"),
+        "{got:?}"
+    );
+    assert_eq!(o.rejected.amount, 926 + 5000);
+    // O1 reconciles; O2..O4 have no readable charge and are reported as such.
+    assert_eq!(o.matched_orders, 1);
+    // Rejected rows are written by a CSV writer: every record as wide as the header.
+    let text = sidik_recon::output::rejected_csv(&src.rejected).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let fields = |r: &csv::StringRecord, from: usize, to: usize| -> Vec<String> {
+        (from..to).map(|i| r[i].to_string()).collect()
+    };
+    assert_eq!(
+        fields(&rows[0], 0, 12),
+        [
+            "payments",
+            "payments.csv",
+            "3",
+            "7 fields where the header has 6",
+            "926",
+            "P2",
+            "O2",
+            "CHARGE",
+            "SUCCESS",
+            "926",
+            "000",
+            "2025-01-12 10:02"
+        ]
+    );
+    // An amount that cannot be read leaves the amount column empty.
+    assert_eq!(fields(&rows[1], 0, 3), ["payments", "payments.csv", "4"]);
+    assert_eq!(&rows[1][4], "");
+
+    // A header-only export is not "nothing is wrong".
+    let mut empty = read(&s, &orders, "", post).unwrap();
+    let e = reconcile_sources(&mut empty, &s).unwrap_err().to_string();
+    assert!(e.contains("the payments export has no rows"), "{e}");
 }

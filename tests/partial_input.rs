@@ -1,0 +1,234 @@
+//! One bad input hides nothing else, and nothing is ticked on figures that
+//! are not true: bad export rows are set aside with file, line and reason
+//! while the rest is reconciled (exit 3, "incomplete", "Payment
+//! reconciliation completed" left unticked); an export with no rows, no
+//! amount column, only zero amounts or negative charges is reported and
+//! its task left unticked.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{json, sidik_ok};
+
+fn generate(dir: &Path) {
+    sidik_ok(&[
+        "sample",
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--scenario",
+        "callback-failure",
+        "--orders",
+        "1500",
+        "--seed",
+        "4",
+    ]);
+}
+
+fn sidik_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sidik"))
+        .args(args)
+        .args(["--incident", dir.to_str().unwrap()])
+        .env_remove("SIDIK_SAMPLE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The latest journal's record of a step.
+fn step(dir: &Path, playbook: &str, id: &str) -> serde_json::Value {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(playbook)
+        })
+        .collect();
+    files.sort();
+    let j = json(files.last().expect("a journal"));
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+fn tracker_line(dir: &Path, task: &str) -> String {
+    let t = std::fs::read_to_string(dir.join("tracker.md")).unwrap();
+    t.lines()
+        .find(|l| l.contains(task))
+        .unwrap_or_else(|| panic!("no line with {task}"))
+        .to_string()
+}
+
+#[test]
+fn bad_export_rows_are_set_aside_and_the_rest_is_reconciled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("inc");
+    generate(&d);
+    let path = d.join("data/payments.csv");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let amount = header.iter().position(|h| *h == "amount").unwrap();
+    let rows_before = lines.len() - 1;
+    // Line 5: an amount with a thousands comma, unquoted (a field too many);
+    // line 8: an amount that is not a number; and line 10 listed twice.
+    let mut f: Vec<String> = lines[4].split(',').map(str::to_string).collect();
+    f[amount] = format!("{},000", f[amount]);
+    lines[4] = f.join(",");
+    let mut f: Vec<String> = lines[7].split(',').map(str::to_string).collect();
+    f[amount] = "12a".into();
+    lines[7] = f.join(",");
+    lines.push(lines[9].clone());
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    let o = sidik_in(&d, &["recon"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("incomplete: 3 input rows"), "{err}");
+    assert!(err.contains("data/payments.csv:5: "), "{err}");
+    assert!(err.contains("data/payments.csv:8: amount \"12a\""), "{err}");
+    let summary = json(&d.join("evidence/recon/recon.json"));
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["rejected"]["count"], 3);
+    assert_eq!(
+        summary["inputs"]["payments"].as_u64().unwrap() as usize,
+        rows_before - 2,
+        "every other payment is reconciled"
+    );
+    // The rejected rows: one record each, all as wide as the header.
+    let mut rdr = csv::Reader::from_path(d.join("evidence/recon/rejected.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let lines_aside: Vec<&str> = rows.iter().map(|r| &r[2]).collect();
+    assert_eq!(lines_aside, ["5", "8", &(rows_before + 2).to_string()[..]]);
+    assert!(rows[2][3].contains("is also on line 10"), "{:?}", rows[2]);
+    let report = std::fs::read_to_string(d.join("reports/recon.md")).unwrap();
+    assert!(report.contains("**Incomplete: 3 input rows"), "{report}");
+
+    // "Payment reconciliation completed" is not said of part of the data.
+    let o = sidik_in(
+        &d,
+        &[
+            "run",
+            "phase-4-remediation",
+            "--only",
+            "reconciliation-completed",
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    let s = step(&d, "phase-4-remediation", "reconciliation-completed");
+    assert_eq!(s["status"], "failed");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete: 3 input rows"),
+        "{s}"
+    );
+    assert!(tracker_line(&d, "Payment reconciliation completed").contains("[ ]"));
+}
+
+#[test]
+fn exports_that_would_give_untrue_figures_are_reported_and_not_ticked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("inc");
+    generate(&d);
+    let path = d.join("data/payments.csv");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let header = original.lines().next().unwrap().to_string();
+    let cols: Vec<&str> = header.split(',').collect();
+    let amount = cols.iter().position(|h| *h == "amount").unwrap();
+    let kind = cols.iter().position(|h| *h == "payment_type").unwrap();
+    let rewrite = |f: &dyn Fn(usize, Vec<String>) -> Option<Vec<String>>| -> String {
+        let mut out = String::new();
+        for (i, l) in original.lines().enumerate() {
+            let fields: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i == 0 {
+                out.push_str(l);
+            } else if let Some(x) = f(i, fields) {
+                out.push_str(&x.join(","));
+            } else {
+                continue;
+            }
+            out.push('\n');
+        }
+        out
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{header}\n"), "has no rows (only a header?)"),
+        (
+            original
+                .lines()
+                .map(|l| {
+                    let mut f: Vec<&str> = l.split(',').collect();
+                    f.remove(amount);
+                    f.join(",")
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "no column `amount`",
+        ),
+        (
+            rewrite(&|_, mut f| {
+                f[amount] = "0".into();
+                Some(f)
+            }),
+            "every `amount` in data/payments.csv is 0",
+        ),
+        (
+            rewrite(&|i, mut f| {
+                if i == 3 && f[kind] == "CHARGE" {
+                    f[amount] = format!("-{}", f[amount]);
+                }
+                Some(f)
+            }),
+            "1 charges of a negative amount in data/payments.csv (the first on line 4)",
+        ),
+    ];
+    let task = "Collect payment transaction records";
+    for (body, want) in cases {
+        std::fs::write(&path, body).unwrap();
+        let o = sidik_in(
+            &d,
+            &["run", "phase-1-data-collection", "--only", "payments"],
+        );
+        assert!(!o.status.success(), "{want}: {}", text(&o));
+        let s = step(&d, "phase-1-data-collection", "payments");
+        assert_eq!(s["status"], "failed", "{want}: {s}");
+        assert!(s["reason"].as_str().unwrap().contains(want), "{want}: {s}");
+        assert!(tracker_line(&d, task).contains("[ ]"), "{want}: ticked");
+    }
+    // The real export ticks it.
+    std::fs::write(&path, &original).unwrap();
+    let o = sidik_in(
+        &d,
+        &["run", "phase-1-data-collection", "--only", "payments"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tracker_line(&d, task).contains("[x]"));
+    // A header-only export never reaches "0 payments … N breaks".
+    std::fs::write(&path, format!("{header}\n")).unwrap();
+    let o = sidik_in(&d, &["recon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the payments export has no rows"),
+        "{}",
+        text(&o)
+    );
+}
