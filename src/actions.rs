@@ -145,9 +145,14 @@ impl Action for CollectLogs {
         let (mut files, mut bytes, mut compressed) = (0, 0u64, 0);
         let mut missing = Vec::new();
         for s in sources {
-            let found: Vec<PathBuf> = s.paths.iter().flat_map(|p| matching(inc, p)).collect();
-            if found.is_empty() {
-                missing.push(format!("{} ({})", s.service, s.paths.join(", ")));
+            let mut found: Vec<PathBuf> = Vec::new();
+            for p in &s.paths {
+                let got = matching(inc, p);
+                // A path that matches nothing beside one that does is a file missed.
+                if got.is_empty() {
+                    missing.push(format!("{} `{p}`", s.service));
+                }
+                found.extend(got);
             }
             let format = s
                 .format
@@ -1318,6 +1323,12 @@ impl Action for LogsIngest {
                 f.cut_short.as_deref().unwrap_or("")
             );
         }
+        if !s.not_read.is_empty() {
+            md.push_str("\n**Not read** (everything else was ingested):\n\n| service | path | why |\n|---|---|---|\n");
+            for n in &s.not_read {
+                let _ = writeln!(md, "| {} | `{}` | {} |", n.service, n.path, n.reason);
+            }
+        }
         let _ = writeln!(md, "\n{} events; {} lines set aside in `evidence/quarantine/` with their line numbers and reasons.\n", count(events as i64), count(quarantined as i64));
         // Error classes: totals and first occurrence.
         let mut classes: Vec<(String, u64, i64)> = Vec::new();
@@ -1368,6 +1379,15 @@ impl Action for LogsIngest {
         );
         if !top.is_empty() {
             result.push_str(&format!("; errors: {}", top.join(", ")));
+        }
+        if s.is_partial() {
+            // The analysis goes on with what was read; the tracker's line says
+            // plainly that it is not everything.
+            let cut = s.files.iter().filter(|f| f.cut_short.is_some()).count();
+            result = format!(
+                "PARTIAL ({} path(s) not read, {cut} file(s) cut short; see the report): {result}",
+                s.not_read.len()
+            );
         }
         let outputs = s.outputs.clone();
         Outcome::Succeeded(Done {

@@ -235,6 +235,21 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                 }
                 out!("written: {}", inc.dir.relative(&got.dir));
             }
+            if s.is_partial() {
+                // Every other file and service was read; the exit code says
+                // the ingest is partial (3), as recon's does.
+                for n in &s.not_read {
+                    eprintln!("warning: {} `{}` not read: {}", n.service, n.path, n.reason);
+                }
+                eprintln!(
+                    "warning: the ingest is partial: {} path(s) not read, {} file(s) cut short; the rest was ingested (evidence/logs/summary.json lists them)",
+                    s.not_read.len(),
+                    s.files.iter().filter(|f| f.cut_short.is_some()).count()
+                );
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                std::process::exit(3);
+            }
             Ok(())
         }
         LogsCommand::Patterns(a) => {

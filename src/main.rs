@@ -295,18 +295,38 @@ fn check(dir: &Path) -> Result<()> {
     }
     let mut problems = 0;
     for src in &f.sources.logs {
-        let mut n = 0;
-        for pattern in &src.paths {
-            n += count_matches(&inc.dir.resolve(pattern));
-        }
-        if n == 0 {
-            problems += 1;
-        }
+        let counts: Vec<usize> = src
+            .paths
+            .iter()
+            .map(|p| count_matches(&inc.dir.resolve(p)))
+            .collect();
+        let n: usize = counts.iter().sum();
+        // Each path is checked: one that matches nothing beside one that
+        // matches is a file the ingest would miss.
+        let empty: Vec<&String> = src
+            .paths
+            .iter()
+            .zip(&counts)
+            .filter(|(_, c)| **c == 0)
+            .map(|(p, _)| p)
+            .collect();
+        problems += empty.len();
         out!(
             "  logs      {:<20} {} file(s){}",
             src.service,
             n,
-            if n == 0 { "  <- no file matches" } else { "" }
+            if empty.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  <- no file matches {}",
+                    empty
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         );
     }
     for db in &f.sources.databases {

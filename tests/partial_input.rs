@@ -232,3 +232,103 @@ fn exports_that_would_give_untrue_figures_are_reported_and_not_ticked() {
         text(&o)
     );
 }
+
+/// Runs sidik as an ordinary user when the test runs as root, so that a
+/// file without read permission really cannot be read.
+fn sidik_unprivileged(dir: &Path, args: &[&str]) -> Output {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_sidik"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_sidik"))
+    };
+    c.args(args)
+        .args(["--incident", dir.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_unreadable_or_missing_log_file_leaves_the_others_ingested() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("inc");
+    generate(&d);
+    // A path beside one that matches, a service with no file at all, a file
+    // nobody may read, and a gzip file cut inside its header.
+    let toml = std::fs::read_to_string(d.join("incident.toml")).unwrap();
+    let toml = toml.replace(
+        r#"paths = ["logs/upg/upg.log*"]"#,
+        r#"paths = ["logs/upg/upg.log*", "logs/upg/archive-*.log"]"#,
+    ) + "\n[[sources.logs]]\nservice = \"ghost\"\npaths = [\"logs/ghost/*.log\"]\n";
+    std::fs::write(d.join("incident.toml"), toml).unwrap();
+    let locked = d.join("logs/mrg/mrg.log.1.gz");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(
+        d.join("logs/order-orchestrator/orchestrator.log.2.gz"),
+        [0x1f, 0x8b, 0x08, 0x00, 0x00],
+    )
+    .unwrap();
+    // The ordinary user needs to write the evidence.
+    let chmod = Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(chmod.success());
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+
+    let o = sidik_in(&d, &["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("no file matches `logs/upg/archive-*.log`"),
+        "{out}"
+    );
+    assert!(out.contains("no file matches `logs/ghost/*.log`"), "{out}");
+
+    let o = sidik_unprivileged(&d, &["logs", "ingest"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("upg `logs/upg/archive-*.log` not read: no file matches"),
+        "{err}"
+    );
+    assert!(err.contains("ghost `logs/ghost/*.log` not read"), "{err}");
+    assert!(
+        err.contains("mrg `logs/mrg/mrg.log.1.gz` not read: Permission denied"),
+        "{err}"
+    );
+    assert!(
+        err.contains("order-orchestrator `logs/order-orchestrator/orchestrator.log.2.gz` not read: a gzip file of 5 bytes was cut short inside its header"),
+        "{err}"
+    );
+    // Everything else was ingested, and said so in summary.json.
+    let summary = json(&d.join("evidence/logs/summary.json"));
+    assert_eq!(
+        summary["not_read"].as_array().unwrap().len(),
+        4,
+        "{summary}"
+    );
+    for service in ["mrg", "upg", "order-orchestrator", "postgres"] {
+        assert!(
+            summary["events"][service].as_u64().unwrap() > 0,
+            "{service}: {summary}"
+        );
+    }
+    let files: Vec<&str> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"logs/mrg/mrg.log"), "{files:?}");
+    assert!(!files.contains(&"logs/mrg/mrg.log.1.gz"), "{files:?}");
+}

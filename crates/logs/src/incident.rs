@@ -8,7 +8,7 @@ use sidik_core::time::{parse_go_duration, parse_timezone};
 use sidik_core::Incident;
 
 use crate::classify::Classifier;
-use crate::ingest::{self, Options, Source, Summary};
+use crate::ingest::{self, NotRead, Options, Source, Summary};
 use crate::journey::JourneyCounts;
 use crate::parse::{Format, Settings, DEFAULT_PG_PREFIX};
 use crate::record::Aliases;
@@ -51,20 +51,27 @@ pub fn format_from_config(
     })
 }
 
-/// The sources of an incident.
-pub fn sources(inc: &Incident) -> Result<Vec<Source>, LogsError> {
+/// The sources of an incident, and the configured paths that match no
+/// file. A service none of whose paths matches is left out (and listed);
+/// an error only when no service has a file at all.
+pub fn sources(inc: &Incident) -> Result<(Vec<Source>, Vec<NotRead>), LogsError> {
     let mut out = Vec::new();
+    let mut not_read = Vec::new();
     for s in &inc.file.sources.logs {
         let mut files = Vec::new();
         for p in &s.paths {
-            files.extend(crate::input::expand(inc.dir.root(), p));
+            let found = crate::input::expand(inc.dir.root(), p);
+            if found.is_empty() {
+                not_read.push(NotRead {
+                    service: s.service.clone(),
+                    path: p.clone(),
+                    reason: "no file matches; export the logs into the incident folder or fix `paths` in incident.toml".into(),
+                });
+            }
+            files.extend(found);
         }
         if files.is_empty() {
-            return Err(LogsError::Config(format!(
-                "service `{}`: no file matches {}; export its logs into the incident folder or fix `paths` in incident.toml",
-                s.service,
-                s.paths.join(", ")
-            )));
+            continue;
         }
         let tz = match &s.timezone {
             Some(t) => parse_timezone(t.get_ref()).map_err(LogsError::Config)?,
@@ -99,13 +106,24 @@ pub fn sources(inc: &Incident) -> Result<Vec<Source>, LogsError> {
             },
         });
     }
+    if out.is_empty() && !not_read.is_empty() {
+        return Err(LogsError::Config(format!(
+            "no file matches any log path of {}: {}; export the logs into the incident folder or fix `paths` in incident.toml",
+            inc.dir.config_path().display(),
+            not_read
+                .iter()
+                .map(|n| format!("{} `{}`", n.service, n.path))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     if out.is_empty() {
         return Err(LogsError::Config(format!(
             "{} lists no [[sources.logs]]; add one block per service",
             inc.dir.config_path().display()
         )));
     }
-    Ok(out)
+    Ok((out, not_read))
 }
 
 /// The classifier of an incident: shipped rules plus `[logs] rules`.
@@ -131,7 +149,7 @@ pub fn ingest_incident(
     chunk_rows: usize,
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 ) -> Result<Ingested, LogsError> {
-    let sources = sources(inc)?;
+    let (sources, missing) = sources(inc)?;
     let classifier = classifier(inc)?;
     let bucket_ms = match &inc.file.logs.bucket {
         Some(b) => parse_go_duration(b.get_ref())
@@ -156,6 +174,7 @@ pub fn ingest_incident(
         journeys,
         patterns,
     } = ingest::ingest(&sources, &classifier, &opts)?;
+    summary.not_read.splice(0..0, missing);
     let write = |name: &str, text: &str, summary: &mut Summary| -> Result<(), LogsError> {
         let p = dir.join(name);
         sidik_core::folder::write_atomic(&p, text.as_bytes())

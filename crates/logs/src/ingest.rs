@@ -78,6 +78,17 @@ pub struct FileReport {
     pub cut_short: Option<String>,
 }
 
+/// A file or path that was not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NotRead {
+    /// Service.
+    pub service: String,
+    /// The file, or the configured path or glob that matched nothing.
+    pub path: String,
+    /// Why (`no file matches`, `Permission denied (os error 13)` …).
+    pub reason: String,
+}
+
 /// What [`ingest`] did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
@@ -91,6 +102,16 @@ pub struct Summary {
     pub bytes: u64,
     /// Files written.
     pub outputs: Vec<PathBuf>,
+    /// Files and paths that were not read: the ingest is partial while this
+    /// is not empty (every other file and service was read).
+    pub not_read: Vec<NotRead>,
+}
+
+impl Summary {
+    /// Whether something was left out: a file not read, or one cut short.
+    pub fn is_partial(&self) -> bool {
+        !self.not_read.is_empty() || self.files.iter().any(|f| f.cut_short.is_some())
+    }
 }
 
 /// Everything an ingest builds.
@@ -624,6 +645,7 @@ pub fn ingest(
         quarantined: BTreeMap::new(),
         bytes: 0,
         outputs: Vec::new(),
+        not_read: Vec::new(),
     };
     let mut timeline = Timeline::new(opts.bucket_ms, names.clone(), classifier.names());
     let mut patterns = Vec::new();
@@ -639,6 +661,7 @@ pub fn ingest(
         );
         summary.bytes += r.bytes;
         summary.files.extend(r.files);
+        summary.not_read.extend(r.not_read);
         summary.outputs.extend(r.outputs);
         timeline.merge(encoded.timeline);
         patterns.push((r.service, encoded.patterns));
@@ -703,6 +726,7 @@ struct ServiceResult {
     files: Vec<FileReport>,
     bytes: u64,
     outputs: Vec<PathBuf>,
+    not_read: Vec<NotRead>,
 }
 
 /// Templates of one service: (id, class, template, stats).
@@ -721,14 +745,18 @@ fn ingest_service(
             .replace('\\', "/")
     };
     let mut streams = Vec::new();
+    let mut not_read = Vec::new();
     for f in &src.files {
-        streams.push(FileStream::open(
-            &src.service,
-            f,
-            shown(f),
-            &src.format,
-            &src.settings,
-        )?);
+        // A file that cannot be opened is reported; the others are read.
+        match FileStream::open(&src.service, f, shown(f), &src.format, &src.settings) {
+            Ok(s) => streams.push(s),
+            Err(LogsError::Io { source, .. }) => not_read.push(NotRead {
+                service: src.service.clone(),
+                path: shown(f),
+                reason: source.to_string(),
+            }),
+            Err(e) => return Err(e),
+        }
     }
     let files: Vec<String> = streams
         .iter()
@@ -791,6 +819,7 @@ fn ingest_service(
         let encoded = written?;
         let mut r = read?;
         r.outputs.splice(0..0, encoded.written.iter().cloned());
+        r.not_read = not_read;
         Ok((r, encoded))
     })
 }
@@ -867,5 +896,6 @@ fn read_service(
         files: streams.into_iter().map(|s| s.lines.report).collect(),
         bytes,
         outputs,
+        not_read: Vec::new(),
     })
 }

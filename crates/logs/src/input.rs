@@ -45,6 +45,18 @@ pub fn open(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, Compression)> {
     let buf = buffered.fill_buf()?;
     let magic = buf[..buf.len().min(6)].to_vec();
     let c = Compression::detect(&magic);
+    if c == Compression::Gzip && path != Path::new("-") {
+        // A gzip member takes 18 bytes at least (a 10-byte header, an
+        // 8-byte trailer); a shorter file was cut inside them, and the
+        // decoder would read it as an empty file.
+        let len = std::fs::metadata(path)?.len();
+        if len < 18 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("a gzip file of {len} bytes was cut short inside its header (a gzip member takes 18 bytes at least)"),
+            ));
+        }
+    }
     let reader: Box<dyn BufRead + Send> = match c {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(BufReader::with_capacity(

@@ -174,7 +174,9 @@ fn logs_are_time_ordered_and_malformed_lines_are_exactly_the_planted_ones() {
                 },
                 "logrus" => {
                     let quotes = text.matches('"').count() - text.matches("\\\"").count();
-                    let ok = text.starts_with("time=\"") && quotes.is_multiple_of(2) && !line.contains(&0u8);
+                    let ok = text.starts_with("time=\"")
+                        && quotes.is_multiple_of(2)
+                        && !line.contains(&0u8);
                     (ok, ok.then(|| text[6..29].to_string()))
                 }
                 _ => {
