@@ -271,11 +271,39 @@ pub fn default_options(inc: &Incident, date: Option<NaiveDate>) -> RunOptions {
     options(inc, &t, false, Vec::new(), false, Vec::new())
 }
 
+/// Warns about an `--approve` that approves nothing: a step id none of the
+/// playbooks has (a typo would otherwise leave the dangerous step skipped
+/// without a word), or a step that is not dangerous.
+fn warn_approvals(playbooks: &[sidik_playbook::format::Playbook], approve: &[String]) {
+    let dangerous: Vec<String> = playbooks
+        .iter()
+        .flat_map(|p| p.steps.iter().filter(|s| s.dangerous).map(|s| s.id.clone()))
+        .collect();
+    let known = |id: &str| playbooks.iter().any(|p| p.step(id).is_some());
+    for id in approve {
+        if !known(id) {
+            eprintln!(
+                "warning: --approve {id}: no step `{id}` in these playbooks; it approves nothing. Dangerous steps: {}",
+                if dangerous.is_empty() {
+                    "none".to_string()
+                } else {
+                    dangerous.join(", ")
+                }
+            );
+        } else if !dangerous.contains(id) {
+            eprintln!(
+                "warning: --approve {id}: step `{id}` is not dangerous and runs without approval"
+            );
+        }
+    }
+}
+
 /// `sidik run`.
 pub fn run(a: RunArgs) -> Result<std::process::ExitCode> {
     let inc = Incident::load(&a.incident)?;
     let registry = crate::actions::registry();
     let playbooks = load(&a.playbooks, &registry)?;
+    warn_approvals(&playbooks, &a.approve);
     let opts = options(&inc, &a.tracker, a.resume, a.only, a.dry_run, a.approve);
     let o = run_playbooks(&inc, &playbooks, &registry, &opts)?;
     if !opts.dry_run {

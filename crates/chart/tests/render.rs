@@ -23,14 +23,8 @@ fn incident(dir: &Path, scenario: Scenario) -> (Incident, serde_json::Value) {
     let s = sidik_recon::output::settings(&inc).unwrap();
     let mut src = sidik_recon::output::load_files(&inc, &s).unwrap();
     let o = sidik_recon::engine::reconcile_sources(&mut src, &s).unwrap();
-    sidik_recon::output::write_all(
-        &inc,
-        &o,
-        &src,
-        &s,
-        &inc.dir.reports().join("recon.md"),
-    )
-    .unwrap();
+    sidik_recon::output::write_all(&inc, &o, &src, &s, &inc.dir.reports().join("recon.md"))
+        .unwrap();
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("ground_truth.json")).unwrap())
             .unwrap();

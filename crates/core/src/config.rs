@@ -695,9 +695,19 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
     let backticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     let mut key = None;
     let mut hint = None;
+    // An error on a table header (`[incident.windw]`) is about the header's
+    // own name: the table in force there is that very table.
+    let header = field_text
+        .as_deref()
+        .filter(|f| f.starts_with('['))
+        .map(|f| f.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let array_header = field_text.as_deref().is_some_and(|f| f.starts_with("[["));
     if message.starts_with("unknown field") {
         let unknown = backticked.first().copied().unwrap_or_default();
-        key = Some(join_key(table.as_deref(), unknown));
+        key = Some(match &header {
+            Some(h) => h.clone(),
+            None => join_key(table.as_deref(), unknown),
+        });
         let expected = &backticked[1.min(backticked.len())..];
         let best = expected
             .iter()
@@ -708,6 +718,30 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
             _ if expected.is_empty() => "remove this key".to_string(),
             _ => format!("remove it; this table takes: {}", expected.join(", ")),
         });
+    } else if let (Some(h), false) = (&header, array_header) {
+        // `[incident.events]` where a list of tables is meant: written twice
+        // it is a duplicate key, once it is a table where a list belongs.
+        const LISTS: [&str; 3] = ["incident.events", "sources.logs", "sources.databases"];
+        if message.contains("expected a sequence")
+            || (message.starts_with("duplicate key") && LISTS.contains(&h.as_str()))
+        {
+            key = Some(h.clone());
+            hint = Some(format!(
+                "`{h}` is a list of tables: write `[[{h}]]` (two brackets) above each entry"
+            ));
+        } else if message.starts_with("duplicate key") {
+            key = Some(h.clone());
+            hint = Some(format!("`[{h}]` appears twice; merge the two into one"));
+        }
+    } else if message.starts_with("duplicate key") {
+        if let Some(field) = &field_text {
+            let name = field.split('=').next().unwrap_or_default().trim();
+            key = Some(join_key(table.as_deref(), name));
+            hint = Some("this key is set twice in its table; keep one".to_string());
+        }
+    }
+    if key.is_some() {
+        // Said above.
     } else if message.starts_with("missing field") {
         let missing = backticked.first().copied().unwrap_or_default();
         key = Some(join_key(table.as_deref(), missing));
@@ -868,6 +902,38 @@ mod tests {
         let e = config_err("[incident]\nid = \"a\"\n[[sources.logs]]\nservice = \"upg\"\npaths = []\n[[sources.logs]]\nservise = \"x\"\n");
         assert_eq!(e.key.as_deref(), Some("sources.logs[1].servise"));
         assert_eq!(e.line, Some(7));
+        // A misspelt table header is named once, as written.
+        let e = config_err("[incident]\nid = \"a\"\n[incident.windw]\nstart = \"2025-01-12\"\n");
+        assert_eq!(e.key.as_deref(), Some("incident.windw"));
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.hint.as_deref(), Some("did you mean `window`?"));
+    }
+
+    #[test]
+    fn a_list_of_tables_written_with_one_bracket_says_so() {
+        let want = "`incident.events` is a list of tables: write `[[incident.events]]` (two brackets) above each entry";
+        let once =
+            "[incident]\nid = \"a\"\n[incident.events]\nat = \"2025-01-12 19:00\"\nlabel = \"x\"\n";
+        let e = config_err(once);
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("incident.events"))
+        );
+        assert_eq!(e.hint.as_deref(), Some(want));
+        let e = config_err(&format!(
+            "{once}[incident.events]\nat = \"2025-01-12 20:00\"\nlabel = \"y\"\n"
+        ));
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(6), Some("incident.events"))
+        );
+        assert_eq!(e.hint.as_deref(), Some(want));
+        let e = config_err("[incident]\nid = \"a\"\nid = \"b\"\n");
+        assert_eq!(e.key.as_deref(), Some("incident.id"));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("this key is set twice in its table; keep one")
+        );
     }
 
     #[test]

@@ -651,9 +651,55 @@ impl Session {
                 self.client.batch_execute("ROLLBACK"),
             )
             .await;
-        let table = result?;
+        let table = match result {
+            Err(PgError::Query { what, message }) if message.contains("SQLSTATE 55P03") => {
+                let holders = if end.is_ok() {
+                    self.lock_holders().await
+                } else {
+                    None
+                };
+                return Err(PgError::Query {
+                    what,
+                    message: format!(
+                        "{message}: {}; sidik does not queue behind an incident's locks. Run it again once the lock is released (`sidik pg snapshot` shows the blocking tree)",
+                        holders.unwrap_or_else(|| "no table lock held by another session is visible now (it may have been released)".into())
+                    ),
+                });
+            }
+            other => other?,
+        };
         end?;
         Ok(table)
+    }
+
+    /// Who holds an ACCESS EXCLUSIVE table lock (the only one a read
+    /// waits for) in this database, for a lock-timeout message: `public.t is
+    /// locked by pid 123 (idle in transaction for 40 s: LOCK TABLE …)`.
+    async fn lock_holders(&self) -> Option<String> {
+        let t = self
+            .query(
+                "finding who holds the lock",
+                "SELECT l.relation::regclass::text AS rel, l.pid, coalesce(a.state, '') AS state, coalesce(extract(epoch FROM now() - a.xact_start)::int, 0) AS secs, left(coalesce(a.query, ''), 100) AS query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY a.xact_start NULLS LAST LIMIT 5",
+            )
+            .await
+            .ok()?;
+        let col =
+            |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let held: Vec<String> = t
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} is locked by pid {} ({} for {} s: {})",
+                    col(r, 0),
+                    col(r, 1),
+                    col(r, 2),
+                    col(r, 3),
+                    col(r, 4).split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect();
+        (!held.is_empty()).then(|| held.join("; "))
     }
 
     async fn read_in_transaction(

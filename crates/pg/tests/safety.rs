@@ -265,3 +265,50 @@ async fn password_literals_the_server_kept_never_leave_a_session() {
     assert_eq!(t.first("name"), Some("O'Brien"));
     assert_eq!(t.first("note"), Some("password=x"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_timeout_names_the_table_and_the_session_holding_it() {
+    let pg = Cluster::start().expect("test cluster");
+    let url = pg.url("postgres");
+    pg.psql("postgres", "CREATE TABLE orders (id int)").unwrap();
+    let (holder, conn) =
+        tokio_postgres::connect(&format!("{url}?application_name=migration"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let s = Session::connect(&url, &SessionOptions::default())
+        .await
+        .unwrap();
+    let e = s
+        .query_read_only("stuck orders", "SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lock timeout"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "orders is locked by pid {pid} (idle in transaction for"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"),
+        "{e}"
+    );
+    holder.batch_execute("COMMIT").await.unwrap();
+    // The session works on once the lock is gone.
+    let t = s
+        .query_read_only("stuck orders", "SELECT count(*) AS n FROM orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(t.first("n"), Some("0"));
+}

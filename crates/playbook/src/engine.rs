@@ -319,7 +319,11 @@ impl<'a> Runner<'a> {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(EngineError::Invalid(crate::Problems(problems)))
+            Err(EngineError::TasksMissing {
+                problems: crate::Problems(problems),
+                playbook: pb.path.display().to_string(),
+                tracker: path.clone(),
+            })
         }
     }
 

@@ -79,6 +79,16 @@ pub enum EngineError {
     /// The playbook is invalid.
     #[error("{0}")]
     Invalid(Problems),
+    /// Steps name tracker tasks the tracker does not have.
+    #[error("{problems}\n  hint: fix the task names in {playbook}, add the tasks to the tracker ({}), or run with --no-tracker to run the steps and leave the tracker alone", tracker.display())]
+    TasksMissing {
+        /// One problem a step.
+        problems: Problems,
+        /// The playbook file.
+        playbook: String,
+        /// The tracker.
+        tracker: PathBuf,
+    },
     /// `--only` names a step the playbook does not have.
     #[error("playbook {playbook} has no step `{step}`; its steps: {}", known.join(", "))]
     UnknownStep {
