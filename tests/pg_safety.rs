@@ -192,6 +192,7 @@ fn no_command_or_step_prints_or_stores_a_password_the_server_kept() {
         "--only",
         "db-slow-queries",
     ]);
+    ran(&["rca", "--incident", d]);
     let _ = idle.kill();
     let _ = idle.wait();
 

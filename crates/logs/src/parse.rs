@@ -198,6 +198,30 @@ impl LineParser for Unknown {
     }
 }
 
+/// PostgreSQL's own logs quote statements (`log_statement`, `STATEMENT:`
+/// lines, csvlog's query fields): a field that mentions a password, a
+/// pgcrypto call or dblink passes the statement redactor sidik-pg applies to
+/// statement texts read from the server, so a password literal never
+/// reaches the events, the templates or a report.
+fn redact_pg(r: &mut Record) {
+    fn mentions_secret(t: &str) -> bool {
+        let lower = t.to_ascii_lowercase();
+        ["passw", "pgp_", "dblink", "crypt", "hmac", "://"]
+            .iter()
+            .any(|k| lower.contains(k))
+    }
+    for field in [Some(&mut r.message), r.error.as_mut(), r.detail.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if mentions_secret(field) {
+            if let std::borrow::Cow::Owned(masked) = sidik_core::redact_statement(field) {
+                *field = masked;
+            }
+        }
+    }
+}
+
 fn finish_record(
     mut r: Box<Record>,
     s: &Settings,
@@ -536,6 +560,7 @@ impl LineParser for JsonParser {
             if r.level.is_some_and(|l| l.is_error()) && r.error.is_none() {
                 r.error = Some(r.message.clone());
             }
+            redact_pg(&mut r);
         }
         finish_record(r, &self.s, fallback, no, text, out);
     }
@@ -740,7 +765,8 @@ impl PgStderr {
     }
 
     fn flush(&mut self, out: &mut Vec<Parsed>) {
-        if let Some((r, no, text)) = self.pending.take() {
+        if let Some((mut r, no, text)) = self.pending.take() {
+            redact_pg(&mut r);
             finish_record(Box::new(r), &self.s, None, no, &text, out);
         }
     }
@@ -859,6 +885,8 @@ impl PgCsv {
             detail: (!detail.is_empty()).then_some(detail),
             ..Default::default()
         };
+        let mut r = r;
+        redact_pg(&mut r);
         finish_record(Box::new(r), &self.s, None, no, text, out);
     }
 }
@@ -1211,6 +1239,29 @@ mod tests {
         );
         assert!(matches!(&out[2], Parsed::Bad(b) if b.line == 7));
         assert_eq!(rec(&out[3]).latency_ms, Some(5012.332));
+        // Statements the server logs keep no password literal.
+        let out = one(
+            &f,
+            &[
+                "2025-01-12 19:06:00.000 WIB [4414] admin@orders LOG:  statement: ALTER ROLE app PASSWORD 'S3cret'",
+                "2025-01-12 19:06:01.000 WIB [4414] admin@orders ERROR:  role \"x\" does not exist",
+                "2025-01-12 19:06:01.000 WIB [4414] admin@orders STATEMENT:  CREATE USER MAPPING FOR x SERVER ho OPTIONS (password 'Hid3')",
+            ],
+        );
+        let shown = format!("{out:?}");
+        assert!(
+            !shown.contains("S3cret") && !shown.contains("Hid3"),
+            "{shown}"
+        );
+        assert_eq!(
+            rec(&out[0]).message,
+            "statement: ALTER ROLE app PASSWORD '***'"
+        );
+        assert!(rec(&out[1])
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("password '***'"));
         let re = prefix_regex("%t [%p]: user=%u,db=%d,app=%a,client=%h %e ").unwrap();
         assert!(re.is_match("2025-01-12 19:05:01 UTC [12]: user=app,db=orders,app=psql,client=10.0.0.1 53300 FATAL:  sorry, too many clients already"));
     }
