@@ -170,16 +170,51 @@ pub fn looks_like_statement(text: &str) -> bool {
         "VALUES",
         "WITH",
     ];
-    let Some(first) = crate::sql::tokens(text)
-        .into_iter()
-        .find(|t| t.kind != crate::sql::Kind::Comment)
-    else {
-        return false;
-    };
-    first.kind == crate::sql::Kind::Word
-        && COMMANDS
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(&text[first.span.clone()]))
+    // Called on every value read from a server: look at the first word
+    // only, after blanks and comments, without tokenizing the rest.
+    let b = text.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b[i..].starts_with(b"--") {
+            i += b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .unwrap_or(b.len() - i);
+        } else if b[i..].starts_with(b"/*") {
+            // Comments nest in PostgreSQL.
+            let mut depth = 0usize;
+            loop {
+                if b[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else if i < b.len() {
+                    i += 1;
+                } else {
+                    return false; // never closed
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    let start = i;
+    while i < b.len() && b[i].is_ascii_alphabetic() {
+        i += 1;
+    }
+    let word = &text[start..i];
+    let ends_word = b
+        .get(i)
+        .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'));
+    !word.is_empty() && ends_word && COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(word))
 }
 
 /// Returns an SQL statement text with the secrets it may carry masked: every
@@ -352,6 +387,13 @@ mod tests {
     #[test]
     fn only_statements_look_like_statements() {
         assert!(looks_like_statement("  /* x */ alter role a password 'b'"));
+        assert!(looks_like_statement(
+            "/* a /* nested */ b */\n-- c\nSELECT 1"
+        ));
+        assert!(!looks_like_statement("/* never closed SELECT"));
+        assert!(!looks_like_statement("SELECTED"));
+        assert!(!looks_like_statement("set_aside"));
+        assert!(looks_like_statement("set search_path = x"));
         assert!(looks_like_statement("SELECT 1"));
         assert!(!looks_like_statement("O'Brien"));
         assert!(!looks_like_statement("ACTIVE"));
