@@ -9,13 +9,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::sidik_ok;
-use sidik_testpg::Cluster;
+use sidik_testpg::{silent_listener, Cluster};
 
 const SECRETS: [&str; 3] = ["S3cretPw", "Idl3Secret", "Sampl3Secret"];
 
@@ -337,19 +336,6 @@ fn a_query_file_that_would_write_is_refused_by_every_path() {
         .unwrap(),
         "0"
     );
-}
-
-fn silent_listener() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().take(32).flatten() {
-            held.push(s);
-        }
-        std::thread::sleep(Duration::from_secs(300));
-    });
-    port
 }
 
 #[test]

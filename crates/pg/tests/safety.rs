@@ -10,23 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sidik_pg::{Session, SessionOptions};
-use sidik_testpg::Cluster;
+use sidik_testpg::{silent_listener, Cluster};
 use tokio_postgres::NoTls;
-
-/// A TCP listener on 127.0.0.1 that accepts connections and never says a
-/// word; it keeps them open until the test ends.
-fn silent_listener() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().take(16).flatten() {
-            held.push(s);
-        }
-        std::thread::sleep(Duration::from_secs(120));
-    });
-    port
-}
 
 fn signal(sig: &str, pid: u32) {
     let ok = Command::new("kill")

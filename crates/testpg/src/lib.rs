@@ -366,6 +366,23 @@ impl Drop for Cluster {
     }
 }
 
+/// A TCP listener on 127.0.0.1 that accepts connections and never says a
+/// word, as a stopped server or a black-holing proxy does; returns its port.
+/// It holds what it accepted until the test process ends (a thread parked
+/// for five minutes), so the peer never sees the connection close.
+pub fn silent_listener() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("a free port on 127.0.0.1");
+    let port = l.local_addr().expect("a bound listener").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().take(32).flatten() {
+            held.push(s);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(300));
+    });
+    port
+}
+
 /// Whether a process with this id is still alive (not a zombie).
 pub fn process_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
