@@ -198,18 +198,39 @@ impl LineParser for Unknown {
     }
 }
 
+/// Whether a text mentions something a secret hides behind: a password,
+/// a pgcrypto call, dblink, a URL with user-info.
+fn mentions_secret(t: &str) -> bool {
+    let lower = t.to_ascii_lowercase();
+    [
+        "passw", "pgp_", "dblink", "crypt", "hmac", "://", "token", "secret", "bearer", "basic ",
+    ]
+    .iter()
+    .any(|k| lower.contains(k))
+}
+
+/// A raw line with the secrets it may quote masked: what
+/// [`sidik_core::redact`] masks, then, where the line mentions a password or
+/// its kin, the statement redactor. For lines kept as they were (the
+/// quarantine).
+pub fn redact_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !mentions_secret(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    match sidik_core::redact(text) {
+        std::borrow::Cow::Borrowed(t) => sidik_core::redact_statement(t),
+        std::borrow::Cow::Owned(t) => {
+            std::borrow::Cow::Owned(sidik_core::redact_statement(&t).into_owned())
+        }
+    }
+}
+
 /// PostgreSQL's own logs quote statements (`log_statement`, `STATEMENT:`
 /// lines, csvlog's query fields): a field that mentions a password, a
 /// pgcrypto call or dblink passes the statement redactor sidik-pg applies to
 /// statement texts read from the server, so a password literal never
 /// reaches the events, the templates or a report.
 fn redact_pg(r: &mut Record) {
-    fn mentions_secret(t: &str) -> bool {
-        let lower = t.to_ascii_lowercase();
-        ["passw", "pgp_", "dblink", "crypt", "hmac", "://"]
-            .iter()
-            .any(|k| lower.contains(k))
-    }
     for field in [Some(&mut r.message), r.error.as_mut(), r.detail.as_mut()]
         .into_iter()
         .flatten()
