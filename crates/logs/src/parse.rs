@@ -201,12 +201,14 @@ impl LineParser for Unknown {
 /// Whether a text mentions something a secret hides behind: a password,
 /// a pgcrypto call, dblink, a URL with user-info.
 fn mentions_secret(t: &str) -> bool {
-    let lower = t.to_ascii_lowercase();
-    [
-        "passw", "pgp_", "dblink", "crypt", "hmac", "://", "token", "secret", "bearer", "basic ",
-    ]
-    .iter()
-    .any(|k| lower.contains(k))
+    // Runs on every PostgreSQL record: compared in place, nothing allocated.
+    const KEYS: [&[u8]; 10] = [
+        b"passw", b"pgp_", b"dblink", b"crypt", b"hmac", b"://", b"token", b"secret", b"bearer",
+        b"basic ",
+    ];
+    let b = t.as_bytes();
+    KEYS.iter()
+        .any(|k| b.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k)))
 }
 
 /// A raw line with the secrets it may quote masked: what
