@@ -219,12 +219,8 @@ pub fn redact_line(text: &str) -> std::borrow::Cow<'_, str> {
     if !mentions_secret(text) {
         return std::borrow::Cow::Borrowed(text);
     }
-    match sidik_core::redact(text) {
-        std::borrow::Cow::Borrowed(t) => sidik_core::redact_statement(t),
-        std::borrow::Cow::Owned(t) => {
-            std::borrow::Cow::Owned(sidik_core::redact_statement(&t).into_owned())
-        }
-    }
+    let plain = sidik_core::redact(text);
+    std::borrow::Cow::Owned(sidik_core::redact_statement(&plain).into_owned())
 }
 
 /// PostgreSQL's own logs quote statements (`log_statement`, `STATEMENT:`

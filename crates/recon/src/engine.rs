@@ -258,29 +258,28 @@ pub fn reconcile_sources(src: &mut Sources, s: &Settings) -> Result<Outcome, Rec
         ("postings", src.postings.len()),
     ] {
         if n == 0 {
-            let aside = src.rejected.iter().filter(|r| r.source == name).count();
-            return Err(ReconError::Input(if aside > 0 {
-                format!(
-                    "the {name} export has no row that could be read ({aside} set aside, the first: {}:{}: {}); nothing to reconcile",
-                    src.rejected.iter().find(|r| r.source == name).map_or("", |r| r.file.as_str()),
-                    src.rejected.iter().find(|r| r.source == name).map_or(0, |r| r.line),
-                    src.rejected.iter().find(|r| r.source == name).map_or("", |r| r.reason.as_str()),
-                )
-            } else {
-                format!(
+            let mut aside = src.rejected.iter().filter(|r| r.source == name);
+            return Err(ReconError::Input(match aside.next() {
+                Some(first) => format!(
+                    "the {name} export has no row that could be read ({} set aside, the first: {}:{}: {}); nothing to reconcile",
+                    1 + aside.count(),
+                    first.file,
+                    first.line,
+                    first.reason
+                ),
+                None => format!(
                     "the {name} export has no rows (only a header?): nothing to reconcile; export it again"
-                )
+                ),
             }));
         }
     }
-    let outcome = match reconcile(&src.orders, &src.payments, &src.postings, s) {
+    let mut outcome = match reconcile(&src.orders, &src.payments, &src.postings, s) {
         Err(ReconError::Repeated(repeats)) => {
             set_aside_repeats(src, &repeats);
             reconcile(&src.orders, &src.payments, &src.postings, s)?
         }
         other => other?,
     };
-    let mut outcome = outcome;
     outcome.rejected = Tally {
         count: src.rejected.len() as u64,
         amount: src
