@@ -20,7 +20,7 @@ use crate::time::{parse_go_duration, parse_time, parse_timezone, Window, DEFAULT
 pub const CONFIG_FILE: &str = "incident.toml";
 
 /// Log formats a log source may name; `auto` detects the format per file.
-pub const LOG_FORMATS: [&str; 9] = [
+pub const LOG_FORMATS: [&str; 11] = [
     "auto",
     "json",
     "logfmt",
@@ -29,11 +29,13 @@ pub const LOG_FORMATS: [&str; 9] = [
     "postgres-stderr",
     "postgres-csv",
     "postgres-json",
+    "cnpg",
+    "cloud-logging",
     "regex",
 ];
 
 /// The normalised fields of a log record, which `fields` in a log source may name.
-pub const LOG_FIELDS: [&str; 10] = [
+pub const LOG_FIELDS: [&str; 11] = [
     "time",
     "level",
     "message",
@@ -44,6 +46,7 @@ pub const LOG_FIELDS: [&str; 10] = [
     "http_status",
     "error",
     "service",
+    "sqlstate",
 ];
 
 /// Roles a database may have; only `production` needs an approval flag to be written.

@@ -35,7 +35,8 @@ use crate::ingest::Event;
 use crate::record::Level;
 
 /// The levels in the order of their dictionary keys (`Level as u8 - 1`).
-const LEVELS: [Level; 5] = [
+const LEVELS: [Level; 6] = [
+    Level::Trace,
     Level::Debug,
     Level::Info,
     Level::Warn,

@@ -46,6 +46,12 @@ pub fn format_from_config(
         }
         "postgres-csv" => Format::PostgresCsv,
         "postgres-json" => Format::PostgresJson,
+        "cnpg" => Format::Cnpg,
+        // Text payloads are PostgreSQL's (Cloud SQL) when a prefix is given, plain text otherwise.
+        "cloud-logging" => Format::CloudLogging(Box::new(match line_prefix {
+            Some(p) => Format::PostgresStderr(p.to_string()),
+            None => Format::Unknown,
+        })),
         "regex" => Format::Regex(pattern.unwrap_or_default().to_string()),
         _ => return None,
     })

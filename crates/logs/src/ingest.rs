@@ -64,6 +64,9 @@ pub struct FileReport {
     pub path: String,
     /// Detected or configured format.
     pub format: String,
+    /// The format with what it implies (the `log_line_prefix` tried, the
+    /// payloads' format): what to compare with the file when lines are set aside.
+    pub read_as: String,
     /// Compression found by magic bytes.
     pub compression: Compression,
     /// Lines wrapped by a container runtime.
@@ -263,6 +266,7 @@ impl FileStream {
                     service: service.to_string(),
                     path: shown,
                     format: format.name().to_string(),
+                    read_as: format.describe(),
                     compression,
                     cri,
                     lines: 0,

@@ -18,9 +18,11 @@ pub mod journey;
 pub mod jsonscan;
 pub mod parse;
 pub mod patterns;
+pub mod prefix;
 pub mod record;
 pub mod timeline;
 pub mod ts;
+pub mod wrapped;
 
 use std::path::{Path, PathBuf};
 

@@ -25,6 +25,12 @@ pub enum Format {
     PostgresCsv,
     /// PostgreSQL jsonlog.
     PostgresJson,
+    /// CloudNativePG: the operator's zap JSON lines, PostgreSQL's record
+    /// nested under `record`.
+    Cnpg,
+    /// Google Cloud Logging entries (`textPayload` / `jsonPayload`); the
+    /// format of the text payloads inside (PostgreSQL stderr for Cloud SQL).
+    CloudLogging(Box<Format>),
     /// A user regex with named groups.
     Regex(String),
     /// Not recognised.
@@ -40,8 +46,24 @@ impl Format {
             Format::PostgresStderr(_) => "postgres-stderr",
             Format::PostgresCsv => "postgres-csv",
             Format::PostgresJson => "postgres-json",
+            Format::Cnpg => "cnpg",
+            Format::CloudLogging(_) => "cloud-logging",
             Format::Regex(_) => "regex",
             Format::Unknown => "unknown",
+        }
+    }
+
+    /// The name, with the `log_line_prefix` or payload format it implies:
+    /// what a person needs to see to tell a wrong guess.
+    pub fn describe(&self) -> String {
+        match self {
+            Format::PostgresStderr(p) => format!("postgres-stderr, log_line_prefix '{p}'"),
+            Format::CloudLogging(inner) => match inner.as_ref() {
+                Format::Unknown => "cloud-logging, text payloads as plain text".into(),
+                f => format!("cloud-logging, text payloads as {}", f.describe()),
+            },
+            Format::Regex(p) => format!("regex '{p}'"),
+            f => f.name().to_string(),
         }
     }
 }
@@ -57,13 +79,8 @@ static PG_STDERR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( [A-Za-z0-9+:\-]+)? \[\d+\]").unwrap()
 });
 static PG_CSV: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+,").unwrap()
-});
-static PG_USER_DB: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+ \[\d+\] [^@\s]*@\S* [A-Z0-9]+:  ",
-    )
-    .unwrap()
+    // The first field may be quoted (`"2026-05-16 05:11:50.269 UTC",…`).
+    Regex::new(r#"^"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Za-z0-9+:\-]+"?,"#).unwrap()
 });
 static LOGFMT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(^|\s)(level|lvl|msg|time|ts)=("|\S)"#).unwrap());
@@ -74,16 +91,34 @@ pub fn is_cri(line: &str) -> bool {
 }
 
 /// Guesses the format from sample lines (CRI wrapping already removed).
+///
+/// JSON lines are told apart by their keys (PostgreSQL's `error_severity`,
+/// CloudNativePG's nested `record`, Cloud Logging's payloads); a
+/// PostgreSQL stderr log gets the `log_line_prefix` that reads the most of
+/// its lines ([`crate::prefix::infer`]).
 pub fn detect(lines: &[String]) -> Format {
-    let mut votes = [0usize; 5];
+    // json, logfmt, stderr, csv, jsonlog, cnpg, cloud logging
+    let mut votes = [0usize; 7];
+    let mut payloads = Vec::new();
     for l in lines
         .iter()
         .map(|l| l.trim_start())
         .filter(|l| !l.is_empty())
     {
         if l.starts_with('{') {
-            if l.contains("\"error_severity\"") {
+            if l.contains("\"record\":{") && l.contains("\"error_severity\"") {
+                votes[5] += 1;
+            } else if l.contains("\"error_severity\"") {
                 votes[4] += 1;
+            } else if (l.contains("\"textPayload\"") || l.contains("\"jsonPayload\""))
+                && (l.contains("\"severity\"") || l.contains("\"logName\""))
+            {
+                votes[6] += 1;
+                if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(l) {
+                    if let Some(t) = o.get("textPayload").and_then(|t| t.as_str()) {
+                        payloads.push(t.to_string());
+                    }
+                }
             } else {
                 votes[0] += 1;
             }
@@ -97,19 +132,39 @@ pub fn detect(lines: &[String]) -> Format {
     }
     let (best, n) = votes.iter().enumerate().max_by_key(|(_, n)| **n).unwrap();
     if *n == 0 {
-        return Format::Unknown;
+        // A stderr log whose prefix starts with no timestamp (`[%p] `, `%u@%d `).
+        return match crate::prefix::infer(lines) {
+            Some((p, n)) if n * 2 > lines.iter().filter(|l| !l.is_empty()).count() => {
+                Format::PostgresStderr(p)
+            }
+            _ => Format::Unknown,
+        };
     }
     match best {
         0 => Format::Json,
         1 => Format::Logfmt,
-        // Debian's packages log with `%m [%p] %q%u@%d `.
-        2 if lines.iter().any(|l| PG_USER_DB.is_match(l)) => {
-            Format::PostgresStderr(DEBIAN_PG_PREFIX.into())
-        }
-        2 => Format::PostgresStderr(DEFAULT_PG_PREFIX.into()),
+        2 => Format::PostgresStderr(
+            crate::prefix::infer(lines)
+                .map(|(p, _)| p)
+                .unwrap_or_else(|| DEFAULT_PG_PREFIX.into()),
+        ),
         3 => Format::PostgresCsv,
-        _ => Format::PostgresJson,
+        4 => Format::PostgresJson,
+        5 => Format::Cnpg,
+        _ => {
+            let inner = match detect(&payloads) {
+                f @ (Format::PostgresStderr(_) | Format::Logfmt | Format::Json) => f,
+                _ => Format::Unknown,
+            };
+            Format::CloudLogging(Box::new(inner))
+        }
     }
+}
+
+/// The time a PostgreSQL `duration: 12.345 ms` message took, in ms.
+pub fn pg_duration(message: &str) -> Option<f64> {
+    let d = message.strip_prefix("duration: ")?;
+    d.split(" ms").next()?.trim().parse().ok()
 }
 
 /// What a parser makes of input.
@@ -178,6 +233,10 @@ pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>
             s: settings,
             pending: None,
         }),
+        Format::Cnpg => Box::new(crate::wrapped::Cnpg::new(settings)),
+        Format::CloudLogging(inner) => {
+            Box::new(crate::wrapped::CloudLogging::new(inner, settings)?)
+        }
         Format::Regex(p) => Box::new(RegexParser {
             re: Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?,
             s: settings,
@@ -241,7 +300,13 @@ fn redact_pg(r: &mut Record) {
     }
 }
 
-fn finish_record(
+/// Ends a PostgreSQL record: its secrets masked, its time checked.
+pub(crate) fn finish_pg(mut r: Record, s: &Settings, no: u64, text: &[u8], out: &mut Vec<Parsed>) {
+    redact_pg(&mut r);
+    finish_record(Box::new(r), s, None, no, text, out);
+}
+
+pub(crate) fn finish_record(
     mut r: Box<Record>,
     s: &Settings,
     fallback: Option<Millis>,
@@ -400,12 +465,12 @@ impl JsonParser {
 /// The fields of one line, each kept with the rank of the name it came under.
 #[derive(Default)]
 struct JsonFields<'a> {
-    rank: [u8; 10],
-    seen: [bool; 10],
+    rank: [u8; 11],
+    seen: [bool; 11],
     time: Option<Millis>,
     level: Option<Level>,
     /// Text fields, as raw JSON values of the line (decoded once, at the end).
-    text: [Option<Raw<'a>>; 10],
+    text: [Option<Raw<'a>>; 11],
     latency: Option<f64>,
     status: Option<u16>,
 }
@@ -552,7 +617,7 @@ impl LineParser for JsonParser {
         }
         // Fill a record handed back earlier, keeping its buffers.
         let mut r = self.spare.pop().unwrap_or_default();
-        let [_, _, message, order_id, payment_id, trace_id, _, _, error, _] = f.text;
+        let [_, _, message, order_id, payment_id, trace_id, _, _, error, _, sqlstate] = f.text;
         r.time = f.time;
         r.level = f.level;
         r.message.clear();
@@ -565,11 +630,13 @@ impl LineParser for JsonParser {
         r.latency_ms = f.latency;
         r.http_status = f.status;
         set_text(&mut r.error, error, &mut self.strings);
-        r.sqlstate = None;
+        set_text(&mut r.sqlstate, sqlstate, &mut self.strings);
         r.detail = None;
         if self.pg {
             let [state, rest @ ..] = pg_extra;
-            set_text(&mut r.sqlstate, state, &mut self.strings);
+            if r.sqlstate.is_none() {
+                set_text(&mut r.sqlstate, state, &mut self.strings);
+            }
             let mut d = String::new();
             for x in rest.iter().flatten() {
                 x.text_into(&mut d);
@@ -578,6 +645,9 @@ impl LineParser for JsonParser {
             r.detail = (!d.is_empty()).then_some(d);
             if r.level.is_some_and(|l| l.is_error()) && r.error.is_none() {
                 r.error = Some(r.message.clone());
+            }
+            if r.latency_ms.is_none() {
+                r.latency_ms = pg_duration(&r.message);
             }
             redact_pg(&mut r);
         }
@@ -711,7 +781,7 @@ impl LineParser for LogfmtParser {
                 .and_then(|(_, v)| v.parse::<u16>().ok())
                 .filter(|s| (100..600).contains(s)),
             error: first("error").map(|(_, v)| v.to_string()),
-            sqlstate: None,
+            sqlstate: first("sqlstate").map(|(_, v)| v.to_string()),
             detail: None,
         };
         finish_record(Box::new(r), &self.s, fallback, no, text, out);
@@ -792,7 +862,7 @@ impl PgStderr {
 }
 
 impl LineParser for PgStderr {
-    fn line(&mut self, no: u64, text: &[u8], _: Option<Millis>, out: &mut Vec<Parsed>) {
+    fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
         let line = String::from_utf8_lossy(text);
         if line.starts_with('\t') {
             if let Some((r, _, _)) = self.pending.as_mut() {
@@ -829,10 +899,12 @@ impl LineParser for PgStderr {
             }
         }
         self.flush(out);
+        // A prefix without a time (Cloud SQL's) takes its entry's.
         let time = c
             .name("ts")
             .and_then(|m| ts::parse(m.as_str(), self.s.tz))
-            .or_else(|| c.name("epoch").and_then(|m| ts::parse_epoch(m.as_str())));
+            .or_else(|| c.name("epoch").and_then(|m| ts::parse_epoch(m.as_str())))
+            .or(fallback);
         let level = Level::parse(sev);
         let mut r = Record {
             time,
@@ -842,9 +914,7 @@ impl LineParser for PgStderr {
             sqlstate: c.name("sqlstate").map(|m| m.as_str().to_string()),
             ..Default::default()
         };
-        if let Some(d) = r.message.strip_prefix("duration: ") {
-            r.latency_ms = d.split(" ms").next().and_then(|v| v.trim().parse().ok());
-        }
+        r.latency_ms = pg_duration(&r.message);
         self.pending = Some((r, no, text.to_vec()));
     }
 
@@ -895,10 +965,7 @@ impl PgCsv {
             time: rec.get(0).and_then(|t| ts::parse(t, self.s.tz)),
             level,
             error: level.filter(|l| l.is_error()).map(|_| message.clone()),
-            latency_ms: message
-                .strip_prefix("duration: ")
-                .and_then(|d| d.split(" ms").next())
-                .and_then(|v| v.trim().parse().ok()),
+            latency_ms: pg_duration(&message),
             message,
             sqlstate: f(12),
             detail: (!detail.is_empty()).then_some(detail),
@@ -1347,5 +1414,113 @@ mod tests {
             Format::PostgresJson
         );
         assert_eq!(detect(&l(&["hello world"])), Format::Unknown);
+    }
+}
+
+#[cfg(test)]
+mod wider_tests {
+    use super::*;
+
+    fn run(format: &Format, s: Settings, lines: &[&str]) -> Vec<Parsed> {
+        let mut p = parser(format, s).unwrap();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            p.line(i as u64 + 1, l.as_bytes(), None, &mut out);
+        }
+        p.finish(&mut out);
+        out
+    }
+
+    fn settings(extra: &[(&str, &[&str])]) -> Settings {
+        let extra = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        Settings {
+            aliases: Aliases::with(&extra),
+            tz: chrono_tz::UTC,
+            clock_offset_ms: 0,
+        }
+    }
+
+    #[test]
+    fn fields_can_map_the_sqlstate_of_a_driver_error() {
+        let s = settings(&[("sqlstate", &["pgerr.code"])]);
+        let out = run(
+            &Format::Json,
+            s,
+            &[
+                r#"{"time":"2025-01-12T19:02:00Z","level":"error","msg":"query failed","pgerr":{"code":"40P01","message":"deadlock detected"}}"#,
+                r#"{"time":"2025-01-12T19:02:01Z","level":"error","msg":"insert failed","sqlstate":"23505"}"#,
+            ],
+        );
+        let states: Vec<Option<&str>> = out
+            .iter()
+            .map(|p| match p {
+                Parsed::Rec(r, _) => r.sqlstate.as_deref(),
+                Parsed::Bad(b) => panic!("{b:?}"),
+            })
+            .collect();
+        assert_eq!(states, [Some("40P01"), Some("23505")]);
+    }
+
+    #[test]
+    fn detection_tells_the_wrapped_and_postgres_formats_apart() {
+        let l = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            detect(&l(&[
+                r#"{"level":"info","ts":1669575482.09,"msg":"record","record":{"log_time":"2022-11-27 18:58:02.096 UTC","error_severity":"LOG","message":"x"}}"#
+            ])),
+            Format::Cnpg
+        );
+        assert_eq!(
+            detect(&l(&[
+                r#"{"severity":"INFO","textPayload":"[24667]: [1-1] db=x,user=y LOG:  connection received","timestamp":"2020-05-02T13:00:20.38Z"}"#
+            ])),
+            Format::CloudLogging(Box::new(Format::PostgresStderr(
+                "[%p]: [%l-1] db=%d,user=%u ".into()
+            )))
+        );
+        assert_eq!(
+            detect(&l(&[
+                r#"{"severity":"ERROR","jsonPayload":{"message":"charge failed"},"timestamp":"2020-05-02T13:00:20.38Z"}"#
+            ])),
+            Format::CloudLogging(Box::new(Format::Unknown))
+        );
+        assert_eq!(
+            detect(&l(&[
+                r#""2026-05-16 05:11:50.269 UTC","u","db",1001,"192.0.2.10:54321",1.3e9,1,"SELECT","2026-05-16 05:00:00 UTC",1/1,0,LOG,00000,"statement: SELECT 1",,,,,,,,,"app","client backend",0"#
+            ])),
+            Format::PostgresCsv
+        );
+    }
+
+    #[test]
+    fn cloud_logging_json_payloads_and_severities() {
+        let out = run(
+            &Format::CloudLogging(Box::new(Format::Unknown)),
+            settings(&[]),
+            &[
+                r#"{"severity":"ALERT","jsonPayload":{"message":"hystrix: circuit open","orderNo":"ORD-9"},"timestamp":"2025-01-12T19:02:00Z"}"#,
+                r#"{"severity":"NOTICE","textPayload":"pool warmed","timestamp":"2025-01-12T19:02:01Z"}"#,
+                r#"{"severity":"DEFAULT","timestamp":"2025-01-12T19:02:02Z"}"#,
+            ],
+        );
+        match &out[0] {
+            Parsed::Rec(r, _) => {
+                assert_eq!(r.level, Some(Level::Fatal));
+                assert_eq!(r.message, "hystrix: circuit open");
+                assert_eq!(r.time, Some(1736708520000));
+            }
+            b => panic!("{b:?}"),
+        }
+        match &out[1] {
+            Parsed::Rec(r, _) => assert_eq!(
+                (r.level, r.message.as_str()),
+                (Some(Level::Info), "pool warmed")
+            ),
+            b => panic!("{b:?}"),
+        }
+        assert!(matches!(&out[2], Parsed::Bad(b) if b.reason.contains("without textPayload")));
     }
 }

@@ -9,7 +9,9 @@ use crate::ts::Millis;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// trace, debug, DEBUG1-5
+    /// trace (zerolog, logrus, hl's `trace`, slog's -8)
+    Trace,
+    /// debug, DEBUG1-5
     Debug,
     /// info, LOG, NOTICE, STATEMENT…
     Info,
@@ -43,13 +45,16 @@ impl Level {
         }
         let l = std::str::from_utf8(&buf[..t.len()]).ok()?;
         Some(match l {
-            "trace" | "debug" | "debug1" | "debug2" | "debug3" | "debug4" | "debug5" | "dbg"
-            | "-4" => Level::Debug,
+            "trace" | "trc" | "-8" => Level::Trace,
+            "debug" | "debug1" | "debug2" | "debug3" | "debug4" | "debug5" | "dbg" | "-4" => {
+                Level::Debug
+            }
             "info" | "information" | "log" | "notice" | "statement" | "detail" | "hint"
-            | "context" | "inf" | "0" => Level::Info,
+            | "context" | "inf" | "0" | "default" => Level::Info,
             "warn" | "warning" | "wrn" | "4" => Level::Warn,
             "error" | "err" | "eror" | "8" => Level::Error,
-            "fatal" | "panic" | "dpanic" | "critical" | "crit" | "ftl" => Level::Fatal,
+            "fatal" | "panic" | "dpanic" | "critical" | "crit" | "ftl" | "alert" | "emergency"
+            | "emerg" => Level::Fatal,
             _ => return None,
         })
     }
@@ -57,6 +62,7 @@ impl Level {
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Trace => "trace",
             Level::Debug => "debug",
             Level::Info => "info",
             Level::Warn => "warn",
@@ -154,6 +160,9 @@ impl Default for Aliases {
                 "elapsed",
                 "took",
                 "elapsed_ms",
+                "latency_seconds",
+                "duration_seconds",
+                "elapsed_seconds",
             ],
         );
         put(
@@ -168,6 +177,17 @@ impl Default for Aliases {
         );
         put("error", &["error", "err", "error.message", "exception"]);
         put("service", &["service", "svc", "app", "logger"]);
+        // PostgreSQL's error code as drivers and wrappers log it (pgx's `Code`, CloudNativePG's `sql_state_code`).
+        put(
+            "sqlstate",
+            &[
+                "sqlstate",
+                "sql_state",
+                "sql_state_code",
+                "pgcode",
+                "pg_code",
+            ],
+        );
         Aliases { map }
     }
 }
@@ -221,5 +241,8 @@ pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64
     }
     sidik_core::time::parse_go_duration(t)
         .ok()
-        .map(|d| d.num_microseconds().unwrap_or(0) as f64 / 1000.0)
+        .map(|d| match d.num_nanoseconds() {
+            Some(ns) => ns as f64 / 1e6,
+            None => d.num_milliseconds() as f64,
+        })
 }
