@@ -1330,6 +1330,14 @@ impl Action for LogsIngest {
             }
         }
         let _ = writeln!(md, "\n{} events; {} lines set aside in `evidence/quarantine/` with their line numbers and reasons.\n", count(events as i64), count(quarantined as i64));
+        let warnings = s.warnings();
+        if !warnings.is_empty() {
+            md.push_str("**Warnings**:\n\n");
+            for w in &warnings {
+                let _ = writeln!(md, "- {w}");
+            }
+            md.push('\n');
+        }
         // Error classes: totals and first occurrence.
         let mut classes: Vec<(String, u64, i64)> = Vec::new();
         for (i, c) in got.timeline.classes.iter().enumerate() {
@@ -1379,6 +1387,17 @@ impl Action for LogsIngest {
         );
         if !top.is_empty() {
             result.push_str(&format!("; errors: {}", top.join(", ")));
+        }
+        if !warnings.is_empty() {
+            result.push_str(&format!("; {} warning(s) in the report", warnings.len()));
+        }
+        let empty = s.empty_services();
+        if !empty.is_empty() {
+            return Outcome::Failed(format!(
+                "no event was read for {}: every line was set aside; see {} and set the right `format` in incident.toml",
+                empty.join(", "),
+                inc.dir.relative(&report)
+            ));
         }
         if s.is_partial() {
             // The analysis goes on with what was read; the tracker's line says

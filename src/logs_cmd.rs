@@ -235,6 +235,20 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                 }
                 out!("written: {}", inc.dir.relative(&got.dir));
             }
+            // On stderr whatever the output format: a wrong format or a
+            // window that misses the data must not pass unseen.
+            for w in s.warnings() {
+                eprintln!("warning: {w}");
+            }
+            let empty = s.empty_services();
+            if !empty.is_empty() {
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                anyhow::bail!(
+                    "no event was read for {}: every line was set aside (evidence/quarantine/); set the right `format` in incident.toml and ingest again",
+                    empty.join(", ")
+                );
+            }
             if s.is_partial() {
                 // Every other file and service was read; the exit code says
                 // the ingest is partial (3), as recon's does.

@@ -329,6 +329,41 @@ fn check(dir: &Path) -> Result<()> {
             }
         );
     }
+    // What each file's first lines are read as, with one record as read:
+    // a wrong format shows here, before an ingest sets every line aside.
+    if let Ok((sources, _)) = sidik_logs::incident::sources(&inc) {
+        for src in &sources {
+            for file in &src.files {
+                let shown = inc.dir.relative(file);
+                match sidik_logs::ingest::probe(src, file, 200) {
+                    Ok(p) => {
+                        let cri = if p.cri { "cri + " } else { "" };
+                        out!(
+                            "            {shown}: {cri}{}; first lines: {} read, {} set aside",
+                            p.read_as,
+                            p.records,
+                            p.set_aside
+                        );
+                        if let Some(r) = &p.sample {
+                            out!("              sample: {}", describe_record(r, &inc));
+                        }
+                        if p.records == 0 || p.set_aside * 100 > (p.records + p.set_aside) {
+                            problems += 1;
+                            out!(
+                                "              <- lines set aside, first {}; set `format` (and `line_prefix`) for `{}`",
+                                p.first_bad.as_deref().unwrap_or("-"),
+                                src.service
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        problems += 1;
+                        out!("            {shown}: <- cannot be read: {e}");
+                    }
+                }
+            }
+        }
+    }
     for db in &f.sources.databases {
         let var = db.url_env.as_deref().unwrap_or("DATABASE_URL");
         let set = std::env::var_os(var).is_some();
@@ -366,6 +401,42 @@ fn check(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// One record as `sidik check` shows it: time, level, message and the ids and numbers read.
+fn describe_record(r: &sidik_logs::record::Record, inc: &Incident) -> String {
+    let time = r
+        .time
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| {
+            t.with_timezone(&inc.tz)
+                .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|| "(no time)".into());
+    let mut s = format!(
+        "{time} {} {:?}",
+        r.level.map_or("(no level)", |l| l.as_str()),
+        r.message.chars().take(120).collect::<String>()
+    );
+    for (k, v) in [
+        ("order", &r.order_id),
+        ("payment", &r.payment_id),
+        ("trace", &r.trace_id),
+        ("error", &r.error),
+        ("sqlstate", &r.sqlstate),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!(" {k}={}", v.chars().take(60).collect::<String>()));
+        }
+    }
+    if let Some(l) = r.latency_ms {
+        s.push_str(&format!(" latency={l} ms"));
+    }
+    if let Some(h) = r.http_status {
+        s.push_str(&format!(" http={h}"));
+    }
+    s
 }
 
 /// Number of files matching a path or glob (`*`, `?`, `[…]`, `**`).

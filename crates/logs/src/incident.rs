@@ -173,6 +173,9 @@ pub fn ingest_incident(
         compression: inc.file.logs.compression,
         base: inc.dir.root().to_path_buf(),
         progress,
+        window: inc
+            .window
+            .map(|w| (w.start.timestamp_millis(), w.end.timestamp_millis())),
     };
     let ingest::Ingest {
         mut summary,

@@ -53,6 +53,10 @@ pub struct Options {
     pub base: PathBuf,
     /// Bytes read so far, all services together, for a progress display.
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// The incident window (UTC ms, end exclusive): events are kept
+    /// whatever their time, and counted inside it, so a window that misses
+    /// the data is said.
+    pub window: Option<(Millis, Millis)>,
 }
 
 /// What happened to one file.
@@ -79,6 +83,20 @@ pub struct FileReport {
     pub quarantined: u64,
     /// A read error that cut the file short (a truncated gzip member): everything before it was kept.
     pub cut_short: Option<String>,
+    /// The first line set aside: `line N: reason`.
+    pub first_set_aside: Option<String>,
+    /// The earliest and latest event time (UTC ms).
+    pub span: Option<(Millis, Millis)>,
+    /// Events inside the incident window, when there is one.
+    pub in_window: Option<u64>,
+}
+
+impl FileReport {
+    /// Whether more than 1 % of its lines were set aside: the format or
+    /// prefix is probably not the file's.
+    pub fn mostly_unread(&self) -> bool {
+        self.quarantined * 100 > self.lines
+    }
 }
 
 /// A file or path that was not read, and why.
@@ -114,6 +132,68 @@ impl Summary {
     /// Whether something was left out: a file not read, or one cut short.
     pub fn is_partial(&self) -> bool {
         !self.not_read.is_empty() || self.files.iter().any(|f| f.cut_short.is_some())
+    }
+
+    /// Services that were read and yielded no event at all: their format is
+    /// wrong, or their files hold no log.
+    pub fn empty_services(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|(s, n)| **n == 0 && self.files.iter().any(|f| &f.service == *s))
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// What a person must hear about this ingest, each a sentence that says
+    /// what happened, where, and what to do: files with more than 1 % of
+    /// their lines set aside (with the format or prefix tried and the first
+    /// reason), services that yielded nothing, and events that miss the window.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in self.files.iter().filter(|f| f.mostly_unread()) {
+            out.push(format!(
+                "{} `{}`: {} of {} lines set aside ({:.1} %) reading it as {}; first: {}. If that is not the file's format, set `format` (and `line_prefix`) for `{}` in incident.toml; the lines are in evidence/quarantine/{}.jsonl",
+                f.service,
+                f.path,
+                f.quarantined,
+                f.lines,
+                f.quarantined as f64 * 100.0 / f.lines.max(1) as f64,
+                f.read_as,
+                f.first_set_aside.as_deref().unwrap_or("-"),
+                f.service,
+                f.service
+            ));
+        }
+        for s in self.empty_services() {
+            out.push(format!(
+                "{s}: no event could be read from its files; check their format in incident.toml (`sidik check` shows what each file is read as)"
+            ));
+        }
+        let stamp = |ms: Millis| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| ms.to_string())
+        };
+        let mut services: Vec<&str> = self.files.iter().map(|f| f.service.as_str()).collect();
+        services.dedup();
+        for s in services {
+            let files: Vec<&FileReport> = self.files.iter().filter(|f| f.service == s).collect();
+            let inside: Option<u64> = files.iter().map(|f| f.in_window).sum();
+            let span = files.iter().filter_map(|f| f.span).fold(
+                None,
+                |acc: Option<(Millis, Millis)>, (a, b)| {
+                    Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+                },
+            );
+            if let (Some(0), Some((a, b))) = (inside, span) {
+                out.push(format!(
+                    "{s}: none of its events falls inside the incident window; they run from {} to {}. Check `[incident.window]` and the timezone in incident.toml (events are kept, but the analysis looks at the window)",
+                    stamp(a),
+                    stamp(b)
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -152,6 +232,7 @@ struct FileStream {
     pending: std::collections::VecDeque<Parsed>,
     done: bool,
     replay: std::collections::VecDeque<Vec<u8>>,
+    window: Option<(Millis, Millis)>,
 }
 
 /// Where lines go: the parser, with what it needs to know about the file.
@@ -207,6 +288,7 @@ impl FileStream {
         shown: String,
         format: &Option<Format>,
         settings: &Settings,
+        window: Option<(Millis, Millis)>,
     ) -> Result<FileStream, LogsError> {
         let (mut reader, compression) = input::open(path).map_err(|e| LogsError::Io {
             action: "read",
@@ -273,6 +355,9 @@ impl FileStream {
                     events: 0,
                     quarantined: 0,
                     cut_short: None,
+                    first_set_aside: None,
+                    span: None,
+                    in_window: window.map(|_| 0),
                 },
                 out: Vec::with_capacity(64),
             },
@@ -280,6 +365,7 @@ impl FileStream {
             pending: Default::default(),
             done: false,
             replay,
+            window,
         })
     }
 
@@ -300,7 +386,15 @@ impl FileStream {
         while let Some(p) = self.next(bytes) {
             match p {
                 Parsed::Rec(rec, line) => {
-                    self.report().events += 1;
+                    let window = self.window;
+                    let r = self.report();
+                    r.events += 1;
+                    if let Some(t) = rec.time {
+                        r.span = Some(r.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+                        if let (Some(n), Some((start, end))) = (r.in_window.as_mut(), window) {
+                            *n += u64::from(t >= start && t < end);
+                        }
+                    }
                     let class = classifier.classify(&rec);
                     return Ok(Some(Event {
                         service,
@@ -311,7 +405,11 @@ impl FileStream {
                     }));
                 }
                 Parsed::Bad(b) => {
-                    self.report().quarantined += 1;
+                    let r = self.report();
+                    r.quarantined += 1;
+                    if r.first_set_aside.is_none() {
+                        r.first_set_aside = Some(format!("line {}: {}", b.line, b.reason));
+                    }
                     quarantine.keep(&self.lines.report.path, &b)?;
                 }
             }
@@ -400,6 +498,62 @@ impl FileStream {
         self.carry.extend_from_slice(&buf[start..]);
         self.reader.consume(n);
     }
+}
+
+/// What the first lines of a file are read as: for `sidik check`.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The format (detected, or configured) with what it implies.
+    pub read_as: String,
+    /// Lines wrapped by a container runtime.
+    pub cri: bool,
+    /// Records read from the first lines.
+    pub records: u64,
+    /// Lines set aside among them.
+    pub set_aside: u64,
+    /// The first record read.
+    pub sample: Option<Record>,
+    /// The first line set aside: `line N: reason`.
+    pub first_bad: Option<String>,
+}
+
+/// Reads the first `lines` lines of `file` as the ingest would.
+pub fn probe(src: &Source, file: &Path, lines: u64) -> Result<Probe, LogsError> {
+    let shown = file.to_string_lossy().into_owned();
+    let mut s = FileStream::open(&src.service, file, shown, &src.format, &src.settings, None)?;
+    let mut bytes = 0;
+    let mut p = Probe {
+        read_as: s.lines.report.read_as.clone(),
+        cri: s.lines.report.cri,
+        records: 0,
+        set_aside: 0,
+        sample: None,
+        first_bad: None,
+    };
+    while let Some(x) = s.next(&mut bytes) {
+        let at = match &x {
+            Parsed::Rec(_, n) => *n,
+            Parsed::Bad(b) => b.line,
+        };
+        if at > lines {
+            break;
+        }
+        match x {
+            Parsed::Rec(r, _) => {
+                p.records += 1;
+                if p.sample.is_none() {
+                    p.sample = Some(*r);
+                }
+            }
+            Parsed::Bad(b) => {
+                p.set_aside += 1;
+                if p.first_bad.is_none() {
+                    p.first_bad = Some(format!("line {}: {}", b.line, b.reason));
+                }
+            }
+        }
+    }
+    Ok(p)
 }
 
 /// A service's quarantine file, created with its first bad line.
@@ -755,7 +909,14 @@ fn ingest_service(
     let mut not_read = Vec::new();
     for f in &src.files {
         // A file that cannot be opened is reported; the others are read.
-        match FileStream::open(&src.service, f, shown(f), &src.format, &src.settings) {
+        match FileStream::open(
+            &src.service,
+            f,
+            shown(f),
+            &src.format,
+            &src.settings,
+            opts.window,
+        ) {
             Ok(s) => streams.push(s),
             Err(LogsError::Io { source, .. }) => not_read.push(NotRead {
                 service: src.service.clone(),

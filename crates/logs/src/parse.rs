@@ -450,6 +450,15 @@ impl JsonParser {
     /// The error a line that is not a JSON object gets.
     fn reject(text: &[u8], why: &str) -> String {
         use sonic_rs::JsonValueTrait;
+        let start = text
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        if text.get(start) != Some(&b'{') {
+            let head =
+                String::from_utf8_lossy(&text[start..text.len().min(start + 24)]).into_owned();
+            return format!("not a JSON object: the line starts with `{head}`");
+        }
         match sonic_rs::from_slice::<sonic_rs::Value>(text) {
             Ok(v) if !v.is_object() => "a JSON value that is not an object".to_string(),
             Ok(_) => format!("not valid JSON: {why}"),

@@ -77,6 +77,7 @@ fn a_real_server_log_is_parsed_and_classified() {
             compression: Default::default(),
             base: tmp.path().to_path_buf(),
             progress: None,
+            window: None,
         };
         let sidik_logs::ingest::Ingest {
             summary, timeline, ..

@@ -44,6 +44,7 @@ pub fn ingest_upg(files: Vec<PathBuf>, tmp: &Path, chunk_rows: usize, group_rows
         compression: Default::default(),
         base: tmp.to_path_buf(),
         progress: None,
+        window: None,
     };
     ingest(&[src], &Classifier::new(None).unwrap(), &opts).unwrap()
 }
