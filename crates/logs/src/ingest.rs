@@ -296,14 +296,19 @@ impl FileStream {
             source: e,
         })?;
         // Sample the first lines to detect CRI wrapping and the format.
+        // The sample is bounded: each line's head only, and no more lines
+        // once 8 MiB were read (a 50 MB line is replayed, not copied again).
         let mut replay = std::collections::VecDeque::new();
         let mut sample = Vec::new();
-        for _ in 0..50 {
+        let mut sampled = 0;
+        while sample.len() < 50 && sampled < 8 << 20 {
             let mut l = Vec::new();
             match reader.read_until(b'\n', &mut l) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    sample.push(String::from_utf8_lossy(trimmed(&l)).into_owned());
+                Ok(n) => {
+                    sampled += n;
+                    let t = trimmed(&l);
+                    sample.push(String::from_utf8_lossy(&t[..t.len().min(64 << 10)]).into_owned());
                     replay.push_back(l);
                 }
             }
@@ -474,6 +479,10 @@ impl FileStream {
                     self.lines.feed(&carry, bytes);
                     self.carry = carry;
                     self.carry.clear();
+                    // One huge line does not keep its memory for the rest of the file.
+                    if self.carry.capacity() > 4 << 20 {
+                        self.carry.shrink_to(64 << 10);
+                    }
                     start = i + 1;
                 }
                 None => {

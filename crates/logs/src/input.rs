@@ -57,26 +57,88 @@ pub fn open(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, Compression)> {
             ));
         }
     }
-    let reader: Box<dyn BufRead + Send> = match c {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(buffered),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            1 << 20,
-            zstd::stream::read::Decoder::with_buffer(buffered)?,
-        )),
-        Compression::Bzip2 => Box::new(BufReader::with_capacity(
-            1 << 20,
-            bzip2::bufread::MultiBzDecoder::new(buffered),
-        )),
-        Compression::Xz => Box::new(BufReader::with_capacity(
-            1 << 20,
-            liblzma::bufread::XzDecoder::new_multi_decoder(buffered),
-        )),
+    if c == Compression::None {
+        return Ok((Box::new(buffered), c));
+    }
+    let first = decoder(c, buffered)?;
+    let reader: Box<dyn Read + Send> = if path == Path::new("-") {
+        first
+    } else {
+        // A damaged file is decoded again up to the damage, a byte at a time.
+        let path = path.to_path_buf();
+        Box::new(Salvage {
+            inner: first,
+            reopen: Box::new(move || {
+                decoder(
+                    c,
+                    BufReader::with_capacity(1 << 20, Box::new(File::open(&path)?)),
+                )
+            }),
+            delivered: 0,
+            careful: false,
+        })
     };
-    Ok((reader, c))
+    Ok((Box::new(BufReader::with_capacity(1 << 20, reader)), c))
+}
+
+/// The decoder of compression `c` over `raw`.
+fn decoder(
+    c: Compression,
+    raw: BufReader<Box<dyn Read + Send>>,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match c {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(raw)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+    })
+}
+
+/// A decoder that keeps what it decoded before damage.
+///
+/// A decoder that meets damage returns the error and drops what it decoded
+/// in that same call, up to a whole buffer (about 500 lines with 1 MiB
+/// reads). On the first error the file is decoded again from its start,
+/// the bytes already handed out are skipped, and from there it is read a
+/// byte at a time: the call that fails then loses at most one byte, so
+/// every line before the damage is kept. Only a damaged file pays for this.
+struct Salvage {
+    inner: Box<dyn Read + Send>,
+    reopen: Box<dyn Fn() -> io::Result<Box<dyn Read + Send>> + Send>,
+    /// Bytes handed out so far.
+    delivered: u64,
+    /// Reading a byte at a time, after an error.
+    careful: bool,
+}
+
+impl Read for Salvage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = if self.careful {
+            buf.len().min(1)
+        } else {
+            buf.len()
+        };
+        match self.inner.read(&mut buf[..want]) {
+            Ok(n) => {
+                self.delivered += n as u64;
+                Ok(n)
+            }
+            Err(e) if !self.careful && e.kind() != io::ErrorKind::Interrupted => {
+                self.careful = true;
+                let Ok(mut fresh) = (self.reopen)() else {
+                    return Err(e);
+                };
+                let skipped = io::copy(&mut (&mut fresh).take(self.delivered), &mut io::sink());
+                if skipped.ok() != Some(self.delivered) {
+                    return Err(e);
+                }
+                self.inner = fresh;
+                self.read(buf)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Files matching `pattern` (a path or a glob), sorted; relative patterns are taken from `base`.

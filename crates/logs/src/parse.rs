@@ -8,7 +8,7 @@ use crate::jsonscan::{self, Raw};
 use chrono_tz::Tz;
 use regex::Regex;
 
-use crate::record::{latency_ms, Aliases, Level, Record};
+use crate::record::{cap_text, latency_ms, Aliases, Level, Record, MAX_TEXT};
 use crate::ts::{self, Millis};
 
 /// A log format.
@@ -288,6 +288,11 @@ pub fn redact_line(text: &str) -> std::borrow::Cow<'_, str> {
 /// statement texts read from the server, so a password literal never
 /// reaches the events, the templates or a report.
 fn redact_pg(r: &mut Record) {
+    // Cut first: a 50 MB statement is not searched for secrets whole.
+    cap_text(&mut r.message);
+    for t in [r.error.as_mut(), r.detail.as_mut()].into_iter().flatten() {
+        cap_text(t);
+    }
     for field in [Some(&mut r.message), r.error.as_mut(), r.detail.as_mut()]
         .into_iter()
         .flatten()
@@ -316,6 +321,10 @@ pub(crate) fn finish_record(
 ) {
     if r.time.is_none() {
         r.time = fallback;
+    }
+    cap_text(&mut r.message);
+    for t in [r.error.as_mut(), r.detail.as_mut()].into_iter().flatten() {
+        cap_text(t);
     }
     match r.time {
         Some(t) => {
@@ -675,7 +684,9 @@ const PG_JSON_EXTRA: [&str; 5] = ["state_code", "detail", "hint", "context", "st
 
 // ---------------------------------------------------------------- logfmt / logrus text
 
-/// Splits `key=value key="quoted value"` pairs. Fails on an unterminated quote.
+/// Splits `key=value key="quoted value"` pairs. Fails on an unterminated
+/// quote. A value longer than [`MAX_TEXT`] is cut there, with a marker, as
+/// it is read: a 50 MB value is never copied whole.
 pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
     let b = line.as_bytes();
     let mut out = Vec::new();
@@ -705,6 +716,11 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
             while i < b.len() {
                 match b[i] {
                     b'\\' if i + 1 < b.len() => {
+                        if v.len() > MAX_TEXT {
+                            i += 2;
+                            seg = i;
+                            continue;
+                        }
                         v.push_str(&line[seg..i]);
                         let c = b[i + 1];
                         v.push(match c {
@@ -716,7 +732,17 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
                         seg = i;
                     }
                     b'"' => {
-                        v.push_str(&line[seg..i]);
+                        let total = v.len() + i - seg;
+                        if total > MAX_TEXT {
+                            let mut take = (MAX_TEXT.saturating_sub(v.len())).min(i - seg);
+                            while !line.is_char_boundary(seg + take) {
+                                take -= 1;
+                            }
+                            v.push_str(&line[seg..seg + take]);
+                            v.push_str(&format!("… [cut: {total} bytes in all]"));
+                        } else {
+                            v.push_str(&line[seg..i]);
+                        }
                         i += 1;
                         closed = true;
                         break;
@@ -733,7 +759,15 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
             while i < b.len() && b[i] != b' ' {
                 i += 1;
             }
-            out.push((key, line[vs..i].to_string()));
+            let mut end = i.min(vs + MAX_TEXT);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            let mut v = line[vs..end].to_string();
+            if end < i {
+                v.push_str(&format!("… [cut: {} bytes in all]", i - vs));
+            }
+            out.push((key, v));
         }
     }
     Ok(out)
@@ -872,12 +906,24 @@ impl PgStderr {
 
 impl LineParser for PgStderr {
     fn line(&mut self, no: u64, text: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
+        // Only the head of a huge line is read: its text is cut to
+        // MAX_TEXT anyway, and a regex over 50 MB is slow.
+        let total = text.len();
+        let text = &text[..total.min(MAX_TEXT)];
+        let cut = |s: &mut String| {
+            if total > text.len() {
+                s.push_str(&format!("… [cut: {total} bytes in all]"));
+            }
+        };
         let line = String::from_utf8_lossy(text);
         if line.starts_with('\t') {
             if let Some((r, _, _)) = self.pending.as_mut() {
                 let d = r.detail.get_or_insert_with(String::new);
-                d.push_str(line.trim());
-                d.push(' ');
+                if d.len() < MAX_TEXT {
+                    d.push_str(line.trim());
+                    cut(d);
+                    d.push(' ');
+                }
             } else {
                 out.push(Parsed::Bad(Bad::new(
                     no,
@@ -896,14 +942,20 @@ impl LineParser for PgStderr {
             return;
         };
         let sev = &c["sev"];
-        let msg = c["msg"].to_string();
+        let mut msg = c["msg"].to_string();
+        cut(&mut msg);
         if matches!(
             sev,
             "DETAIL" | "HINT" | "CONTEXT" | "STATEMENT" | "QUERY" | "LOCATION"
         ) {
             if let Some((r, _, _)) = self.pending.as_mut() {
                 let d = r.detail.get_or_insert_with(String::new);
-                d.push_str(&format!("{sev}: {msg} "));
+                if d.len() < MAX_TEXT {
+                    d.push_str(sev);
+                    d.push_str(": ");
+                    d.push_str(&msg);
+                    d.push(' ');
+                }
                 return;
             }
         }

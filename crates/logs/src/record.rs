@@ -104,6 +104,28 @@ pub struct Record {
     pub detail: Option<String>,
 }
 
+/// The longest message, error or detail text kept, in bytes. A longer one
+/// (a 50 MB stack dump or payload on one line) is cut here and ends with
+/// [`cap_text`]'s marker; templates are mined from what is kept.
+pub const MAX_TEXT: usize = 64 * 1024;
+
+/// Cuts `s` to [`MAX_TEXT`] bytes at a character boundary, ending it with
+/// `… [cut: N bytes in all]`, and gives back the memory it held.
+pub fn cap_text(s: &mut String) {
+    // Room for the marker: a text cut by its parser already ends with one.
+    if s.len() <= MAX_TEXT + 64 {
+        return;
+    }
+    let total = s.len();
+    let mut at = MAX_TEXT;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+    s.push_str(&format!("… [cut: {total} bytes in all]"));
+    s.shrink_to_fit();
+}
+
 /// The normalised fields records are built from (their order indexes parser tables).
 pub use sidik_core::config::LOG_FIELDS as FIELDS;
 

@@ -63,3 +63,33 @@ fn a_truncated_gzip_keeps_what_came_before() {
         f.events
     );
 }
+
+#[test]
+fn a_damaged_gzip_keeps_every_line_decoded_before_the_damage() {
+    // 3,000 lines, a flush (the deflate stream is byte-aligned there), then
+    // 2,000 more whose first byte is damaged: an invalid block type. Every
+    // one of the first 3,000 lines can be decoded, and is kept.
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = lines(5000);
+    let cut = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(2999)
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw[..cut]).unwrap();
+    gz.flush().unwrap();
+    let at = gz.get_ref().len();
+    gz.write_all(&raw[cut..]).unwrap();
+    let mut bytes = gz.finish().unwrap();
+    bytes[at] = 0xff;
+    let p = tmp.path().join("damaged.log.gz");
+    std::fs::write(&p, &bytes).unwrap();
+    let got = run(vec![p], tmp.path());
+    let f = &got.summary.files[0];
+    assert!(f.cut_short.is_some(), "the damage was not reported");
+    assert_eq!(f.events, 3000);
+    assert_eq!(f.quarantined, 0);
+}
