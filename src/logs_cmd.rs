@@ -233,6 +233,27 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                         f.cut_short.as_deref().unwrap_or("")
                     );
                 }
+                for f in &s.files {
+                    for k in &f.latency_keys {
+                        out!(
+                            "latency: {} `{}` read in {} ({}): {} values{}, median {:.3} ms",
+                            f.service,
+                            k.key,
+                            k.unit.as_str(),
+                            serde_json::to_value(k.from)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                            k.values,
+                            if k.strings > 0 {
+                                format!(" ({} duration strings)", k.strings)
+                            } else {
+                                String::new()
+                            },
+                            k.median_ms
+                        );
+                    }
+                }
                 out!("written: {}", inc.dir.relative(&got.dir));
             }
             // On stderr whatever the output format: a wrong format or a

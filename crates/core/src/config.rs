@@ -49,6 +49,9 @@ pub const LOG_FIELDS: [&str; 11] = [
     "sqlstate",
 ];
 
+/// Units a latency key may be read in (`duration`: Go duration strings, numbers as ns).
+pub const LATENCY_UNITS: [&str; 7] = ["s", "seconds", "ms", "us", "µs", "ns", "duration"];
+
 /// Roles a database may have; only `production` needs an approval flag to be written.
 pub const DATABASE_ROLES: [&str; 4] = ["production", "replica", "staging", "test"];
 
@@ -261,6 +264,10 @@ pub struct LogSource {
     /// Regex with named groups, for `format = "regex"`.
     #[serde(default)]
     pub pattern: Option<Spanned<String>>,
+    /// Units of latency keys, by key as written or `latency` for all of
+    /// them: one of [`LATENCY_UNITS`] (`units = { latency = "s" }`).
+    #[serde(default)]
+    pub units: std::collections::BTreeMap<String, String>,
     /// Field names to look for, per normalised field (`order_id = ["orderId", "order.id"]`),
     /// tried before the built-in names. Dotted names address nested JSON objects.
     #[serde(default)]
@@ -569,6 +576,19 @@ impl Incident {
         }
 
         for (i, src) in file.sources.logs.iter().enumerate() {
+            for (k, u) in &src.units {
+                if !LATENCY_UNITS.contains(&u.as_str()) {
+                    return Err(ConfigError {
+                        path: path.to_path_buf(),
+                        line: None,
+                        column: None,
+                        key: Some(format!("sources.logs[{i}].units.{k}")),
+                        message: format!("unknown unit \"{u}\" for latency key `{k}`"),
+                        hint: Some(format!("use one of: {}", LATENCY_UNITS.join(", "))),
+                    }
+                    .into());
+                }
+            }
             for k in src.fields.keys() {
                 if !LOG_FIELDS.contains(&k.as_str()) {
                     return Err(ConfigError {

@@ -11,7 +11,7 @@ use crate::classify::Classifier;
 use crate::ingest::{self, NotRead, Options, Source, Summary};
 use crate::journey::JourneyCounts;
 use crate::parse::{Format, Settings, DEFAULT_PG_PREFIX};
-use crate::record::Aliases;
+use crate::record::{Aliases, Unit};
 use crate::timeline::Timeline;
 use crate::LogsError;
 
@@ -106,7 +106,15 @@ pub fn sources(inc: &Incident) -> Result<(Vec<Source>, Vec<NotRead>), LogsError>
             files,
             format,
             settings: Settings {
-                aliases: Aliases::with(&s.fields),
+                aliases: {
+                    let mut a = Aliases::with(&s.fields);
+                    a.units = s
+                        .units
+                        .iter()
+                        .filter_map(|(k, u)| Some((k.clone(), Unit::parse(u)?)))
+                        .collect();
+                    a
+                },
                 tz,
                 clock_offset_ms,
             },

@@ -89,6 +89,9 @@ pub struct FileReport {
     pub span: Option<(Millis, Millis)>,
     /// Events inside the incident window, when there is one.
     pub in_window: Option<u64>,
+    /// How each latency key was read: its unit, why, and a suspicion when
+    /// its values do not look like that unit.
+    pub latency_keys: Vec<crate::record::LatencyKey>,
 }
 
 impl FileReport {
@@ -163,6 +166,25 @@ impl Summary {
                 f.service,
                 f.service
             ));
+        }
+        for f in &self.files {
+            for k in f.latency_keys.iter().filter(|k| k.suspect.is_some()) {
+                out.push(format!(
+                    "{} `{}`: latency key `{}` was read in {} ({}), but {}; if so, say its unit in incident.toml: units = {{ {} = \"s\" }} (s, ms, us, ns) for `{}`",
+                    f.service,
+                    f.path,
+                    k.key,
+                    k.unit.as_str(),
+                    match k.from {
+                        crate::record::UnitFrom::Configured => "as configured",
+                        crate::record::UnitFrom::KeyName => "by its name",
+                        crate::record::UnitFrom::Default => "nothing said otherwise",
+                    },
+                    k.suspect.as_deref().unwrap_or(""),
+                    k.key,
+                    f.service
+                ));
+            }
         }
         for s in self.empty_services() {
             out.push(format!(
@@ -363,6 +385,7 @@ impl FileStream {
                     first_set_aside: None,
                     span: None,
                     in_window: window.map(|_| 0),
+                    latency_keys: Vec::new(),
                 },
                 out: Vec::with_capacity(64),
             },
@@ -1070,7 +1093,14 @@ fn read_service(
     let outputs = quarantine.finish()?.into_iter().collect();
     Ok(ServiceResult {
         service: src.service.clone(),
-        files: streams.into_iter().map(|s| s.lines.report).collect(),
+        files: streams
+            .into_iter()
+            .map(|s| {
+                let mut r = s.lines.report;
+                r.latency_keys = s.lines.parser.latency_keys();
+                r
+            })
+            .collect(),
         bytes,
         outputs,
         not_read: Vec::new(),

@@ -8,7 +8,9 @@ use crate::jsonscan::{self, Raw};
 use chrono_tz::Tz;
 use regex::Regex;
 
-use crate::record::{cap_text, latency_ms, Aliases, Level, Record, MAX_TEXT};
+use crate::record::{
+    cap_text, to_ms, unit_of, Aliases, KeyStats, LatencyKey, Level, Record, Unit, MAX_TEXT,
+};
 use crate::ts::{self, Millis};
 
 /// A log format.
@@ -220,6 +222,10 @@ pub trait LineParser: Send {
     /// Hands back a record this parser made, once it has been used, so its
     /// buffers can be filled again.
     fn recycle(&mut self, _r: Box<Record>) {}
+    /// How each latency key was read, for the keys that had values.
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        Vec::new()
+    }
 }
 
 /// The parser of `format`.
@@ -227,7 +233,7 @@ pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>
     Ok(match format {
         Format::Json => Box::new(JsonParser::new(settings, false)),
         Format::PostgresJson => Box::new(JsonParser::new(settings, true)),
-        Format::Logfmt => Box::new(LogfmtParser { s: settings }),
+        Format::Logfmt => Box::new(LogfmtParser::new(settings)),
         Format::PostgresStderr(prefix) => Box::new(PgStderr::new(prefix, settings)?),
         Format::PostgresCsv => Box::new(PgCsv {
             s: settings,
@@ -364,6 +370,8 @@ struct JsonParser {
     spare: Vec<Box<Record>>,
     /// Text buffers of optional fields that became empty, to be filled again.
     strings: Vec<String>,
+    /// Per latency name (by rank): its unit and values.
+    stats: Vec<KeyStats>,
 }
 
 /// Keys remembered at each position of a line.
@@ -407,8 +415,8 @@ struct Slot {
     field: usize,
     /// Rank of the name among the field's names (lower wins).
     rank: usize,
-    /// The configured name (its unit suffix matters for latency).
-    name: String,
+    /// The unit of a latency name.
+    unit: Unit,
     /// Nested path below the key (empty for a flat key).
     rest: Vec<String>,
 }
@@ -418,11 +426,12 @@ impl JsonParser {
         let mut index: rustc_hash::FxHashMap<String, Vec<Slot>> = Default::default();
         for (field, f) in crate::record::FIELDS.iter().enumerate() {
             for (rank, name) in s.aliases.names(f).iter().enumerate() {
+                let unit = unit_of(name, &s.aliases.units).0;
                 // As a flat key, and (for dotted names) as a path into nested objects.
                 index.entry(name.clone()).or_default().push(Slot {
                     field,
                     rank,
-                    name: name.clone(),
+                    unit,
                     rest: Vec::new(),
                 });
                 if name.contains('.') {
@@ -431,12 +440,21 @@ impl JsonParser {
                     index.entry(first).or_default().push(Slot {
                         field,
                         rank,
-                        name: name.clone(),
+                        unit,
                         rest: parts.collect(),
                     });
                 }
             }
         }
+        let stats = s
+            .aliases
+            .names("latency")
+            .iter()
+            .map(|k| {
+                let (unit, from) = unit_of(k, &s.aliases.units);
+                KeyStats::new(k, unit, from)
+            })
+            .collect();
         let mut slots = Vec::new();
         let index = index
             .into_iter()
@@ -450,6 +468,7 @@ impl JsonParser {
             pg,
             index,
             slots,
+            stats,
             memo: Vec::new(),
             spare: Vec::new(),
             strings: Vec::new(),
@@ -490,6 +509,8 @@ struct JsonFields<'a> {
     /// Text fields, as raw JSON values of the line (decoded once, at the end).
     text: [Option<Raw<'a>>; 11],
     latency: Option<f64>,
+    /// The rank of the latency name read, and whether its value was a duration string.
+    latency_from: Option<(u8, bool)>,
     status: Option<u16>,
 }
 
@@ -499,7 +520,7 @@ impl<'a> JsonFields<'a> {
         !self.seen[fi] || rank < self.rank[fi] as usize
     }
 
-    fn put(&mut self, fi: usize, rank: usize, key: &str, v: Raw<'a>, tz: Tz) {
+    fn put(&mut self, fi: usize, rank: usize, unit: Unit, v: Raw<'a>, tz: Tz) {
         self.seen[fi] = true;
         self.rank[fi] = rank.min(255) as u8;
         match fi {
@@ -516,7 +537,12 @@ impl<'a> JsonFields<'a> {
                     None => v.as_i64().and_then(|n| Level::parse(&n.to_string())),
                 }
             }
-            6 => self.latency = latency_ms(key, v.as_f64(), v.as_str().as_deref()),
+            6 => {
+                let text = v.as_str();
+                self.latency = to_ms(unit, v.as_f64(), text.as_deref());
+                let string = text.is_some_and(|t| t.trim().parse::<f64>().is_err());
+                self.latency_from = self.latency.map(|_| (rank.min(255) as u8, string));
+            }
             7 => {
                 self.status = v
                     .as_u64()
@@ -623,9 +649,9 @@ impl LineParser for JsonParser {
                     continue;
                 }
                 if slot.rest.is_empty() {
-                    f.put(slot.field, slot.rank, &slot.name, val, tz);
+                    f.put(slot.field, slot.rank, slot.unit, val, tz);
                 } else if let Some(inner) = val.get_path(&slot.rest) {
-                    f.put(slot.field, slot.rank, &slot.name, inner, tz);
+                    f.put(slot.field, slot.rank, slot.unit, inner, tz);
                 }
             }
         });
@@ -646,6 +672,11 @@ impl LineParser for JsonParser {
         set_text(&mut r.payment_id, payment_id, &mut self.strings);
         set_text(&mut r.trace_id, trace_id, &mut self.strings);
         r.latency_ms = f.latency;
+        if let (Some(ms), Some((rank, string))) = (f.latency, f.latency_from) {
+            if let Some(k) = self.stats.get_mut(rank as usize) {
+                k.add(ms, string);
+            }
+        }
         r.http_status = f.status;
         set_text(&mut r.error, error, &mut self.strings);
         set_text(&mut r.sqlstate, sqlstate, &mut self.strings);
@@ -677,6 +708,19 @@ impl LineParser for JsonParser {
             self.spare.push(r);
         }
     }
+
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        keys_read(&self.stats)
+    }
+}
+
+/// The latency keys that had values.
+fn keys_read(stats: &[KeyStats]) -> Vec<LatencyKey> {
+    stats
+        .iter()
+        .map(KeyStats::report)
+        .filter(|k| k.values > 0)
+        .collect()
 }
 
 /// jsonlog keys kept for PostgreSQL records: the SQLSTATE, then the text classification also reads.
@@ -775,6 +819,26 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(&str, String)>, String> {
 
 struct LogfmtParser {
     s: Settings,
+    /// Per latency name (by rank): its unit and values.
+    stats: Vec<KeyStats>,
+}
+
+impl LogfmtParser {
+    fn new(s: Settings) -> Self {
+        let stats = latency_stats(&s.aliases);
+        LogfmtParser { s, stats }
+    }
+}
+
+/// One [`KeyStats`] per latency name, in rank order.
+fn latency_stats(a: &Aliases) -> Vec<KeyStats> {
+    a.names("latency")
+        .iter()
+        .map(|k| {
+            let (unit, from) = unit_of(k, &a.units);
+            KeyStats::new(k, unit, from)
+        })
+        .collect()
 }
 
 impl LineParser for LogfmtParser {
@@ -810,6 +874,24 @@ impl LineParser for LogfmtParser {
                     .map(|(k, v)| (*k, v.as_str()))
             })
         };
+        let latency = self
+            .s
+            .aliases
+            .names("latency")
+            .iter()
+            .enumerate()
+            .find_map(|(rank, n)| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n.as_str())
+                    .map(|(_, v)| (rank, v.as_str()))
+            })
+            .and_then(|(rank, v)| {
+                let stat = &mut self.stats[rank];
+                let ms = to_ms(stat.unit, None, Some(v))?;
+                stat.add(ms, v.trim().parse::<f64>().is_err());
+                Some(ms)
+            });
         let r = Record {
             time: first("time").and_then(|(_, v)| ts::parse(v, self.s.tz)),
             level: first("level").and_then(|(_, v)| Level::parse(v)),
@@ -819,7 +901,7 @@ impl LineParser for LogfmtParser {
             order_id: first("order_id").map(|(_, v)| v.to_string()),
             payment_id: first("payment_id").map(|(_, v)| v.to_string()),
             trace_id: first("trace_id").map(|(_, v)| v.to_string()),
-            latency_ms: first("latency").and_then(|(k, v)| latency_ms(k, None, Some(v))),
+            latency_ms: latency,
             http_status: first("http_status")
                 .and_then(|(_, v)| v.parse::<u16>().ok())
                 .filter(|s| (100..600).contains(s)),
@@ -828,6 +910,10 @@ impl LineParser for LogfmtParser {
             detail: None,
         };
         finish_record(Box::new(r), &self.s, fallback, no, text, out);
+    }
+
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        keys_read(&self.stats)
     }
 }
 
@@ -1090,7 +1176,8 @@ impl LineParser for RegexParser {
             order_id: g("order_id"),
             payment_id: g("payment_id"),
             trace_id: g("trace_id"),
-            latency_ms: g("latency").and_then(|v| latency_ms("latency", None, Some(&v))),
+            latency_ms: g("latency")
+                .and_then(|v| to_ms(unit_of("latency", &self.s.aliases.units).0, None, Some(&v))),
             http_status: g("http_status").and_then(|v| v.parse().ok()),
             error: g("error"),
             sqlstate: g("sqlstate"),

@@ -134,6 +134,9 @@ pub use sidik_core::config::LOG_FIELDS as FIELDS;
 #[derive(Debug, Clone)]
 pub struct Aliases {
     map: BTreeMap<&'static str, Vec<String>>,
+    /// Units of latency keys (`units` in incident.toml): by key as written,
+    /// or under `latency` for every latency key.
+    pub units: BTreeMap<String, Unit>,
 }
 
 impl Default for Aliases {
@@ -210,7 +213,10 @@ impl Default for Aliases {
                 "pg_code",
             ],
         );
-        Aliases { map }
+        Aliases {
+            map,
+            units: BTreeMap::new(),
+        }
     }
 }
 
@@ -238,28 +244,98 @@ impl Aliases {
     }
 }
 
-/// A latency value to milliseconds: a number (ms, or seconds when the key says
-/// so) or a Go duration string (`1.5s`, `250ms`).
-pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64> {
+/// The unit a latency key's numbers are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Seconds (zap production's float seconds, `duration_seconds`).
+    S,
+    /// Milliseconds.
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds (Go's `time.Duration` marshalled as a number).
+    Ns,
+}
+
+impl Unit {
+    /// Reads a unit as incident.toml writes it: `s`, `seconds`, `ms`, `us`,
+    /// `µs`, `ns`, and `duration` (Go duration strings, numbers as ns).
+    pub fn parse(s: &str) -> Option<Unit> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => Unit::S,
+            "ms" | "millis" | "milliseconds" => Unit::Ms,
+            "us" | "µs" | "μs" | "micros" | "microseconds" => Unit::Us,
+            "ns" | "nanos" | "nanoseconds" | "duration" => Unit::Ns,
+            _ => return None,
+        })
+    }
+
+    /// Milliseconds in one of this unit.
+    pub fn ms(self) -> f64 {
+        match self {
+            Unit::S => 1000.0,
+            Unit::Ms => 1.0,
+            Unit::Us => 1e-3,
+            Unit::Ns => 1e-6,
+        }
+    }
+
+    /// The short name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::S => "s",
+            Unit::Ms => "ms",
+            Unit::Us => "µs",
+            Unit::Ns => "ns",
+        }
+    }
+}
+
+/// Why a latency key is read in its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitFrom {
+    /// `units` in incident.toml.
+    Configured,
+    /// The key's suffix (`_seconds`, `_ms`, `_us`, `_ns`).
+    KeyName,
+    /// Nothing said otherwise: milliseconds.
+    Default,
+}
+
+/// The unit of latency key `key`: configured for the key or for `latency`,
+/// else its suffix, else milliseconds.
+pub fn unit_of(key: &str, units: &BTreeMap<String, Unit>) -> (Unit, UnitFrom) {
+    if let Some(u) = units.get(key).or_else(|| units.get("latency")) {
+        return (*u, UnitFrom::Configured);
+    }
+    let ends = |suffix: &str| {
+        key.len() >= suffix.len()
+            && key.as_bytes()[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    if ends("_s") || ends("seconds") || ends("_sec") || ends("_secs") {
+        (Unit::S, UnitFrom::KeyName)
+    } else if ends("_us") || ends("micros") || ends("_usec") {
+        (Unit::Us, UnitFrom::KeyName)
+    } else if ends("_ns") || ends("nanos") {
+        (Unit::Ns, UnitFrom::KeyName)
+    } else if ends("_ms") || ends("millis") {
+        (Unit::Ms, UnitFrom::KeyName)
+    } else {
+        (Unit::Ms, UnitFrom::Default)
+    }
+}
+
+/// A latency value in `unit` to milliseconds: a number, or a Go duration
+/// string (`1.5s`, `250ms`, `1.416µs`) whatever the unit.
+pub fn to_ms(unit: Unit, num: Option<f64>, text: Option<&str>) -> Option<f64> {
     if let Some(n) = num {
-        let ends = |suffix: &str| {
-            key.len() >= suffix.len()
-                && key.as_bytes()[key.len() - suffix.len()..]
-                    .eq_ignore_ascii_case(suffix.as_bytes())
-        };
-        return Some(if ends("_s") || ends("seconds") || ends("_sec") {
-            n * 1000.0
-        } else if ends("_us") || ends("micros") {
-            n / 1000.0
-        } else if ends("_ns") || ends("nanos") {
-            n / 1e6
-        } else {
-            n
-        });
+        return Some(n * unit.ms());
     }
     let t = text?.trim();
     if let Ok(n) = t.parse::<f64>() {
-        return latency_ms(key, Some(n), None);
+        return Some(n * unit.ms());
     }
     sidik_core::time::parse_go_duration(t)
         .ok()
@@ -267,4 +343,116 @@ pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64
             Some(ns) => ns as f64 / 1e6,
             None => d.num_milliseconds() as f64,
         })
+}
+
+/// How one latency key of a file was read: its unit, why, and what its
+/// values look like, so a wrong unit shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LatencyKey {
+    /// The key as written in the log.
+    pub key: String,
+    /// The unit its numbers were read in.
+    pub unit: Unit,
+    /// Why that unit.
+    pub from: UnitFrom,
+    /// Values read.
+    pub values: u64,
+    /// Of them, Go duration strings.
+    pub strings: u64,
+    /// Median, in ms, as read.
+    pub median_ms: f64,
+    /// Why the unit looks wrong, when it does.
+    pub suspect: Option<String>,
+}
+
+/// Values of one latency key, counted as they are read.
+#[derive(Debug, Clone)]
+pub struct KeyStats {
+    /// The key.
+    pub key: String,
+    /// Its unit.
+    pub unit: Unit,
+    /// Why.
+    pub from: UnitFrom,
+    values: u64,
+    strings: u64,
+    /// Values (in the key's unit, not ms) by power of two, 2^-40 .. 2^40.
+    powers: [u64; 81],
+}
+
+impl KeyStats {
+    /// No values yet.
+    pub fn new(key: &str, unit: Unit, from: UnitFrom) -> KeyStats {
+        KeyStats {
+            key: key.to_string(),
+            unit,
+            from,
+            values: 0,
+            strings: 0,
+            powers: [0; 81],
+        }
+    }
+
+    /// Counts one value: `ms` as read; `string` when it was a duration string.
+    pub fn add(&mut self, ms: f64, string: bool) {
+        self.values += 1;
+        self.strings += u64::from(string);
+        let raw = ms / self.unit.ms();
+        let p = if raw > 0.0 {
+            raw.log2().floor() as i64
+        } else {
+            -40
+        };
+        self.powers[(p.clamp(-40, 40) + 40) as usize] += 1;
+    }
+
+    /// What was read, with a suspicion where the numbers do not look like
+    /// their unit: read as ms but mostly under 5 (seconds?), or above 10^6
+    /// (µs or ns?); read as seconds but mostly above 1,000 (ms?).
+    pub fn report(&self) -> LatencyKey {
+        let numbers: u64 = self.powers.iter().sum();
+        let mut median_raw = 0.0;
+        let mut seen = 0;
+        for (i, n) in self.powers.iter().enumerate() {
+            seen += n;
+            if numbers > 0 && seen * 2 >= numbers {
+                median_raw = 2f64.powi(i as i32 - 40);
+                break;
+            }
+        }
+        let configured = self.from == UnitFrom::Configured;
+        // Duration strings carry their own unit: nothing to suspect.
+        let suspect = if numbers < 20 || configured || self.strings * 2 >= self.values {
+            None
+        } else {
+            match self.unit {
+                Unit::Ms if median_raw < 4.0 => Some(format!(
+                    "half its values are under {} ms: they look like seconds",
+                    median_raw * 2.0
+                )),
+                Unit::Ms if median_raw >= 1_048_576.0 => Some(format!(
+                    "half its values are over {median_raw} ms (17 minutes): they look like µs or ns"
+                )),
+                Unit::S if median_raw >= 1024.0 => Some(format!(
+                    "half its values are over {median_raw} s: they look like ms"
+                )),
+                _ => None,
+            }
+        };
+        LatencyKey {
+            key: self.key.clone(),
+            unit: self.unit,
+            from: self.from,
+            values: self.values,
+            strings: self.strings,
+            median_ms: median_raw * self.unit.ms(),
+            suspect,
+        }
+    }
+}
+
+/// A latency value to milliseconds: a number (ms, or seconds when the key says
+/// so) or a Go duration string (`1.5s`, `250ms`).
+pub fn latency_ms(key: &str, num: Option<f64>, text: Option<&str>) -> Option<f64> {
+    to_ms(unit_of(key, &BTreeMap::new()).0, num, text)
 }

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::parse::{self, pg_duration, Bad, Format, LineParser, Parsed, Settings};
-use crate::record::{Level, Record};
+use crate::record::{LatencyKey, Level, Record};
 use crate::ts::{self, Millis};
 
 /// The text of a string member.
@@ -94,6 +94,10 @@ impl LineParser for Cnpg {
             ..Default::default()
         };
         parse::finish_pg(r, &self.s, no, line, out);
+    }
+
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        self.operator.latency_keys()
     }
 }
 
@@ -193,5 +197,13 @@ impl LineParser for CloudLogging {
             p.finish(out);
         }
         self.json.finish(out);
+    }
+
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        let mut keys = self.json.latency_keys();
+        if let Some(p) = &self.text {
+            keys.extend(p.latency_keys());
+        }
+        keys
     }
 }
