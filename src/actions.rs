@@ -313,7 +313,8 @@ impl Action for MetricsRuntime {
 struct ReconRun;
 
 /// Fills `{CODE}` (rows), `{CODE:idr}` (rupiah), `{stuck}`, `{breaks}`,
-/// `{breaks:idr}` and `{matched}` from a reconciliation.
+/// `{breaks:idr}` (the rupiah at stake, each charge once) and `{matched}`
+/// from a reconciliation.
 fn fill_recon(template: &str, o: &sidik_recon::engine::Outcome) -> String {
     let breaks: Vec<&sidik_recon::engine::Break> = o
         .breaks
@@ -325,7 +326,8 @@ fn fill_recon(template: &str, o: &sidik_recon::engine::Outcome) -> String {
         match (name, fmt) {
             ("stuck", _) => count(o.stuck.len() as i64),
             ("matched", _) => count(o.matched_orders as i64),
-            ("breaks", "idr") => idr(breaks.iter().map(|b| b.amount).sum()),
+            // Each charge once: a stuck order's unposted charge is two breaks of the same money.
+            ("breaks", "idr") => idr(o.at_stake()),
             ("breaks", _) => count(breaks.len() as i64),
             (_, "idr") => idr(tally.amount),
             _ => count(tally.count as i64),
@@ -423,12 +425,12 @@ impl Action for ReconRun {
 struct CollectExport;
 
 impl CollectExport {
-    fn file(ctx: &Context) -> Result<(PathBuf, &'static str, &'static str, &'static str), String> {
+    fn file(ctx: &Context) -> Result<(PathBuf, &'static str), String> {
         let r = ctx.incident.file.sources.recon.clone().unwrap_or_default();
-        let (path, noun, status, time) = match ctx.str_param("source") {
-            Some("payments") => (r.payments, "payments", "payment_status", "created_at"),
-            Some("postings") => (r.postings, "HO postings", "journal_type", "posted_at"),
-            Some("orders") => (r.orders, "orders", "status", "created_at"),
+        let (path, noun) = match ctx.str_param("source") {
+            Some("payments") => (r.payments, "payments"),
+            Some("postings") => (r.postings, "HO postings"),
+            Some("orders") => (r.orders, "orders"),
             other => {
                 return Err(format!(
                     "parameter `source` must be payments, postings or orders, not {other:?}"
@@ -441,7 +443,7 @@ impl CollectExport {
                 ctx.incident.dir.config_path().display()
             )
         })?;
-        Ok((ctx.incident.dir.resolve(path), noun, status, time))
+        Ok((ctx.incident.dir.resolve(path), noun))
     }
 }
 
@@ -453,7 +455,7 @@ impl Action for CollectExport {
         "Profile a data export (payments, HO postings, orders): rows, statuses, amounts, time range; malformed rows set aside"
     }
     fn params(&self) -> &'static [&'static str] {
-        &["source", "status_column", "time_column"]
+        &["source"]
     }
     fn required(&self) -> &'static [&'static str] {
         &["source"]
@@ -465,7 +467,7 @@ impl Action for CollectExport {
     }
     fn run(&self, ctx: &Context) -> Outcome {
         let inc = &ctx.incident;
-        let (path, noun, status_default, time_default) = match CollectExport::file(ctx) {
+        let (path, noun) = match CollectExport::file(ctx) {
             Ok(f) => f,
             Err(e) => return Outcome::Failed(e),
         };
@@ -475,201 +477,77 @@ impl Action for CollectExport {
                 "{rel} not found; export the {noun} into the incident folder"
             ));
         }
-        let mut rdr = match csv::ReaderBuilder::new().flexible(true).from_path(&path) {
-            Ok(r) => r,
-            Err(e) => return Outcome::Failed(format!("cannot read {rel}: {e}")),
-        };
-        let headers: Vec<String> = rdr
-            .headers()
-            .map(|h| h.iter().map(str::to_string).collect())
-            .unwrap_or_default();
         let source = ctx.str_param("source").unwrap_or("payments");
-        let settings = sidik_recon::output::settings(inc).ok();
-        // The incident's column map names the columns, as recon reads them.
-        let mapped = |col: &'static str, default: &'static str| -> String {
-            settings
-                .as_ref()
-                .map(|s| s.column(source, col).to_string())
-                .unwrap_or_else(|| default.to_string())
+        let which = sidik_recon::profile::Export::parse(source)
+            .unwrap_or(sidik_recon::profile::Export::Payments);
+        // Read as recon reads it: the same column map, value words, signs
+        // and times, so the figures ticked here are the ones recon uses.
+        let settings = match sidik_recon::output::settings(inc) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let status_col = ctx
-            .str_param("status_column")
-            .map(str::to_string)
-            .unwrap_or_else(|| mapped(status_default, status_default));
-        let time_col = ctx
-            .str_param("time_column")
-            .map(str::to_string)
-            .unwrap_or_else(|| mapped(time_default, time_default));
-        let amount_name = match source {
-            "orders" => mapped("amount_total", "amount_total"),
-            _ => mapped("amount", "amount"),
+        let rows = if rel.ends_with(".parquet") {
+            sidik_recon::source::parquet_rows(&path, &rel)
+        } else {
+            sidik_recon::source::csv_rows(&path, &rel)
         };
-        let find = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        let p = match rows.and_then(|r| sidik_recon::profile::profile(which, r, &settings)) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let si = find(&status_col);
-        let ti = find(&time_col);
-        let ai = find(&amount_name);
-        let type_i = (source == "payments")
-            .then(|| find(&mapped("payment_type", "payment_type")))
-            .flatten();
-        // A column recon needs and the export lacks makes every figure here wrong.
-        let mut missing: Vec<&str> = Vec::new();
-        if si.is_none() {
-            missing.push(&status_col);
-        }
-        if ti.is_none() {
-            missing.push(&time_col);
-        }
-        if ai.is_none() && source != "orders" {
-            missing.push(&amount_name);
-        }
-        if !missing.is_empty() {
-            return Outcome::Failed(format!(
-                "{rel}:1: no column {}; the columns are {}. Map yours in incident.toml: [recon.columns.{source}]",
-                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
-                headers.join(", ")
-            ));
-        }
-        let mut by_status: BTreeMap<String, (u64, i64)> = BTreeMap::new();
-        let (mut rows, mut rejected) = (0u64, Vec::new());
-        let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
-        let mut aside = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(Vec::new());
-        let mut head = vec!["line".to_string(), "reason".to_string()];
-        head.extend(headers.iter().cloned());
-        let _ = aside.write_record(&head);
-        let (mut nonzero, mut negative_charges, mut first_negative) = (0u64, 0u64, 0usize);
-        let loc = sidik_recon::source::Loc { file: 0, line: 0 };
-        for (n, rec) in rdr.records().enumerate() {
-            let line = n + 2;
-            let (rec, why) = match rec {
-                Ok(r) if r.len() == headers.len() => (r, None),
-                Ok(r) => {
-                    let why = format!("{} fields where the header has {}", r.len(), headers.len());
-                    (r, Some(why))
-                }
-                Err(e) => {
-                    rejected.push(format!("line {line}: not a CSV row: {e}"));
-                    let _ = aside.write_record([line.to_string(), format!("not a CSV row: {e}")]);
-                    continue;
-                }
-            };
-            // The same reading of rupiah as recon's (`926,000` is 926000).
-            let amount = ai
-                .and_then(|i| rec.get(i))
-                .map(|a| sidik_recon::source::amount(a.trim(), &loc, &amount_name));
-            let why = why.or_else(|| match &amount {
-                Some(Err(_)) => Some(format!(
-                    "{amount_name} \"{}\" is not a whole number of rupiah",
-                    ai.and_then(|i| rec.get(i)).unwrap_or("")
-                )),
-                _ => None,
-            });
-            if let Some(why) = why {
-                rejected.push(format!("line {line}: {why}"));
-                let mut out = vec![line.to_string(), why];
-                out.extend(rec.iter().map(str::to_string));
-                let _ = aside.write_record(&out);
-                continue;
-            }
-            let amount = amount.and_then(|a| a.ok()).unwrap_or(0);
-            rows += 1;
-            if amount != 0 {
-                nonzero += 1;
-            }
-            let is_charge = type_i
-                .and_then(|i| rec.get(i))
-                .zip(settings.as_ref())
-                .is_some_and(|(v, s)| {
-                    s.payment_type.get(&v.trim().to_ascii_uppercase())
-                        == Some(&sidik_recon::settings::PayKind::Charge)
-                });
-            if is_charge && amount < 0 {
-                negative_charges += 1;
-                if first_negative == 0 {
-                    first_negative = line;
-                }
-            }
-            let e = by_status
-                .entry(
-                    si.and_then(|i| rec.get(i))
-                        .unwrap_or("(no status)")
-                        .to_string(),
-                )
-                .or_default();
-            e.0 += 1;
-            e.1 += amount;
-            if let Some(t) = ti
-                .and_then(|i| rec.get(i))
-                .and_then(|v| parse_time(v, inc.tz).ok())
-            {
-                first = Some(first.map_or(t, |f| f.min(t)));
-                last = Some(last.map_or(t, |l| l.max(t)));
-            }
-        }
-        // What would make the figures below untrue is said, and not ticked.
-        let mut wrong = Vec::new();
-        if rows == 0 {
-            wrong.push(if rejected.is_empty() {
-                format!("{rel} has no rows (only a header?); export it again")
-            } else {
-                format!(
-                    "{rel} has no row that could be read ({} set aside)",
-                    rejected.len()
-                )
-            });
-        } else if ai.is_some() && nonzero == 0 {
-            wrong.push(format!(
-                "every `{amount_name}` in {rel} is 0: is [recon.columns.{source}] amount the right column?"
-            ));
-        }
-        if negative_charges > 0 {
-            wrong.push(format!(
-                "{} charges of a negative amount in {rel} (the first on line {first_negative}); money given back is a refund row of its own",
-                count(negative_charges as i64)
-            ));
-        }
-        let range = match (first, last) {
-            (Some(f), Some(l)) => format!("{} – {} {}", local(f, inc), local(l, inc), inc.tz),
-            _ => format!("no readable `{time_col}`"),
+        let ms = |t: i64| DateTime::<Utc>::from_timestamp_millis(t).unwrap_or_default();
+        let range = match p.span {
+            Some((f, l)) => format!("{} – {} {}", local(ms(f), inc), local(ms(l), inc), inc.tz),
+            None => "no row with a readable time".to_string(),
         };
-        let statuses: Vec<String> = by_status
+        let group_word = match which {
+            sidik_recon::profile::Export::Payments => "kind and status",
+            sidik_recon::profile::Export::Postings => "journal type",
+            sidik_recon::profile::Export::Orders => "status",
+        };
+        let groups: Vec<String> = p
+            .groups
             .iter()
             .map(|(k, (n, _))| format!("{k} {}", count(*n as i64)))
             .collect();
         let mut result = format!(
             "{} {noun}: {}; {range}",
-            count(rows as i64),
-            statuses.join(" · ")
+            count(p.rows as i64),
+            groups.join(" · ")
         );
-        if !rejected.is_empty() {
-            result.push_str(&format!("; {} malformed rows set aside", rejected.len()));
+        if !p.rejected.is_empty() {
+            result.push_str(&format!("; {} malformed rows set aside", p.rejected.len()));
         }
         let mut md = format!(
-            "# {}\n\nFile: [{rel}](../{rel}), {} rows, {range}.\n\n",
+            "# {}\n\nFile: [{rel}](../{rel}), {} rows, {range}. Read as reconciliation reads it (`[recon]` column and value maps of incident.toml).\n\n",
             capitalise(noun),
-            count(rows as i64)
+            count(p.rows as i64)
         );
-        if !wrong.is_empty() {
+        if !p.problems.is_empty() {
             md.push_str("**Not usable as it is** (the task is left unticked):\n\n");
-            for w in &wrong {
+            for w in &p.problems {
                 let _ = writeln!(md, "- {w}");
             }
             md.push('\n');
         }
-        let _ = writeln!(md, "| {status_col} | rows | amount |\n|---|---:|---:|");
-        for (k, (n, a)) in &by_status {
+        let _ = writeln!(md, "| {group_word} | rows | amount |\n|---|---:|---:|");
+        for (k, (n, a)) in &p.groups {
             let _ = writeln!(md, "| {k} | {} | {} |", count(*n as i64), idr(*a));
         }
         let mut outputs = Vec::new();
-        if !rejected.is_empty() {
-            let _ = writeln!(md, "\n## Rows set aside ({})\n", rejected.len());
-            for r in rejected.iter().take(50) {
-                let _ = writeln!(md, "- {r}");
+        if !p.rejected.is_empty() {
+            let _ = writeln!(md, "\n## Rows set aside ({})\n", p.rejected.len());
+            for r in p.rejected.iter().take(50) {
+                let _ = writeln!(md, "- line {}: {}", r.line, r.reason);
+            }
+            let mut aside = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(Vec::new());
+            let _ = aside.write_record(["line", "reason", "fields"]);
+            for r in &p.rejected {
+                let mut row = vec![r.line.to_string(), r.reason.clone()];
+                row.extend(r.fields.iter().cloned());
+                let _ = aside.write_record(&row);
             }
             let aside_path = ctx.evidence_path("rejected.csv");
             let text = aside
@@ -683,10 +561,11 @@ impl Action for CollectExport {
         }
         let evidence = ctx.evidence_path("json");
         let json = serde_json::json!({
-            "file": rel, "rows": rows, "first": first, "last": last,
-            "by_status": by_status.iter().map(|(k, (n, a))| (k.clone(), serde_json::json!({"rows": n, "amount": a}))).collect::<BTreeMap<_, _>>(),
-            "rejected": rejected,
-            "problems": wrong,
+            "file": rel, "rows": p.rows,
+            "first": p.span.map(|s| ms(s.0)), "last": p.span.map(|s| ms(s.1)),
+            "by_group": p.groups.iter().map(|(k, (n, a))| (k.clone(), serde_json::json!({"rows": n, "amount": a}))).collect::<BTreeMap<_, _>>(),
+            "rejected": p.rejected.iter().map(|r| format!("line {}: {}", r.line, r.reason)).collect::<Vec<_>>(),
+            "problems": p.problems,
         });
         if let Err(e) = write(
             &evidence,
@@ -697,10 +576,10 @@ impl Action for CollectExport {
             return Outcome::Failed(e);
         }
         outputs.push(evidence);
-        if !wrong.is_empty() {
+        if !p.problems.is_empty() {
             return Outcome::Failed(format!(
                 "{}; see {}",
-                wrong.join("; "),
+                p.problems.join("; "),
                 inc.dir.relative(&ctx.report_path())
             ));
         }

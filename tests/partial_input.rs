@@ -332,3 +332,82 @@ fn an_unreadable_or_missing_log_file_leaves_the_others_ingested() {
     assert!(files.contains(&"logs/mrg/mrg.log"), "{files:?}");
     assert!(!files.contains(&"logs/mrg/mrg.log.1.gz"), "{files:?}");
 }
+
+#[test]
+fn the_payments_task_reads_the_export_through_the_recon_maps() {
+    // An export with other column names, other words and no payment_type:
+    // collected as recon reads it, never as "(no status)".
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("inc");
+    generate(&d);
+    let path = d.join("data/payments.csv");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut lines = original.lines();
+    let cols: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+    let (kind, status, amount) = (at("payment_type"), at("payment_status"), at("amount"));
+    let mut out = String::new();
+    let mut head: Vec<&str> = cols.clone();
+    head[status] = "state";
+    head[amount] = "gross_idr";
+    head.remove(kind);
+    out.push_str(&head.join(","));
+    out.push('\n');
+    let (mut charges, mut refunds) = (0, 0);
+    for l in lines {
+        let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+        // Refunds as negative amounts with the status word the gateway uses.
+        if f[kind] == "REFUND" {
+            f[amount] = format!("-{}", f[amount]);
+            refunds += 1;
+        } else if f[kind] == "CHARGE" && f[status] == "SUCCESS" {
+            charges += 1;
+        }
+        // Without a type column a gateway says a void in its status.
+        f[status] = match (f[kind].as_str(), f[status].as_str()) {
+            ("VOID", "SUCCESS") => "VOIDED".into(),
+            (_, "SUCCESS") => "OK".into(),
+            (_, other) => other.to_string(),
+        };
+        f.remove(kind);
+        out.push_str(&f.join(","));
+        out.push('\n');
+    }
+    assert!(refunds > 0, "the sample has refunds");
+    std::fs::write(&path, out).unwrap();
+    let toml = std::fs::read_to_string(d.join("incident.toml")).unwrap();
+    std::fs::write(
+        d.join("incident.toml"),
+        format!("{toml}\n[recon.columns.payments]\npayment_status = \"state\"\namount = \"gross_idr\"\n\n[recon.values.payment_status]\nsettled = [\"OK\"]\n"),
+    )
+    .unwrap();
+    let o = sidik_in(
+        &d,
+        &["run", "phase-1-data-collection", "--only", "payments"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s = step(&d, "phase-1-data-collection", "payments");
+    let result = s["result"].as_str().unwrap();
+    assert!(!result.contains("(no status)"), "{result}");
+    let thousands = |n: usize| {
+        let t = n.to_string();
+        let mut out = String::new();
+        for (i, c) in t.chars().enumerate() {
+            if i > 0 && (t.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    assert!(
+        result.contains(&format!("charge settled {}", thousands(charges))),
+        "{result}"
+    );
+    assert!(
+        result.contains(&format!("refund settled {refunds}")),
+        "{result}"
+    );
+    assert!(result.contains("2025-01-12"), "{result}");
+    assert!(tracker_line(&d, "Collect payment transaction records").contains("[x]"));
+}

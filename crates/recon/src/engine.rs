@@ -178,6 +178,31 @@ impl Outcome {
         self.rejected.count == 0
     }
 
+    /// The rupiah at stake in the breaks, each charge, refund or posting
+    /// counted once: a stuck order's charge that HO never got is one
+    /// STATUS_MISMATCH and one MISSING_IN_HO of the same money, so the
+    /// categories' totals may not be added. Breaks about the same order and
+    /// the same payment (or posting) count their largest amount; timing
+    /// items count nothing.
+    pub fn at_stake(&self) -> i64 {
+        let mut most: std::collections::HashMap<(&str, Option<&str>, Option<&str>), i64> =
+            std::collections::HashMap::new();
+        for b in self
+            .breaks
+            .iter()
+            .filter(|b| !code::TIMING.contains(&b.category))
+        {
+            let key = (
+                b.order_id.as_str(),
+                b.payment_id.as_deref(),
+                b.posting_id.as_deref(),
+            );
+            let m = most.entry(key).or_default();
+            *m = (*m).max(b.amount);
+        }
+        most.values().sum()
+    }
+
     /// Whether anything other than timing items was found.
     pub fn has_breaks(&self) -> bool {
         self.breaks
@@ -631,6 +656,26 @@ fn push(out: &mut Outcome, s: &Settings, mut b: Break) {
     out.breaks.push(b);
 }
 
+/// Whether an ACTIVE order with a settled charge is stuck at the cut-off
+/// (`as_of`), `stuck_after` being the grace (docs/recon.md, "Stuck orders"):
+///
+/// - its trip ended at least `stuck_after` before the cut-off;
+/// - its trip has not started yet, and its charge settled at least
+///   `stuck_after` before the cut-off: ACTIVE before the trip is a status
+///   that never moved on after the payment (a booking paid weeks ahead);
+/// - the export has no trip times: it was created at least `stuck_after`
+///   before the cut-off.
+pub fn is_stuck(o: &Order, first_charge: Option<&Payment>, s: &Settings) -> bool {
+    let grace = |t: i64| s.as_of - t >= s.stuck_after_ms;
+    match (o.trip_start_at(), o.trip_end_at()) {
+        (_, Some(end)) if end <= s.as_of => grace(end),
+        (Some(start), _) if start > s.as_of => first_charge.is_some_and(|c| grace(c.at)),
+        (None, None) => grace(o.created_at),
+        // On its trip (started, not ended), or no start and an end to come.
+        _ => false,
+    }
+}
+
 fn check_order(id: &str, g: &Group, by_payment: &ByPayment, s: &Settings, out: &mut Outcome) {
     let settled = |k: PayKind| -> Vec<&Payment> {
         let mut v: Vec<&Payment> = g
@@ -768,8 +813,14 @@ fn check_order(id: &str, g: &Group, by_payment: &ByPayment, s: &Settings, out: &
     let status = g.order.map(|o| o.status);
     let first_charge = charges.first().copied();
 
-    // A scheduled order charged for a trip after the cut-off: not yet due at HO.
-    if status == Some(OrderStatus::Scheduled) && posts.is_empty() {
+    // A scheduled order charged for a trip after the cut-off: not yet due at
+    // HO. One whose trip ended before the cut-off was due: it goes on to the
+    // ledger checks below.
+    let trip_after_cutoff = g
+        .order
+        .and_then(|o| o.trip_end_at())
+        .is_none_or(|end| end > s.as_of);
+    if status == Some(OrderStatus::Scheduled) && posts.is_empty() && trip_after_cutoff {
         if let Some(c) = first_charge.filter(|_| charged > 0) {
             let b = mk(
                 code::NOT_YET_DUE,
@@ -790,31 +841,28 @@ fn check_order(id: &str, g: &Group, by_payment: &ByPayment, s: &Settings, out: &
     // Status against money.
     if let Some(o) = g.order {
         match o.status {
-            OrderStatus::Active => {
-                let end = o.trip_end_at().unwrap_or(o.created_at);
-                if s.as_of - end >= s.stuck_after_ms && !charges.is_empty() {
-                    out.stuck.push(Stuck {
-                        order_id: id.to_string(),
-                        service_line: service_line.to_string(),
-                        trip_end_at: o.trip_end_at(),
-                        hours_past_end: o.trip_end_at().map(|e| (s.as_of - e) as f64 / 3_600_000.0),
-                        charged,
-                        charges: charges.len(),
-                        posted,
-                        postings: posts.len(),
-                    });
-                    let b = mk(
-                        code::STATUS_MISMATCH,
-                        "stuck",
-                        first_charge,
-                        None,
-                        posted,
-                        charged,
-                        o.trip_end_at().or(Some(o.created_at)),
-                        o.loc.to_string(),
-                    );
-                    push(out, s, b);
-                }
+            OrderStatus::Active if !charges.is_empty() && is_stuck(o, first_charge, s) => {
+                out.stuck.push(Stuck {
+                    order_id: id.to_string(),
+                    service_line: service_line.to_string(),
+                    trip_end_at: o.trip_end_at(),
+                    hours_past_end: o.trip_end_at().map(|e| (s.as_of - e) as f64 / 3_600_000.0),
+                    charged,
+                    charges: charges.len(),
+                    posted,
+                    postings: posts.len(),
+                });
+                let b = mk(
+                    code::STATUS_MISMATCH,
+                    "stuck",
+                    first_charge,
+                    None,
+                    posted,
+                    charged,
+                    o.trip_end_at().or(Some(o.created_at)),
+                    o.loc.to_string(),
+                );
+                push(out, s, b);
             }
             OrderStatus::Cancelled if charged - dup_charged > 0 && posted <= 0 => {
                 let b = mk(

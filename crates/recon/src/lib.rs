@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod output;
+pub mod profile;
 pub mod settings;
 pub mod source;
 

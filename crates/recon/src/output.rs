@@ -254,6 +254,13 @@ pub fn report(o: &Outcome, s: &Settings, title: &str, files: &[(&str, String)]) 
             tally_row(&mut md, &label, o.by_category.get(c));
         }
     }
+    if o.has_breaks() {
+        let _ = writeln!(
+            md,
+            "\nAt stake: **{}**, each charge counted once (a stuck order's unposted charge is both a STATUS_MISMATCH and a MISSING_IN_HO row above; the rupiah column may not be added).",
+            idr(o.at_stake())
+        );
+    }
     let section = |md: &mut String, heading: &str, what: &str, rows: Vec<&Break>| {
         let _ = writeln!(md, "\n## {heading}\n\n{what}\n");
         if rows.is_empty() {

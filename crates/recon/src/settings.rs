@@ -13,7 +13,8 @@ use crate::ReconError;
 pub const PAYMENT_COLUMNS: [(&str, bool); 6] = [
     ("payment_id", true),
     ("order_id", true),
-    ("payment_type", true),
+    // Without it, the kind comes from the status word (REFUNDED, VOIDED) and the sign.
+    ("payment_type", false),
     ("payment_status", true),
     ("amount", true),
     ("created_at", true),
@@ -29,7 +30,7 @@ pub const POSTING_COLUMNS: [(&str, bool); 7] = [
     ("period", false),
 ];
 /// Orders columns.
-pub const ORDER_COLUMNS: [(&str, bool); 10] = [
+pub const ORDER_COLUMNS: [(&str, bool); 11] = [
     ("order_id", true),
     ("service_line", false),
     ("status", true),
@@ -40,6 +41,7 @@ pub const ORDER_COLUMNS: [(&str, bool); 10] = [
     ("amount_overtime", false),
     ("amount_extra", false),
     ("amount_tip", false),
+    ("trip_start_at", false),
 ];
 
 /// What a payment row is.
@@ -194,8 +196,12 @@ impl Settings {
                         PayKind::Charge,
                         &["CHARGE", "PAYMENT", "SALE", "CAPTURE"],
                     ),
-                    ("refund", PayKind::Refund, &["REFUND"]),
-                    ("void", PayKind::Void, &["VOID", "REVERSAL"]),
+                    ("refund", PayKind::Refund, &["REFUND", "REFUNDED"]),
+                    (
+                        "void",
+                        PayKind::Void,
+                        &["VOID", "VOIDED", "REVERSAL", "REVERSED"],
+                    ),
                 ],
             )?,
             payment_status: value_map(
@@ -205,7 +211,11 @@ impl Settings {
                     (
                         "settled",
                         PayStatus::Settled,
-                        &["SUCCESS", "SETTLED", "CAPTURED", "PAID"],
+                        // A refund or void that is done is money that moved.
+                        &[
+                            "SUCCESS", "SETTLED", "CAPTURED", "PAID", "REFUNDED", "VOIDED",
+                            "REVERSED",
+                        ],
                     ),
                     (
                         "failed",

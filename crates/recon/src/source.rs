@@ -91,7 +91,7 @@ pub struct Posting {
     pub journal: u16,
     /// Whether it reduces the order's total (refund, cancel).
     pub negative: bool,
-    /// IDR, as written (positive).
+    /// IDR, without its sign ([`Posting::signed`] gives its effect).
     pub amount: i64,
     /// When (UTC ms).
     pub at: i64,
@@ -161,6 +161,8 @@ pub struct Order {
     pub created_at: i64,
     /// Trip end (UTC ms), or [`NONE`].
     trip_end: i64,
+    /// Trip start (UTC ms), or [`NONE`].
+    trip_start: i64,
     /// Order total, or [`NONE`].
     total: i64,
     /// Base, overtime, extra and tip, when the export has them and any but the
@@ -191,6 +193,7 @@ impl Order {
             id,
             created_at,
             trip_end: trip_end_at.unwrap_or(NONE),
+            trip_start: NONE,
             total: amount_total.unwrap_or(NONE),
             parts,
             loc,
@@ -202,6 +205,17 @@ impl Order {
     /// Trip end (UTC ms), when known.
     pub fn trip_end_at(&self) -> Option<i64> {
         (self.trip_end != NONE).then_some(self.trip_end)
+    }
+
+    /// The order with its trip's start, when the export has it.
+    pub fn with_trip_start(mut self, at: Option<i64>) -> Order {
+        self.trip_start = at.unwrap_or(NONE);
+        self
+    }
+
+    /// Trip start (UTC ms), when known.
+    pub fn trip_start_at(&self) -> Option<i64> {
+        (self.trip_start != NONE).then_some(self.trip_start)
     }
 
     /// Order total, when the export has it.
@@ -684,6 +698,7 @@ fn column_index(t: &TextRows, source: &str, col: &str, s: &Settings) -> Option<u
 pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
+    let has_type = c.idx[2].is_some();
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     let mut rejected = Vec::new();
@@ -695,33 +710,46 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> 
     t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let id = need(row, &c, 0, &loc, C[0].0)?;
-        let p = Payment {
-            id: id.into(),
-            order_id: need(row, &c, 1, &loc, C[1].0)?.into(),
-            kind: word(
+        let status_word = need(row, &c, 3, &loc, C[3].0)?;
+        let signed = amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
+        let kind = if has_type {
+            word(
                 need(row, &c, 2, &loc, C[2].0)?,
                 &s.payment_type,
                 &loc,
                 C[2].0,
                 "payment_type",
-            )?,
+            )?
+        } else {
+            // No payment_type column: the status word says it (REFUNDED,
+            // VOIDED), else the sign does (money given back is negative).
+            match s.payment_type.get(&status_word.to_ascii_uppercase()) {
+                Some(k) => *k,
+                None if signed < 0 => PayKind::Refund,
+                None => PayKind::Charge,
+            }
+        };
+        if kind == PayKind::Charge && signed < 0 {
+            return Err(ReconError::Input(format!(
+                "{loc}: a charge of a negative amount ({signed}); money given back is a refund row of its own (or map the export's word for it in [recon.values.payment_type] refund = [...])"
+            )));
+        }
+        let p = Payment {
+            id: id.into(),
+            order_id: need(row, &c, 1, &loc, C[1].0)?.into(),
+            kind,
             status: word(
-                need(row, &c, 3, &loc, C[3].0)?,
+                status_word,
                 &s.payment_status,
                 &loc,
                 C[3].0,
                 "payment_status",
             )?,
-            amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            // A refund or void moves money back whatever sign the export writes it with.
+            amount: signed.abs(),
             at: time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
             loc,
         };
-        if p.kind == PayKind::Charge && p.amount < 0 {
-            return Err(ReconError::Input(format!(
-                "{}: a charge of a negative amount ({}); money given back is a refund row of its own",
-                p.loc, p.amount
-            )));
-        }
         out.push(p);
         Ok(())
     })?;
@@ -760,13 +788,16 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> 
         }
         let at = time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
         let id = need(row, &c, 0, &loc, C[0].0)?;
+        // A negative journal reduces the total whatever its sign; a negative
+        // amount on a charge journal is a reversal line, and reduces it too.
+        let signed = amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
         out.push(Posting {
             id: id.into(),
             order_id,
             payment_id,
             journal: journal_no,
-            negative,
-            amount: amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?,
+            negative: negative || signed < 0,
+            amount: signed.abs(),
             at,
             period: match get(row, &c, 6) {
                 Some(p) => period_of(p).ok_or_else(|| {
@@ -827,6 +858,9 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
                 "{loc}: service_line \"{line_name}\" is one of more than 65,535 distinct service lines; is the column mapped right? ([recon.columns.orders] service_line)"
             ))
         })?;
+        let trip_start = get(row, &c, 10)
+            .map(|v| time(v, s, &loc, C[10].0))
+            .transpose()?;
         out.push(Order::new(
             id.into(),
             line,
@@ -844,7 +878,8 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
             opt_amount(5)?,
             parts,
             loc,
-        ));
+        )
+        .with_trip_start(trip_start));
         Ok(())
     })?;
     Ok(Read {

@@ -422,3 +422,84 @@ fn one_bad_row_hides_nothing_else_and_the_result_says_incomplete() {
     let e = reconcile_sources(&mut empty, &s).unwrap_err().to_string();
     assert!(e.contains("the payments export has no rows"), "{e}");
 }
+
+#[test]
+fn refunds_exported_with_a_sign_count_once_whatever_the_sign() {
+    let pays = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\nR1,O1,REFUND,SUCCESS,-30000,2025-01-12 13:00\n";
+    let base = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    // The refund journal written negative, as many ledgers do.
+    let refund = "H2,O1,R1,REFUND,-30000,2025-01-12T13:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run(DONE, pays, &format!("{base}{refund}"))), vec![]);
+    // A ledger with one journal type and the refund as a negative line of it.
+    let reversal = "H2,O1,R1,BASE,-30000,2025-01-12T13:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run(DONE, pays, &format!("{base}{reversal}"))), vec![]);
+    // Not posted: named, for its 30,000.
+    let o = run(DONE, pays, base);
+    assert_eq!(cats(&o), vec![(code::REFUND_NOT_POSTED, 30000)]);
+    // A charge of a negative amount is still refused, with the way out.
+    let s = settings(&ReconSection::default());
+    let src = read(
+        &s,
+        DONE,
+        "P1,O1,CHARGE,SUCCESS,-120000,2025-01-12 10:01\n",
+        "",
+    )
+    .unwrap();
+    assert_eq!(src.rejected.len(), 1);
+    assert_eq!(src.rejected[0].line, 2);
+    assert!(src.rejected[0]
+        .reason
+        .starts_with("a charge of a negative amount (-120000)"));
+}
+
+#[test]
+fn without_a_payment_type_column_the_kind_comes_from_the_status_and_the_sign() {
+    let pays = "payment_id,order_id,payment_status,amount,created_at\nP1,O1,SUCCESS,120000,2025-01-12 10:01\nR1,O1,REFUNDED,30000,2025-01-12 13:00\nR2,O1,SUCCESS,-10000,2025-01-12 14:00\n";
+    let base = "H1,O1,P1,BASE,120000,2025-01-12T12:00:05+07:00,2025-01\n";
+    let refunds = "H2,O1,R1,REFUND,30000,2025-01-12T13:00:05+07:00,2025-01\nH3,O1,R2,REFUND,10000,2025-01-12T14:00:05+07:00,2025-01\n";
+    assert_eq!(cats(&run(DONE, pays, &format!("{base}{refunds}"))), vec![]);
+    let s = settings(&ReconSection::default());
+    let src = read(&s, DONE, pays, base).unwrap();
+    let kinds: Vec<_> = src.payments.iter().map(|p| (p.kind, p.amount)).collect();
+    use sidik_recon::settings::PayKind::*;
+    assert_eq!(kinds, [(Charge, 120000), (Refund, 30000), (Refund, 10000)]);
+}
+
+#[test]
+fn not_yet_due_ends_when_the_trip_is_before_the_cut_off() {
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    // The trip on Feb 25, the cut-off Feb 20: not yet due.
+    let later = "O1,GB,SCHEDULED,2025-01-12 10:00,2025-02-25 10:00,2025-02-25 12:00,120000\n";
+    assert_eq!(
+        cats(&run(later, pay, "")),
+        vec![(code::NOT_YET_DUE, 120000)]
+    );
+    // The trip on Feb 15: it was due, and HO never got it.
+    let past = "O1,GB,SCHEDULED,2025-01-12 10:00,2025-02-15 10:00,2025-02-15 12:00,120000\n";
+    assert_eq!(
+        cats(&run(past, pay, "")),
+        vec![(code::MISSING_IN_HO, 120000)]
+    );
+}
+
+#[test]
+fn an_order_active_before_its_trip_with_the_charge_long_settled_is_stuck() {
+    let pay = "P1,O1,CHARGE,SUCCESS,120000,2025-01-12 10:01\n";
+    // Paid on Jan 12 for a trip on Mar 3, still ACTIVE at the Feb 20 cut-off.
+    let ahead = "O1,GB,ACTIVE,2025-01-12 10:00,2025-03-03 10:00,2025-03-03 12:00,120000\n";
+    let o = run(ahead, pay, "");
+    assert_eq!(o.stuck.len(), 1);
+    assert!(cats(&o).contains(&(code::STATUS_MISMATCH, 120000)));
+    // Stuck and never posted: two breaks of one charge, at stake once.
+    assert!(cats(&o).contains(&(code::MISSING_IN_HO, 120000)));
+    assert_eq!(o.at_stake(), 120000);
+    // On its trip at the cut-off (started Feb 19, ends Feb 21): not stuck.
+    let on_trip = "O1,GB,ACTIVE,2025-01-12 10:00,2025-02-19 10:00,2025-02-21 12:00,120000\n";
+    assert!(run(on_trip, pay, "").stuck.is_empty());
+    // Its trip ended an hour before the cut-off: within the 2 h grace.
+    let just = "O1,GB,ACTIVE,2025-01-12 10:00,2025-02-19 20:00,2025-02-19 23:00,120000\n";
+    assert!(run(just, pay, "").stuck.is_empty());
+    // Ended three hours before: stuck.
+    let ended = "O1,GB,ACTIVE,2025-01-12 10:00,2025-02-19 18:00,2025-02-19 21:00,120000\n";
+    assert_eq!(run(ended, pay, "").stuck.len(), 1);
+}
