@@ -729,6 +729,8 @@ struct Encoder {
     files: Vec<String>,
     classes: Vec<String>,
     compression: sidik_core::config::ParquetCompression,
+    /// Warnings and errors no class claims.
+    unclaimed: crate::patterns::Unclaimed,
 }
 
 impl Encoder {
@@ -753,6 +755,10 @@ impl Encoder {
                 &self.files[file as usize],
                 line,
             );
+            if f.class.is_none() && f.level.is_some_and(|l| l >= crate::record::Level::Warn) {
+                let b = f.time.div_euclid(self.timeline.bucket_ms) * self.timeline.bucket_ms;
+                *self.unclaimed.entry((b, id)).or_default() += 1;
+            }
             self.timeline.add(&f);
             self.journeys.add(&f)?;
             rows.set_template(i, id);
@@ -843,8 +849,10 @@ pub fn ingest(
     let mut timeline = Timeline::new(opts.bucket_ms, names.clone(), classifier.names());
     let mut patterns = Vec::new();
     let mut spilled = Vec::with_capacity(results.len());
-    for r in results {
+    let mut unclaimed = Vec::new();
+    for (si, r) in results.into_iter().enumerate() {
         let (r, encoded) = r?;
+        unclaimed.push((si as u16, encoded.unclaimed));
         summary
             .events
             .insert(r.service.clone(), r.files.iter().map(|f| f.events).sum());
@@ -860,6 +868,7 @@ pub fn ingest(
         patterns.push((r.service, encoded.patterns));
         spilled.push(encoded.spilled);
     }
+    crate::patterns::template_classes(&mut timeline, &mut patterns, unclaimed);
     let class_names = classifier.names();
     let jpath = opts.out.join("journeys.csv");
     let journeys = crate::journey::build(&spill, spilled, &names, &class_names, &jpath)?;
@@ -912,6 +921,7 @@ struct Encoded {
     timeline: Timeline,
     patterns: PatternRows,
     spilled: Spilled,
+    unclaimed: crate::patterns::Unclaimed,
 }
 
 struct ServiceResult {
@@ -986,6 +996,7 @@ fn ingest_service(
         files,
         compression: opts.compression,
         classes: classifier.names(),
+        unclaimed: Default::default(),
     };
     std::thread::scope(|scope| {
         let enc = std::thread::Builder::new()
@@ -1009,6 +1020,7 @@ fn ingest_service(
                     timeline: encoder.timeline,
                     patterns,
                     spilled,
+                    unclaimed: encoder.unclaimed,
                 })
             })
             // As `scope.spawn` does, a thread the system cannot start is a panic.

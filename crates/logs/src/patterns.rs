@@ -189,6 +189,101 @@ impl Default for Patterns {
 /// One template row: id, class name, template text, stats.
 pub type Row = (u64, Option<String>, String, Pattern);
 
+/// Records of unclaimed warning and error templates of one service:
+/// (bucket, template id) → records.
+pub type Unclaimed = rustc_hash::FxHashMap<(Millis, u64), u64>;
+
+/// Template classes per service at most: the most frequent unclaimed
+/// warning and error templates become classes, the rest stay unclassified.
+pub const MAX_TEMPLATE_CLASSES: usize = 64;
+
+/// The class name of an unclaimed template: `tpl_` and its first words
+/// (masked parts left out), lower-cased (`tpl_hystrix_circuit_open`).
+pub fn template_class_name(template: &str) -> String {
+    let words: Vec<String> = template
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .take(6)
+        .map(|w| w.to_lowercase())
+        .collect();
+    if words.is_empty() {
+        "tpl_unnamed".into()
+    } else {
+        format!("tpl_{}", words.join("_"))
+    }
+}
+
+/// Makes each warning and error template no rule claims a class of its
+/// own: `unclaimed` holds, per service, (bucket, template id) → records.
+/// The timeline gains a column per such class (the same name across
+/// services when their templates read alike), and the templates' rows in
+/// `patterns` name it. A class a rule does not know is then seen by onset
+/// detection and by hypotheses that claim templates by keywords.
+pub fn template_classes(
+    timeline: &mut crate::timeline::Timeline,
+    patterns: &mut [(String, Vec<Row>)],
+    unclaimed: Vec<(u16, Unclaimed)>,
+) {
+    let mut names: BTreeMap<(u16, u64), String> = BTreeMap::new();
+    for (si, counts) in &unclaimed {
+        let mut totals: BTreeMap<u64, u64> = BTreeMap::new();
+        for ((_, id), n) in counts {
+            *totals.entry(*id).or_default() += n;
+        }
+        let mut ranked: Vec<(u64, u64)> = totals.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let Some((_, rows)) = patterns.get(*si as usize) else {
+            continue;
+        };
+        for (id, _) in ranked.into_iter().take(MAX_TEMPLATE_CLASSES) {
+            if let Some((_, _, template, _)) = rows.iter().find(|r| r.0 == id && r.1.is_none()) {
+                names.insert((*si, id), template_class_name(template));
+            }
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let mut columns: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in names.values() {
+        if !columns.contains_key(n.as_str()) && !timeline.classes.iter().any(|c| c == n) {
+            columns.insert(n, timeline.classes.len() + columns.len());
+        }
+    }
+    let ordered: Vec<String> = {
+        let mut v: Vec<(&str, usize)> = columns.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_by_key(|x| x.1);
+        v.into_iter().map(|x| x.0.to_string()).collect()
+    };
+    let width = timeline.classes.len() + ordered.len();
+    timeline.classes.extend(ordered.iter().cloned());
+    for cell in timeline.cells.values_mut() {
+        cell.classes.resize(width, 0);
+    }
+    for (si, counts) in unclaimed {
+        for ((bucket, id), n) in counts {
+            let Some(name) = names.get(&(si, id)) else {
+                continue;
+            };
+            let Some(col) = timeline.classes.iter().position(|c| c == name) else {
+                continue;
+            };
+            if let Some(cell) = timeline.cells.get_mut(&(bucket, si)) {
+                cell.classes[col] += n;
+            }
+        }
+    }
+    for (si, (_, rows)) in patterns.iter_mut().enumerate() {
+        for r in rows.iter_mut() {
+            if r.1.is_none() {
+                if let Some(name) = names.get(&(si as u16, r.0)) {
+                    r.1 = Some(name.clone());
+                }
+            }
+        }
+    }
+}
+
 /// The templates of every service as CSV.
 pub fn to_csv(per_service: &[(String, Vec<Row>)]) -> String {
     let (iso, q) = (crate::iso_ms, crate::csv_field);

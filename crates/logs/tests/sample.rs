@@ -86,7 +86,8 @@ fn every_scenario_ingests_exactly_what_was_generated() {
         }
         for (i, class) in got.timeline.classes.iter().enumerate() {
             let total: u64 = got.timeline.cells.values().map(|c| c.classes[i]).sum();
-            if total > 0 {
+            // Template classes (`tpl_…`) are the unclaimed warnings'; the truth lists rule classes.
+            if total > 0 && !class.starts_with("tpl_") {
                 assert!(
                     truth["classes_per_minute"].get(class).is_some(),
                     "{sc}: unexpected class {class} ({total} records)"

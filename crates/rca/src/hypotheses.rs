@@ -69,6 +69,12 @@ pub struct Check {
     /// Substring a template must contain (templates), case-insensitive.
     #[serde(default)]
     pub matching: Option<String>,
+    /// Words that claim a template class (`tpl_…`, a warning or error
+    /// template no rule claims) for this check when its template contains
+    /// one, case-insensitive (errors, templates): the way to see a cause
+    /// whose wording no rule knows.
+    #[serde(default)]
+    pub keywords: Vec<String>,
     /// Reconciliation categories (recon).
     #[serde(default)]
     pub categories: Vec<String>,
@@ -179,9 +185,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Hypothesis>, RcaError> {
                 return Err(bad(format!("check `{}`: weight must be above 0", c.id)));
             }
             let needs = match c.kind {
-                Kind::Errors | Kind::Templates | Kind::Journeys if c.classes.is_empty() => {
-                    Some("classes = [\"...\"]")
+                Kind::Errors | Kind::Templates if c.classes.is_empty() && c.keywords.is_empty() => {
+                    Some("classes = [\"...\"] or keywords = [\"...\"]")
                 }
+                Kind::Journeys if c.classes.is_empty() => Some("classes = [\"...\"]"),
                 Kind::Recon if c.categories.is_empty() => {
                     Some("categories = [\"MISSING_IN_HO\", ...]")
                 }

@@ -185,13 +185,17 @@ pub fn detect(ev: &Evidence) -> Phases {
     }
     // 2. Error onset, per class.
     if let Some(logs) = &ev.logs {
-        let (classes, together) = class_onsets(logs, from, to, spike_min);
+        let (classes, together, back) = class_onsets(logs, from, to, spike_min);
         p.classes = classes;
         // The earliest first line: of one class's run, or of all classes' run.
+        // The incident's classes: those at three times their background
+        // or more. A routine warning that merely grows with the traffic
+        // (declined charges) neither dates the onset nor holds back the
+        // recovery.
         let first = p
             .classes
-            .first()
-            .into_iter()
+            .iter()
+            .filter(|c| of_the_incident(c))
             .chain(together.as_ref())
             .min_by_key(|c| c.start)
             .cloned();
@@ -211,21 +215,24 @@ pub fn detect(ev: &Evidence) -> Phases {
                         crate::report::hhmm(ev.tz, c.alarm)
                     ),
                 });
-                let end = p.classes.iter().map(|c| c.last).max().unwrap_or(c.last);
-                if end / MIN_MS + 1 < to - 5 {
-                    p.recovery = Some(Phase {
-                        at: end + MIN_MS,
-                        series: format!(
-                            "{} errors per minute ({})",
-                            p.classes
-                                .iter()
-                                .map(|c| c.class.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            logs.source
-                        ),
-                        method: "the minute after the last one above the background".into(),
-                    });
+                match &back {
+                    Some(r) => {
+                        p.recovery = Some(Phase {
+                            at: r.at * MIN_MS,
+                            series: format!(
+                                "{} errors per minute ({})",
+                                r.classes.join(", "),
+                                logs.source
+                            ),
+                            method: format!(
+                                "the first minute after their peak ({:.0} a minute) that begins {QUIET} minutes with at most {:.1} of their lines (their background's, or a tenth of the peak minute)",
+                                r.peak, r.threshold
+                            ),
+                        });
+                    }
+                    None => p.not_found.push(format!(
+                        "recovery: the incident's classes never stay at their background for {QUIET} minutes before the end of the window"
+                    )),
                 }
             }
             None => p.not_found.push(
@@ -255,6 +262,13 @@ pub fn detect(ev: &Evidence) -> Phases {
             .push("degradation: neither a spike nor an error onset to look after".into()),
     }
     p
+}
+
+/// Whether a class's run is the incident's: at least three times the lines
+/// its background explains (half a line at least, for a class never seen
+/// before).
+fn of_the_incident(c: &ClassOnset) -> bool {
+    c.events as f64 >= 3.0 * c.expected.max(0.5)
 }
 
 /// (knot, slope before, slope after, level before, peak) of the spike in `y`.
@@ -287,7 +301,7 @@ fn class_onsets(
     from: Minute,
     to: Minute,
     spike: Option<Minute>,
-) -> (Vec<ClassOnset>, Option<ClassOnset>) {
+) -> (Vec<ClassOnset>, Option<ClassOnset>, Option<Recovery>) {
     let len = (to - from).max(0) as usize;
     let traffic = logs_sum(logs, from, to, |s| &s.lines);
     // The background: before the spike, else the first quarter of the span.
@@ -303,17 +317,10 @@ fn class_onsets(
             add_range(e, v, logs.start, from);
         }
     }
-    let mut all = vec![0.0; len];
-    for v in classes.values() {
-        for (a, x) in all.iter_mut().zip(v) {
-            *a += x;
-        }
-    }
-    let mut out = Vec::new();
-    let mut together = None;
-    for (class, x) in classes.into_iter().chain(std::iter::once((ALL, all))) {
+    // One class's incident run (or the sum of `members`, for ALL).
+    let onset_of = |class: &str, x: &[f64], members: &[&str]| -> Option<ClassOnset> {
         if x.iter().sum::<f64>() == 0.0 {
-            continue;
+            return None;
         }
         // Background lines per minute, with half a line of prior so a class
         // never seen before the spike still has a rate.
@@ -329,25 +336,30 @@ fn class_onsets(
                     }
             })
             .collect();
-        let runs = cusum(&x, &mu, SLACK, THRESHOLD);
+        let runs = cusum(x, &mu, SLACK, THRESHOLD);
         // The incident's run: the first one from 30 minutes before the spike on.
         let earliest = spike.map_or(0, |s| (s - 30 - from).max(0) as usize);
-        let Some(r) = runs
+        let r = runs
             .into_iter()
-            .find(|r| r.last >= earliest && r.start >= earliest.min(base_end))
-        else {
-            continue;
-        };
+            .find(|r| r.last >= earliest && r.start >= earliest.min(base_end))?;
+        // Back over earlier lines of a rare class only: a class with a
+        // background (a line every quarter of an hour or more, like routine
+        // declines) always has a line in the gap, and would be dated back
+        // to the start of the search.
         let mut start = r.start;
-        while let Some(i) = (start.saturating_sub(GAP).max(earliest)..start).find(|&i| x[i] > 0.0) {
-            start = i;
+        if lambda * (GAP as f64) < 1.0 {
+            while let Some(i) =
+                (start.saturating_sub(GAP).max(earliest)..start).find(|&i| x[i] > 0.0)
+            {
+                start = i;
+            }
         }
         let start_min = from + start as i64;
         // The exact first line, when the templates' first record falls in that minute.
         let first = logs
             .patterns
             .iter()
-            .filter(|p| p.class == class || class == ALL)
+            .filter(|p| p.class == class || members.contains(&p.class.as_str()))
             .filter(|p| p.first_seen / MIN_MS == start_min)
             .min_by_key(|p| p.first_seen);
         let mut services: Vec<(String, u64)> = logs
@@ -357,7 +369,13 @@ fn class_onsets(
                 let summed: Vec<f64>;
                 let v = if class == ALL {
                     summed = (0..s.lines.len())
-                        .map(|i| s.classes.values().map(|c| c[i]).sum())
+                        .map(|i| {
+                            s.classes
+                                .iter()
+                                .filter(|(k, _)| members.contains(&k.as_str()))
+                                .map(|(_, c)| c[i])
+                                .sum()
+                        })
                         .collect();
                     &summed
                 } else {
@@ -370,7 +388,7 @@ fn class_onsets(
             })
             .collect();
         services.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let onset = ClassOnset {
+        Some(ClassOnset {
             class: class.to_string(),
             start: first.map_or(start_min * MIN_MS, |p| p.first_seen),
             alarm: (from + r.alarm as i64) * MIN_MS,
@@ -379,15 +397,81 @@ fn class_onsets(
             expected: r.expected,
             services,
             sample: first.map(|p| (p.sample_at.clone(), p.sample.clone())),
-        };
-        if class == ALL {
-            together = Some(onset);
-        } else {
-            out.push(onset);
+        })
+    };
+    let mut out = Vec::new();
+    let mut members: Vec<&str> = Vec::new();
+    for (class, x) in classes.iter().filter(|(_, x)| x.iter().sum::<f64>() > 0.0) {
+        match onset_of(class, x, &[]) {
+            Some(o) => {
+                if of_the_incident(&o) {
+                    members.push(class);
+                }
+                out.push(o);
+            }
+            // New with the incident but too sparse to stand out alone: it may
+            // still date the onset together with the others. One seen before
+            // the spike is part of the background.
+            None if x[..base_end].iter().sum::<f64>() == 0.0 => members.push(class),
+            None => {}
         }
     }
+    // The classes of the incident together, with those too sparse to stand
+    // out alone: a routine warning that merely grows with the traffic would
+    // only add noise to the sum, and a noisy sum starts its run early.
+    let mut all = vec![0.0; len];
+    for (_, v) in classes.iter().filter(|(k, _)| members.contains(k)) {
+        for (a, x) in all.iter_mut().zip(v.iter()) {
+            *a += x;
+        }
+    }
+    let together = onset_of(ALL, &all, &members);
     out.sort_by_key(|c| (c.start, c.alarm));
-    (out, together)
+    let recovery = recovery(&all, base_end).map(|(at, threshold, peak)| Recovery {
+        at: from + at as i64,
+        classes: members.iter().map(|m| m.to_string()).collect(),
+        threshold,
+        peak,
+    });
+    (out, together, recovery)
+}
+
+/// When the incident's classes went back to their background.
+#[derive(Debug, Clone)]
+struct Recovery {
+    at: Minute,
+    classes: Vec<String>,
+    threshold: f64,
+    peak: f64,
+}
+
+/// Minutes the incident's lines must stay at their background for the
+/// incident to be over.
+const QUIET: usize = 15;
+
+/// The first minute after the peak of `y` (the incident's classes
+/// together) that begins [`QUIET`] minutes holding no more lines than
+/// their background explains (three times the mean before the spike over
+/// that quarter of an hour) or a tenth of the peak minute, whichever is
+/// higher. A sparse tail (a late retry every few
+/// minutes) is not the incident going on; the recovery is when the
+/// incident's own lines stop, whatever other classes do.
+fn recovery(y: &[f64], base_end: usize) -> Option<(usize, f64, f64)> {
+    let (peak_at, peak) = y
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    if peak <= 0.0 {
+        return None;
+    }
+    let bg = y[..base_end.min(y.len())].iter().sum::<f64>() / base_end.max(1) as f64;
+    // Lines allowed in the quiet quarter of an hour: three times the
+    // background's, or a tenth of the peak minute's.
+    let allowed = (3.0 * bg * QUIET as f64).max(0.1 * peak);
+    (peak_at + 1..y.len().saturating_sub(QUIET))
+        .find(|&t| y[t] <= allowed && y[t..t + QUIET].iter().sum::<f64>() <= allowed)
+        .map(|t| (t, allowed, peak))
 }
 
 /// The step to full impact in `lo..hi`: on the service whose latency rose

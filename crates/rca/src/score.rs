@@ -335,6 +335,36 @@ fn result(c: &Check, outcome: Outcome, detail: String) -> CheckResult {
     }
 }
 
+/// Whether check `c` looks at `class`: one it names, or a template class
+/// (`tpl_…`) whose template contains one of its keywords.
+fn claims(c: &Check, class: &str, logs: &crate::evidence::Logs) -> bool {
+    if c.classes.iter().any(|k| k == class) {
+        return true;
+    }
+    if c.keywords.is_empty() || !class.starts_with("tpl_") {
+        return false;
+    }
+    logs.patterns.iter().filter(|p| p.class == class).any(|p| {
+        let t = p.template.to_lowercase();
+        c.keywords.iter().any(|k| has_words(&t, &k.to_lowercase()))
+    })
+}
+
+/// Whether `text` holds `words` as whole words (`race` is not in `trace`).
+fn has_words(text: &str, words: &str) -> bool {
+    let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    text.match_indices(words).any(|(i, _)| {
+        edge(text[..i].chars().next_back()) && edge(text[i + words.len()..].chars().next())
+    })
+}
+
+/// The classes and keywords a check names, for its messages.
+fn named(c: &Check) -> String {
+    let mut v = c.classes.clone();
+    v.extend(c.keywords.iter().map(|k| format!("\"{k}\"")));
+    v.join(", ")
+}
+
 fn wanted(c: &Check, service: &str) -> bool {
     c.services.is_empty() || c.services.iter().any(|s| s == service)
 }
@@ -387,7 +417,7 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> Result<CheckResult, String> {
     let hits: Vec<&phases::ClassOnset> = p
         .classes
         .iter()
-        .filter(|o| c.classes.contains(&o.class))
+        .filter(|o| claims(c, &o.class, logs))
         .filter(|o| o.services.iter().any(|(s, _)| wanted(c, s)))
         .collect();
     if hits.is_empty() {
@@ -407,7 +437,7 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> Result<CheckResult, String> {
             Outcome::Fail,
             format!(
                 "no {} above the background during the incident ({} such lines in the whole timeline)",
-                list(&c.classes),
+                named(c),
                 sidik_core::fmt::count(all_day as i64)
             ),
         ));
@@ -460,7 +490,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, 
     let hits: Vec<&crate::evidence::Pattern> = logs
         .patterns
         .iter()
-        .filter(|t| c.classes.contains(&t.class) && wanted(c, &t.service))
+        .filter(|t| claims(c, &t.class, logs) && wanted(c, &t.service))
         .filter(|t| t.template.to_lowercase().contains(&needle))
         .filter(|t| (f.from..f.to).contains(&(t.first_seen / MIN_MS)))
         .collect();
@@ -470,7 +500,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, 
             Outcome::Fail,
             format!(
                 "no {} template{} first seen during the incident",
-                list(&c.classes),
+                named(c),
                 if needle.is_empty() {
                     String::new()
                 } else {
