@@ -781,7 +781,20 @@ impl Action for PgQuery {
         };
         let csv_path = ctx.evidence_path("csv");
         let title = ctx.str_param("title").unwrap_or(&query.description);
-        let mut md = format!("# {title}\n\nQuery `{}` ({file}) on database `{}`: {} rows. All rows: [{}](../{}).\n\n", query.name, db_name, count(table.rows.len() as i64), inc.dir.relative(&csv_path), inc.dir.relative(&csv_path));
+        // Statistics views describe the server since their last reset, at the
+        // time of the query: dated like a snapshot. Tables hold their history.
+        let now = chrono::Utc::now();
+        let dating = sidik_core::time::Dating::of(now, now, inc.window.as_ref(), inc.tz);
+        let statistics = sql.contains("pg_stat");
+        let mut md = if statistics && dating.outside() {
+            format!(
+                "{}; the statistics views it reads (pg_stat_*) count since their last reset, not the incident\n\n",
+                capitalise(&dating.sentence.replace("**", "").replace("; no finding below describes the incident", ""))
+            )
+        } else {
+            String::new()
+        };
+        md += &format!("# {title}\n\nQuery `{}` ({file}) on database `{}`: {} rows. All rows: [{}](../{}).\n\n", query.name, db_name, count(table.rows.len() as i64), inc.dir.relative(&csv_path), inc.dir.relative(&csv_path));
         if !table.columns.is_empty() {
             let _ = writeln!(
                 md,
@@ -829,7 +842,12 @@ impl Action for PgQuery {
         {
             return Outcome::Failed(e);
         }
-        let result = fill_template(ctx.str_param("result").unwrap_or("{rows} rows"), &table);
+        let mut result = fill_template(ctx.str_param("result").unwrap_or("{rows} rows"), &table);
+        if statistics && dating.outside() {
+            result = format!(
+                "read after the incident window (statistics since their last reset): {result}"
+            );
+        }
         if let Some(expected) = ctx.int_param("expect_rows") {
             if table.rows.len() as i64 != expected {
                 return Outcome::Failed(format!(
@@ -850,9 +868,21 @@ impl Action for PgQuery {
 // ------------------------------------------------------------------ pg.snapshot
 
 /// Sessions, saturation and the blocking tree of a database, as markdown.
-pub fn snapshot_markdown(snap: &sidik_pg::snapshot::Snapshot, db: &str) -> String {
+pub fn snapshot_markdown(
+    snap: &sidik_pg::snapshot::Snapshot,
+    db: &str,
+    dating: &sidik_core::time::Dating,
+) -> String {
     let p = &snap.preflight;
-    let mut md = format!("# Database snapshot: {db}\n\n## Findings\n\n");
+    // Evidence taken outside the incident says so on its first line.
+    let mut md = if dating.outside() {
+        format!("{}\n\n# Database snapshot: {db}\n\n## Findings about the database then, not the incident\n\n", capitalise(&dating.sentence.replace("**", "")))
+    } else {
+        format!(
+            "# Database snapshot: {db}\n\n{}.\n\n## Findings\n\n",
+            capitalise(&dating.sentence)
+        )
+    };
     for f in &snap.findings {
         let _ = writeln!(md, "- **{}**: {}", f.severity, f.text);
     }
@@ -1010,8 +1040,22 @@ impl Action for PgSample {
         };
         let texts = &summary.texts;
         let rel = |f: &str| ctx.incident.dir.relative(&dir.join(f));
-        let mut md = format!(
-            "# Database samples: `{db}`\n\n{} samples every {:?} for {:?}. Files: [samples]({}), [backends]({}), [databases]({}), [statements]({}), [statement texts]({}).\n\n",
+        let ended = chrono::Utc::now();
+        let began = ended - chrono::Duration::from_std(total).unwrap_or_default();
+        let dating = sidik_core::time::Dating::of(
+            began,
+            ended,
+            ctx.incident.window.as_ref(),
+            ctx.incident.tz,
+        );
+        let mut md = if dating.outside() {
+            format!("{}\n\n", capitalise(&dating.sentence.replace("**", "")))
+        } else {
+            String::new()
+        };
+        md += &format!(
+            "# Database samples: `{db}`\n\n{}.\n\n{} samples every {:?} for {:?}. Files: [samples]({}), [backends]({}), [databases]({}), [statements]({}), [statement texts]({}).\n\n",
+            capitalise(&dating.sentence),
             summary.samples,
             every,
             total,
@@ -1065,7 +1109,7 @@ impl Action for PgSample {
         if let Err(e) = write(&ctx.report_path(), &md) {
             return Outcome::Failed(e);
         }
-        let result = match &summary.peak {
+        let mut result = match &summary.peak {
             Some(p) => format!(
                 "{} samples; peak {} of {} usable slots ({:.0} %)",
                 summary.samples,
@@ -1075,6 +1119,9 @@ impl Action for PgSample {
             ),
             None => format!("{} samples", summary.samples),
         };
+        if dating.outside() {
+            result = format!("taken outside the incident window (the database now): {result}");
+        }
         Outcome::Succeeded(Done {
             outputs: vec![dir.join("samples.csv"), dir.join("statements.csv")],
             report: Some(ctx.report_path()),
@@ -1113,23 +1160,32 @@ impl Action for PgSnapshot {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
+        let dating = sidik_core::time::Dating::of(
+            snap.taken_at,
+            snap.taken_at,
+            ctx.incident.window.as_ref(),
+            ctx.incident.tz,
+        );
         let evidence = ctx.evidence_path("json");
         if let Err(e) = write(
             &evidence,
             &serde_json::to_string_pretty(&snap).unwrap_or_default(),
         )
-        .and_then(|_| write(&ctx.report_path(), &snapshot_markdown(&snap, &db)))
+        .and_then(|_| write(&ctx.report_path(), &snapshot_markdown(&snap, &db, &dating)))
         {
             return Outcome::Failed(e);
         }
         let roots = snap.tree.iter().filter(|n| n.depth == 0).count();
-        let result = format!(
+        let mut result = format!(
             "{} sessions, {:.0} % of {} usable slots, {} blocking root(s)",
             snap.backends.len(),
             snap.saturation * 100.0,
             snap.preflight.usable_slots,
             roots
         );
+        if dating.outside() {
+            result = format!("taken after the incident window (the database now): {result}");
+        }
         Outcome::Succeeded(Done {
             outputs: vec![evidence],
             report: Some(ctx.report_path()),

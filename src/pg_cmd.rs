@@ -182,11 +182,24 @@ pub fn run(cmd: PgCommand) -> Result<()> {
                 let s = sidik_pg::Session::connect(&url, &opts).await?;
                 sidik_pg::snapshot::snapshot(&s).await
             })?;
+            // Dated against the incident window when there is an incident folder.
+            let inc = if a.target.incident.join("incident.toml").exists() {
+                Incident::load(&a.target.incident).ok()
+            } else {
+                None
+            };
+            let dating = sidik_core::time::Dating::of(
+                snap.taken_at,
+                snap.taken_at,
+                inc.as_ref().and_then(|i| i.window.as_ref()),
+                inc.as_ref()
+                    .map_or(sidik_core::time::DEFAULT_TIMEZONE, |i| i.tz),
+            );
             match a.format {
                 Format::Json => out!("{}", serde_json::to_string_pretty(&snap)?),
                 _ => out!(
                     "{}",
-                    crate::actions::snapshot_markdown(&snap, &name).trim_end()
+                    crate::actions::snapshot_markdown(&snap, &name, &dating).trim_end()
                 ),
             }
             Ok(())

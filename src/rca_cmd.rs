@@ -82,5 +82,14 @@ pub fn run(a: RcaArgs) -> Result<()> {
     }
     out!("report: {}", md.display());
     out!("data:   {}", json.display());
+    if an.primary.is_none() {
+        // As the playbook's rca step fails: no supported cause is not a result to act on.
+        eprintln!(
+            "no hypothesis is supported: the evidence above is missing or contradicts each cause; collect what is missing and run `sidik rca` again"
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        std::process::exit(4);
+    }
     Ok(())
 }

@@ -202,7 +202,41 @@ fn live_saturation_and_lock_waits_count_only_inside_the_window() {
         old.join("evidence/db-snapshot.json"),
     )
     .unwrap();
-    sidik_ok(&["rca", "--incident", old.to_str().unwrap()]);
+    // A snapshot report dates itself against the window, on its first
+    // line when it lies outside: never read as a finding about the incident.
+    let md = sidik_ok(&[
+        "pg",
+        "snapshot",
+        "--incident",
+        old.to_str().unwrap(),
+        "--pg",
+        &url,
+    ]);
+    let first = md.lines().next().unwrap();
+    assert!(
+        first.starts_with("Taken ")
+            && first
+                .contains("after the incident window (2025-01-12 00:00 – 2025-01-13 00:00 UTC)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## Findings about the database then, not the incident"),
+        "{md}"
+    );
+    let md = sidik_ok(&[
+        "pg",
+        "snapshot",
+        "--incident",
+        live.to_str().unwrap(),
+        "--pg",
+        &url,
+    ]);
+    assert!(md.starts_with("# Database snapshot"), "{md}");
+    assert!(md.contains(", inside the incident window ("), "{md}");
+
+    // Nothing supported: `sidik rca` says so with exit 4.
+    let o = common::sidik(&["rca", "--incident", old.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
     let rca = json(&old.join("evidence/rca.json"));
     assert!(rca["primary"].is_null());
     assert_eq!(

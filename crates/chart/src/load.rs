@@ -308,11 +308,15 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
         inputs.push(metrics_path.clone());
     }
     let samples = find_pg_samples(&ev);
-    let mut db = Vec::new();
-    let mut db_gap = 90_000;
+    // Inside the incident window (everything counts without one).
+    let in_incident = |t: i64| {
+        inc.window
+            .as_ref()
+            .is_none_or(|w| t >= w.start.timestamp_millis() && t < w.end.timestamp_millis())
+    };
+    let mut from_samples: Option<(Vec<Series>, i64, PathBuf, bool)> = None;
     if let Some(path) = samples {
         if let Some((header, rows)) = read_csv(&path)? {
-            inputs.push(path.clone());
             let (ca, cc, cu) = (
                 column(&header, "at", &path)?,
                 column(&header, "client_backends", &path)?,
@@ -322,7 +326,6 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
             let mut slots = Vec::new();
             for (line, r) in &rows {
                 let t = time_at(&r[ca], &path, *line, inc)?;
-                widen(t);
                 if let Some(v) = number_at(&r[cc], &path, *line, "client_backends")? {
                     conns.push((t, v));
                 }
@@ -332,36 +335,74 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
             }
             conns.sort_by_key(|p| p.0);
             slots.sort_by_key(|p| p.0);
+            let mut gap = 90_000;
             let mut steps: Vec<i64> = conns.windows(2).map(|w| w[1].0 - w[0].0).collect();
             steps.sort_unstable();
             if let Some(m) = steps.get(steps.len() / 2) {
-                db_gap = (*m * 5 / 2).max(1000);
+                gap = (*m * 5 / 2).max(1000);
             }
-            db.push(Series::new(
+            let inside = conns.iter().any(|(t, _)| in_incident(*t));
+            let mut series = vec![Series::new(
                 "client connections",
                 palette::category(1),
                 conns,
-            ));
+            )];
             let mut limit = Series::new("usable slots", palette::LIMIT, slots);
             limit.dashed = true;
-            db.push(limit);
+            series.push(limit);
+            from_samples = Some((series, gap, path, inside));
         }
-    } else if let Some(m) = &metrics {
+    }
+    let mut from_metrics: Option<(Vec<Series>, i64, bool)> = None;
+    if let Some(m) = &metrics {
         // Per service: each application's pool and the server's own count side by side
         // (summing them would count every connection twice).
+        let mut series = Vec::new();
         for (svc, pts) in m.by_service("db_connections") {
             let color = service_color(&mut order, &svc);
-            db.push(Series::new(svc, color, pts));
+            series.push(Series::new(svc, color, pts));
         }
         let max = m.sum("db_max_connections");
-        if !db.is_empty() && !max.is_empty() {
+        if !series.is_empty() && !max.is_empty() {
             let mut limit = Series::new("max_connections", palette::LIMIT, max);
             limit.dashed = true;
-            db.push(limit);
+            series.push(limit);
         }
-        db_gap = m.step * 5 / 2;
-    } else {
-        missing.push("no PostgreSQL samples (run the phase-1 `db-samples` step, `sidik pg sample`) and no metrics frame (evidence/metrics/metrics.csv)".into());
+        if !series.is_empty() {
+            let inside = series
+                .iter()
+                .any(|s| s.points.iter().any(|(t, _)| in_incident(*t)));
+            from_metrics = Some((series, m.step * 5 / 2, inside));
+        }
+    }
+    // The series from inside the incident: live samples taken after it
+    // describe the database now, and never replace the metrics of the time.
+    let mut db = Vec::new();
+    let mut db_gap = 90_000;
+    match (from_samples, from_metrics) {
+        (Some((_, _, path, false)), Some((series, gap, true))) => {
+            missing.push(format!(
+                "{} was sampled outside the incident window; the database panel shows the metrics' db_connections of the time instead",
+                inc.dir.relative(&path)
+            ));
+            db = series;
+            db_gap = gap;
+        }
+        (Some((series, gap, path, _)), _) => {
+            inputs.push(path);
+            for s in &series {
+                for (t, _) in &s.points {
+                    widen(*t);
+                }
+            }
+            db = series;
+            db_gap = gap;
+        }
+        (None, Some((series, gap, _))) => {
+            db = series;
+            db_gap = gap;
+        }
+        (None, None) => missing.push("no PostgreSQL samples (run the phase-1 `db-samples` step, `sidik pg sample`) and no metrics frame (evidence/metrics/metrics.csv)".into()),
     }
     panels.push(Panel {
         title: "Database connections against the usable-slot limit".into(),

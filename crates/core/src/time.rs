@@ -83,6 +83,59 @@ impl Window {
     }
 }
 
+/// When a piece of evidence was taken, against the incident window: what
+/// every report built on live database or metrics data says, so a snapshot
+/// taken after the incident is never read as a finding about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dating {
+    /// Inside the window; `None` when the incident has none.
+    pub inside: Option<bool>,
+    /// One sentence: when, and where that lies against the window.
+    pub sentence: String,
+}
+
+impl Dating {
+    /// Dates evidence taken from `first` to `last` (the same instant for a snapshot).
+    pub fn of(
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        window: Option<&Window>,
+        tz: Tz,
+    ) -> Dating {
+        let at = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+        let when = if first == last {
+            format!("taken {}", at(first))
+        } else {
+            format!("taken {} – {}", at(first), at(last))
+        };
+        let Some(w) = window else {
+            return Dating {
+                inside: None,
+                sentence: format!("{when}; the incident has no window to compare it with"),
+            };
+        };
+        let overlaps = first < w.end && last >= w.start;
+        let sentence = if overlaps {
+            format!("{when}, inside the incident window ({})", w.display_in(tz))
+        } else {
+            let side = if first >= w.end { "after" } else { "before" };
+            format!(
+                "**{when}, {side} the incident window ({})**: this is the state then, not during the incident; no finding below describes the incident",
+                w.display_in(tz)
+            )
+        };
+        Dating {
+            inside: Some(overlaps),
+            sentence,
+        }
+    }
+
+    /// Whether it lies outside the window (false without one).
+    pub fn outside(&self) -> bool {
+        self.inside == Some(false)
+    }
+}
+
 /// Parses a point in time as written in `incident.toml` or on the command line.
 ///
 /// Accepted: RFC 3339 with an offset (`2025-01-12T19:00:00+07:00`, `…Z`), and
