@@ -286,8 +286,10 @@ fn bad_input_names_the_file_and_line() {
     let d = tmp.path().join("inc");
     let ds = d.to_str().unwrap();
     sidik_ok(&["init", ds]);
-    // Nothing collected yet: no hypothesis can be supported, and the run says what to collect.
-    let out = sidik_ok(&["rca", "--incident", ds]);
+    // Nothing collected yet: no hypothesis can be supported (exit 4), and the run says what to collect.
+    let o = common::sidik(&["rca", "--incident", ds]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("primary root cause: none supported"), "{out}");
     assert!(
         out.contains("missing: logs: no evidence/logs/timeline.csv (run the logs step"),

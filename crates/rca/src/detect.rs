@@ -55,6 +55,65 @@ pub fn hinge(y: &[f64], lo: usize, hi: usize) -> Option<Hinge> {
     best.map(|(_, h)| h)
 }
 
+/// The least squared error of the best hinge (`y = a + b·t + c·max(0, t − k)`,
+/// slope growing) over every knot, for comparing models.
+pub fn hinge_sse(y: &[f64]) -> Option<f64> {
+    (3..y.len().saturating_sub(3))
+        .filter_map(|k| fit_hinge(y, k))
+        .filter(|(_, _, c)| *c > 0.0)
+        .map(|(sse, _, _)| sse)
+        .min_by(f64::total_cmp)
+}
+
+/// A jump between two levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Jump {
+    /// Index of the first point on the new level.
+    pub at: usize,
+    /// Mean before.
+    pub before: f64,
+    /// Mean from `at` on.
+    pub after: f64,
+    /// Least squared error.
+    pub sse: f64,
+}
+
+/// The best split of `y` into two constant levels rising at `at` (at least
+/// 3 points on each side).
+pub fn jump(y: &[f64]) -> Option<Jump> {
+    let n = y.len();
+    if n < 6 {
+        return None;
+    }
+    let total: f64 = y.iter().sum();
+    let total_sq: f64 = y.iter().map(|v| v * v).sum();
+    let mut left = 0.0;
+    let mut left_sq = 0.0;
+    let mut best: Option<Jump> = None;
+    for k in 1..n {
+        left += y[k - 1];
+        left_sq += y[k - 1] * y[k - 1];
+        if k < 3 || n - k < 3 {
+            continue;
+        }
+        let (nl, nr) = (k as f64, (n - k) as f64);
+        let (ml, mr) = (left / nl, (total - left) / nr);
+        if mr <= ml {
+            continue;
+        }
+        let sse = (left_sq - nl * ml * ml) + (total_sq - left_sq - nr * mr * mr);
+        if best.is_none_or(|b| sse < b.sse) {
+            best = Some(Jump {
+                at: k,
+                before: ml,
+                after: mr,
+                sse,
+            });
+        }
+    }
+    best
+}
+
 /// Least squares with regressors 1, t and max(0, t − k): (sse, b, c).
 fn fit_hinge(y: &[f64], k: usize) -> Option<(f64, f64, f64)> {
     // Normal equations X'X β = X'y, 3×3, solved by Cramer's rule.

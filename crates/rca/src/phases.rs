@@ -164,15 +164,21 @@ pub fn detect(ev: &Evidence) -> Phases {
     // 1. The spike: where traffic bends into its steepest sustained rise.
     let mut spike_min: Option<Minute> = None;
     match traffic(ev, from, to) {
-        Some((y, series)) => match spike(&y) {
-            Some((at, before, after, lo, peak)) => {
+        Some((y, series)) => match spike_model(&y) {
+            Some((at, rise, lo, peak)) => {
                 spike_min = Some(from + at as i64);
+                let model = match rise {
+                    Rise::Ramp(before, after) => format!(
+                        "a ramp (two-slope fit, preferred to a step by BIC): slope {before:+.2} a minute before, {after:+.2} after"
+                    ),
+                    Rise::Step(before, after) => format!(
+                        "a step (two-level fit, preferred to a ramp by BIC): {before:.1} a minute before, {after:.1} from that minute"
+                    ),
+                };
                 p.spike_start = Some(Phase {
                     at: (from + at as i64) * MIN_MS,
                     series,
-                    method: format!(
-                        "hinge fit: slope {before:+.2} a minute before, {after:+.2} after; from {lo:.1} (5-minute mean) to a peak of {peak:.1}"
-                    ),
+                    method: format!("{model}; from {lo:.1} (5-minute mean) to a peak of {peak:.1}"),
                 });
             }
             None => p.not_found.push(format!(
@@ -250,7 +256,16 @@ pub fn detect(ev: &Evidence) -> Phases {
             let lo = spike_min.map_or(a - 15, |s| s.min(a - 15).max(s)).max(from);
             let hi = (a + 60).min(to);
             match degradation(ev, lo, hi, spike_min.unwrap_or(lo)) {
-                Some(d) => p.degradation_start = Some(d),
+                Some(mut d) => {
+                    // Never before the onset without saying why.
+                    if let Some(e) = p.error_onset.as_ref().filter(|e| d.at < e.at) {
+                        d.method.push_str(&format!(
+                            "; {:.0} minutes before the error onset: latency rose before the first error line, so the load itself slowed the service before anything failed",
+                            (e.at - d.at) as f64 / MIN_MS as f64
+                        ));
+                    }
+                    p.degradation_start = Some(d);
+                }
                 None => p.not_found.push(
                     "degradation: no latency series steps up after the onset (no metrics latency_p99_ms, no log latencies)"
                         .into(),
@@ -269,6 +284,39 @@ pub fn detect(ev: &Evidence) -> Phases {
 /// before).
 fn of_the_incident(c: &ClassOnset) -> bool {
     c.events as f64 >= 3.0 * c.expected.max(0.5)
+}
+
+/// How the traffic rose: a ramp (a two-slope fit) or a step (two levels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rise {
+    /// Slopes before and after the knot.
+    Ramp(f64, f64),
+    /// Levels before and after the jump.
+    Step(f64, f64),
+}
+
+/// The start of the spike in `y` and how it rose, with the level before it
+/// and the peak (5-minute means). Both models are fitted to the minutes
+/// from an hour before the low to a few minutes past half the rise, and the
+/// one the Bayesian information criterion prefers is used: a ramp fitted
+/// to a step puts its knot minutes early, a step fitted to a ramp puts its
+/// jump at the middle of the ramp.
+fn spike_model(y: &[f64]) -> Option<(usize, Rise, f64, f64)> {
+    let (at, before, after, lo, peak) = spike(y)?;
+    let ma = moving_average(y, 5);
+    let top = (0..ma.len()).max_by(|&a, &b| ma[a].total_cmp(&ma[b]))?;
+    let half = (at..=top).find(|&i| ma[i] >= lo + 0.5 * (peak - lo))?;
+    let a = at.saturating_sub(60);
+    let b = (half + 5).min(y.len() - 1);
+    let seg = &y[a..=b];
+    let n = seg.len() as f64;
+    let bic = |sse: f64, params: f64| n * (sse.max(1e-9) / n).ln() + params * n.ln();
+    if let (Some(j), Some(h)) = (crate::detect::jump(seg), crate::detect::hinge_sse(seg)) {
+        if bic(j.sse, 3.0) + 2.0 < bic(h, 4.0) {
+            return Some((a + j.at, Rise::Step(j.before, j.after), lo, peak));
+        }
+    }
+    Some((at, Rise::Ramp(before, after), lo, peak))
 }
 
 /// (knot, slope before, slope after, level before, peak) of the spike in `y`.
@@ -581,6 +629,27 @@ mod tests {
         assert!((199..=201).contains(&at), "knot at {at}");
         assert!(before.abs() < 1.0 && after > 20.0, "{before} {after}");
         assert!(peak > 5.0 * lo);
+    }
+
+    #[test]
+    fn a_step_is_dated_at_its_jump_and_a_ramp_at_its_bend() {
+        // Traffic ×2.1 from one minute to the next at minute 200, noisy.
+        let mut r = 7u64;
+        let step: Vec<f64> = (0..300)
+            .map(|t| {
+                r = r
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let noise = ((r >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 10.0;
+                100.0 + noise + if t >= 200 { 110.0 } else { 0.0 }
+            })
+            .collect();
+        let (at, rise, _, _) = spike_model(&step).unwrap();
+        assert_eq!(at, 200, "{rise:?}");
+        assert!(matches!(rise, Rise::Step(..)), "{rise:?}");
+        let (at, rise, _, _) = spike_model(&evening_with_a_spike()).unwrap();
+        assert!((199..=201).contains(&at), "knot at {at}");
+        assert!(matches!(rise, Rise::Ramp(..)), "{rise:?}");
     }
 
     #[test]
