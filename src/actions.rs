@@ -1415,6 +1415,29 @@ impl Action for LogsPatterns {
         if let Err(e) = write(&ctx.report_path(), &md) {
             return Outcome::Failed(e);
         }
+        // Error lines without a single template would tick "analyze logs" on nothing.
+        if rows.is_empty() {
+            let errors: u64 = csv::Reader::from_path(dir.join("timeline.csv"))
+                .ok()
+                .map(|mut r| {
+                    let at = r
+                        .headers()
+                        .ok()
+                        .and_then(|h| h.iter().position(|c| c == "errors"));
+                    r.records()
+                        .filter_map(|x| x.ok())
+                        .filter_map(|x| at.and_then(|i| x.get(i)?.parse::<u64>().ok()))
+                        .sum()
+                })
+                .unwrap_or(0);
+            if errors > 0 {
+                return Outcome::Failed(format!(
+                    "{} error lines in the logs but no error template: were they read with the right format? (see {})",
+                    count(errors as i64),
+                    inc.dir.relative(&ctx.report_path())
+                ));
+            }
+        }
         let mut classes: BTreeMap<String, u64> = BTreeMap::new();
         for r in &rows {
             *classes.entry(r[1].to_string()).or_default() += r[4].parse::<u64>().unwrap_or(0);
