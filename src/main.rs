@@ -160,6 +160,11 @@ struct GenerateArgs {
     /// Write into a folder that already has files.
     #[arg(long)]
     force: bool,
+    /// Draw each service's logger, the error wordings, the PostgreSQL prefix, the
+    /// spike's shape and the exports' column names and signs from the seed
+    /// (docs/sample.md lists the catalogue), instead of the default sample's formats.
+    #[arg(long)]
+    vary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -457,6 +462,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         orders: a.orders,
         seed: a.seed,
         force: a.force,
+        vary: a.vary,
     })?;
     print_summary(&summary);
     Ok(())
@@ -585,6 +591,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         orders: a.orders,
         seed: a.seed,
         force,
+        vary: false,
     })?;
     print_summary(&summary);
     out!();

@@ -16,6 +16,7 @@ fn incident(dir: &Path, scenario: Scenario) -> (Incident, serde_json::Value) {
         orders: 3000,
         seed: 7,
         force: true,
+        vary: false,
     })
     .unwrap();
     let inc = Incident::load(dir).unwrap();

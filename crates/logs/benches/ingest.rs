@@ -50,6 +50,7 @@ fn main() {
             orders,
             seed: 1,
             force: true,
+            vary: false,
         })
         .unwrap();
         // Only the JSON-lines services, uncompressed.

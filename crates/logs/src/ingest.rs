@@ -754,6 +754,7 @@ impl Encoder {
                 f.time,
                 &self.files[file as usize],
                 line,
+                f.level.is_some_and(|l| l >= crate::record::Level::Error),
             );
             if f.class.is_none() && f.level.is_some_and(|l| l >= crate::record::Level::Warn) {
                 let b = f.time.div_euclid(self.timeline.bucket_ms) * self.timeline.bucket_ms;

@@ -23,6 +23,8 @@ pub struct Pattern {
     pub sample_at: String,
     /// Its text.
     pub sample: String,
+    /// Records at error level or worse (ERROR, FATAL, PANIC).
+    pub errors: u64,
 }
 
 /// The templates of one service.
@@ -91,7 +93,7 @@ impl Patterns {
         }
     }
 
-    /// Adds a record; returns its template id.
+    /// Adds a record (`error`: at error level or worse); returns its template id.
     pub fn add(
         &mut self,
         text: &str,
@@ -99,6 +101,7 @@ impl Patterns {
         at: Millis,
         file: &str,
         line: u64,
+        error: bool,
     ) -> u64 {
         let slot = memo_slot(text);
         let m = &self.memo[slot];
@@ -125,6 +128,7 @@ impl Patterns {
                         last: at,
                         sample_at: format!("{file}:{line}"),
                         sample: text.chars().take(300).collect(),
+                        errors: 0,
                     });
                     self.index.insert((id, class), self.stats.len() - 1);
                     self.stats.len() - 1
@@ -145,6 +149,7 @@ impl Patterns {
         };
         let p = &mut self.stats[stat];
         p.count += 1;
+        p.errors += u64::from(error);
         p.first = p.first.min(at);
         p.last = p.last.max(at);
         id
@@ -288,20 +293,21 @@ pub fn template_classes(
 pub fn to_csv(per_service: &[(String, Vec<Row>)]) -> String {
     let (iso, q) = (crate::iso_ms, crate::csv_field);
     let mut s = String::from(
-        "service,class,template_id,template,count,first_seen,last_seen,sample_at,sample\n",
+        "service,class,template_id,template,count,first_seen,last_seen,sample_at,sample,errors\n",
     );
     for (svc, rows) in per_service {
         for (id, class, template, p) in rows {
             let _ = writeln!(
                 s,
-                "{svc},{},{id},{},{},{},{},{},{}",
+                "{svc},{},{id},{},{},{},{},{},{},{}",
                 class.clone().unwrap_or_default(),
                 q(template),
                 p.count,
                 iso(p.first),
                 iso(p.last),
                 q(&p.sample_at),
-                q(&p.sample)
+                q(&p.sample),
+                p.errors
             );
         }
     }
@@ -321,6 +327,7 @@ mod tests {
             1,
             "f",
             1,
+            true,
         );
         let b = p.add(
             "ho push failed: pq: sorry, too many clients already ORD-250112-00000977",
@@ -328,6 +335,7 @@ mod tests {
             2,
             "f",
             2,
+            true,
         );
         let c = p.add(
             "charge settled PAY-00000042-1 amount 150000 latency 245ms",
@@ -335,6 +343,7 @@ mod tests {
             3,
             "f",
             3,
+            false,
         );
         let d = p.add(
             "charge settled PAY-00000043-2 amount 99500 latency 1.5s",
@@ -342,6 +351,7 @@ mod tests {
             4,
             "f",
             4,
+            false,
         );
         assert_eq!(a, b);
         assert_eq!(c, d);
@@ -349,6 +359,9 @@ mod tests {
         let rows = p.rows();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].3.count, 2);
+        // The error lines are counted apart, for onset dating by level.
+        let errors: Vec<u64> = rows.iter().map(|r| r.3.errors).collect();
+        assert!(errors.contains(&2) && errors.contains(&0), "{errors:?}");
         assert!(rows.iter().any(|r| r.2.contains("<id>")), "{rows:?}");
     }
 }

@@ -14,6 +14,7 @@ fn sample(dir: &std::path::Path, scenario: Scenario, orders: u64) -> serde_json:
         orders,
         seed: 3,
         force: false,
+        vary: false,
     })
     .unwrap();
     serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap()

@@ -26,6 +26,7 @@ fn sample(dir: &std::path::Path) -> Incident {
         orders: 2000,
         seed: 3,
         force: true,
+        vary: false,
     })
     .unwrap();
     Incident::load(dir).unwrap()

@@ -20,6 +20,7 @@ fn findings(
         orders: 2000,
         seed,
         force: true,
+        vary: false,
     })
     .unwrap();
     let inc = Incident::load(&dir).unwrap();

@@ -106,6 +106,8 @@ pub struct Pattern {
     pub sample_at: String,
     /// That record's message.
     pub sample: String,
+    /// Records at error level or worse (0 when the column is missing).
+    pub errors: u64,
 }
 
 /// Broken order journeys by their first broken hop.
@@ -430,6 +432,7 @@ fn load_logs(inc: &Incident, dir: &Path) -> Result<Logs, RcaError> {
                 first_seen: parse_ms(&r[5]).unwrap_or(i64::MAX),
                 sample_at: r[7].to_string(),
                 sample: r[8].to_string(),
+                errors: r.get(9).and_then(|e| e.parse().ok()).unwrap_or(0),
             });
         }
     }

@@ -39,6 +39,8 @@ pub struct ClassOnset {
     pub services: Vec<(String, u64)>,
     /// The first line: `file:line` and message, when the templates know it.
     pub sample: Option<(String, String)>,
+    /// Some of its lines are at error level or worse (not only warnings).
+    pub errors: bool,
 }
 
 /// Everything the phase detection found.
@@ -198,10 +200,12 @@ pub fn detect(ev: &Evidence) -> Phases {
         // or more. A routine warning that merely grows with the traffic
         // (declined charges) neither dates the onset nor holds back the
         // recovery.
+        // Classes with error lines date it when there are any (see `class_onsets`).
+        let any_errors = p.classes.iter().any(|c| c.errors && of_the_incident(c));
         let first = p
             .classes
             .iter()
-            .filter(|c| of_the_incident(c))
+            .filter(|c| of_the_incident(c) && (c.errors || !any_errors))
             .chain(together.as_ref())
             .min_by_key(|c| c.start)
             .cloned();
@@ -365,6 +369,15 @@ fn class_onsets(
             add_range(e, v, logs.start, from);
         }
     }
+    // Classes with lines at error level: when the incident has any, they
+    // alone date it. A warning that comes with the load (slow responses at
+    // a step of traffic) is a symptom of the spike, not yet a failure.
+    let failing: std::collections::BTreeSet<&str> = logs
+        .patterns
+        .iter()
+        .filter(|p| p.errors > 0)
+        .map(|p| p.class.as_str())
+        .collect();
     // One class's incident run (or the sum of `members`, for ALL).
     let onset_of = |class: &str, x: &[f64], members: &[&str]| -> Option<ClassOnset> {
         if x.iter().sum::<f64>() == 0.0 {
@@ -445,14 +458,21 @@ fn class_onsets(
             expected: r.expected,
             services,
             sample: first.map(|p| (p.sample_at.clone(), p.sample.clone())),
+            errors: class == ALL || failing.contains(class),
         })
     };
     let mut out = Vec::new();
     let mut members: Vec<&str> = Vec::new();
+    let any_failing = classes.iter().any(|(c, x)| {
+        failing.contains(c)
+            && x.iter().sum::<f64>() > 0.0
+            && onset_of(c, x, &[]).is_some_and(|o| of_the_incident(&o))
+    });
     for (class, x) in classes.iter().filter(|(_, x)| x.iter().sum::<f64>() > 0.0) {
+        let counts = !any_failing || failing.contains(class);
         match onset_of(class, x, &[]) {
             Some(o) => {
-                if of_the_incident(&o) {
+                if of_the_incident(&o) && counts {
                     members.push(class);
                 }
                 out.push(o);
@@ -460,7 +480,7 @@ fn class_onsets(
             // New with the incident but too sparse to stand out alone: it may
             // still date the onset together with the others. One seen before
             // the spike is part of the background.
-            None if x[..base_end].iter().sum::<f64>() == 0.0 => members.push(class),
+            None if counts && x[..base_end].iter().sum::<f64>() == 0.0 => members.push(class),
             None => {}
         }
     }

@@ -44,6 +44,7 @@ fn main() {
             orders,
             seed: 1,
             force: true,
+            vary: false,
         })
         .unwrap();
         eprintln!(

@@ -38,6 +38,7 @@ fn every_scenario_reconciles_to_the_ground_truth() {
             orders: 4000,
             seed: 11 + i as u64,
             force: true,
+            vary: false,
         })
         .unwrap();
         let inc = Incident::load(&dir).unwrap();
@@ -122,6 +123,7 @@ fn parquet_exports_reconcile_like_csv() {
         orders: 3000,
         seed: 5,
         force: true,
+        vary: false,
     })
     .unwrap();
     let inc = Incident::load(&dir).unwrap();

@@ -40,6 +40,7 @@ fn main() {
         orders,
         seed: 42,
         force: false,
+        vary: false,
     })
     .expect("generation");
     let secs = started.elapsed().as_secs_f64();

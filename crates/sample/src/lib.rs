@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod dialect;
 pub mod exports;
 pub mod fmt;
 pub mod ledger;
@@ -24,6 +25,7 @@ pub mod scenario;
 pub mod services;
 pub mod sink;
 pub mod truth;
+pub mod wording;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,8 +35,12 @@ use sidik_core::IncidentDir;
 pub use scenario::Scenario;
 pub use truth::GroundTruth;
 
-use crate::model::Model;
+use crate::dialect::{Dialect, Logger};
+use crate::exports::ExportDialect;
+use crate::model::{Model, SpikeShape};
+use crate::services::PgPrefix;
 use crate::sink::{Damage, LogSink};
+use crate::wording::Words;
 
 /// The seed tracker (`shared/seed/tracker.md`), byte for byte.
 pub const SEED_TRACKER: &[u8] = include_bytes!("../assets/tracker.md");
@@ -83,7 +89,7 @@ struct LogJob {
     sub: &'static str,
     name: &'static str,
     service: &'static str,
-    format: &'static str,
+    format: String,
     damage: Damage,
     svc: Box<dyn services::ServiceLog + Send>,
 }
@@ -101,6 +107,97 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Write into a folder that already has files.
     pub force: bool,
+    /// Draw each service's log dialect, the error wordings, the PostgreSQL
+    /// prefix, the spike's shape and the exports' names and signs from the
+    /// seed ([`Draw::varied`]), instead of the default sample's.
+    pub vary: bool,
+}
+
+/// The formats and shapes of one incident: the default sample's, or drawn
+/// from the catalogue of real loggers and export conventions.
+#[derive(Debug, Clone)]
+pub struct Draw {
+    /// MRG's log.
+    pub mrg: Dialect,
+    /// UPG's log.
+    pub upg: Dialect,
+    /// The Order Orchestrator's log.
+    pub orchestrator: Dialect,
+    /// Error wordings.
+    pub words: Words,
+    /// PostgreSQL's `log_line_prefix` and time zone.
+    pub pg: PgPrefix,
+    /// How the traffic spike rises.
+    pub shape: SpikeShape,
+    /// The data exports.
+    pub exports: ExportDialect,
+}
+
+impl Draw {
+    /// The default sample's formats.
+    pub fn classic() -> Draw {
+        Draw {
+            mrg: Dialect::classic(Logger::ClassicLogrus),
+            upg: Dialect::classic(Logger::ClassicZap),
+            orchestrator: Dialect::classic(Logger::ClassicZerolog),
+            words: Words::classic(),
+            pg: PgPrefix::Debian,
+            shape: SpikeShape::Ramp,
+            exports: ExportDialect::classic(),
+        }
+    }
+
+    /// The draw of `seed` and `scenario`: the same pair gives the same dialects.
+    pub fn varied(seed: u64, scenario: Scenario) -> Draw {
+        use rand::{Rng, SeedableRng};
+        let salt = Scenario::ALL
+            .iter()
+            .position(|s| *s == scenario)
+            .unwrap_or(0) as u64;
+        let mut r = rand_pcg::Pcg64Mcg::seed_from_u64(
+            (seed ^ 0x5EED_D1A1_EC75_0001).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt,
+        );
+        Draw {
+            mrg: Dialect::draw(&mut r, "mrg-6d8f7b9c4-x2k8p"),
+            upg: Dialect::draw(&mut r, "upg-5c7d9f8b6-q4m2n"),
+            orchestrator: Dialect::draw(&mut r, "order-orchestrator-7b5c6d9f8-h7j3k"),
+            words: Words::draw(&mut r),
+            pg: PgPrefix::ALL[r.random_range(0..PgPrefix::ALL.len())],
+            shape: SpikeShape::ALL[r.random_range(0..SpikeShape::ALL.len())],
+            exports: ExportDialect::draw(&mut r),
+        }
+    }
+
+    /// The draw of these options.
+    pub fn of(opts: &GenerateOptions) -> Draw {
+        if opts.vary {
+            Draw::varied(opts.seed, opts.scenario)
+        } else {
+            Draw::classic()
+        }
+    }
+
+    /// What was drawn, for `ground_truth.json`.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "mrg": self.mrg.describe(),
+            "upg": self.upg.describe(),
+            "order-orchestrator": self.orchestrator.describe(),
+            "postgres": format!("stderr, log_line_prefix '{}'", self.pg.setting()),
+            "spike_shape": self.shape.name(),
+            "wordings": {
+                "too_many_clients": self.words.too_many_clients,
+                "client_timeout": self.words.client_timeout,
+                "status_timeout": self.words.status_timeout,
+                "breaker": self.words.breaker,
+                "callback": self.words.callback_msg,
+                "callback_errors": self.words.callback_errors,
+                "deadlock": self.words.deadlock,
+                "handled_twice": self.words.twice,
+            },
+            "exports": self.exports,
+        })
+    }
 }
 
 /// What [`generate`] wrote.
@@ -131,13 +228,35 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
         }
     }
     let dir = IncidentDir::create(out)?;
-    let model = Model::new(opts.seed, opts.scenario, opts.orders);
+    let draw = Draw::of(opts);
+    let model = Model::shaped(opts.seed, opts.scenario, opts.orders, draw.shape);
     let sc = opts.scenario;
+    let service = |d: &Dialect| services::Service {
+        sc,
+        words: draw.words.clone(),
+        dialect: d.clone(),
+    };
+    let format = |d: &Dialect| {
+        if opts.vary {
+            d.logger.name().to_string()
+        } else if d.logger.json() {
+            "json".to_string()
+        } else {
+            "logrus".to_string()
+        }
+    };
+    let damage = |d: &Dialect| {
+        if d.logger.json() || d.wrapper == dialect::Wrapper::CloudLogging {
+            Damage::Json
+        } else {
+            Damage::Quoted
+        }
+    };
 
     let mut truth = truth::TruthBuilder::new(sc);
     let data_dir = out.join("data");
     let (exports_res, logs_res) = std::thread::scope(|s| {
-        let exports = s.spawn(|| exports::write(&model, &data_dir, &mut truth));
+        let exports = s.spawn(|| exports::write(&model, &data_dir, &draw.exports, &mut truth));
         let weights: Vec<f64> = {
             let peak = model.weights().iter().cloned().fold(0.0, f64::max);
             model.weights().iter().map(|w| w / peak).collect()
@@ -147,35 +266,37 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
                 sub: "mrg",
                 name: "mrg.log",
                 service: "mrg",
-                format: "logrus",
-                damage: Damage::Quoted,
-                svc: Box::new(services::Mrg(sc)),
+                format: format(&draw.mrg),
+                damage: damage(&draw.mrg),
+                svc: Box::new(services::Mrg(service(&draw.mrg))),
             },
             LogJob {
                 sub: "upg",
                 name: "upg.log",
                 service: "upg",
-                format: "json",
-                damage: Damage::Json,
-                svc: Box::new(services::Upg(sc)),
+                format: format(&draw.upg),
+                damage: damage(&draw.upg),
+                svc: Box::new(services::Upg(service(&draw.upg))),
             },
             LogJob {
                 sub: "order-orchestrator",
                 name: "orchestrator.log",
                 service: "order-orchestrator",
-                format: "json",
-                damage: Damage::Json,
-                svc: Box::new(services::Orchestrator(sc)),
+                format: format(&draw.orchestrator),
+                damage: damage(&draw.orchestrator),
+                svc: Box::new(services::Orchestrator(service(&draw.orchestrator))),
             },
             LogJob {
                 sub: "postgres",
                 name: "postgresql-2025-01-12.log",
                 service: "postgres",
-                format: "postgres-stderr",
+                format: "postgres-stderr".to_string(),
                 damage: Damage::None,
                 svc: Box::new(services::Postgres {
                     scenario: sc,
                     load: weights,
+                    prefix: draw.pg,
+                    too_many: draw.words.pg_too_many,
                 }),
             },
         ];
@@ -230,7 +351,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     let config = dir.config_path();
     std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
 
-    let truth = truth.finish(
+    let mut truth = truth.finish(
         opts.seed,
         opts.orders,
         logs,
@@ -238,6 +359,10 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
         first_error,
         metrics::MAX_CONNECTIONS,
     );
+    if opts.vary {
+        truth.generator.insert("vary", serde_json::json!(true));
+        truth.generator.insert("draw", draw.describe());
+    }
     let truth_path = out.join("ground_truth.json");
     let write_truth = || -> std::io::Result<()> {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&truth_path)?);
@@ -277,10 +402,12 @@ pub fn generate_exports(opts: &GenerateOptions) -> Result<(), SampleError> {
     check_orders(opts.orders)?;
     let out = &opts.out;
     let dir = IncidentDir::create(out)?;
-    let model = Model::new(opts.seed, opts.scenario, opts.orders);
+    let draw = Draw::of(opts);
+    let model = Model::shaped(opts.seed, opts.scenario, opts.orders, draw.shape);
     let mut truth = truth::TruthBuilder::new(opts.scenario);
     let data_dir = out.join("data");
-    exports::write(&model, &data_dir, &mut truth).map_err(io_err("write exports in", &data_dir))?;
+    exports::write(&model, &data_dir, &draw.exports, &mut truth)
+        .map_err(io_err("write exports in", &data_dir))?;
     let tracker = out.join("tracker.md");
     std::fs::write(&tracker, SEED_TRACKER).map_err(io_err("write", &tracker))?;
     let config = dir.config_path();
@@ -324,6 +451,9 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::
 
 /// The `incident.toml` of a generated incident.
 pub fn incident_toml(opts: &GenerateOptions) -> String {
+    if opts.vary {
+        return varied_toml(opts, &Draw::varied(opts.seed, opts.scenario));
+    }
     format!(
         r#"# Generated by `sidik sample generate --scenario {sc} --orders {n} --seed {seed}`.
 # ground_truth.json says what was planted; the tools must find exactly that.
@@ -402,4 +532,50 @@ postings = "data/ho_postings.csv"
         seed = opts.seed,
         prefix = services::PG_LINE_PREFIX,
     )
+}
+
+/// The `incident.toml` a person writes for a varied incident: every log read
+/// with `format = "auto"`, and only what sidik cannot guess written down
+/// (field names it does not know, units of bare numbers, the exports' names).
+fn varied_toml(opts: &GenerateOptions, draw: &Draw) -> String {
+    let full = incident_toml(&GenerateOptions {
+        vary: false,
+        ..opts.clone()
+    });
+    let head = full
+        .split("[[sources.logs]]")
+        .next()
+        .expect("split yields one part")
+        .replace(
+            &format!("--seed {}`.", opts.seed),
+            &format!("--seed {} --vary`.", opts.seed),
+        );
+    let mut out = head;
+    for (service, sub, name, d) in [
+        ("mrg", "mrg", "mrg.log", &draw.mrg),
+        ("upg", "upg", "upg.log", &draw.upg),
+        (
+            "order-orchestrator",
+            "order-orchestrator",
+            "orchestrator.log",
+            &draw.orchestrator,
+        ),
+    ] {
+        out.push_str(&format!(
+            "[[sources.logs]]\nservice = \"{service}\"\npaths = [\"logs/{sub}/{name}*\"]\nformat = \"auto\"   # {}\n{}\n",
+            d.logger.name(),
+            d.source_settings(service != "order-orchestrator")
+        ));
+    }
+    out.push_str(
+        "[[sources.logs]]\nservice = \"postgres\"\npaths = [\"logs/postgres/postgresql-*.log*\"]\nformat = \"auto\"\n\n",
+    );
+    let rest = full
+        .split_once("[[sources.databases]]")
+        .map(|(_, r)| r)
+        .expect("the classic incident.toml has a database");
+    out.push_str("[[sources.databases]]");
+    out.push_str(rest);
+    out.push_str(&draw.exports.recon_toml());
+    out
 }

@@ -186,8 +186,39 @@ pub fn payment_id(idx: u64, attempt: u32) -> String {
     format!("PAY-{:08}-{attempt}", idx + 1)
 }
 
+/// How the traffic spike rises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpikeShape {
+    /// Up over 20 minutes from 19:00 (the default sample).
+    Ramp,
+    /// Up within the minute at 19:00 (a push notification, a flash sale).
+    Step,
+    /// Two waves: 19:00 to 19:45 and 20:00 to 21:00, the traffic back to the
+    /// evening's between them.
+    TwoWaves,
+}
+
+impl SpikeShape {
+    /// Every shape a varied incident draws from.
+    pub const ALL: [SpikeShape; 3] = [SpikeShape::Ramp, SpikeShape::Step, SpikeShape::TwoWaves];
+
+    /// The name in `ground_truth.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpikeShape::Ramp => "ramp",
+            SpikeShape::Step => "step",
+            SpikeShape::TwoWaves => "two-waves",
+        }
+    }
+}
+
 /// Relative traffic per minute of the incident day (WIB minutes 0..1440).
 pub fn traffic_weights() -> Vec<f64> {
+    shaped_weights(SpikeShape::Ramp)
+}
+
+/// Relative traffic per minute of the incident day, with a spike of `shape`.
+pub fn shaped_weights(shape: SpikeShape) -> Vec<f64> {
     (0..1440)
         .map(|m| {
             let h = m as f64 / 60.0;
@@ -197,12 +228,28 @@ pub fn traffic_weights() -> Vec<f64> {
             // Night trough, morning and evening commutes, lunch.
             let diurnal = 0.15 + bump(7.8, 1.3, 0.9) + bump(12.3, 1.2, 0.6) + bump(17.5, 1.5, 1.0);
             // The spike: 77k concurrent users from 19:00, peak 19:20-20:05, gone by 21:00.
-            let spike = if (19.0..21.0).contains(&h) {
-                let rise = ((h - 19.0) / 0.33).min(1.0);
-                let fall = ((21.0 - h) / 0.9).min(1.0);
-                5.5 * rise.min(fall)
-            } else {
-                0.0
+            let spike = match shape {
+                _ if !(19.0..21.0).contains(&h) => 0.0,
+                SpikeShape::Ramp | SpikeShape::Step => {
+                    let rise = if shape == SpikeShape::Step {
+                        1.0
+                    } else {
+                        ((h - 19.0) / 0.33).min(1.0)
+                    };
+                    let fall = ((21.0 - h) / 0.9).min(1.0);
+                    5.5 * rise.min(fall)
+                }
+                SpikeShape::TwoWaves if h < 19.75 => {
+                    let rise = ((h - 19.0) / 0.15).min(1.0);
+                    let fall = ((19.75 - h) / 0.12).min(1.0);
+                    5.5 * rise.min(fall)
+                }
+                SpikeShape::TwoWaves if h < 20.0 => 0.0,
+                SpikeShape::TwoWaves => {
+                    let rise = ((h - 20.0) / 0.15).min(1.0);
+                    let fall = ((21.0 - h) / 0.9).min(1.0);
+                    5.0 * rise.min(fall)
+                }
             };
             diurnal + spike
         })
@@ -242,7 +289,12 @@ fn round_to(v: f64, step: i64) -> i64 {
 impl Model {
     /// A model of `n` orders.
     pub fn new(seed: u64, scenario: Scenario, n: u64) -> Self {
-        let weights = traffic_weights();
+        Model::shaped(seed, scenario, n, SpikeShape::Ramp)
+    }
+
+    /// A model of `n` orders whose spike has `shape`.
+    pub fn shaped(seed: u64, scenario: Scenario, n: u64, shape: SpikeShape) -> Self {
+        let weights = shaped_weights(shape);
         let mut cumulative = Vec::with_capacity(weights.len() + 1);
         let mut acc = 0.0;
         cumulative.push(0.0);

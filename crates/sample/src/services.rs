@@ -6,22 +6,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 
-use crate::fmt::{epoch_float, int, Clock};
+use std::borrow::Cow;
+
+use crate::dialect::{Classic, Dialect, Level, Rec};
+use crate::fmt::{int, Clock};
 use crate::ledger::{payments, PayType};
 use crate::model::{payment_id, Fate, Fault, Line, Model, Order, Pusher};
 use crate::scenario::{Millis, Scenario, DAY_END, DAY_START, WIB_OFFSET_MS};
 use crate::sink::LogSink;
 use crate::truth::fault_time;
-
-/// `pq: sorry, too many clients already` (SQLSTATE 53300) as lib/pq reports it.
-pub const ERR_TOO_MANY_CLIENTS: &str = "pq: sorry, too many clients already";
-/// Go's net/http client timeout.
-pub const ERR_CLIENT_TIMEOUT: &str =
-    "context deadline exceeded (Client.Timeout exceeded while awaiting headers)";
-/// sony/gobreaker's error.
-pub const ERR_BREAKER: &str = "circuit breaker is open";
-/// lib/pq's deadlock (SQLSTATE 40P01).
-pub const ERR_DEADLOCK: &str = "pq: deadlock detected";
+use crate::wording::Words;
 
 /// A service whose log lines derive from orders.
 pub trait ServiceLog: Sync {
@@ -51,13 +45,16 @@ pub struct LogStats {
     pub classes: ClassCounts,
 }
 
-/// The class the shipped rules give to an HO push failure, by its error.
+/// The class the shipped rules give to an HO push failure.
 fn ho_class(sc: Scenario, o: &Order) -> &'static str {
-    match ho_error(sc, o) {
-        ERR_TOO_MANY_CLIENTS => "db_pool_exhaustion",
-        ERR_CLIENT_TIMEOUT => "timeout",
-        e if e.contains(ERR_BREAKER) => "circuit_breaker_open",
-        _ => "ho_push_failed",
+    if o.background_fault {
+        return "ho_push_failed";
+    }
+    match sc {
+        Scenario::PoolExhaustion => "db_pool_exhaustion",
+        Scenario::CallbackFailure => "ho_push_failed",
+        Scenario::CircuitBreaker => "circuit_breaker_open",
+        Scenario::TimeoutMismatch | Scenario::RaceCondition => "timeout",
     }
 }
 
@@ -152,35 +149,6 @@ pub fn write_log(model: &Model, svc: &dyn ServiceLog, sink: &mut LogSink) -> io:
     })
 }
 
-/// Appends `s` as a JSON string literal.
-fn json_str(buf: &mut Vec<u8>, s: &str) {
-    buf.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            _ => buf.push(b),
-        }
-    }
-    buf.push(b'"');
-}
-
-/// Appends ` key=value`, quoting like logrus' text formatter when needed.
-fn kv(buf: &mut Vec<u8>, key: &str, value: &str) {
-    buf.push(b' ');
-    buf.extend_from_slice(key.as_bytes());
-    buf.push(b'=');
-    if value.is_empty()
-        || value
-            .bytes()
-            .any(|b| matches!(b, b' ' | b'"' | b'=' | b':'))
-    {
-        json_str(buf, value);
-    } else {
-        buf.extend_from_slice(value.as_bytes());
-    }
-}
-
 fn trace_hex(o: &Order) -> String {
     format!(
         "{:016x}{:016x}",
@@ -190,22 +158,32 @@ fn trace_hex(o: &Order) -> String {
 }
 
 /// The error a failed HO push logs, by scenario.
-fn ho_error(sc: Scenario, o: &Order) -> &'static str {
+fn ho_error(sc: Scenario, w: &Words, o: &Order) -> Cow<'static, str> {
     if o.background_fault {
-        return "ho: unexpected status 504 Gateway Timeout";
+        return Cow::Borrowed("ho: unexpected status 504 Gateway Timeout");
     }
     match sc {
-        Scenario::PoolExhaustion => ERR_TOO_MANY_CLIENTS,
-        Scenario::CallbackFailure => "context canceled",
-        Scenario::CircuitBreaker => "ho-gateway: circuit breaker is open",
-        Scenario::TimeoutMismatch | Scenario::RaceCondition => ERR_CLIENT_TIMEOUT,
+        Scenario::PoolExhaustion => Cow::Borrowed(w.too_many_clients),
+        Scenario::CallbackFailure => Cow::Borrowed("context canceled"),
+        Scenario::CircuitBreaker => Cow::Owned(format!("ho-gateway: {}", w.breaker)),
+        Scenario::TimeoutMismatch | Scenario::RaceCondition => Cow::Borrowed(w.client_timeout),
     }
+}
+
+/// One service's scenario, wordings and log dialect.
+pub struct Service {
+    /// The injected root cause.
+    pub sc: Scenario,
+    /// How errors are worded.
+    pub words: Words,
+    /// How lines are written.
+    pub dialect: Dialect,
 }
 
 // ---------------------------------------------------------------- MRG (logrus text, WIB without offset)
 
-/// MRG: logrus text format, local WIB time without an offset.
-pub struct Mrg(pub Scenario);
+/// MRG: by default logrus text, local WIB time without an offset.
+pub struct Mrg(pub Service);
 
 const M_RECEIVED: u8 = 1;
 const M_CHARGE_OK: u8 = 2;
@@ -226,7 +204,7 @@ impl ServiceLog for Mrg {
         match kind {
             M_TIMEOUT => Some("timeout"),
             M_BREAKER => Some("circuit_breaker_open"),
-            M_HO_FAIL => Some(ho_class(self.0, o)),
+            M_HO_FAIL => Some(ho_class(self.0.sc, o)),
             _ => None,
         }
     }
@@ -291,77 +269,101 @@ impl ServiceLog for Mrg {
 
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let o = o.expect("MRG logs only order events");
-        let (level, msg) = match kind {
-            M_RECEIVED => ("info", "order received"),
-            M_CHARGE_OK | M_RETRY_OK => ("info", "charge succeeded"),
-            M_DECLINED => ("warning", "charge declined"),
-            M_TIMEOUT => ("error", "charge request failed"),
-            M_CONFIRMED => ("info", "charge confirmed by status check"),
-            M_BREAKER => ("error", "charge request failed"),
-            M_CANCELLED => ("info", "order cancelled"),
-            M_HO_OK => ("info", "pushed to HO"),
-            M_HO_FAIL => ("error", "failed to push HO"),
-            M_TIP_CONFLICT => ("warning", "tip update lost"),
-            M_SLOW => ("warning", "slow upstream response"),
-            M_FAILED_FINAL => ("error", "payment failed, cancelling order"),
+        let w = &self.0.words;
+        let (level, caller, msg) = match kind {
+            M_RECEIVED => (Level::Info, "order/handler.go:61", "order received"),
+            M_CHARGE_OK | M_RETRY_OK => (Level::Info, "payment/charge.go:118", "charge succeeded"),
+            M_DECLINED => (Level::Warn, "payment/charge.go:104", "charge declined"),
+            M_TIMEOUT | M_BREAKER => (
+                Level::Error,
+                "payment/charge.go:97",
+                "charge request failed",
+            ),
+            M_CONFIRMED => (
+                Level::Info,
+                "payment/status.go:44",
+                "charge confirmed by status check",
+            ),
+            M_CANCELLED => (Level::Info, "order/cancel.go:38", "order cancelled"),
+            M_HO_OK => (Level::Info, "ho/push.go:52", "pushed to HO"),
+            M_HO_FAIL => (Level::Error, "ho/push.go:66", "failed to push HO"),
+            M_TIP_CONFLICT => (Level::Warn, "order/tip.go:29", "tip update lost"),
+            M_SLOW => (
+                Level::Warn,
+                "payment/charge.go:122",
+                "slow upstream response",
+            ),
+            M_FAILED_FINAL => (
+                Level::Error,
+                "payment/charge.go:131",
+                "payment failed, cancelling order",
+            ),
             _ => unreachable!("unknown MRG event {kind}"),
         };
-        buf.extend_from_slice(b"time=\"");
-        clock.wib(buf, t);
-        buf.extend_from_slice(b"\" level=");
-        buf.extend_from_slice(level.as_bytes());
-        kv(buf, "msg", msg);
-        kv(buf, "order_id", &o.order_id());
+        let mut r = Rec::new(level, caller, msg);
+        r.s("order_id", o.order_id());
+        let us = o.charge_latency * 1000 + (o.trace % 1000) as i64;
         match kind {
             M_RECEIVED => {
-                kv(buf, "service_line", o.line.code());
-                kv(buf, "payment_method", o.method.code());
-                kv(buf, "amount", &o.total().to_string());
+                r.s("service_line", o.line.code())
+                    .s("payment_method", o.method.code())
+                    .i("amount", o.total());
             }
             M_CHARGE_OK | M_CONFIRMED => {
                 let attempt = 1 + u32::from(o.declined_first);
-                kv(buf, "payment_id", &payment_id(o.idx, attempt));
-                kv(buf, "latency", &format!("{}ms", o.charge_latency));
+                r.s("payment_id", payment_id(o.idx, attempt))
+                    .lat(us, Classic::Ms);
             }
             M_RETRY_OK => {
                 let attempt = 2 + u32::from(o.declined_first);
-                kv(buf, "payment_id", &payment_id(o.idx, attempt));
-                kv(buf, "attempt", "2");
-                kv(buf, "latency", &format!("{}ms", o.charge_latency));
+                r.s("payment_id", payment_id(o.idx, attempt))
+                    .i("attempt", 2)
+                    .lat(us, Classic::Ms);
             }
-            M_DECLINED => kv(buf, "reason", "DECLINED"),
+            M_DECLINED => {
+                r.s("reason", "DECLINED");
+            }
             M_TIMEOUT => {
-                kv(buf, "error", &format!("Post \"http://upg.payment.svc.cluster.local:8080/v2/charges\": {ERR_CLIENT_TIMEOUT}"));
-                kv(buf, "latency", "5s");
+                let e = if w.grpc {
+                    w.client_timeout.to_string()
+                } else {
+                    format!(
+                        "Post \"http://upg.payment.svc.cluster.local:8080/v2/charges\": {}",
+                        w.client_timeout
+                    )
+                };
+                r.s("error", e).lat(5_000_000, Classic::Secs);
             }
-            M_BREAKER => kv(buf, "error", &format!("upg: {ERR_BREAKER}")),
-            M_HO_OK => kv(buf, "is_push_ho", "false"),
+            M_BREAKER => {
+                r.s("error", format!("upg: {}", w.breaker));
+            }
+            M_HO_OK => {
+                r.s("is_push_ho", "false");
+            }
             M_HO_FAIL => {
-                kv(buf, "error", ho_error(self.0, o));
-                kv(buf, "is_push_ho", "false");
+                r.s("error", ho_error(self.0.sc, w, o))
+                    .s("is_push_ho", "false");
             }
             M_TIP_CONFLICT => {
-                kv(buf, "error", "order version conflict: expected 3, got 4");
-                kv(buf, "tip", &o.tip.to_string());
+                r.s("error", "order version conflict: expected 3, got 4")
+                    .i("tip", o.tip);
             }
             M_SLOW => {
-                kv(buf, "upstream", "upg");
-                kv(
-                    buf,
-                    "latency",
-                    &format!("{:.3}s", o.charge_latency as f64 / 1000.0),
-                );
+                r.s("upstream", "upg").lat(us, Classic::Secs3);
             }
             _ => {}
         }
-        kv(buf, "trace_id", &trace_hex(o));
+        r.s("trace_id", trace_hex(o));
+        self.0
+            .dialect
+            .render(&r, t, o.trace ^ kind as u64, clock, buf);
     }
 }
 
 // ---------------------------------------------------------------- UPG (zap JSON, epoch-float ts)
 
-/// UPG: zap production JSON with an epoch-float `ts`.
-pub struct Upg(pub Scenario);
+/// UPG: by default zap production JSON with an epoch-float `ts`.
+pub struct Upg(pub Service);
 
 const U_PAYMENT: u8 = 20; // + row index
 const U_CALLBACK_OK: u8 = 40;
@@ -374,12 +376,14 @@ const U_CHARGE_CALLBACK: u8 = 45;
 impl ServiceLog for Upg {
     fn class_of(&self, o: &Order, kind: u8) -> Option<&'static str> {
         match kind {
-            U_CALLBACK_FAIL => Some(match callback_error(self.0, o).as_str() {
-                e if e.contains(ERR_BREAKER) => "circuit_breaker_open",
-                e if e.contains("connection refused") => "connection_refused",
+            U_CALLBACK_FAIL => Some(match self.0.sc {
+                Scenario::CircuitBreaker => "circuit_breaker_open",
+                _ if callback_error(self.0.sc, &self.0.words, o).contains("connection refused") => {
+                    "connection_refused"
+                }
                 _ => "callback_failed",
             }),
-            U_HO_FAIL => Some(ho_class(self.0, o)),
+            U_HO_FAIL => Some(ho_class(self.0.sc, o)),
             U_HO_RETRY => Some("timeout"),
             _ => None,
         }
@@ -410,7 +414,10 @@ impl ServiceLog for Upg {
         }
         let callback_at = o.completion() - 80;
         let callback_broken = o.fault == Fault::Stuck
-            && matches!(self.0, Scenario::CallbackFailure | Scenario::CircuitBreaker);
+            && matches!(
+                self.0.sc,
+                Scenario::CallbackFailure | Scenario::CircuitBreaker
+            );
         out.push((
             callback_at,
             if callback_broken {
@@ -434,6 +441,7 @@ impl ServiceLog for Upg {
 
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let o = o.expect("UPG logs only order events");
+        let w = &self.0.words;
         let pays = if (U_PAYMENT..U_CALLBACK_OK).contains(&kind) {
             payments(o)
         } else {
@@ -442,66 +450,49 @@ impl ServiceLog for Upg {
         let row = pays.get(kind.wrapping_sub(U_PAYMENT) as usize);
         let (level, caller, msg) = match (kind, row) {
             (_, Some(p)) => match (p.kind, p.success) {
-                (PayType::Charge, true) => ("info", "charge/handler.go:88", "charge settled"),
-                (PayType::Charge, false) => ("warn", "charge/handler.go:95", "charge declined"),
-                (PayType::Refund, _) => ("info", "refund/handler.go:54", "refund settled"),
-                (PayType::Void, _) => ("info", "void/handler.go:41", "void settled"),
+                (PayType::Charge, true) => (Level::Info, "charge/handler.go:88", "charge settled"),
+                (PayType::Charge, false) => {
+                    (Level::Warn, "charge/handler.go:95", "charge declined")
+                }
+                (PayType::Refund, _) => (Level::Info, "refund/handler.go:54", "refund settled"),
+                (PayType::Void, _) => (Level::Info, "void/handler.go:41", "void settled"),
             },
-            (U_CALLBACK_OK | U_CHARGE_CALLBACK, _) => {
-                ("info", "callback/notifier.go:112", "callback delivered")
-            }
-            (U_CALLBACK_FAIL, _) => (
-                "error",
-                "callback/notifier.go:131",
-                "payment callback failed",
+            (U_CALLBACK_OK | U_CHARGE_CALLBACK, _) => (
+                Level::Info,
+                "callback/notifier.go:112",
+                "callback delivered",
             ),
-            (U_HO_OK, _) => ("info", "ho/pusher.go:77", "ho push ok"),
-            (U_HO_FAIL, _) => ("error", "ho/pusher.go:91", "ho push failed"),
-            (U_HO_RETRY, _) => ("warn", "ho/pusher.go:84", "ho push retried after timeout"),
+            (U_CALLBACK_FAIL, _) => (Level::Error, "callback/notifier.go:131", w.callback_msg),
+            (U_HO_OK, _) => (Level::Info, "ho/pusher.go:77", "ho push ok"),
+            (U_HO_FAIL, _) => (Level::Error, "ho/pusher.go:91", "ho push failed"),
+            (U_HO_RETRY, _) => (
+                Level::Warn,
+                "ho/pusher.go:84",
+                "ho push retried after timeout",
+            ),
             _ => unreachable!("unknown UPG event {kind}"),
         };
-        buf.extend_from_slice(b"{\"level\":\"");
-        buf.extend_from_slice(level.as_bytes());
-        buf.extend_from_slice(b"\",\"ts\":");
-        let micros = clock.micros(t, o.trace ^ kind as u64);
-        epoch_float(buf, t, micros);
-        buf.extend_from_slice(b",\"caller\":\"");
-        buf.extend_from_slice(caller.as_bytes());
-        buf.extend_from_slice(b"\",\"msg\":\"");
-        buf.extend_from_slice(msg.as_bytes());
-        buf.extend_from_slice(b"\",\"order_id\":\"");
-        buf.extend_from_slice(o.order_id().as_bytes());
-        buf.push(b'"');
-        let field = |buf: &mut Vec<u8>, k: &str, v: &str| {
-            buf.extend_from_slice(b",\"");
-            buf.extend_from_slice(k.as_bytes());
-            buf.extend_from_slice(b"\":");
-            json_str(buf, v);
-        };
-        let num = |buf: &mut Vec<u8>, k: &str, v: i64| {
-            buf.extend_from_slice(b",\"");
-            buf.extend_from_slice(k.as_bytes());
-            buf.extend_from_slice(b"\":");
-            int(buf, v);
-        };
+        let mut r = Rec::new(level, caller, msg);
+        r.s("order_id", o.order_id());
         match kind {
             _ if row.is_some() => {
                 let p = row.expect("checked");
-                field(buf, "payment_id", &p.id);
-                field(buf, "type", p.kind.code());
-                num(buf, "amount", p.amount);
-                field(buf, "method", o.method.code());
+                r.s("payment_id", p.id.clone())
+                    .s("type", p.kind.code())
+                    .i("amount", p.amount)
+                    .s("method", o.method.code());
                 if p.kind == PayType::Charge {
-                    field(buf, "latency", &format!("{}ms", o.charge_latency));
+                    r.lat(
+                        o.charge_latency * 1000 + (o.trace >> 10) as i64 % 1000,
+                        Classic::Ms,
+                    );
                 }
                 if !p.success {
-                    field(buf, "reason", p.failure_reason);
+                    r.s("reason", p.failure_reason);
                 }
             }
             U_CALLBACK_OK | U_CHARGE_CALLBACK => {
-                num(buf, "status", 200);
-                field(
-                    buf,
+                r.i("status", 200).s(
                     "event",
                     if kind == U_CHARGE_CALLBACK {
                         "payment.settled"
@@ -511,12 +502,11 @@ impl ServiceLog for Upg {
                 );
             }
             U_CALLBACK_FAIL => {
-                field(buf, "error", &callback_error(self.0, o));
-                num(buf, "attempts", 3);
+                r.s("error", callback_error(self.0.sc, w, o))
+                    .i("attempts", 3);
             }
             U_HO_OK => {
-                num(
-                    buf,
+                r.i(
                     "journal_lines",
                     if o.split_posting {
                         1 + [o.overtime, o.extra, o.tip]
@@ -526,33 +516,37 @@ impl ServiceLog for Upg {
                     } else {
                         1
                     },
-                );
-                field(buf, "is_push_ho", "true");
+                )
+                .s("is_push_ho", "true");
             }
-            U_HO_FAIL => field(buf, "error", ho_error(self.0, o)),
-            U_HO_RETRY => field(buf, "error", ERR_CLIENT_TIMEOUT),
+            U_HO_FAIL => {
+                r.s("error", ho_error(self.0.sc, w, o));
+            }
+            U_HO_RETRY => {
+                r.s("error", w.client_timeout);
+            }
             _ => {}
         }
-        field(buf, "trace_id", &trace_hex(o));
-        buf.push(b'}');
+        r.s("trace_id", trace_hex(o));
+        self.0
+            .dialect
+            .render(&r, t, o.trace ^ kind as u64, clock, buf);
     }
 }
 
 /// The error of a failed UPG callback.
-fn callback_error(sc: Scenario, o: &Order) -> String {
+fn callback_error(sc: Scenario, w: &Words, o: &Order) -> Cow<'static, str> {
     if sc == Scenario::CircuitBreaker {
-        format!("callback to order-orchestrator: {ERR_BREAKER}")
-    } else if o.trace.is_multiple_of(3) {
-        "unexpected status 502 Bad Gateway".to_string()
+        Cow::Owned(format!("callback to order-orchestrator: {}", w.breaker))
     } else {
-        "Post \"http://order-orchestrator.svc.cluster.local:8080/v1/payments/callback\": dial tcp 10.12.4.7:8080: connect: connection refused".to_string()
+        Cow::Borrowed(w.callback_errors[usize::from(!o.trace.is_multiple_of(3))])
     }
 }
 
 // ---------------------------------------------------------------- Order Orchestrator (zerolog JSON)
 
-/// Order Orchestrator: zerolog JSON with an RFC 3339 `time` and `message`.
-pub struct Orchestrator(pub Scenario);
+/// Order Orchestrator: by default zerolog JSON with an RFC 3339 `time` and `message`.
+pub struct Orchestrator(pub Service);
 
 const O_CREATED: u8 = 60;
 const O_ACTIVE: u8 = 61;
@@ -564,7 +558,7 @@ const O_SCHEDULED: u8 = 66;
 
 impl ServiceLog for Orchestrator {
     fn class_of(&self, _o: &Order, kind: u8) -> Option<&'static str> {
-        (kind == O_STATUS_FAIL).then_some(match self.0 {
+        (kind == O_STATUS_FAIL).then_some(match self.0.sc {
             Scenario::PoolExhaustion => "db_pool_exhaustion",
             Scenario::RaceCondition => "deadlock",
             _ => "timeout",
@@ -598,12 +592,15 @@ impl ServiceLog for Orchestrator {
                 out.push((active, O_ACTIVE));
                 match o.fault {
                     Fault::Stuck => {
-                        if !matches!(self.0, Scenario::CallbackFailure | Scenario::CircuitBreaker) {
+                        if !matches!(
+                            self.0.sc,
+                            Scenario::CallbackFailure | Scenario::CircuitBreaker
+                        ) {
                             out.push((o.completion() + 40, O_STATUS_FAIL));
                         }
                     }
                     Fault::DuplicatePosting | Fault::DuplicateCharge
-                        if self.0 == Scenario::RaceCondition =>
+                        if self.0.sc == Scenario::RaceCondition =>
                     {
                         out.push((o.completion() + 40, O_COMPLETE));
                         out.push((o.completion() + 65, O_DUP_CALLBACK));
@@ -616,13 +613,15 @@ impl ServiceLog for Orchestrator {
 
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let o = o.expect("the orchestrator logs only order events");
-        let (level, from, to, msg) = match kind {
-            O_CREATED => ("info", "NONE", "CREATED", "order status changed"),
-            O_ACTIVE => ("info", "CREATED", "ACTIVE", "order status changed"),
-            O_SCHEDULED => ("info", "CREATED", "SCHEDULED", "order status changed"),
-            O_COMPLETE => ("info", "ACTIVE", "COMPLETE", "order status changed"),
+        let w = &self.0.words;
+        let changed = (Level::Info, "order/state.go:73", "order status changed");
+        let ((level, caller, msg), from, to) = match kind {
+            O_CREATED => (changed, "NONE", "CREATED"),
+            O_ACTIVE => (changed, "CREATED", "ACTIVE"),
+            O_SCHEDULED => (changed, "CREATED", "SCHEDULED"),
+            O_COMPLETE => (changed, "ACTIVE", "COMPLETE"),
             O_CANCELLED => (
-                "info",
+                changed,
                 if o.line == Line::Gb
                     && o.fate != Fate::PaymentFailed
                     && o.fault != Fault::BreakerRejected
@@ -632,47 +631,42 @@ impl ServiceLog for Orchestrator {
                     "CREATED"
                 },
                 "CANCELLED",
-                "order status changed",
             ),
             O_STATUS_FAIL => (
-                "error",
+                (
+                    Level::Error,
+                    "order/state.go:88",
+                    "failed to update order status",
+                ),
                 "ACTIVE",
                 "COMPLETE",
-                "failed to update order status",
             ),
             O_DUP_CALLBACK => (
-                "warn",
+                (Level::Warn, "payment/callback.go:57", w.twice),
                 "COMPLETE",
                 "COMPLETE",
-                "payment callback processed twice",
             ),
             _ => unreachable!("unknown orchestrator event {kind}"),
         };
-        buf.extend_from_slice(b"{\"level\":\"");
-        buf.extend_from_slice(level.as_bytes());
-        buf.extend_from_slice(b"\",\"service\":\"order-orchestrator\",\"order_id\":\"");
-        buf.extend_from_slice(o.order_id().as_bytes());
-        buf.extend_from_slice(b"\",\"from\":\"");
-        buf.extend_from_slice(from.as_bytes());
-        buf.extend_from_slice(b"\",\"to\":\"");
-        buf.extend_from_slice(to.as_bytes());
-        buf.push(b'"');
+        let mut r = Rec::new(level, caller, msg);
+        r.s("service", "order-orchestrator")
+            .s("order_id", o.order_id())
+            .s("from", from)
+            .s("to", to);
         if kind == O_STATUS_FAIL {
-            let err = match self.0 {
-                Scenario::PoolExhaustion => ERR_TOO_MANY_CLIENTS,
-                Scenario::RaceCondition => ERR_DEADLOCK,
-                _ => "context deadline exceeded",
-            };
-            buf.extend_from_slice(b",\"error\":");
-            json_str(buf, err);
+            r.s(
+                "error",
+                match self.0.sc {
+                    Scenario::PoolExhaustion => w.too_many_clients,
+                    Scenario::RaceCondition => w.deadlock,
+                    _ => w.status_timeout,
+                },
+            );
         }
-        buf.extend_from_slice(b",\"trace_id\":\"");
-        buf.extend_from_slice(trace_hex(o).as_bytes());
-        buf.extend_from_slice(b"\",\"time\":\"");
-        clock.utc(buf, t);
-        buf.extend_from_slice(b"\",\"message\":\"");
-        buf.extend_from_slice(msg.as_bytes());
-        buf.extend_from_slice(b"\"}");
+        r.s("trace_id", trace_hex(o));
+        self.0
+            .dialect
+            .render(&r, t, o.trace ^ kind as u64, clock, buf);
     }
 }
 
@@ -681,12 +675,41 @@ impl ServiceLog for Orchestrator {
 /// The `log_line_prefix` of the generated PostgreSQL log.
 pub const PG_LINE_PREFIX: &str = "%m [%p] %q%u@%d ";
 
+/// A `log_line_prefix` and `log_timezone` the PostgreSQL log is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgPrefix {
+    /// Debian's `%m [%p] %q%u@%d `, log_timezone Asia/Jakarta (the default sample).
+    Debian,
+    /// PostgreSQL's default `%m [%p] `, log_timezone UTC.
+    DefaultUtc,
+    /// pgBadger's advice `%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h `, Asia/Jakarta.
+    PgBadger,
+}
+
+impl PgPrefix {
+    /// Every prefix a varied incident draws from.
+    pub const ALL: [PgPrefix; 3] = [PgPrefix::Debian, PgPrefix::DefaultUtc, PgPrefix::PgBadger];
+
+    /// The `log_line_prefix` setting.
+    pub fn setting(self) -> &'static str {
+        match self {
+            PgPrefix::Debian => PG_LINE_PREFIX,
+            PgPrefix::DefaultUtc => "%m [%p] ",
+            PgPrefix::PgBadger => "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+        }
+    }
+}
+
 /// PostgreSQL server log (stderr format) of the orders/payments database.
 pub struct Postgres {
     /// The scenario.
     pub scenario: Scenario,
     /// Load relative to the peak, per minute of the day.
     pub load: Vec<f64>,
+    /// The prefix of every line.
+    pub prefix: PgPrefix,
+    /// PostgreSQL's message when it runs out of slots.
+    pub too_many: &'static str,
 }
 
 const P_TOO_MANY: u8 = 80;
@@ -760,12 +783,35 @@ impl ServiceLog for Postgres {
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let seed = o.map_or(t as u64, |o| o.trace);
         let pid = 20_000 + seed % 40_000;
-        let prefix = |buf: &mut Vec<u8>, clock: &mut Clock, pid: u64, who: &str| {
-            clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
-            buf.extend_from_slice(b" WIB [");
-            int(buf, pid as i64);
-            buf.extend_from_slice(b"] ");
-            buf.extend_from_slice(who.as_bytes());
+        let style = self.prefix;
+        let mut line_no = 1 + seed % 40;
+        let mut prefix = |buf: &mut Vec<u8>, clock: &mut Clock, pid: u64, who: &str| match style {
+            PgPrefix::Debian => {
+                clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
+                buf.extend_from_slice(b" WIB [");
+                int(buf, pid as i64);
+                buf.extend_from_slice(b"] ");
+                buf.extend_from_slice(who.as_bytes());
+            }
+            PgPrefix::DefaultUtc => {
+                clock.write(buf, t, b' ', true);
+                buf.extend_from_slice(b" UTC [");
+                int(buf, pid as i64);
+                buf.extend_from_slice(b"] ");
+            }
+            PgPrefix::PgBadger => {
+                clock.write(buf, t + WIB_OFFSET_MS, b' ', false);
+                buf.extend_from_slice(b" WIB [");
+                int(buf, pid as i64);
+                let _ = std::io::Write::write_fmt(buf, format_args!("]: [{line_no}-1] "));
+                line_no += 1;
+                buf.extend_from_slice(if who.is_empty() {
+                    b"user=,db=,app=,client= ".as_slice()
+                } else {
+                    b"user=orchestrator,db=orders,app=order-orchestrator,client=10.12.4.7 "
+                        .as_slice()
+                });
+            }
         };
         let order_id = o.map(|o| o.order_id()).unwrap_or_default();
         let update = format!(
@@ -774,7 +820,8 @@ impl ServiceLog for Postgres {
         match kind {
             P_TOO_MANY => {
                 prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"FATAL:  sorry, too many clients already");
+                buf.extend_from_slice(b"FATAL:  ");
+                buf.extend_from_slice(self.too_many.as_bytes());
             }
             P_DEADLOCK => {
                 let other = 20_000 + (seed >> 20) % 40_000;

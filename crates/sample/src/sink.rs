@@ -36,7 +36,7 @@ struct Part {
 /// Writes one service's log, split into `NAME.1.gz` (before noon) and `NAME`.
 pub struct LogSink {
     service: &'static str,
-    format: &'static str,
+    format: String,
     parts: [Part; 2],
     damage: Damage,
     rate: f64,
@@ -50,7 +50,7 @@ impl LogSink {
         rel_dir: &str,
         name: &str,
         service: &'static str,
-        format: &'static str,
+        format: String,
         damage: Damage,
         rng: Pcg64Mcg,
     ) -> io::Result<Self> {
@@ -108,7 +108,7 @@ impl LogSink {
             out.push(LogFileTruth {
                 path: p.rel,
                 service: self.service.to_string(),
-                format: self.format.to_string(),
+                format: self.format.clone(),
                 gzip: p.gzip,
                 lines: p.lines,
                 events: p.events,

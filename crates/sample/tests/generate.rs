@@ -15,6 +15,7 @@ fn gen(dir: &Path, scenario: Scenario, orders: u64, seed: u64) -> Summary {
         orders,
         seed,
         force: false,
+        vary: false,
     })
     .unwrap_or_else(|e| panic!("{scenario}: {e}"))
 }
@@ -245,6 +246,7 @@ fn refuses_bad_sizes_and_occupied_folders() {
         orders: 10,
         seed: 1,
         force: false,
+        vary: false,
     })
     .unwrap_err()
     .to_string();
@@ -256,6 +258,7 @@ fn refuses_bad_sizes_and_occupied_folders() {
         orders: 1_000,
         seed: 1,
         force: false,
+        vary: false,
     })
     .unwrap_err()
     .to_string();
