@@ -183,7 +183,10 @@ impl Draw {
             "mrg": self.mrg.describe(),
             "upg": self.upg.describe(),
             "order-orchestrator": self.orchestrator.describe(),
-            "postgres": format!("stderr, log_line_prefix '{}'", self.pg.setting()),
+            "postgres": match self.pg {
+                PgPrefix::Csv => "csvlog".to_string(),
+                p => format!("stderr, log_line_prefix '{}'", p.setting()),
+            },
             "spike_shape": self.shape.name(),
             "wordings": {
                 "too_many_clients": self.words.too_many_clients,
@@ -288,9 +291,17 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
             },
             LogJob {
                 sub: "postgres",
-                name: "postgresql-2025-01-12.log",
+                name: if draw.pg == PgPrefix::Csv {
+                    "postgresql-2025-01-12.csv"
+                } else {
+                    "postgresql-2025-01-12.log"
+                },
                 service: "postgres",
-                format: "postgres-stderr".to_string(),
+                format: if draw.pg == PgPrefix::Csv {
+                    "postgres-csv".to_string()
+                } else {
+                    "postgres-stderr".to_string()
+                },
                 damage: Damage::None,
                 svc: Box::new(services::Postgres {
                     scenario: sc,
@@ -568,7 +579,7 @@ fn varied_toml(opts: &GenerateOptions, draw: &Draw) -> String {
         ));
     }
     out.push_str(
-        "[[sources.logs]]\nservice = \"postgres\"\npaths = [\"logs/postgres/postgresql-*.log*\"]\nformat = \"auto\"\n\n",
+        "[[sources.logs]]\nservice = \"postgres\"\npaths = [\"logs/postgres/postgresql-*\"]\nformat = \"auto\"\n\n",
     );
     let rest = full
         .split_once("[[sources.databases]]")

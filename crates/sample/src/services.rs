@@ -684,11 +684,18 @@ pub enum PgPrefix {
     DefaultUtc,
     /// pgBadger's advice `%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h `, Asia/Jakarta.
     PgBadger,
+    /// No prefix: `log_destination = 'csvlog'`, Asia/Jakarta.
+    Csv,
 }
 
 impl PgPrefix {
     /// Every prefix a varied incident draws from.
-    pub const ALL: [PgPrefix; 3] = [PgPrefix::Debian, PgPrefix::DefaultUtc, PgPrefix::PgBadger];
+    pub const ALL: [PgPrefix; 4] = [
+        PgPrefix::Debian,
+        PgPrefix::DefaultUtc,
+        PgPrefix::PgBadger,
+        PgPrefix::Csv,
+    ];
 
     /// The `log_line_prefix` setting.
     pub fn setting(self) -> &'static str {
@@ -696,6 +703,7 @@ impl PgPrefix {
             PgPrefix::Debian => PG_LINE_PREFIX,
             PgPrefix::DefaultUtc => "%m [%p] ",
             PgPrefix::PgBadger => "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+            PgPrefix::Csv => "(csvlog)",
         }
     }
 }
@@ -783,110 +791,245 @@ impl ServiceLog for Postgres {
     fn format(&self, o: Option<&Order>, kind: u8, t: Millis, clock: &mut Clock, buf: &mut Vec<u8>) {
         let seed = o.map_or(t as u64, |o| o.trace);
         let pid = 20_000 + seed % 40_000;
-        let style = self.prefix;
-        let mut line_no = 1 + seed % 40;
-        let mut prefix = |buf: &mut Vec<u8>, clock: &mut Clock, pid: u64, who: &str| match style {
-            PgPrefix::Debian => {
-                clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
-                buf.extend_from_slice(b" WIB [");
-                int(buf, pid as i64);
-                buf.extend_from_slice(b"] ");
-                buf.extend_from_slice(who.as_bytes());
-            }
-            PgPrefix::DefaultUtc => {
-                clock.write(buf, t, b' ', true);
-                buf.extend_from_slice(b" UTC [");
-                int(buf, pid as i64);
-                buf.extend_from_slice(b"] ");
-            }
-            PgPrefix::PgBadger => {
-                clock.write(buf, t + WIB_OFFSET_MS, b' ', false);
-                buf.extend_from_slice(b" WIB [");
-                int(buf, pid as i64);
-                let _ = std::io::Write::write_fmt(buf, format_args!("]: [{line_no}-1] "));
-                line_no += 1;
-                buf.extend_from_slice(if who.is_empty() {
-                    b"user=,db=,app=,client= ".as_slice()
-                } else {
-                    b"user=orchestrator,db=orders,app=order-orchestrator,client=10.12.4.7 "
-                        .as_slice()
-                });
-            }
-        };
         let order_id = o.map(|o| o.order_id()).unwrap_or_default();
         let update = format!(
             "UPDATE orders SET status = 'COMPLETE', updated_at = now() WHERE order_id = '{order_id}'"
         );
-        match kind {
-            P_TOO_MANY => {
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"FATAL:  ");
-                buf.extend_from_slice(self.too_many.as_bytes());
+        let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
+        let session = |severity, sqlstate, message: String| PgEntry {
+            pid,
+            client: true,
+            severity,
+            sqlstate,
+            message,
+            detail: None,
+            hint: None,
+            context: None,
+            statement: None,
+        };
+        let background = |pid, message: String| {
+            PgEntry {
+                client: false,
+                ..session("LOG", "00000", message)
             }
+            .with_pid(pid)
+        };
+        let e = match kind {
+            P_TOO_MANY => session("FATAL", "53300", self.too_many.to_string()),
             P_DEADLOCK => {
                 let other = 20_000 + (seed >> 20) % 40_000;
                 let (x1, x2) = (
                     48_213_000 + seed % 90_000,
                     48_213_000 + (seed >> 8) % 90_000,
                 );
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"ERROR:  deadlock detected\n");
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(
-                    format!(
-                        "DETAIL:  Process {pid} waits for ShareLock on transaction {x1}; blocked by process {other}.\n\
-                         \tProcess {other} waits for ShareLock on transaction {x2}; blocked by process {pid}.\n\
-                         \tProcess {pid}: {update}\n\
-                         \tProcess {other}: UPDATE payments SET callback_count = callback_count + 1 WHERE order_id = '{order_id}'\n"
-                    )
-                    .as_bytes(),
-                );
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"HINT:  See server log for query details.\n");
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(
-                    b"CONTEXT:  while updating tuple (1843,7) in relation \"orders\"\n",
-                );
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(format!("STATEMENT:  {update}").as_bytes());
+                PgEntry {
+                    detail: Some(format!(
+                        "Process {pid} waits for ShareLock on transaction {x1}; blocked by process {other}.\n\
+                         Process {other} waits for ShareLock on transaction {x2}; blocked by process {pid}.\n\
+                         Process {pid}: {update}\n\
+                         Process {other}: UPDATE payments SET callback_count = callback_count + 1 WHERE order_id = '{order_id}'"
+                    )),
+                    hint: Some("See server log for query details."),
+                    context: Some("while updating tuple (1843,7) in relation \"orders\""),
+                    statement: Some(update),
+                    ..session("ERROR", "40P01", "deadlock detected".into())
+                }
             }
-            P_STMT_TIMEOUT => {
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(b"ERROR:  canceling statement due to statement timeout\n");
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(format!("STATEMENT:  {update}").as_bytes());
-            }
+            P_STMT_TIMEOUT => PgEntry {
+                statement: Some(update),
+                ..session(
+                    "ERROR",
+                    "57014",
+                    "canceling statement due to statement timeout".into(),
+                )
+            },
             P_SLOW => {
-                let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
                 let ms = 1_000.0 + 4_000.0 * self.load[m] + (seed % 997) as f64;
-                prefix(buf, clock, pid, "orchestrator@orders ");
-                buf.extend_from_slice(
-                    format!("LOG:  duration: {ms:.3} ms  statement: {update}").as_bytes(),
-                );
+                session(
+                    "LOG",
+                    "00000",
+                    format!("duration: {ms:.3} ms  statement: {update}"),
+                )
             }
-            P_CHECKPOINT_START => {
-                prefix(buf, clock, 812, "");
-                buf.extend_from_slice(b"LOG:  checkpoint starting: time");
-            }
+            P_CHECKPOINT_START => background(812, "checkpoint starting: time".into()),
             P_CHECKPOINT_DONE => {
-                let m = ((t - DAY_START) / 60_000).clamp(0, 1439) as usize;
                 let buffers = 300 + (6_000.0 * self.load[m]) as u64 + seed % 200;
-                prefix(buf, clock, 812, "");
-                buf.extend_from_slice(
+                background(
+                    812,
                     format!(
-                        "LOG:  checkpoint complete: wrote {buffers} buffers ({:.1}%); 0 WAL file(s) added, 0 removed, 1 recycled; write=26.912 s, sync=0.011 s, total=26.981 s; sync files=41, longest=0.004 s, average=0.001 s; distance={} kB, estimate={} kB",
+                        "checkpoint complete: wrote {buffers} buffers ({:.1}%); 0 WAL file(s) added, 0 removed, 1 recycled; write=26.912 s, sync=0.011 s, total=26.981 s; sync files=41, longest=0.004 s, average=0.001 s; distance={} kB, estimate={} kB",
                         buffers as f64 / 163.84,
                         buffers * 8,
                         buffers * 8 + 512
-                    )
-                    .as_bytes(),
-                );
+                    ),
+                )
             }
-            P_AUTOVACUUM => {
-                prefix(buf, clock, 40_000 + seed % 9_000, "");
-                buf.extend_from_slice(b"LOG:  automatic vacuum of table \"orders.public.orders\": index scans: 1\n\tpages: 0 removed, 18342 remain, 2211 scanned (12.05% of total)\n\ttuples: 10421 removed, 1203311 remain, 0 are dead but not yet removable");
-            }
+            P_AUTOVACUUM => background(
+                40_000 + seed % 9_000,
+                "automatic vacuum of table \"orders.public.orders\": index scans: 1\npages: 0 removed, 18342 remain, 2211 scanned (12.05% of total)\ntuples: 10421 removed, 1203311 remain, 0 are dead but not yet removable".into(),
+            ),
             _ => unreachable!("unknown PostgreSQL event {kind}"),
+        };
+        match self.prefix {
+            PgPrefix::Csv => e.csv(t, seed, clock, buf),
+            p => e.stderr(p, t, seed, clock, buf),
         }
+    }
+}
+
+/// One PostgreSQL log entry, before it is written as stderr lines or a csvlog record.
+struct PgEntry {
+    pid: u64,
+    /// A client session (user, database, application), not a background process.
+    client: bool,
+    severity: &'static str,
+    sqlstate: &'static str,
+    message: String,
+    detail: Option<String>,
+    hint: Option<&'static str>,
+    context: Option<&'static str>,
+    statement: Option<String>,
+}
+
+impl PgEntry {
+    fn with_pid(self, pid: u64) -> PgEntry {
+        PgEntry { pid, ..self }
+    }
+
+    /// The stderr lines: the prefix before each of the message, DETAIL,
+    /// HINT, CONTEXT and STATEMENT, continuation lines indented by a tab.
+    fn stderr(&self, style: PgPrefix, t: Millis, seed: u64, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let mut line_no = 1 + seed % 40;
+        let mut prefix = |buf: &mut Vec<u8>, clock: &mut Clock| match style {
+            PgPrefix::Debian | PgPrefix::Csv => {
+                clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
+                buf.extend_from_slice(b" WIB [");
+                int(buf, self.pid as i64);
+                buf.extend_from_slice(b"] ");
+                if self.client {
+                    buf.extend_from_slice(b"orchestrator@orders ");
+                }
+            }
+            PgPrefix::DefaultUtc => {
+                clock.write(buf, t, b' ', true);
+                buf.extend_from_slice(b" UTC [");
+                int(buf, self.pid as i64);
+                buf.extend_from_slice(b"] ");
+            }
+            PgPrefix::PgBadger => {
+                clock.write(buf, t + WIB_OFFSET_MS, b' ', false);
+                buf.extend_from_slice(b" WIB [");
+                int(buf, self.pid as i64);
+                let _ = std::io::Write::write_fmt(buf, format_args!("]: [{line_no}-1] "));
+                line_no += 1;
+                buf.extend_from_slice(if self.client {
+                    b"user=orchestrator,db=orders,app=order-orchestrator,client=10.12.4.7 "
+                        .as_slice()
+                } else {
+                    b"user=,db=,app=,client= ".as_slice()
+                });
+            }
+        };
+        let mut part =
+            |buf: &mut Vec<u8>, clock: &mut Clock, key: &str, text: &str, first: bool| {
+                if !first {
+                    buf.push(b'\n');
+                }
+                prefix(buf, clock);
+                buf.extend_from_slice(key.as_bytes());
+                buf.extend_from_slice(b":  ");
+                buf.extend_from_slice(text.replace('\n', "\n\t").as_bytes());
+            };
+        part(buf, clock, self.severity, &self.message, true);
+        if let Some(d) = &self.detail {
+            part(buf, clock, "DETAIL", d, false);
+        }
+        if let Some(h) = self.hint {
+            part(buf, clock, "HINT", h, false);
+        }
+        if let Some(c) = self.context {
+            part(buf, clock, "CONTEXT", c, false);
+        }
+        if let Some(q) = &self.statement {
+            part(buf, clock, "STATEMENT", q, false);
+        }
+    }
+
+    /// One csvlog record (PostgreSQL 14 and later: 26 columns), times in WIB.
+    fn csv(&self, t: Millis, seed: u64, clock: &mut Clock, buf: &mut Vec<u8>) {
+        let q = |buf: &mut Vec<u8>, v: &str| {
+            if !v.is_empty() {
+                buf.push(b'"');
+                buf.extend_from_slice(v.replace('"', "\"\"").as_bytes());
+                buf.push(b'"');
+            }
+        };
+        clock.write(buf, t + WIB_OFFSET_MS, b' ', true);
+        buf.extend_from_slice(b" WIB,");
+        let start = t - 60_000 - (seed % 3_600_000) as Millis;
+        let session = format!("{:x}.{:x}", start / 1000, self.pid);
+        if self.client {
+            buf.extend_from_slice(b"\"orchestrator\",\"orders\",");
+        } else {
+            buf.extend_from_slice(b",,");
+        }
+        int(buf, self.pid as i64);
+        buf.push(b',');
+        if self.client {
+            let _ = std::io::Write::write_fmt(
+                buf,
+                format_args!("\"10.12.4.7:{}\"", 40_000 + seed % 20_000),
+            );
+        }
+        let _ = std::io::Write::write_fmt(buf, format_args!(",{session},{},", 1 + seed % 40));
+        q(
+            buf,
+            if !self.client {
+                ""
+            } else if self.sqlstate == "53300" {
+                "startup"
+            } else {
+                "UPDATE"
+            },
+        );
+        buf.push(b',');
+        clock.write(buf, start + WIB_OFFSET_MS, b' ', false);
+        buf.extend_from_slice(b" WIB,");
+        if self.client {
+            let _ = std::io::Write::write_fmt(
+                buf,
+                format_args!("{}/{}", 3 + seed % 60, seed % 100_000),
+            );
+        }
+        let _ =
+            std::io::Write::write_fmt(buf, format_args!(",0,{},{},", self.severity, self.sqlstate));
+        q(buf, &self.message);
+        buf.push(b',');
+        q(buf, self.detail.as_deref().unwrap_or(""));
+        buf.push(b',');
+        q(buf, self.hint.unwrap_or(""));
+        buf.extend_from_slice(b",,,");
+        q(buf, self.context.unwrap_or(""));
+        buf.push(b',');
+        q(buf, self.statement.as_deref().unwrap_or(""));
+        buf.extend_from_slice(b",,,");
+        q(
+            buf,
+            if self.client {
+                "order-orchestrator"
+            } else {
+                ""
+            },
+        );
+        buf.push(b',');
+        q(
+            buf,
+            match (self.client, self.pid) {
+                (true, _) => "client backend",
+                (false, 812) => "checkpointer",
+                (false, _) => "autovacuum worker",
+            },
+        );
+        buf.extend_from_slice(b",,0");
     }
 }
