@@ -166,9 +166,14 @@ pub fn detect(ev: &Evidence) -> Phases {
     // 1. The spike: where traffic bends into its steepest sustained rise.
     let mut spike_min: Option<Minute> = None;
     match traffic(ev, from, to) {
-        Some((y, series)) => match spike_model(&y) {
-            Some((at, rise, lo, peak)) => {
+        Some((y, series)) => match spike_waves(&y) {
+            Some((at, rise, lo, peak, waves)) => {
                 spike_min = Some(from + at as i64);
+                let waves = if waves > 1 {
+                    format!("the first of {waves} waves (each reaching half the rise to the highest peak), ")
+                } else {
+                    String::new()
+                };
                 let model = match rise {
                     Rise::Ramp(before, after) => format!(
                         "a ramp (two-slope fit, preferred to a step by BIC): slope {before:+.2} a minute before, {after:+.2} after"
@@ -180,7 +185,9 @@ pub fn detect(ev: &Evidence) -> Phases {
                 p.spike_start = Some(Phase {
                     at: (from + at as i64) * MIN_MS,
                     series,
-                    method: format!("{model}; from {lo:.1} (5-minute mean) to a peak of {peak:.1}"),
+                    method: format!(
+                        "{waves}{model}; from {lo:.1} (5-minute mean) to a peak of {peak:.1}"
+                    ),
                 });
             }
             None => p.not_found.push(format!(
@@ -299,13 +306,33 @@ enum Rise {
     Step(f64, f64),
 }
 
-/// The start of the spike in `y` and how it rose, with the level before it
-/// and the peak (5-minute means). Both models are fitted to the minutes
-/// from an hour before the low to a few minutes past half the rise, and the
-/// one the Bayesian information criterion prefers is used: a ramp fitted
-/// to a step puts its knot minutes early, a step fitted to a ramp puts its
-/// jump at the middle of the ramp.
-fn spike_model(y: &[f64]) -> Option<(usize, Rise, f64, f64)> {
+/// [`one_spike`] of the first wave of the episode, and how many waves
+/// it had. Traffic that comes in waves (19:00 and again at 20:00, the
+/// second higher) rises to its highest peak from the trough between them;
+/// a wave in the three hours before that trough reaching half the rise is
+/// the same episode, and the spike starts with the first such wave.
+fn spike_waves(y: &[f64]) -> Option<(usize, Rise, f64, f64, usize)> {
+    let (at, rise, lo, peak) = one_spike(y)?;
+    let ma = moving_average(y, 5);
+    let from = at.saturating_sub(180);
+    // The trough before this wave's rise, and the highest point before it.
+    let trough = (from..=at).min_by(|&a, &b| ma[a].total_cmp(&ma[b]))?;
+    let earlier = (from..trough).max_by(|&a, &b| ma[a].total_cmp(&ma[b]));
+    if earlier.is_some_and(|e| ma[e] >= lo + 0.5 * (peak - lo) && trough > 30) {
+        if let Some((a, r, l, p, n)) = spike_waves(&y[..=trough]) {
+            return Some((a, r, l, p.max(peak), n + 1));
+        }
+    }
+    Some((at, rise, lo, peak, 1))
+}
+
+/// The start of the rise to the highest peak of `y` and how it rose, with
+/// the level before it and the peak (5-minute means). Both models are
+/// fitted to the minutes from an hour before the low to a few minutes past
+/// half the rise, and the one the Bayesian information criterion prefers
+/// is used: a ramp fitted to a step puts its knot minutes early, a step
+/// fitted to a ramp puts its jump at the middle of the ramp.
+fn one_spike(y: &[f64]) -> Option<(usize, Rise, f64, f64)> {
     let (at, before, after, lo, peak) = spike(y)?;
     let ma = moving_average(y, 5);
     let top = (0..ma.len()).max_by(|&a, &b| ma[a].total_cmp(&ma[b]))?;
@@ -664,12 +691,35 @@ mod tests {
                 100.0 + noise + if t >= 200 { 110.0 } else { 0.0 }
             })
             .collect();
-        let (at, rise, _, _) = spike_model(&step).unwrap();
+        let (at, rise, _, _) = one_spike(&step).unwrap();
         assert_eq!(at, 200, "{rise:?}");
         assert!(matches!(rise, Rise::Step(..)), "{rise:?}");
-        let (at, rise, _, _) = spike_model(&evening_with_a_spike()).unwrap();
+        let (at, rise, _, _) = one_spike(&evening_with_a_spike()).unwrap();
         assert!((199..=201).contains(&at), "knot at {at}");
         assert!(matches!(rise, Rise::Ramp(..)), "{rise:?}");
+    }
+
+    #[test]
+    fn two_waves_start_with_the_first() {
+        // A ramp at 200 to 500, down to 60 (below the evening before) at
+        // 245-265, then a higher wave to 600.
+        let y: Vec<f64> = (0..400)
+            .map(|t| match t {
+                0..200 => 100.0,
+                200..210 => 100.0 + 40.0 * (t - 200) as f64,
+                210..245 => 500.0,
+                245..265 => 60.0,
+                265..275 => 60.0 + 54.0 * (t - 265) as f64,
+                _ => 600.0,
+            } + (t % 7) as f64)
+            .collect();
+        let (at, _, _, _, waves) = spike_waves(&y).unwrap();
+        assert_eq!(waves, 2);
+        assert!((199..=201).contains(&at), "start at {at}");
+        // One wave: the same as before.
+        let (at, _, _, _, waves) = spike_waves(&evening_with_a_spike()).unwrap();
+        assert_eq!(waves, 1);
+        assert!((199..=201).contains(&at), "knot at {at}");
     }
 
     #[test]

@@ -193,8 +193,8 @@ pub enum SpikeShape {
     Ramp,
     /// Up within the minute at 19:00 (a push notification, a flash sale).
     Step,
-    /// Two waves: 19:00 to 19:45 and 20:00 to 21:00, the traffic back to the
-    /// evening's between them.
+    /// Two waves: 19:00 to 19:45 and a higher one from 20:00 to 21:00, the
+    /// traffic back to the evening's between them.
     TwoWaves,
 }
 
@@ -248,7 +248,7 @@ pub fn shaped_weights(shape: SpikeShape) -> Vec<f64> {
                 SpikeShape::TwoWaves => {
                     let rise = ((h - 20.0) / 0.15).min(1.0);
                     let fall = ((21.0 - h) / 0.9).min(1.0);
-                    5.0 * rise.min(fall)
+                    6.2 * rise.min(fall)
                 }
             };
             diurnal + spike
