@@ -1235,6 +1235,8 @@ impl Action for LogsIngest {
         for f in &s.files {
             let fmt = if f.cri {
                 format!("cri + {}", f.format)
+            } else if f.docker {
+                format!("docker + {}", f.format)
             } else {
                 f.format.clone()
             };

@@ -205,6 +205,8 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                         f.path.clone(),
                         if f.cri {
                             format!("cri+{}", f.format)
+                        } else if f.docker {
+                            format!("docker+{}", f.format)
                         } else {
                             f.format.clone()
                         },

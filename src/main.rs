@@ -342,7 +342,11 @@ fn check(dir: &Path) -> Result<()> {
                 let shown = inc.dir.relative(file);
                 match sidik_logs::ingest::probe(src, file, 200) {
                     Ok(p) => {
-                        let cri = if p.cri { "cri + " } else { "" };
+                        let cri = match (p.cri, p.docker) {
+                            (true, _) => "cri + ",
+                            (_, true) => "docker + ",
+                            _ => "",
+                        };
                         out!(
                             "            {shown}: {cri}{}; first lines: {} read, {} set aside",
                             p.read_as,

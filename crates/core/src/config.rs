@@ -20,7 +20,7 @@ use crate::time::{parse_go_duration, parse_time, parse_timezone, Window, DEFAULT
 pub const CONFIG_FILE: &str = "incident.toml";
 
 /// Log formats a log source may name; `auto` detects the format per file.
-pub const LOG_FORMATS: [&str; 11] = [
+pub const LOG_FORMATS: [&str; 12] = [
     "auto",
     "json",
     "logfmt",
@@ -31,6 +31,7 @@ pub const LOG_FORMATS: [&str; 11] = [
     "postgres-json",
     "cnpg",
     "cloud-logging",
+    "zap-console",
     "regex",
 ];
 

@@ -47,6 +47,7 @@ pub fn format_from_config(
         "postgres-csv" => Format::PostgresCsv,
         "postgres-json" => Format::PostgresJson,
         "cnpg" => Format::Cnpg,
+        "zap-console" => Format::ZapConsole,
         // Text payloads are PostgreSQL's (Cloud SQL) when a prefix is given, plain text otherwise.
         "cloud-logging" => Format::CloudLogging(Box::new(match line_prefix {
             Some(p) => Format::PostgresStderr(p.to_string()),

@@ -14,7 +14,7 @@ use crate::batch::Batch;
 use crate::classify::Classifier;
 use crate::input::{self, Compression};
 use crate::journey::{JourneyCounts, Spill, Spilled};
-use crate::parse::{self, Bad, CriJoiner, Format, LineParser, Parsed, Settings};
+use crate::parse::{self, Bad, CriJoiner, DockerJoiner, Format, LineParser, Parsed, Settings};
 use crate::record::Record;
 use crate::timeline::Timeline;
 use crate::ts::Millis;
@@ -75,6 +75,8 @@ pub struct FileReport {
     pub compression: Compression,
     /// Lines wrapped by a container runtime.
     pub cri: bool,
+    /// Lines wrapped by docker's json-file log driver.
+    pub docker: bool,
     /// Physical lines read.
     pub lines: u64,
     /// Records parsed.
@@ -257,10 +259,39 @@ struct FileStream {
     window: Option<(Millis, Millis)>,
 }
 
+/// A container wrapper around each line.
+enum Unwrap {
+    /// Kubernetes' CRI lines.
+    Cri(CriJoiner),
+    /// Docker's json-file driver.
+    Docker(DockerJoiner),
+}
+
+impl Unwrap {
+    fn feed(
+        &mut self,
+        no: u64,
+        text: &[u8],
+        tz: chrono_tz::Tz,
+    ) -> Result<Option<parse::CriRecord>, String> {
+        match self {
+            Unwrap::Cri(j) => j.feed(no, text, tz),
+            Unwrap::Docker(j) => j.feed(no, text, tz),
+        }
+    }
+
+    fn finish(&mut self) -> Option<(u64, Vec<u8>)> {
+        match self {
+            Unwrap::Cri(j) => j.finish(),
+            Unwrap::Docker(j) => j.finish(),
+        }
+    }
+}
+
 /// Where lines go: the parser, with what it needs to know about the file.
 struct LineSink {
     parser: Box<dyn LineParser>,
-    cri: Option<CriJoiner>,
+    cri: Option<Unwrap>,
     tz: chrono_tz::Tz,
     line_no: u64,
     report: FileReport,
@@ -295,7 +326,7 @@ impl LineSink {
         if let Some((no, partial)) = self.cri.as_mut().and_then(|c| c.finish()) {
             self.out.push(Parsed::Bad(Bad::new(
                 no,
-                "partial container-runtime record never completed",
+                "partial container record never completed (its last piece never ended the line)",
                 &partial,
             )));
         }
@@ -335,29 +366,40 @@ impl FileStream {
                 }
             }
         }
-        let cri = sample
-            .iter()
-            .filter(|l| !l.is_empty())
-            .take(10)
-            .filter(|l| parse::is_cri(l))
-            .count()
-            * 2
-            > sample.iter().filter(|l| !l.is_empty()).take(10).count();
+        let most = |f: fn(&str) -> bool| {
+            sample
+                .iter()
+                .filter(|l| !l.is_empty())
+                .take(10)
+                .filter(|l| f(l))
+                .count()
+                * 2
+                > sample.iter().filter(|l| !l.is_empty()).take(10).count()
+        };
+        let cri = most(parse::is_cri);
+        let docker = !cri && most(parse::is_docker);
+        let unwrap = || {
+            if cri {
+                Some(Unwrap::Cri(CriJoiner::default()))
+            } else if docker {
+                Some(Unwrap::Docker(DockerJoiner::default()))
+            } else {
+                None
+            }
+        };
         let format = match format {
             Some(f) => f.clone(),
             None => {
-                let inner: Vec<String> = if cri {
-                    let mut j = CriJoiner::default();
-                    sample
+                let inner: Vec<String> = match unwrap() {
+                    Some(mut j) => sample
                         .iter()
                         .enumerate()
                         .filter_map(|(i, l)| {
                             j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten()
                         })
                         .map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned())
-                        .collect()
-                } else {
-                    sample.clone()
+                        .collect(),
+                    None => sample.clone(),
                 };
                 parse::detect(&inner)
             }
@@ -368,7 +410,7 @@ impl FileStream {
             reader,
             lines: LineSink {
                 parser,
-                cri: cri.then(CriJoiner::default),
+                cri: unwrap(),
                 tz: settings.tz,
                 line_no: 0,
                 report: FileReport {
@@ -378,6 +420,7 @@ impl FileStream {
                     read_as: format.describe(),
                     compression,
                     cri,
+                    docker,
                     lines: 0,
                     events: 0,
                     quarantined: 0,
@@ -539,6 +582,8 @@ pub struct Probe {
     pub read_as: String,
     /// Lines wrapped by a container runtime.
     pub cri: bool,
+    /// Lines wrapped by docker's json-file log driver.
+    pub docker: bool,
     /// Records read from the first lines.
     pub records: u64,
     /// Lines set aside among them.
@@ -557,6 +602,7 @@ pub fn probe(src: &Source, file: &Path, lines: u64) -> Result<Probe, LogsError> 
     let mut p = Probe {
         read_as: s.lines.report.read_as.clone(),
         cri: s.lines.report.cri,
+        docker: s.lines.report.docker,
         records: 0,
         set_aside: 0,
         sample: None,

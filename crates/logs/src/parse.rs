@@ -33,6 +33,9 @@ pub enum Format {
     /// Google Cloud Logging entries (`textPayload` / `jsonPayload`); the
     /// format of the text payloads inside (PostgreSQL stderr for Cloud SQL).
     CloudLogging(Box<Format>),
+    /// zap's development (console) encoder: time, level, caller and message
+    /// separated by tabs, the fields as JSON, stack traces on the lines after.
+    ZapConsole,
     /// A user regex with named groups.
     Regex(String),
     /// Not recognised.
@@ -50,6 +53,7 @@ impl Format {
             Format::PostgresJson => "postgres-json",
             Format::Cnpg => "cnpg",
             Format::CloudLogging(_) => "cloud-logging",
+            Format::ZapConsole => "zap-console",
             Format::Regex(_) => "regex",
             Format::Unknown => "unknown",
         }
@@ -99,8 +103,8 @@ pub fn is_cri(line: &str) -> bool {
 /// PostgreSQL stderr log gets the `log_line_prefix` that reads the most of
 /// its lines ([`crate::prefix::infer`]).
 pub fn detect(lines: &[String]) -> Format {
-    // json, logfmt, stderr, csv, jsonlog, cnpg, cloud logging
-    let mut votes = [0usize; 7];
+    // json, logfmt, stderr, csv, jsonlog, cnpg, cloud logging, zap console
+    let mut votes = [0usize; 8];
     let mut payloads = Vec::new();
     for l in lines
         .iter()
@@ -124,6 +128,8 @@ pub fn detect(lines: &[String]) -> Format {
             } else {
                 votes[0] += 1;
             }
+        } else if crate::wrapped::ZAP_CONSOLE.is_match(l) {
+            votes[7] += 1;
         } else if PG_CSV.is_match(l) {
             votes[3] += 1;
         } else if PG_STDERR.is_match(l) {
@@ -153,6 +159,7 @@ pub fn detect(lines: &[String]) -> Format {
         3 => Format::PostgresCsv,
         4 => Format::PostgresJson,
         5 => Format::Cnpg,
+        7 => Format::ZapConsole,
         _ => {
             let inner = match detect(&payloads) {
                 f @ (Format::PostgresStderr(_) | Format::Logfmt | Format::Json) => f,
@@ -243,6 +250,7 @@ pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>
         Format::CloudLogging(inner) => {
             Box::new(crate::wrapped::CloudLogging::new(inner, settings)?)
         }
+        Format::ZapConsole => Box::new(crate::wrapped::ZapConsole::new(settings)),
         Format::Regex(p) => Box::new(RegexParser {
             re: Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?,
             s: settings,
@@ -1228,6 +1236,60 @@ impl CriJoiner {
     }
 }
 
+// ---------------------------------------------------------------- docker json-file
+
+/// Whether a line is docker's json-file log driver's
+/// (`{"log":"…\n","stream":"stdout","time":"…"}`).
+pub fn is_docker(line: &str) -> bool {
+    line.starts_with("{\"log\":\"") && line.contains("\"time\":\"")
+}
+
+/// One line of docker's json-file driver.
+#[derive(serde::Deserialize)]
+struct DockerLine {
+    log: String,
+    #[serde(default)]
+    time: String,
+}
+
+/// Unwraps docker json-file lines. The driver splits a line longer than
+/// 16 KiB into entries whose `log` does not end in a newline; they are
+/// joined until one does.
+#[derive(Debug, Default)]
+pub struct DockerJoiner {
+    partial: Option<(u64, Vec<u8>, Option<Millis>)>,
+}
+
+impl DockerJoiner {
+    /// Feeds one wrapped line; returns the inner line (with its first line
+    /// number and the driver's timestamp) when a record is complete, or an
+    /// error for a line that is not docker's.
+    pub fn feed(&mut self, no: u64, text: &[u8], tz: Tz) -> Result<Option<CriRecord>, String> {
+        let d: DockerLine = serde_json::from_slice(text).map_err(|e| {
+            format!(
+                "not a docker json-file line: expected {{\"log\":\"…\",\"stream\":…,\"time\":…}} ({e})"
+            )
+        })?;
+        let time = ts::parse(&d.time, tz);
+        let (start, mut buf, first) = self.partial.take().unwrap_or((no, Vec::new(), time));
+        buf.extend_from_slice(d.log.as_bytes());
+        if buf.last() != Some(&b'\n') {
+            self.partial = Some((start, buf, first));
+            return Ok(None);
+        }
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(Some((start, buf, first)))
+    }
+
+    /// A partial record left at the end of the file.
+    pub fn finish(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.partial.take().map(|(no, b, _)| (no, b))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1255,6 +1317,85 @@ mod tests {
             Parsed::Rec(r, _) => r,
             Parsed::Bad(b) => panic!("bad: {b:?}"),
         }
+    }
+
+    #[test]
+    fn zap_console_lines_are_read_with_their_fields_and_stack() {
+        let lines = [
+            "2025-01-12T19:10:31.882+0700\tINFO\tcharge/handler.go:88\tcharge settled\t{\"orderNo\": \"ORD-1\", \"latency\": \"311.452ms\"}",
+            "2025-01-12T19:10:32.001+0700\tERROR\tpayments\tcallback/notifier.go:131\tpayment callback failed\t{\"order_id\": \"ORD-2\", \"error\": \"dial tcp 10.0.0.1:8080: connect: connection refused\"}",
+            "main.(*Notifier).Send",
+            "\t/app/callback/notifier.go:131",
+            "2025-01-12T19:10:33Z\tWARN\tno caller, no fields",
+        ];
+        assert_eq!(
+            detect(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>()),
+            Format::ZapConsole
+        );
+        let out = one(&Format::ZapConsole, &lines);
+        assert_eq!(out.len(), 3, "{out:?}");
+        let a = rec(&out[0]);
+        assert_eq!(a.message, "charge settled");
+        assert_eq!(a.level, Some(Level::Info));
+        assert_eq!(
+            a.time,
+            ts::parse("2025-01-12T12:10:31.882Z", chrono_tz::UTC)
+        );
+        assert!((a.latency_ms.unwrap() - 311.452).abs() < 1e-9);
+        let b = rec(&out[1]);
+        assert_eq!(b.order_id.as_deref(), Some("ORD-2"));
+        assert!(b.error.as_deref().unwrap().contains("connection refused"));
+        assert_eq!(
+            b.detail.as_deref(),
+            Some("main.(*Notifier).Send\n\t/app/callback/notifier.go:131")
+        );
+        let c = rec(&out[2]);
+        assert_eq!(
+            (c.message.as_str(), c.level),
+            ("no caller, no fields", Some(Level::Warn))
+        );
+        // A stack line before any record is set aside.
+        let out = one(&Format::ZapConsole, &["main.main"]);
+        assert!(matches!(&out[0], Parsed::Bad(b) if b.reason.contains("zap console")));
+    }
+
+    #[test]
+    fn docker_lines_are_unwrapped_and_split_lines_joined() {
+        let mut j = DockerJoiner::default();
+        let tz = chrono_tz::Asia::Jakarta;
+        let whole = br#"{"log":"{\"level\":\"info\",\"msg\":\"ok\"}\n","stream":"stdout","time":"2025-01-12T12:00:00.5Z"}"#;
+        let (no, inner, t) = j.feed(1, whole, tz).unwrap().unwrap();
+        assert_eq!(
+            (no, inner.as_slice()),
+            (1, br#"{"level":"info","msg":"ok"}"#.as_slice())
+        );
+        assert_eq!(t, ts::parse("2025-01-12T12:00:00.5Z", tz));
+        assert!(j
+            .feed(
+                2,
+                br#"{"log":"first half ","stream":"stderr","time":"2025-01-12T12:00:01Z"}"#,
+                tz
+            )
+            .unwrap()
+            .is_none());
+        let (no, inner, _) = j
+            .feed(
+                3,
+                br#"{"log":"second half\r\n","stream":"stderr","time":"2025-01-12T12:00:01Z"}"#,
+                tz,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (no, inner.as_slice()),
+            (2, b"first half second half".as_slice())
+        );
+        assert!(j
+            .feed(4, b"plain text", tz)
+            .unwrap_err()
+            .contains("docker json-file"));
+        assert!(is_docker(std::str::from_utf8(whole).unwrap()));
+        assert!(!is_docker(r#"{"level":"info","log":"x","time":"t"}"#));
     }
 
     #[test]

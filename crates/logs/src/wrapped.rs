@@ -1,12 +1,15 @@
 //! Logs that wrap another log: CloudNativePG's operator lines around
-//! PostgreSQL's records, and Google Cloud Logging entries around whatever a
-//! service printed. The wrapper's own level and message (`info`,
+//! PostgreSQL's records, Google Cloud Logging entries around whatever a
+//! service printed, and zap's console lines around a JSON object of fields. The wrapper's own level and message (`info`,
 //! `"record"`; `severity: ALERT`) say little; the record inside is what is
 //! read, and the wrapper fills in only what the record lacks.
 //!
 //! These formats come from managed databases and exports, far smaller than a
 //! service's own logs, so each line is parsed into a `serde_json::Value`.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::parse::{self, pg_duration, Bad, Format, LineParser, Parsed, Settings};
@@ -205,5 +208,129 @@ impl LineParser for CloudLogging {
             keys.extend(p.latency_keys());
         }
         keys
+    }
+}
+
+// ---------------------------------------------------------------- zap console
+
+/// The head of a zap console line: an ISO 8601 time and a capital level, tab-separated.
+pub(crate) static ZAP_CONSOLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)\t(?:DEBUG|INFO|WARN|ERROR|DPANIC|PANIC|FATAL)\t",
+    )
+    .unwrap()
+});
+
+/// zap's development encoder (`zap.NewDevelopment`):
+/// `2025-01-12T19:10:31.882+0700\tERROR\tpayment/charge.go:97\tcharge failed\t{"orderNo": "…"}`,
+/// with an optional logger name before the caller, and at warning level
+/// and above a stack trace on the lines that follow. Each line is read as
+/// the JSON line `{"ts","level","logger","caller","msg",…fields}`; the
+/// stack trace lines are kept as the record's detail.
+pub struct ZapConsole {
+    json: Box<dyn LineParser>,
+    /// The last record, held until the lines after it are known not to be its stack.
+    held: Vec<Parsed>,
+}
+
+impl ZapConsole {
+    /// A parser with these settings.
+    pub fn new(s: Settings) -> ZapConsole {
+        let json = parse::parser(&Format::Json, s).expect("JSON needs no settings");
+        ZapConsole {
+            json,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// Whether a tab-separated part is a caller (`dir/file.go:88`).
+fn is_caller(part: &str) -> bool {
+    part.rsplit_once(':').is_some_and(|(file, line)| {
+        file.ends_with(".go") && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+impl LineParser for ZapConsole {
+    fn line(&mut self, no: u64, line: &[u8], fallback: Option<Millis>, out: &mut Vec<Parsed>) {
+        let text = String::from_utf8_lossy(line);
+        if !ZAP_CONSOLE.is_match(&text) {
+            // A stack trace line of the record before.
+            if let Some(Parsed::Rec(r, _)) = self.held.last_mut() {
+                let d = r.detail.get_or_insert_with(String::new);
+                if !d.is_empty() {
+                    d.push('\n');
+                }
+                d.push_str(text.trim_end());
+                crate::record::cap_text(d);
+                return;
+            }
+            return out.push(Parsed::Bad(Bad::new(
+                no,
+                "not a zap console line: expected `<ISO 8601 time>\t<LEVEL>\t…`",
+                line,
+            )));
+        }
+        out.append(&mut self.held);
+        let mut parts: Vec<&str> = text.split('\t').collect();
+        let mut fields = "";
+        if parts.len() > 3 {
+            let last = parts[parts.len() - 1].trim_end();
+            if last.starts_with('{') && last.ends_with('}') {
+                fields = last;
+                parts.pop();
+            }
+        }
+        let mut o = Map::new();
+        o.insert("ts".into(), Value::String(parts[0].to_string()));
+        o.insert("level".into(), Value::String(parts[1].to_string()));
+        let mut rest = &parts[2..];
+        if let Some(i) = rest
+            .iter()
+            .position(|p| is_caller(p))
+            .filter(|&i| i + 1 < rest.len())
+        {
+            if i > 0 {
+                o.insert("logger".into(), Value::String(rest[..i].join("\t")));
+            }
+            o.insert("caller".into(), Value::String(rest[i].to_string()));
+            rest = &rest[i + 1..];
+        }
+        o.insert("msg".into(), Value::String(rest.join("\t")));
+        if !fields.is_empty() {
+            match serde_json::from_str::<Value>(fields) {
+                Ok(Value::Object(f)) => {
+                    for (k, v) in f {
+                        o.entry(k).or_insert(v);
+                    }
+                }
+                _ => {
+                    return out.push(Parsed::Bad(Bad::new(
+                        no,
+                        "a zap console line whose fields are not a JSON object",
+                        line,
+                    )))
+                }
+            }
+        }
+        self.json.line(
+            no,
+            Value::Object(o).to_string().as_bytes(),
+            fallback,
+            &mut self.held,
+        );
+    }
+
+    fn finish(&mut self, out: &mut Vec<Parsed>) {
+        out.append(&mut self.held);
+        self.json.finish(out);
+    }
+
+    fn recycle(&mut self, r: Box<Record>) {
+        self.json.recycle(r);
+    }
+
+    fn latency_keys(&self) -> Vec<LatencyKey> {
+        self.json.latency_keys()
     }
 }

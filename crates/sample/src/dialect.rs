@@ -132,11 +132,15 @@ pub enum Logger {
     LogrusText,
     /// github.com/go-kit/log `NewLogfmtLogger` with timestamp and caller.
     GoKit,
+    /// go.uber.org/zap `NewDevelopment`: the console encoder, stack traces
+    /// from warnings up.
+    ZapDevelopment,
 }
 
 /// Loggers a varied incident draws from.
-pub const VARIED_LOGGERS: [Logger; 7] = [
+pub const VARIED_LOGGERS: [Logger; 8] = [
     Logger::ZapProduction,
+    Logger::ZapDevelopment,
     Logger::SlogJson,
     Logger::SlogText,
     Logger::Zerolog,
@@ -152,6 +156,8 @@ pub enum Wrapper {
     None,
     /// Kubernetes' CRI log format (containerd, CRI-O).
     Cri,
+    /// Docker's json-file log driver: `{"log":"<line>\n","stream":…,"time":…}`.
+    Docker,
     /// Google Cloud Logging entries (JSON loggers only).
     CloudLogging,
 }
@@ -199,6 +205,8 @@ enum TimeEnc {
     WibSecs,
     /// `2025-01-12T19:05:01.123456+07:00`.
     WibMicros,
+    /// zap's `ISO8601TimeEncoder`: `2025-01-12T19:05:01.123+0700`.
+    Iso8601,
 }
 
 /// The fixed shape of a logger's lines.
@@ -216,6 +224,8 @@ struct Shape {
     /// Order of the leading keys: time before level.
     time_first: bool,
     latency: LatEnc,
+    /// zap's console encoder: tab-separated head, JSON fields, stack traces.
+    console: bool,
 }
 
 impl Logger {
@@ -234,6 +244,7 @@ impl Logger {
             sorted: false,
             time_first: true,
             latency,
+            console: false,
         };
         match self {
             Logger::ClassicLogrus => s(
@@ -342,6 +353,18 @@ impl Logger {
                 true,
                 LatEnc::GoDuration,
             ),
+            Logger::ZapDevelopment => Shape {
+                console: true,
+                ..s(
+                    false,
+                    "",
+                    TimeEnc::Iso8601,
+                    ["INFO", "WARN", "ERROR"],
+                    "",
+                    true,
+                    LatEnc::GoDuration,
+                )
+            },
         }
     }
 
@@ -358,6 +381,7 @@ impl Logger {
             Logger::LogrusJson => "logrus-json",
             Logger::LogrusText => "logrus-text",
             Logger::GoKit => "go-kit-logfmt",
+            Logger::ZapDevelopment => "zap-development",
         }
     }
 
@@ -408,8 +432,9 @@ impl Dialect {
         let logger = VARIED_LOGGERS[r.random_range(0..VARIED_LOGGERS.len())];
         let json = logger.json();
         let wrapper = match r.random_range(0..10) {
-            0..4 => Wrapper::None,
-            4..8 => Wrapper::Cri,
+            0..3 => Wrapper::None,
+            3..6 => Wrapper::Cri,
+            6..8 => Wrapper::Docker,
             _ if json => Wrapper::CloudLogging,
             _ => Wrapper::Cri,
         };
@@ -452,6 +477,7 @@ impl Dialect {
         let wrapper = match self.wrapper {
             Wrapper::None => "",
             Wrapper::Cri => " in CRI lines",
+            Wrapper::Docker => " in docker json-file lines",
             Wrapper::CloudLogging => " in Cloud Logging entries",
         };
         format!(
@@ -502,14 +528,37 @@ impl Dialect {
         let micros = clock.micros(t, jitter);
         match self.wrapper {
             Wrapper::None => self.body(&shape, rec, t, micros, clock, buf, true),
-            Wrapper::Cri => {
-                write_time(TimeEnc::UtcNanos, t, micros, clock, buf);
-                buf.extend_from_slice(if shape.json && shape.caller {
-                    b" stderr F "
+            Wrapper::Cri | Wrapper::Docker => {
+                // The runtime wraps each physical line (a stack trace's too).
+                let mut body = Vec::with_capacity(256);
+                self.body(&shape, rec, t, micros, clock, &mut body, true);
+                let stream: &[u8] = if shape.json && shape.caller || shape.console {
+                    b"stderr"
                 } else {
-                    b" stdout F "
-                });
-                self.body(&shape, rec, t, micros, clock, buf, true);
+                    b"stdout"
+                };
+                for (i, piece) in body.split(|&b| b == b'\n').enumerate() {
+                    if i > 0 {
+                        buf.push(b'\n');
+                    }
+                    if self.wrapper == Wrapper::Cri {
+                        write_time(TimeEnc::UtcNanos, t, micros, clock, buf);
+                        buf.push(b' ');
+                        buf.extend_from_slice(stream);
+                        buf.extend_from_slice(b" F ");
+                        buf.extend_from_slice(piece);
+                    } else {
+                        let mut line = piece.to_vec();
+                        line.push(b'\n');
+                        buf.extend_from_slice(b"{\"log\":");
+                        json_str(buf, std::str::from_utf8(&line).expect("UTF-8 body"));
+                        buf.extend_from_slice(b",\"stream\":\"");
+                        buf.extend_from_slice(stream);
+                        buf.extend_from_slice(b"\",\"time\":\"");
+                        write_time(TimeEnc::UtcNanos, t, micros, clock, buf);
+                        buf.extend_from_slice(b"\"}");
+                    }
+                }
             }
             Wrapper::CloudLogging => {
                 buf.extend_from_slice(b"{\"insertId\":\"");
@@ -545,6 +594,9 @@ impl Dialect {
         buf: &mut Vec<u8>,
         head: bool,
     ) {
+        if shape.console {
+            return self.console(rec, t, micros, clock, buf);
+        }
         let mut out = Out {
             json: shape.json,
             first: true,
@@ -608,6 +660,46 @@ impl Dialect {
         }
         if shape.json {
             buf.push(b'}');
+        }
+    }
+
+    /// zap's console line: `time\tLEVEL\tcaller\tmessage\t{"key": value, …}`,
+    /// then a stack trace from warnings up.
+    fn console(&self, rec: &Rec, t: Millis, micros: u64, clock: &mut Clock, buf: &mut Vec<u8>) {
+        write_time(TimeEnc::Iso8601, t, micros, clock, buf);
+        buf.push(b'\t');
+        buf.extend_from_slice(["INFO", "WARN", "ERROR"][rec.level as usize].as_bytes());
+        buf.push(b'\t');
+        buf.extend_from_slice(rec.caller.as_bytes());
+        buf.push(b'\t');
+        buf.extend_from_slice(rec.msg.as_bytes());
+        if !rec.fields.is_empty() {
+            buf.extend_from_slice(b"\t{");
+            let mut out = Out {
+                json: true,
+                first: true,
+                colon: false,
+            };
+            for (k, v) in &rec.fields {
+                let before = buf.len();
+                self.field(&mut out, buf, &self.key(k), v);
+                // zap's console encoder spaces its JSON: `{"k": v, "k2": v2}`.
+                if let Some(i) = buf[before..].windows(2).position(|w| w == b"\":") {
+                    buf.insert(before + i + 2, b' ');
+                }
+                if before > 0 && buf[before] == b',' {
+                    buf.insert(before + 1, b' ');
+                }
+            }
+            buf.push(b'}');
+        }
+        if rec.level != Level::Info {
+            let (file, _) = rec.caller.split_once(':').unwrap_or((rec.caller, ""));
+            let _ = write!(
+                buf,
+                "\nmain.(*Handler).ServeHTTP\n\t/app/{file}:{}\nnet/http.(*conn).serve\n\t/usr/local/go/src/net/http/server.go:2092",
+                rec.caller.rsplit(':').next().unwrap_or("1")
+            );
         }
     }
 
@@ -738,6 +830,12 @@ pub fn json_str(buf: &mut Vec<u8>, s: &str) {
         match b {
             b'"' => buf.extend_from_slice(b"\\\""),
             b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            c if c < 0x20 => {
+                let _ = write!(buf, "\\u{c:04x}");
+            }
             _ => buf.push(b),
         }
     }
@@ -757,6 +855,10 @@ fn write_time(enc: TimeEnc, t: Millis, micros: u64, clock: &mut Clock, buf: &mut
         TimeEnc::WibMicros => {
             clock.write(buf, t + WIB_OFFSET_MS, b'T', true);
             let _ = write!(buf, "{:03}+07:00", micros % 1000);
+        }
+        TimeEnc::Iso8601 => {
+            clock.write(buf, t + WIB_OFFSET_MS, b'T', true);
+            buf.extend_from_slice(b"+0700");
         }
     }
 }
@@ -839,6 +941,15 @@ mod tests {
             line(&d),
             "2025-01-12T12:00:00.000005035Z stdout F {\"time\":\"2025-01-12T19:00:00.000005+07:00\",\"level\":\"WARN\",\"msg\":\"charge declined\",\"orderNo\":\"ORD-1\",\"latency\":311452000,\"err\":\"pq: x\"}"
         );
+        d.wrapper = Wrapper::Docker;
+        let l = line(&d);
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["stream"], "stdout");
+        assert!(v["log"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\"time\":\"2025-01-12T19:00:00.000005+07:00\",\"level\":\"WARN\""));
+        assert!(v["log"].as_str().unwrap().ends_with("}\n"));
         d.wrapper = Wrapper::CloudLogging;
         d.pod = "upg-7f9c";
         let l = line(&d);
@@ -846,6 +957,17 @@ mod tests {
         assert_eq!(v["severity"], "WARNING");
         assert_eq!(v["jsonPayload"]["message"], "charge declined");
         assert!(v["jsonPayload"].get("time").is_none());
+        d.logger = Logger::ZapDevelopment;
+        d.wrapper = Wrapper::Cri;
+        d.latency = LatEnc::GoDuration;
+        assert_eq!(
+            line(&d),
+            "2025-01-12T12:00:00.000005035Z stderr F 2025-01-12T19:00:00.000+0700\tWARN\tcharge/handler.go:95\tcharge declined\t{\"orderNo\": \"ORD-1\", \"latency\": \"311.452ms\", \"err\": \"pq: x\"}\n\
+             2025-01-12T12:00:00.000005035Z stderr F main.(*Handler).ServeHTTP\n\
+             2025-01-12T12:00:00.000005035Z stderr F \t/app/charge/handler.go:95\n\
+             2025-01-12T12:00:00.000005035Z stderr F net/http.(*conn).serve\n\
+             2025-01-12T12:00:00.000005035Z stderr F \t/usr/local/go/src/net/http/server.go:2092"
+        );
         d.logger = Logger::GoKit;
         d.wrapper = Wrapper::None;
         d.latency = LatEnc::FloatSecs;

@@ -249,7 +249,16 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
         }
     };
     let damage = |d: &Dialect| {
-        if d.logger.json() || d.wrapper == dialect::Wrapper::CloudLogging {
+        // A cut console line still reads as a record, and its stack lines
+        // belong to the one before: none are damaged on purpose.
+        if d.logger == Logger::ZapDevelopment {
+            Damage::None
+        } else if d.logger.json()
+            || matches!(
+                d.wrapper,
+                dialect::Wrapper::CloudLogging | dialect::Wrapper::Docker
+            )
+        {
             Damage::Json
         } else {
             Damage::Quoted
