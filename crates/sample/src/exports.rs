@@ -74,14 +74,7 @@ impl ExportDialect {
                 &["amount_total", "total_amount", "grand_total"],
             ),
         ];
-        for (from, to) in renames {
-            let i = d
-                .orders
-                .iter()
-                .position(|c| *c == from)
-                .expect("known column");
-            d.orders[i] = pick(to);
-        }
+        rename(&mut d.orders, &renames, &mut pick);
         let renames: [(&str, &[&'static str]); 6] = [
             ("payment_id", &["payment_id", "trx_id", "transaction_id"]),
             ("order_id", &["order_id", "order_no", "merchant_ref"]),
@@ -96,28 +89,14 @@ impl ExportDialect {
                 &["created_at", "trx_time", "transaction_time"],
             ),
         ];
-        for (from, to) in renames {
-            let i = d
-                .payments
-                .iter()
-                .position(|c| *c == from)
-                .expect("known column");
-            d.payments[i] = pick(to);
-        }
+        rename(&mut d.payments, &renames, &mut pick);
         let renames: [(&str, &[&'static str]); 4] = [
             ("posting_id", &["posting_id", "journal_id", "voucher_no"]),
             ("journal_type", &["journal_type", "account_type", "gl_type"]),
             ("amount", &["amount", "amount_idr", "nominal"]),
             ("posted_at", &["posted_at", "posting_date", "booked_at"]),
         ];
-        for (from, to) in renames {
-            let i = d
-                .postings
-                .iter()
-                .position(|c| *c == from)
-                .expect("known column");
-            d.postings[i] = pick(to);
-        }
+        rename(&mut d.postings, &renames, &mut pick);
         d.pay_status = [
             pick(&["SUCCESS", "SETTLED", "PAID", "CAPTURED"]),
             pick(&["FAILED", "DECLINED", "REJECTED"]),
@@ -199,6 +178,18 @@ impl ExportDialect {
             ],
         );
         out
+    }
+}
+
+/// Renames each column `from` of `cols` to one of its alternatives, drawn by `pick`.
+fn rename(
+    cols: &mut [&'static str],
+    renames: &[(&str, &[&'static str])],
+    pick: &mut impl FnMut(&[&'static str]) -> &'static str,
+) {
+    for (from, to) in renames {
+        let i = cols.iter().position(|c| c == from).expect("known column");
+        cols[i] = pick(to);
     }
 }
 
