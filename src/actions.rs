@@ -486,11 +486,7 @@ impl Action for CollectExport {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let rows = if rel.ends_with(".parquet") {
-            sidik_recon::source::parquet_rows(&path, &rel)
-        } else {
-            sidik_recon::source::csv_rows(&path, &rel)
-        };
+        let rows = sidik_recon::output::file_rows(inc, which.source(), &rel, &settings);
         let p = match rows.and_then(|r| sidik_recon::profile::profile(which, r, &settings)) {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(e.to_string()),

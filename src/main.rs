@@ -395,21 +395,86 @@ fn check(dir: &Path) -> Result<()> {
         }
     }
     if let Some(r) = &f.sources.recon {
-        for p in [&r.orders, &r.payments, &r.postings].into_iter().flatten() {
-            let ok = inc.dir.resolve(p).is_file();
-            if !ok {
-                problems += 1;
-            }
-            out!("  recon     {p}{}", if ok { "" } else { "  <- missing" });
-        }
+        problems += check_exports(&inc, r);
     }
     if problems > 0 {
         bail!(
-            "{problems} source(s) in {} point at no file",
+            "{problems} problem(s) with the sources of {}; see the lines marked <- above",
             inc.dir.config_path().display()
         );
     }
     Ok(())
+}
+
+/// Each export of `[sources.recon]`: how it is opened, how it writes numbers
+/// and dates, and its first rows read as reconciliation reads them. Returns
+/// the number of problems.
+fn check_exports(inc: &Incident, r: &sidik_core::config::ReconSource) -> usize {
+    let mut problems = 0;
+    let settings = match sidik_recon::output::settings(inc) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems += 1;
+            out!("  recon     <- {e}");
+            None
+        }
+    };
+    for (source, p) in [
+        ("orders", &r.orders),
+        ("payments", &r.payments),
+        ("postings", &r.postings),
+    ] {
+        let Some(p) = p else { continue };
+        if !inc.dir.resolve(p).is_file() {
+            problems += 1;
+            out!("  recon     {source:<9} {p}  <- missing");
+            continue;
+        }
+        let Some(s) = &settings else {
+            out!("  recon     {source:<9} {p}");
+            continue;
+        };
+        match sidik_recon::inspect::inspect(inc, source, p, s) {
+            Ok(i) => {
+                let v = &i.values;
+                let number = match v.number {
+                    Some(n) => format!("number {} ({})", n.name(), v.number_origin.word()),
+                    None => "number undecided (each value read on its own)".into(),
+                };
+                let dates = match v.dates {
+                    Some(d) => format!("dates {} ({})", d.name(), v.dates_origin.word()),
+                    None => "dates undecided".into(),
+                };
+                out!("  recon     {source:<9} {p}: {}", i.detected.kind);
+                for n in &i.detected.notes {
+                    out!("              {n}");
+                }
+                out!("              {number}, {dates}, zone {}", v.tz);
+                out!(
+                    "              first rows: {} read, {} set aside",
+                    sidik_core::fmt::count(i.read as i64),
+                    sidik_core::fmt::count(i.rejected.len() as i64)
+                );
+                if let Some(x) = &i.sample {
+                    out!("              sample: {x}");
+                }
+                if let Some(first) = i.rejected.first() {
+                    problems += 1;
+                    out!(
+                        "              <- rows set aside, first {}:{}: {}",
+                        first.file,
+                        first.line,
+                        first.reason
+                    );
+                }
+            }
+            Err(e) => {
+                problems += 1;
+                out!("  recon     {source:<9} {p}  <- {e}");
+            }
+        }
+    }
+    problems
 }
 
 /// One record as `sidik check` shows it: time, level, message and the ids and numbers read.

@@ -48,6 +48,8 @@ fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
                 .enumerate()
                 .map(|(i, r)| Ok((i as u32 + 1, r))),
         )),
+        sample: Vec::new(),
+        limit: None,
     }
 }
 

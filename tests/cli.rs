@@ -113,7 +113,7 @@ fn check_reports_sources_that_point_at_nothing() {
     assert!(out.contains("upg") && out.contains("2 file(s)"), "{out}");
     std::fs::remove_file(d.join("data/payments.csv")).unwrap();
     let err = sidik_err(&["check", "--incident", ds]);
-    assert!(err.contains("1 source(s)"), "{err}");
+    assert!(err.contains("1 problem(s) with the sources"), "{err}");
 }
 
 #[test]

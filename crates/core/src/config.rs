@@ -102,6 +102,66 @@ pub struct ReconSection {
     /// Journal routing: which journal types add to an order's charge and which reduce it.
     #[serde(default)]
     pub routing: Option<ReconRouting>,
+    /// How the exports write numbers and dates unless a file says otherwise:
+    /// `id-ID` (`1.234.567,89`, `dd/mm/yyyy`) or `en` (`1,234,567.89`,
+    /// `mm/dd/yyyy`). Default: detected per file.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// How each export file is written (delimiter, encoding, numbers, dates,
+    /// zone, sheet); every key is optional and detected when absent.
+    #[serde(default)]
+    pub format: ReconFormats,
+}
+
+/// `[recon.format.*]`: how each export is written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconFormats {
+    /// `[recon.format.payments]`.
+    #[serde(default)]
+    pub payments: ExportFormat,
+    /// `[recon.format.postings]`.
+    #[serde(default)]
+    pub postings: ExportFormat,
+    /// `[recon.format.orders]`.
+    #[serde(default)]
+    pub orders: ExportFormat,
+}
+
+/// `[recon.format.SOURCE]`: how one export file is written. Anything not
+/// given is detected from the file (docs/recon.md, "Export files").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFormat {
+    /// Field delimiter of a CSV: one character, or `tab`.
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Quote character of a CSV (default `"`).
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// Whether the first line names the columns (default: detected).
+    #[serde(default)]
+    pub header: Option<bool>,
+    /// Column names for a file without a header line, in order.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Text encoding: `utf-8` or `windows-1252` (default: detected).
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Number format: `id-ID`, `en` or `plain` (default: the `[recon]`
+    /// locale, else detected).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// Order of day, month and year in dates like `12/01/2025`: `dmy`,
+    /// `mdy` or `ymd` (default: the locale's, else detected).
+    #[serde(default)]
+    pub dates: Option<String>,
+    /// IANA zone of times written without an offset (default: the incident's).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// The sheet of a workbook (default: the first).
+    #[serde(default)]
+    pub sheet: Option<String>,
 }
 
 /// `[recon.columns.*]`.

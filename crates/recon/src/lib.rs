@@ -12,10 +12,13 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod inspect;
 pub mod output;
 pub mod profile;
+pub mod read;
 pub mod settings;
 pub mod source;
+pub mod values;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]

@@ -349,19 +349,36 @@ pub fn summary_json(o: &Outcome, s: &Settings) -> serde_json::Value {
     })
 }
 
-/// The sources of an incident as text rows: CSV or Parquet by extension.
-pub fn file_rows(inc: &Incident, rel: &str) -> Result<source::TextRows<'static>, ReconError> {
+/// `source`'s export file `rel` of an incident, opened as `[recon.format]`
+/// says and detected where it says nothing ([`crate::read`]).
+pub fn open_export(
+    inc: &Incident,
+    source: &str,
+    rel: &str,
+    s: &Settings,
+) -> Result<crate::read::Opened, ReconError> {
     let path = inc.dir.resolve(rel);
     if !path.is_file() {
         return Err(ReconError::Input(format!(
             "{rel} not found in the incident folder; export it there or fix [sources.recon] in incident.toml"
         )));
     }
-    if rel.ends_with(".parquet") {
-        source::parquet_rows(&path, rel)
-    } else {
-        source::csv_rows(&path, rel)
-    }
+    crate::read::open(&path, rel, &s.format(source)).map_err(|e| match e {
+        ReconError::Input(m) => ReconError::Input(
+            m.replace("[recon.format.SOURCE]", &format!("[recon.format.{source}]")),
+        ),
+        other => other,
+    })
+}
+
+/// The rows of `source`'s export file `rel`.
+pub fn file_rows(
+    inc: &Incident,
+    source: &str,
+    rel: &str,
+    s: &Settings,
+) -> Result<source::TextRows<'static>, ReconError> {
+    open_export(inc, source, rel, s).map(|o| o.rows)
 }
 
 /// What [`write_all`] wrote.
@@ -487,7 +504,7 @@ pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, Recon
     let need = |v: &Option<String>, what: &str| {
         v.clone().ok_or_else(|| {
             ReconError::Config(format!(
-                "incident.toml [sources.recon] has no `{what}`; name the {what} export (CSV or Parquet)"
+                "incident.toml [sources.recon] has no `{what}`; name the {what} export (CSV, Excel, JSON lines or Parquet)"
             ))
         })
     };
@@ -498,9 +515,9 @@ pub fn load_files(inc: &Incident, s: &Settings) -> Result<source::Sources, Recon
     );
     // The three files are read at the same time.
     let (orders, payments, postings) = std::thread::scope(|sc| {
-        let orders = sc.spawn(|| source::orders(file_rows(inc, &o)?, s));
-        let payments = sc.spawn(|| source::payments(file_rows(inc, &p)?, s));
-        let postings = file_rows(inc, &h).and_then(|t| source::postings(t, s));
+        let orders = sc.spawn(|| source::orders(file_rows(inc, "orders", &o, s)?, s));
+        let payments = sc.spawn(|| source::payments(file_rows(inc, "payments", &p, s)?, s));
+        let postings = file_rows(inc, "postings", &h, s).and_then(|t| source::postings(t, s));
         (
             orders.join().expect("orders reader panicked"),
             payments.join().expect("payments reader panicked"),

@@ -29,6 +29,15 @@ impl Export {
             _ => return None,
         })
     }
+
+    /// `payments`, `postings` or `orders`.
+    pub fn source(self) -> &'static str {
+        match self {
+            Export::Payments => "payments",
+            Export::Postings => "postings",
+            Export::Orders => "orders",
+        }
+    }
 }
 
 /// What an export holds.

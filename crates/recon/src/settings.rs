@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
-use sidik_core::config::ReconSection;
+use sidik_core::config::{ExportFormat, ReconSection};
 use sidik_core::time::{parse_go_duration, parse_time};
 
 use crate::ReconError;
@@ -106,6 +106,102 @@ pub struct Settings {
     pub charge_journals: Vec<String>,
     /// Journal types reducing the order's total.
     pub negative_journals: Vec<String>,
+    /// Per source: how its file is written, resolved against `[recon] locale`.
+    pub formats: BTreeMap<&'static str, FileFormat>,
+}
+
+/// How one export file is written, as far as `incident.toml` says; the rest
+/// is detected when the file is opened ([`crate::read`]).
+#[derive(Debug, Clone, Default)]
+pub struct FileFormat {
+    /// Field delimiter.
+    pub delimiter: Option<u8>,
+    /// Quote character.
+    pub quote: Option<u8>,
+    /// Whether the first line names the columns.
+    pub header: Option<bool>,
+    /// Column names of a file without a header line.
+    pub columns: Option<Vec<String>>,
+    /// Text encoding.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Number format.
+    pub number: Option<crate::values::Number>,
+    /// Date order.
+    pub dates: Option<crate::values::DateOrder>,
+    /// Zone of times without an offset.
+    pub tz: Option<Tz>,
+    /// Sheet of a workbook.
+    pub sheet: Option<String>,
+}
+
+/// Resolves `[recon.format.SOURCE]` against the locale.
+fn file_format(
+    source: &str,
+    f: &ExportFormat,
+    locale: Option<(crate::values::Number, crate::values::DateOrder)>,
+) -> Result<FileFormat, ReconError> {
+    use crate::values::{DateOrder, Number};
+    let bad = |key: &str, v: &str, want: &str| {
+        ReconError::Config(format!(
+            "incident.toml [recon.format.{source}] {key} = \"{v}\": expected {want}"
+        ))
+    };
+    let one_char = |key: &str, v: &Option<String>| -> Result<Option<u8>, ReconError> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("tab" | "\\t" | "\t") => Ok(Some(b'\t')),
+            Some(s) if s.len() == 1 && s.is_ascii() => Ok(Some(s.as_bytes()[0])),
+            Some(s) => Err(bad(key, s, "one ASCII character such as \";\", or \"tab\"")),
+        }
+    };
+    if f.header == Some(false) && f.columns.is_none() {
+        return Err(ReconError::Config(format!(
+            "incident.toml [recon.format.{source}] header = false needs columns = [\"...\"] naming the file's columns in order"
+        )));
+    }
+    Ok(FileFormat {
+        delimiter: one_char("delimiter", &f.delimiter)?,
+        quote: one_char("quote", &f.quote)?,
+        header: f.header,
+        columns: f.columns.clone(),
+        encoding: match f.encoding.as_deref() {
+            None => None,
+            Some(e) => Some(
+                encoding_rs::Encoding::for_label(e.trim().as_bytes()).ok_or_else(|| {
+                    bad(
+                        "encoding",
+                        e,
+                        "an encoding label such as \"utf-8\" or \"windows-1252\"",
+                    )
+                })?,
+            ),
+        },
+        number: match f.number.as_deref() {
+            None => locale.map(|l| l.0),
+            Some(n) => Some(Number::parse(n).ok_or_else(|| {
+                bad(
+                    "number",
+                    n,
+                    "\"id-ID\" (1.234.567,89) or \"en\" (1,234,567.89)",
+                )
+            })?),
+        },
+        dates: match f.dates.as_deref() {
+            None => locale.map(|l| l.1),
+            Some(d) => Some(
+                DateOrder::parse(d)
+                    .ok_or_else(|| bad("dates", d, "\"dmy\", \"mdy\" or \"ymd\""))?,
+            ),
+        },
+        tz: match f.timezone.as_deref() {
+            None => None,
+            Some(z) => Some(
+                sidik_core::time::parse_timezone(z)
+                    .map_err(|e| bad("timezone", z, &format!("an IANA zone ({e})")))?,
+            ),
+        },
+        sheet: f.sheet.clone(),
+    })
 }
 
 fn words(list: &[&str]) -> Vec<String> {
@@ -171,7 +267,30 @@ impl Settings {
             })?,
         };
         let routing = r.routing.clone();
+        let locale = match r.locale.as_deref() {
+            None => None,
+            Some(l) => {
+                use crate::values::{DateOrder, Number};
+                match Number::parse(l) {
+                    Some(Number::IdId) => Some((Number::IdId, DateOrder::Dmy)),
+                    Some(Number::En) if l.eq_ignore_ascii_case("en-US") || l.eq_ignore_ascii_case("en") => Some((Number::En, DateOrder::Mdy)),
+                    Some(Number::En) if !l.eq_ignore_ascii_case("plain") => Some((Number::En, DateOrder::Dmy)),
+                    _ => return Err(ReconError::Config(format!(
+                        "incident.toml [recon] locale = \"{l}\": expected \"id-ID\" (1.234.567,89 and dd/mm/yyyy), \"en\" or \"en-US\" (1,234,567.89 and mm/dd/yyyy) or \"en-GB\" (1,234,567.89 and dd/mm/yyyy)"
+                    ))),
+                }
+            }
+        };
+        let mut formats = BTreeMap::new();
+        for (source, f) in [
+            ("payments", &r.format.payments),
+            ("postings", &r.format.postings),
+            ("orders", &r.format.orders),
+        ] {
+            formats.insert(source, file_format(source, f, locale)?);
+        }
         Ok(Settings {
+            formats,
             tz,
             tolerance_idr: r.tolerance_idr.unwrap_or(0),
             tolerance_pct: r.tolerance_pct.unwrap_or(0.0),
@@ -253,6 +372,11 @@ impl Settings {
         })
     }
 
+    /// How `source`'s file is written, as far as `incident.toml` says.
+    pub fn format(&self, source: &str) -> FileFormat {
+        self.formats.get(source).cloned().unwrap_or_default()
+    }
+
     /// The export's name of sidik's column `col` in `source`.
     pub fn column<'a>(&'a self, source: &str, col: &'a str) -> &'a str {
         self.columns
@@ -265,29 +389,7 @@ impl Settings {
     /// UTC milliseconds of a local wall-clock time (milliseconds since the
     /// local epoch) in the incident timezone; a skipped local time is `None`.
     pub fn local_to_utc(&self, local_ms: i64) -> Option<i64> {
-        // The offset is looked up once per local hour, when it is the same at
-        // both ends of the hour (so a daylight-saving change is never cached),
-        // and kept in a small table indexed by the hour: a row's several times
-        // fall in different hours.
-        thread_local! {
-            static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
-        }
-        let hour = local_ms.div_euclid(3_600_000);
-        if let Some(offset) = HOURS.with(|c| c.borrow().get(self.tz, hour)) {
-            return Some(local_ms - offset);
-        }
-        let convert = |ms: i64| -> Option<i64> {
-            let naive = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
-            sidik_core::time::local_to_utc(naive, self.tz).map(|t| t.timestamp_millis())
-        };
-        let utc = convert(local_ms)?;
-        let start = hour * 3_600_000;
-        if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
-            if start - a == start + 3_599_999 - b {
-                HOURS.with(|c| c.borrow_mut().set(self.tz, hour, start - a));
-            }
-        }
-        Some(utc)
+        local_to_utc_in(self.tz, local_ms)
     }
 
     /// The ledger period of an instant in the incident timezone, as a number
@@ -364,6 +466,34 @@ impl Settings {
         let n = self.period_number(t);
         format!("{}-{:02}", n / 100, n % 100)
     }
+}
+
+/// UTC milliseconds of a local wall-clock time (milliseconds since the local
+/// epoch) in `tz`; a skipped local time is `None`.
+pub fn local_to_utc_in(tz: Tz, local_ms: i64) -> Option<i64> {
+    // The offset is looked up once per local hour, when it is the same at
+    // both ends of the hour (so a daylight-saving change is never cached),
+    // and kept in a small table indexed by the hour: a row's several times
+    // fall in different hours.
+    thread_local! {
+        static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
+    }
+    let hour = local_ms.div_euclid(3_600_000);
+    if let Some(offset) = HOURS.with(|c| c.borrow().get(tz, hour)) {
+        return Some(local_ms - offset);
+    }
+    let convert = |ms: i64| -> Option<i64> {
+        let naive = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
+        sidik_core::time::local_to_utc(naive, tz).map(|t| t.timestamp_millis())
+    };
+    let utc = convert(local_ms)?;
+    let start = hour * 3_600_000;
+    if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
+        if start - a == start + 3_599_999 - b {
+            HOURS.with(|c| c.borrow_mut().set(tz, hour, start - a));
+        }
+    }
+    Some(utc)
 }
 
 /// Offsets by hour, direct-mapped: 256 hours (ten days) of a zone.

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
+use crate::values::Values;
 use crate::ReconError;
 
 /// An id or short text: stored inline up to 24 bytes (order, payment and
@@ -227,6 +228,10 @@ impl Order {
 /// One row: its line (or row number) and its values; `None` is empty or NULL.
 pub type TextRow = (u32, Vec<Option<String>>);
 
+/// One row of a file whose rows are parsed one by one: its line and its
+/// values, or why the line is not a row.
+pub type ParsedRow = (u32, Result<Vec<Option<String>>, String>);
+
 /// Rows of text with named columns, from any source.
 pub struct TextRows<'a> {
     /// Shown in messages.
@@ -237,14 +242,23 @@ pub struct TextRows<'a> {
     pub rows: Rows<'a>,
     /// About how many rows there are (to size the tables once).
     pub estimate: usize,
+    /// The first rows again (up to a few thousand), to settle how the file
+    /// writes numbers and dates before its rows are read; may be empty.
+    pub sample: Vec<Vec<Option<String>>>,
+    /// Read at most this many rows (`sidik check` reads the first ones).
+    pub limit: Option<usize>,
 }
 
 /// Where rows come from.
 pub enum Rows<'a> {
-    /// A CSV file, read record by record into one reused buffer.
-    Csv(csv::Reader<std::fs::File>),
-    /// Rows already in memory (Parquet, a database query).
+    /// A CSV file (decoded to UTF-8 as it streams when it is not UTF-8),
+    /// read record by record into one reused buffer.
+    Csv(csv::Reader<Box<dyn std::io::Read + Send>>),
+    /// Rows already in memory (Parquet, a workbook, a database query).
     Iter(Box<dyn Iterator<Item = Result<TextRow, ReconError>> + 'a>),
+    /// Rows each parsed or not (JSON lines): a row that is not is set aside
+    /// with its reason.
+    Parsed(Box<dyn Iterator<Item = ParsedRow> + 'a>),
 }
 
 /// A row set aside: where it was, why, its fields as read, and the rupiah it
@@ -265,10 +279,12 @@ pub struct Rejected {
     pub fields: Vec<String>,
 }
 
-/// How a source's rows are kept: the source's name and where its amount is.
+/// How a source's rows are kept: the source's name, where its amount is and
+/// how the file writes it.
 struct Keep<'r> {
     source: &'static str,
     amount_col: Option<usize>,
+    values: &'r Values,
     rejected: &'r mut Vec<Rejected>,
 }
 
@@ -283,9 +299,12 @@ impl TextRows<'_> {
     ) -> Result<(), ReconError> {
         let name = self.name;
         let width = self.columns.len();
+        let limit = self.limit.unwrap_or(usize::MAX);
+        let mut seen = 0usize;
         let Keep {
             source,
             amount_col,
+            values,
             rejected,
         } = keep;
         let mut set_aside = |line: u32, reason: String, row: &[Option<&str>]| {
@@ -295,7 +314,7 @@ impl TextRows<'_> {
                 .unwrap_or(reason);
             let amount = amount_col
                 .and_then(|i| row.get(i).copied().flatten())
-                .and_then(|v| lenient_amount(v.trim()));
+                .and_then(|v| values.amount(v.trim(), &Loc { file: 0, line: 0 }, "").ok());
             rejected.push(Rejected {
                 source,
                 file: name.to_string(),
@@ -334,6 +353,10 @@ impl TextRows<'_> {
             Rows::Csv(mut r) => {
                 let mut rec = csv::StringRecord::new();
                 loop {
+                    seen += 1;
+                    if seen > limit {
+                        return Ok(());
+                    }
                     match r.read_record(&mut rec) {
                         Ok(false) => return Ok(()),
                         Ok(true) => {}
@@ -344,7 +367,12 @@ impl TextRows<'_> {
                                     "{name}:{line}: cannot read on: {e}"
                                 )));
                             }
-                            one(line, Err(format!("not a CSV row: {e}")))?;
+                            let hint = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                                "; the file is not all UTF-8: set [recon.format] encoding (e.g. \"windows-1252\")"
+                            } else {
+                                ""
+                            };
+                            one(line, Err(format!("not a CSV row: {e}{hint}")))?;
                             continue;
                         }
                     }
@@ -355,22 +383,28 @@ impl TextRows<'_> {
                 }
             }
             Rows::Iter(it) => {
-                for row in it {
+                for row in it.take(limit) {
                     let (line, row) = row?;
                     let vals: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
                     one(line, Ok(&vals))?;
                 }
                 Ok(())
             }
+            Rows::Parsed(it) => {
+                for (line, row) in it.take(limit) {
+                    match row {
+                        Ok(row) => {
+                            let vals: Vec<Option<&str>> =
+                                row.iter().map(|v| v.as_deref()).collect();
+                            one(line, Ok(&vals))?;
+                        }
+                        Err(reason) => one(line, Err(reason))?,
+                    }
+                }
+                Ok(())
+            }
         }
     }
-}
-
-/// An amount for the tally of rejected rows: what [`amount`] reads, else
-/// nothing (the row's reason says what is wrong with it).
-fn lenient_amount(v: &str) -> Option<i64> {
-    let loc = Loc { file: 0, line: 0 };
-    amount(v, &loc, "").ok()
 }
 
 /// The three sources, read.
@@ -386,36 +420,9 @@ pub struct Sources {
     pub rejected: Vec<Rejected>,
 }
 
-/// Reads a CSV file (header line first).
+/// Reads a CSV file, its dialect and encoding detected ([`crate::read`]).
 pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
-    let name: Arc<str> = shown.into();
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
-    let columns: Vec<String> = r
-        .headers()
-        .map_err(|e| ReconError::Input(format!("{shown}:1: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    // Rows ≈ file size / the mean length of the first lines.
-    let estimate = {
-        use std::io::Read;
-        let len = std::fs::metadata(path).map_or(0, |m| m.len()) as usize;
-        let mut head = vec![0u8; 64 << 10];
-        let n = std::fs::File::open(path)
-            .and_then(|mut f| f.read(&mut head))
-            .unwrap_or(0);
-        let lines = head[..n].iter().filter(|b| **b == b'\n').count().max(1);
-        len / (n / lines).max(1)
-    };
-    Ok(TextRows {
-        name,
-        columns,
-        rows: Rows::Csv(r),
-        estimate,
-    })
+    crate::read::csv_file(path, shown, &crate::settings::FileFormat::default()).map(|o| o.rows)
 }
 
 /// Reads a Parquet file; every column as text.
@@ -461,6 +468,8 @@ pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, Recon
         columns,
         rows: Rows::Iter(Box::new(rows)),
         estimate: n,
+        sample: Vec::new(),
+        limit: None,
     })
 }
 
@@ -508,47 +517,6 @@ fn need<'r>(
     get(row, c, k).ok_or_else(|| ReconError::Input(format!("{loc}: `{col}` is empty")))
 }
 
-/// Rupiah: a whole number (a `.0`/`.00` fraction and thousands separators `,` or `_` are accepted).
-pub fn amount(v: &str, loc: &Loc, col: &str) -> Result<i64, ReconError> {
-    // Plain digits (the usual case) need no cleaning.
-    if let Ok(n) = v.parse::<i64>() {
-        return Ok(n);
-    }
-    let cleaned: String = v
-        .chars()
-        .filter(|c| !matches!(c, ',' | '_' | ' '))
-        .collect();
-    let whole = match cleaned.split_once('.') {
-        Some((w, f)) if f.chars().all(|c| c == '0') => w.to_string(),
-        Some(_) => {
-            return Err(ReconError::Input(format!(
-                "{loc}: {col} \"{v}\" has a fraction of a rupiah; amounts are whole rupiah"
-            )))
-        }
-        None => cleaned,
-    };
-    whole.parse().map_err(|_| {
-        ReconError::Input(format!(
-            "{loc}: {col} \"{v}\" is not an amount in rupiah (a whole number)"
-        ))
-    })
-}
-
-/// A time: RFC 3339, a local time read in the incident timezone, or `@MILLIS` (from Parquet).
-pub fn time(v: &str, s: &Settings, loc: &Loc, col: &str) -> Result<i64, ReconError> {
-    if let Some(ms) = v.strip_prefix('@') {
-        if let Ok(n) = ms.parse() {
-            return Ok(n);
-        }
-    }
-    if let Some(t) = fast_time(v, s) {
-        return Ok(t);
-    }
-    sidik_core::time::parse_time(v, s.tz)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| ReconError::Input(format!("{loc}: {col}: {e}")))
-}
-
 fn digits(b: &[u8]) -> Option<i64> {
     let mut n = 0i64;
     for c in b {
@@ -576,7 +544,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// `2025-01-12 19:05:01.123+07`), without allocating; local times through the
 /// incident timezone.
 /// Anything else is left to the general parser.
-fn fast_time(v: &str, s: &Settings) -> Option<i64> {
+pub(crate) fn fast_time(v: &str, tz: chrono_tz::Tz) -> Option<i64> {
     let b = v.trim().as_bytes();
     if b.len() < 16
         || b[4] != b'-'
@@ -617,7 +585,7 @@ fn fast_time(v: &str, s: &Settings) -> Option<i64> {
     let local = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
     let rest = &b[i..];
     let offset_min = match rest {
-        [] => return s.local_to_utc(local),
+        [] => return crate::settings::local_to_utc_in(tz, local),
         [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), hh @ ..] => {
             let (oh, om) = match hh {
@@ -669,6 +637,8 @@ pub struct Read<T> {
     pub rows: Vec<T>,
     /// Rows set aside, in line order.
     pub rejected: Vec<Rejected>,
+    /// How the file writes its amounts and times, as set or detected.
+    pub values: Values,
 }
 
 impl Sources {
@@ -693,11 +663,49 @@ fn column_index(t: &TextRows, source: &str, col: &str, s: &Settings) -> Option<u
     t.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
 }
 
+/// How `source`'s file writes amounts and times: as `incident.toml` says,
+/// else settled from the file's first rows (the columns `amounts` and
+/// `times`, by their place in `C`).
+fn values_of(
+    t: &TextRows,
+    c: &Cols,
+    source: &'static str,
+    s: &Settings,
+    amounts: &[usize],
+    times: &[usize],
+) -> Values {
+    use crate::values::Origin;
+    let f = s.format(source);
+    let mut v = Values::new(source, f.tz.unwrap_or(s.tz));
+    if let Some(n) = f.number {
+        v.number = Some(n);
+        v.number_origin = Origin::Set;
+    }
+    if let Some(d) = f.dates {
+        v.dates = Some(d);
+        v.dates_origin = Origin::Set;
+    }
+    let pick = |ks: &[usize]| -> Vec<usize> { ks.iter().filter_map(|k| c.idx[*k]).collect() };
+    let (a, tm) = (pick(amounts), pick(times));
+    let cells = |cols: &[usize]| -> Vec<&str> {
+        t.sample
+            .iter()
+            .flat_map(|r| {
+                cols.iter()
+                    .filter_map(|i| r.get(*i).and_then(|v| v.as_deref()))
+            })
+            .collect()
+    };
+    v.settle(cells(&a).into_iter(), cells(&tm).into_iter());
+    v
+}
+
 /// Reads payments. A charge of a negative amount is set aside: money given
 /// back is a refund row of its own.
 pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> {
     use crate::settings::PAYMENT_COLUMNS as C;
     let c = resolve(&t, "payments", &C, s)?;
+    let vals = values_of(&t, &c, "payments", s, &[4], &[5]);
     let has_type = c.idx[2].is_some();
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
@@ -705,13 +713,14 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> 
     let keep = Keep {
         source: "payments",
         amount_col: column_index(&t, "payments", C[4].0, s),
+        values: &vals,
         rejected: &mut rejected,
     };
     t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let id = need(row, &c, 0, &loc, C[0].0)?;
         let status_word = need(row, &c, 3, &loc, C[3].0)?;
-        let signed = amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
+        let signed = vals.amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
         let kind = if has_type {
             word(
                 need(row, &c, 2, &loc, C[2].0)?,
@@ -747,7 +756,7 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> 
             )?,
             // A refund or void moves money back whatever sign the export writes it with.
             amount: signed.abs(),
-            at: time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?,
+            at: vals.time(need(row, &c, 5, &loc, C[5].0)?, &loc, C[5].0)?,
             loc,
         };
         out.push(p);
@@ -756,6 +765,7 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> 
     Ok(Read {
         rows: out,
         rejected,
+        values: vals,
     })
 }
 
@@ -763,12 +773,14 @@ pub fn payments(t: TextRows, s: &Settings) -> Result<Read<Payment>, ReconError> 
 pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> {
     use crate::settings::POSTING_COLUMNS as C;
     let c = resolve(&t, "postings", &C, s)?;
+    let vals = values_of(&t, &c, "postings", s, &[4], &[5]);
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     let mut rejected = Vec::new();
     let keep = Keep {
         source: "postings",
         amount_col: column_index(&t, "postings", C[4].0, s),
+        values: &vals,
         rejected: &mut rejected,
     };
     t.each(keep, |line, row| {
@@ -786,11 +798,11 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> 
                 "{loc}: neither order_id nor payment_id: the posting cannot be matched to anything"
             )));
         }
-        let at = time(need(row, &c, 5, &loc, C[5].0)?, s, &loc, C[5].0)?;
+        let at = vals.time(need(row, &c, 5, &loc, C[5].0)?, &loc, C[5].0)?;
         let id = need(row, &c, 0, &loc, C[0].0)?;
         // A negative journal reduces the total whatever its sign; a negative
         // amount on a charge journal is a reversal line, and reduces it too.
-        let signed = amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
+        let signed = vals.amount(need(row, &c, 4, &loc, C[4].0)?, &loc, C[4].0)?;
         out.push(Posting {
             id: id.into(),
             order_id,
@@ -812,6 +824,7 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> 
     Ok(Read {
         rows: out,
         rejected,
+        values: vals,
     })
 }
 
@@ -819,18 +832,20 @@ pub fn postings(t: TextRows, s: &Settings) -> Result<Read<Posting>, ReconError> 
 pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
     use crate::settings::ORDER_COLUMNS as C;
     let c = resolve(&t, "orders", &C, s)?;
+    let vals = values_of(&t, &c, "orders", s, &[5, 6, 7, 8, 9], &[3, 4, 10]);
     let file = Loc::register(&t.name);
     let mut out = Vec::with_capacity(t.estimate + t.estimate / 8);
     let mut rejected = Vec::new();
     let keep = Keep {
         source: "orders",
         amount_col: column_index(&t, "orders", C[5].0, s),
+        values: &vals,
         rejected: &mut rejected,
     };
     t.each(keep, |line, row| {
         let loc = Loc { file, line };
         let opt_amount = |k: usize| -> Result<Option<i64>, ReconError> {
-            get(row, &c, k).map(|v| amount(v, &loc, C[k].0)).transpose()
+            get(row, &c, k).map(|v| vals.amount(v, &loc, C[k].0)).transpose()
         };
         let parts = match (
             opt_amount(6)?,
@@ -859,7 +874,7 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
             ))
         })?;
         let trip_start = get(row, &c, 10)
-            .map(|v| time(v, s, &loc, C[10].0))
+            .map(|v| vals.time(v, &loc, C[10].0))
             .transpose()?;
         out.push(Order::new(
             id.into(),
@@ -871,9 +886,9 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
                 C[2].0,
                 "order_status",
             )?,
-            time(need(row, &c, 3, &loc, C[3].0)?, s, &loc, C[3].0)?,
+            vals.time(need(row, &c, 3, &loc, C[3].0)?, &loc, C[3].0)?,
             get(row, &c, 4)
-                .map(|v| time(v, s, &loc, C[4].0))
+                .map(|v| vals.time(v, &loc, C[4].0))
                 .transpose()?,
             opt_amount(5)?,
             parts,
@@ -885,5 +900,6 @@ pub fn orders(t: TextRows, s: &Settings) -> Result<Read<Order>, ReconError> {
     Ok(Read {
         rows: out,
         rejected,
+        values: vals,
     })
 }
