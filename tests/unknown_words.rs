@@ -111,3 +111,46 @@ fn a_race_worded_as_no_rule_knows_is_claimed_by_keywords() {
     );
     assert_eq!(rca["primary"], "race-condition");
 }
+
+#[test]
+fn a_class_written_in_incident_toml_claims_the_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("race");
+    let ds = d.to_str().unwrap();
+    sidik_ok(&[
+        "sample",
+        "generate",
+        "--out",
+        ds,
+        "--scenario",
+        "race-condition",
+        "--orders",
+        "1000",
+        "--seed",
+        "2",
+    ]);
+    let n = reword(
+        &d.join("logs/order-orchestrator"),
+        "payment callback processed twice",
+        "duplicate charge request",
+    );
+    assert!(n > 0, "the sample has no such warning to reword");
+    let toml = d.join("incident.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[[logs.rules]]\nname = \"double_charge\"\ndescription = \"A charge requested twice\"\npatterns = ['(?i)duplicate charge request']\n");
+    std::fs::write(&toml, text).unwrap();
+    sidik_ok(&["logs", "ingest", "--incident", ds]);
+    let timeline = std::fs::read_to_string(d.join("evidence/logs/timeline.csv")).unwrap();
+    let header = timeline.lines().next().unwrap();
+    assert!(header.contains(",double_charge"), "{header}");
+    assert!(!header.contains("tpl_duplicate_charge_request"), "{header}");
+    let mut r = csv::Reader::from_path(d.join("evidence/logs/patterns.csv")).unwrap();
+    let claimed: u64 = r
+        .records()
+        .map(|x| x.unwrap())
+        .filter(|x| &x[0] == "order-orchestrator" && &x[1] == "double_charge")
+        .map(|x| x[4].parse::<u64>().unwrap())
+        .sum();
+    // Every reworded warning is claimed by the class.
+    assert_eq!(claimed, n as u64);
+}

@@ -335,13 +335,42 @@ pub struct LogSource {
     pub fields: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// `[logs] rules`: a rules file, or classes written in `incident.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Rules {
+    /// `rules = "rules.toml"`: a file of `[[class]]` tables.
+    File(String),
+    /// `[[logs.rules]]` tables.
+    Inline(Vec<RuleClass>),
+}
+
+/// One error class written in `incident.toml` (`[[logs.rules]]`): the shape
+/// of a `[[class]]` of a rules file.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleClass {
+    /// Identifier; a shipped class of the same name is replaced.
+    pub name: String,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+    /// Rust regexes over the message, error, detail and SQLSTATE; any one matching assigns the class.
+    pub patterns: Vec<String>,
+}
+
 /// `[logs]`: how logs are analysed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsSection {
-    /// Extra classification rules (TOML), added to and overriding the shipped ones.
+    /// Extra error classes: a rules file (`rules = "rules.toml"`), or classes
+    /// written here (`[[logs.rules]]`), added to and overriding the shipped ones.
     #[serde(default)]
-    pub rules: Option<String>,
+    pub rules: Option<Rules>,
+    /// A rules file, for when `[[logs.rules]]` are written here too; its
+    /// classes come after those of `[[logs.rules]]`.
+    #[serde(default)]
+    pub rules_file: Option<String>,
     /// Timeline bucket as a Go duration; default `1m`.
     #[serde(default)]
     pub bucket: Option<Spanned<String>>,

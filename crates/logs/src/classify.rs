@@ -42,13 +42,30 @@ impl Classifier {
     /// The shipped rules, with `user` rules (TOML text) first; a user class
     /// with a shipped name replaces it. `source` names the user file in errors.
     pub fn new(user: Option<(&str, &str)>) -> Result<Classifier, String> {
+        Classifier::layered(&[], user)
+    }
+
+    /// `inline` classes (`[[logs.rules]]` of incident.toml) first, then the
+    /// `user` rules file's, then the shipped ones; the first class of a name
+    /// wins, so a class replaces a later one of its name.
+    pub fn layered(inline: &[Class], user: Option<(&str, &str)>) -> Result<Classifier, String> {
         let shipped: RulesFile =
             toml::from_str(DEFAULT_RULES).map_err(|e| format!("shipped rules: {e}"))?;
-        let mut classes = Vec::new();
+        let mut classes: Vec<Class> = Vec::new();
+        for c in inline {
+            if classes.iter().any(|x| x.name == c.name) {
+                return Err(format!("[[logs.rules]] names class `{}` twice", c.name));
+            }
+            classes.push(c.clone());
+        }
         if let Some((source, text)) = user {
             let u: RulesFile =
                 toml::from_str(text).map_err(|e| format!("{source}: {}", e.message().trim()))?;
-            classes.extend(u.class);
+            for c in u.class {
+                if !classes.iter().any(|x: &Class| x.name == c.name) {
+                    classes.push(c);
+                }
+            }
         }
         for c in shipped.class {
             if !classes.iter().any(|x: &Class| x.name == c.name) {
@@ -171,6 +188,35 @@ mod tests {
                 Some("dial tcp 10.0.0.1:8080: connect: connection refused")
             ))
             .as_deref(),
+            Some("callback_failed"),
+            "the callback's own words outrank the transport error"
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "payment callback failed: Post \"http://oo:8080/cb\": dial tcp 10.0.0.1:8080: i/o timeout",
+                None
+            ))
+            .as_deref(),
+            Some("callback_failed")
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "ho push failed",
+                Some("context deadline exceeded")
+            ))
+            .as_deref(),
+            Some("timeout"),
+            "a failed push is classed by the error inside it"
+        );
+        assert_eq!(
+            name(&rec(
+                Level::Error,
+                "upstream call failed",
+                Some("dial tcp 10.0.0.1:8080: connect: connection refused")
+            ))
+            .as_deref(),
             Some("connection_refused")
         );
         assert_eq!(
@@ -230,5 +276,36 @@ mod tests {
         )))
         .unwrap_err();
         assert!(err.contains("class x"), "{err}");
+    }
+
+    #[test]
+    fn incident_rules_come_before_the_file_and_the_shipped_ones() {
+        let inline = vec![Class {
+            name: "timeout".into(),
+            description: String::new(),
+            patterns: vec!["(?i)gave up".into()],
+        }];
+        let file = "[[class]]\nname = \"timeout\"\npatterns = ['(?i)took too long']\n\n[[class]]\nname = \"declined\"\npatterns = ['(?i)declined']\n";
+        let c = Classifier::layered(&inline, Some(("rules.toml", file))).unwrap();
+        let names = c.names();
+        assert_eq!(&names[..2], ["timeout", "declined"]);
+        let class = |m: &str| {
+            c.classify(&rec(Level::Error, m, None))
+                .map(|i| c.name(i).to_string())
+        };
+        assert_eq!(class("client gave up").as_deref(), Some("timeout"));
+        assert_eq!(
+            class("it took too long"),
+            None,
+            "the file's timeout is replaced"
+        );
+        assert_eq!(
+            class("context deadline exceeded"),
+            None,
+            "so is the shipped one"
+        );
+        assert_eq!(class("card declined").as_deref(), Some("declined"));
+        let twice = Classifier::layered(&[inline[0].clone(), inline[0].clone()], None).unwrap_err();
+        assert!(twice.contains("names class `timeout` twice"), "{twice}");
     }
 }

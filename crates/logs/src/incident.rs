@@ -141,9 +141,26 @@ pub fn sources(inc: &Incident) -> Result<(Vec<Source>, Vec<NotRead>), LogsError>
     Ok((out, not_read))
 }
 
-/// The classifier of an incident: shipped rules plus `[logs] rules`.
+/// The classifier of an incident: `[[logs.rules]]` first, then the classes
+/// of a rules file (`[logs] rules = "FILE"` or `rules_file`), then the
+/// shipped ones; the first class of a name wins.
 pub fn classifier(inc: &Incident) -> Result<Classifier, LogsError> {
-    let user = match &inc.file.logs.rules {
+    use sidik_core::config::Rules;
+    let logs = &inc.file.logs;
+    let (inline, file) = match &logs.rules {
+        Some(Rules::Inline(c)) => (c.as_slice(), logs.rules_file.as_ref()),
+        Some(Rules::File(f)) => {
+            if logs.rules_file.is_some() {
+                return Err(LogsError::Config(format!(
+                    "{}: [logs] has both rules = \"{f}\" and rules_file; name the file once (rules_file is for when [[logs.rules]] are written here too)",
+                    inc.dir.config_path().display()
+                )));
+            }
+            (&[][..], Some(f))
+        }
+        None => (&[][..], logs.rules_file.as_ref()),
+    };
+    let user = match file {
         Some(p) => {
             let path = inc.dir.resolve(p);
             let text = std::fs::read_to_string(&path).map_err(|e| LogsError::Io {
@@ -155,7 +172,19 @@ pub fn classifier(inc: &Incident) -> Result<Classifier, LogsError> {
         }
         None => None,
     };
-    Classifier::new(user.as_ref().map(|(p, t)| (p.as_str(), t.as_str()))).map_err(LogsError::Config)
+    let inline: Vec<crate::classify::Class> = inline
+        .iter()
+        .map(|c| crate::classify::Class {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            patterns: c.patterns.clone(),
+        })
+        .collect();
+    Classifier::layered(
+        &inline,
+        user.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+    )
+    .map_err(|e| LogsError::Config(format!("{}: {e}", inc.dir.config_path().display())))
 }
 
 /// Ingests the incident's logs and writes the outputs.

@@ -376,11 +376,10 @@ const U_CHARGE_CALLBACK: u8 = 45;
 impl ServiceLog for Upg {
     fn class_of(&self, o: &Order, kind: u8) -> Option<&'static str> {
         match kind {
+            // The callback's own words outrank the transport error inside
+            // it; an open breaker is a cause, and outranks them.
             U_CALLBACK_FAIL => Some(match self.0.sc {
                 Scenario::CircuitBreaker => "circuit_breaker_open",
-                _ if callback_error(self.0.sc, &self.0.words, o).contains("connection refused") => {
-                    "connection_refused"
-                }
                 _ => "callback_failed",
             }),
             U_HO_FAIL => Some(ho_class(self.0.sc, o)),
