@@ -387,22 +387,19 @@ impl FileStream {
                 None
             }
         };
+        // The lines as the parser sees them, unwrapped.
+        let inner: Vec<String> = match unwrap() {
+            Some(mut j) => sample
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten())
+                .map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned())
+                .collect(),
+            None => sample.clone(),
+        };
         let format = match format {
             Some(f) => f.clone(),
-            None => {
-                let inner: Vec<String> = match unwrap() {
-                    Some(mut j) => sample
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, l)| {
-                            j.feed(i as u64, l.as_bytes(), settings.tz).ok().flatten()
-                        })
-                        .map(|(_, b, _)| String::from_utf8_lossy(&b).into_owned())
-                        .collect(),
-                    None => sample.clone(),
-                };
-                parse::detect(&inner)
-            }
+            None => parse::detect(&inner),
         };
         let parser = parse::parser(&format, settings.clone())
             .map_err(|e| LogsError::Config(format!("{shown}: {e}")))?;
@@ -417,7 +414,10 @@ impl FileStream {
                     service: service.to_string(),
                     path: shown,
                     format: format.name().to_string(),
-                    read_as: format.describe(),
+                    read_as: match parse::dialect(&inner, &format) {
+                        Some(d) => format!("{} ({d})", format.describe()),
+                        None => format.describe(),
+                    },
                     compression,
                     cri,
                     docker,

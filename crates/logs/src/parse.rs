@@ -74,6 +74,78 @@ impl Format {
     }
 }
 
+/// The Go logger that wrote `lines` (already unwrapped), when its keys and
+/// level words say so: shown beside the format, so a user sees "logfmt
+/// (logrus text)" and knows which logger's conventions were assumed. Only
+/// JSON and logfmt files are told apart; the parse does not depend on it.
+pub fn dialect(lines: &[String], format: &Format) -> Option<&'static str> {
+    let first: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .take(10)
+        .collect();
+    let all = |f: &dyn Fn(&str) -> bool| !first.is_empty() && first.iter().all(|l| f(l));
+    let has = |l: &str, k: &str| l.contains(&format!("\"{k}\":"));
+    let lower_level = |l: &str| {
+        [
+            "\"level\":\"info\"",
+            "\"level\":\"warn",
+            "\"level\":\"error\"",
+            "\"level\":\"debug\"",
+            "\"level\":\"fatal\"",
+            "\"level\":\"panic\"",
+            "\"level\":\"trace\"",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    };
+    match format {
+        Format::Json => {
+            if all(&|l| has(l, "ts") && has(l, "msg") && has(l, "caller")) {
+                Some("zap")
+            } else if all(&|l| has(l, "message") && has(l, "level") && lower_level(l)) {
+                Some("zerolog")
+            } else if all(&|l| has(l, "msg") && has(l, "time") && lower_level(l)) {
+                Some("logrus JSON")
+            } else if all(&|l| {
+                has(l, "msg") && has(l, "time") && has(l, "level") && !lower_level(l)
+            }) {
+                Some("slog JSON")
+            } else {
+                None
+            }
+        }
+        Format::Logfmt => {
+            let lower = |l: &str| {
+                [
+                    "level=info",
+                    "level=warn",
+                    "level=error",
+                    "level=debug",
+                    "level=fatal",
+                    "level=panic",
+                    "level=trace",
+                ]
+                .iter()
+                .any(|w| l.contains(w))
+            };
+            if all(&|l| l.starts_with("time=\"") && lower(l) && l.contains(" msg=")) {
+                Some("logrus text")
+            } else if all(&|l| {
+                l.starts_with("time=") && l.contains(" level=") && !lower(l) && l.contains(" msg=")
+            }) {
+                Some("slog text")
+            } else if all(&|l| l.contains("ts=") && l.contains("caller=")) {
+                Some("go-kit logfmt")
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The default PostgreSQL `log_line_prefix` (PostgreSQL 10 and later).
 pub const DEFAULT_PG_PREFIX: &str = "%m [%p] ";
 /// The `log_line_prefix` of Debian's and Ubuntu's packages.
