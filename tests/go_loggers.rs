@@ -140,7 +140,7 @@ fn every_encoder_and_wrapper_is_read_right() {
     for j in &journeys {
         assert!(orders.contains(&j[0]), "{j:?}");
         assert_eq!(j[4].split('+').count(), FILES.len(), "{j:?}");
-        let per_file = events.iter().filter(|e| e["order_id"] == &j[0]).count();
+        let per_file = events.iter().filter(|e| e["order_id"] == j[0]).count();
         assert_eq!(
             j[3].parse::<usize>().unwrap(),
             per_file * FILES.len(),

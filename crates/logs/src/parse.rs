@@ -323,10 +323,7 @@ pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>
             Box::new(crate::wrapped::CloudLogging::new(inner, settings)?)
         }
         Format::ZapConsole => Box::new(crate::wrapped::ZapConsole::new(settings)),
-        Format::Regex(p) => Box::new(RegexParser {
-            re: Regex::new(p).map_err(|e| format!("invalid pattern: {e}"))?,
-            s: settings,
-        }),
+        Format::Regex(p) => Box::new(RegexParser::new(p, settings)?),
         Format::Unknown => Box::new(Unknown),
     })
 }
@@ -1234,7 +1231,55 @@ impl LineParser for PgCsv {
 
 struct RegexParser {
     re: Regex,
+    /// Per normalised field (in [`FIELDS`] order), the group that holds it.
+    groups: Vec<Option<usize>>,
+    /// The latency group's name, for its unit (`latency_ms` is in ms).
+    latency_key: String,
     s: Settings,
+}
+
+impl RegexParser {
+    /// A group is a field when it is named as the field (`time`, `order_id`,
+    /// `latency`) or as one of the field's names: the built-in ones (`ts`,
+    /// `msg`, `lvl`, `latency_ms`) and those of `fields` in incident.toml.
+    fn new(pattern: &str, s: Settings) -> Result<RegexParser, String> {
+        let re = Regex::new(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+        let mut groups = vec![None; crate::record::FIELDS.len()];
+        let mut latency_key = "latency".to_string();
+        for (i, name) in re.capture_names().enumerate() {
+            let Some(name) = name else { continue };
+            let field = crate::record::FIELDS
+                .iter()
+                .position(|f| *f == name || s.aliases.names(f).iter().any(|a| a == name));
+            match field {
+                Some(f) => {
+                    if groups[f].is_none() {
+                        groups[f] = Some(i);
+                        if crate::record::FIELDS[f] == "latency" {
+                            latency_key = name.to_string();
+                        }
+                    }
+                }
+                None => {
+                    return Err(format!(
+                        "the pattern's group `{name}` names no field; name groups as the fields ({}) or add `{name}` to a field in `fields`",
+                        crate::record::FIELDS.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(RegexParser {
+            re,
+            groups,
+            latency_key,
+            s,
+        })
+    }
+
+    fn group<'t>(&self, c: &regex::Captures<'t>, field: &str) -> Option<&'t str> {
+        let f = crate::record::FIELDS.iter().position(|x| *x == field)?;
+        self.groups[f].and_then(|i| c.get(i)).map(|m| m.as_str())
+    }
 }
 
 impl LineParser for RegexParser {
@@ -1248,21 +1293,39 @@ impl LineParser for RegexParser {
             )));
             return;
         };
-        let g = |n: &str| c.name(n).map(|m| m.as_str().to_string());
+        let g = |n: &str| self.group(&c, n).map(str::to_string);
+        let time_text = self.group(&c, "time");
         let r = Record {
-            time: g("time").and_then(|t| ts::parse(&t, self.s.tz)),
+            time: time_text.and_then(|t| ts::parse(t, self.s.tz)),
             level: g("level").and_then(|l| Level::parse(&l)),
             message: g("message").unwrap_or_default(),
             order_id: g("order_id"),
             payment_id: g("payment_id"),
             trace_id: g("trace_id"),
-            latency_ms: g("latency")
-                .and_then(|v| to_ms(unit_of("latency", &self.s.aliases.units).0, None, Some(&v))),
+            latency_ms: g("latency").and_then(|v| {
+                to_ms(
+                    unit_of(&self.latency_key, &self.s.aliases.units).0,
+                    None,
+                    Some(&v),
+                )
+            }),
             http_status: g("http_status").and_then(|v| v.parse().ok()),
             error: g("error"),
             sqlstate: g("sqlstate"),
             detail: None,
         };
+        if r.time.is_none() && fallback.is_none() {
+            let why = match time_text {
+                Some(t) => format!("the pattern's time group holds `{t}`, which is not a time sidik reads (RFC 3339, a local time, epoch seconds or milliseconds)"),
+                None if self.groups[crate::record::FIELDS.iter().position(|f| *f == "time").unwrap_or(0)].is_none() => format!(
+                    "the pattern has no time group; name one `time` (or {})",
+                    self.s.aliases.names("time").join(", ")
+                ),
+                None => "the pattern's time group matched nothing on this line".to_string(),
+            };
+            out.push(Parsed::Bad(Bad::new(no, why, text)));
+            return;
+        }
         finish_record(Box::new(r), &self.s, fallback, no, text, out);
     }
 }
@@ -1539,6 +1602,54 @@ mod tests {
             assert_eq!(r.time, Some((1736683501 + i as i64) * 1000));
         }
         assert_eq!(out.len(), 18);
+    }
+
+    #[test]
+    fn regex_groups_are_named_as_fields_or_any_of_their_names() {
+        let extra = [("order_id".to_string(), vec!["booking".to_string()])]
+            .into_iter()
+            .collect();
+        let s = Settings {
+            aliases: Aliases::with(&extra),
+            ..settings()
+        };
+        // `ts`, `lvl`, `msg` and `latency_ms` are built-in names; `booking` is the user's.
+        let pattern = r"^(?P<ts>\S+) (?P<lvl>\w+) \[(?P<booking>[^\]]+)\] (?P<msg>.*?) took=(?P<latency_ms>\d+)$";
+        let mut p = parser(&Format::Regex(pattern.into()), s.clone()).unwrap();
+        let mut out = Vec::new();
+        p.line(
+            1,
+            b"2025-01-12T12:05:01Z ERROR [ORD-7] ho push failed took=3003",
+            None,
+            &mut out,
+        );
+        let r = rec(&out[0]);
+        assert_eq!(r.time, Some(1_736_683_501_000));
+        assert_eq!(r.level, Some(Level::Error));
+        assert_eq!(r.order_id.as_deref(), Some("ORD-7"));
+        assert_eq!(r.message, "ho push failed");
+        assert_eq!(r.latency_ms, Some(3003.0));
+        // A group that names no field is a configuration error, not a silent miss.
+        let e = parser(
+            &Format::Regex(r"^(?P<when>\S+) (?P<orderid>\S+)".into()),
+            s.clone(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("group `when` names no field"), "{e}");
+        // No time group: the reason says so, not "looked for ts, time, …".
+        let mut p = parser(
+            &Format::Regex(r"^(?P<level>\w+) (?P<message>.*)$".into()),
+            s,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        p.line(3, b"ERROR it broke", None, &mut out);
+        assert!(
+            matches!(&out[0], Parsed::Bad(b) if b.reason.starts_with("the pattern has no time group; name one `time` (or ts, time")),
+            "{:?}",
+            out[0]
+        );
     }
 
     #[test]
