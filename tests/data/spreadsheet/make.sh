@@ -10,6 +10,8 @@
 # Writes, beside this script:
 #   plain/             orders.csv, payments.csv, ho_postings.csv as sidik's generator writes them
 #   exports.xlsx       the three as sheets Orders, Pembayaran, Jurnal HO, saved by LibreOffice
+#   exports.xls        the same workbook as Excel 97-2003
+#   exports.ods        the same workbook as OpenDocument
 #   id-semicolon/      the three saved by LibreOffice as CSV with `;`, Indonesian
 #                      number formats (356.500, Rp 356.500,00) and local dates
 #                      (12/01/2025 19:05:01,927) without an offset
@@ -38,6 +40,8 @@ for f in orders payments ho_postings; do
         'csv:Text - txt - csv (StarCalc):59,34,76,1,,1057,false,true,true,false,false' \
         --outdir "$here/id-semicolon" "$work/$f.fods" >/dev/null
 done
-soffice --headless --norestore --convert-to xlsx --outdir "$work" "$work/exports.fods" >/dev/null
-cp "$work/exports.xlsx" "$here/exports.xlsx"
-ls -l "$here/plain" "$here/id-semicolon" "$here/exports.xlsx"
+for ext in xlsx xls ods; do
+    soffice --headless --norestore --convert-to $ext --outdir "$work" "$work/exports.fods" >/dev/null
+    cp "$work/exports.$ext" "$here/exports.$ext"
+done
+ls -l "$here/plain" "$here/id-semicolon" "$here"/exports.*
