@@ -19,13 +19,12 @@ fn settings(toml: &str) -> Settings {
     Settings::new(&r, tz, Some(1_800_000_000_000)).unwrap()
 }
 
-/// Reads `bytes` as the payments file `name`: the rows (id, amount, time),
-/// the rows set aside, and the detection notes.
-fn payments(
-    name: &str,
-    bytes: &[u8],
-    s: &Settings,
-) -> (Vec<(String, i64, i64)>, Vec<String>, Vec<String>) {
+/// A payment as compared: id, amount, time.
+type Row = (String, i64, i64);
+
+/// Reads `bytes` as the payments file `name`: the rows, the rows set aside,
+/// and the detection notes.
+fn payments(name: &str, bytes: &[u8], s: &Settings) -> (Vec<Row>, Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join(name);
     std::fs::write(&p, bytes).unwrap();
