@@ -506,6 +506,11 @@ fn json_lines(path: &Path, shown: &str, format: &FileFormat) -> Result<Opened, R
         if line.trim().is_empty() {
             continue;
         }
+        if parsed.is_empty() && line.trim_start().starts_with('[') {
+            return Err(ReconError::Input(format!(
+                "{shown}:{n}: a JSON array; sidik reads JSON lines, one object per line (convert with `jq -c '.[]' FILE > FILE.jsonl`)"
+            )));
+        }
         let row = match serde_json::from_str::<serde_json::Value>(&line) {
             Ok(serde_json::Value::Object(m)) => Ok(m),
             Ok(_) => Err("not a JSON object".to_string()),
