@@ -78,9 +78,7 @@ fn mib(bytes: u64) -> String {
 }
 
 fn local(t: DateTime<Utc>, inc: &Incident) -> String {
-    t.with_timezone(&inc.tz)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    local_ms(inc, t.timestamp_millis())
 }
 
 /// Files matching a path or glob, relative to the incident folder.
@@ -599,10 +597,7 @@ fn capitalise(s: &str) -> String {
 
 /// A single-threaded async runtime for one step's database work.
 fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Outcome::Failed(format!("cannot start the async runtime: {e}")))
+    crate::runtime().map_err(|e| Outcome::Failed(e.to_string()))
 }
 
 /// The connection string, session options and name of the step's database
@@ -1197,9 +1192,7 @@ impl Action for PgSnapshot {
 struct LogsIngest;
 
 fn local_ms(inc: &Incident, ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| local(t, inc))
-        .unwrap_or_default()
+    sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Minutes)
 }
 
 impl Action for LogsIngest {

@@ -22,9 +22,8 @@ pub enum ImageFormat {
 
 #[derive(Debug, Args)]
 pub struct ImageArgs {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Image width in pixels.
     #[arg(long, default_value_t = 1600)]
     width: u32,

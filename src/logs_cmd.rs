@@ -1,8 +1,6 @@
 //! `sidik logs …`: ingest an incident's logs, list error templates, follow an
 //! order across services, print the timeline.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sidik_core::Incident;
@@ -23,9 +21,8 @@ pub enum LogsCommand {
 
 #[derive(Debug, Args)]
 pub struct Common {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -127,13 +124,7 @@ pub fn print_table(format: Format, headers: &[String], rows: &[Vec<String>]) -> 
 }
 
 fn local(inc: &Incident, ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&inc.tz)
-                .format("%Y-%m-%d %H:%M:%S%.3f")
-                .to_string()
-        })
-        .unwrap_or_default()
+    sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Millis)
 }
 
 fn read_csv(path: &std::path::Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {

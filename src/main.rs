@@ -88,10 +88,29 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
-struct IncidentArg {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+pub(crate) struct IncidentArg {
+    /// The incident folder (default: $SIDIK_INCIDENT, else the current folder).
+    #[arg(
+        long = "incident",
+        value_name = "DIR",
+        default_value = ".",
+        env = "SIDIK_INCIDENT",
+        global = true
+    )]
+    pub(crate) dir: PathBuf,
+}
+
+impl std::ops::Deref for IncidentArg {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl AsRef<Path> for IncidentArg {
+    fn as_ref(&self) -> &Path {
+        &self.dir
+    }
 }
 
 #[derive(Debug, Args)]
@@ -172,15 +191,23 @@ struct LoadArgs {
     /// Connection string (postgres:// URL or libpq key=value); default: $DATABASE_URL.
     #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pg: String,
-    /// The generated incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Schema to create the tables in.
     #[arg(long, default_value = "sidik_sample")]
     schema: String,
     /// Drop and reload tables that already exist in the schema.
     #[arg(long)]
     replace: bool,
+}
+
+/// The one async runtime builder: a single-threaded runtime for a command's
+/// or a step's database and HTTP work (each is a handful of sequential calls).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
@@ -201,7 +228,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo(a),
         Command::Init(a) => init(a),
-        Command::Check(a) => check(&a.incident),
+        Command::Check(a) => check(&a.dir),
         Command::Sample(SampleCommand::Generate(a)) => generate(a),
         Command::Sample(SampleCommand::Load(a)) => load(a),
         Command::Tracker(c) => tracker::run(c),
@@ -479,15 +506,10 @@ fn check_exports(inc: &Incident, r: &sidik_core::config::ReconSource) -> usize {
 
 /// One record as `sidik check` shows it: time, level, message and the ids and numbers read.
 fn describe_record(r: &sidik_logs::record::Record, inc: &Incident) -> String {
-    let time = r
-        .time
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| {
-            t.with_timezone(&inc.tz)
-                .format("%Y-%m-%d %H:%M:%S%.3f %Z")
-                .to_string()
-        })
-        .unwrap_or_else(|| "(no time)".into());
+    let time = r.time.map_or_else(
+        || "(no time)".into(),
+        |ms| sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::MillisZone),
+    );
     let mut s = format!(
         "{time} {} {:?}",
         r.level.map_or("(no level)", |l| l.as_str()),
@@ -613,12 +635,9 @@ fn human_bytes(b: u64) -> String {
 }
 
 fn load(a: LoadArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = runtime()?;
     let summary = rt.block_on(sidik_sample::load::load(&sidik_sample::load::LoadOptions {
-        dir: a.incident,
+        dir: a.incident.dir,
         url: a.pg.clone(),
         schema: a.schema,
         replace: a.replace,
@@ -682,9 +701,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         a.pg.clone()
             .or_else(|| cluster.as_ref().map(|c| c.url("postgres")));
     if let Some(url) = &url {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = runtime()?;
         let loaded = rt.block_on(sidik_sample::load::load(&sidik_sample::load::LoadOptions {
             dir: a.out.clone(),
             url: url.clone(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sidik_core::fmt::count;
-use sidik_core::time::{format_local, parse_go_duration, parse_time};
+use sidik_core::time::{parse_go_duration, parse_time};
 use sidik_core::Incident;
 use sidik_metrics::runtime::Findings;
 use sidik_metrics::{Frame, Rejected, Tally};
@@ -25,16 +25,14 @@ pub enum MetricsCommand {
 
 #[derive(Debug, Args)]
 pub struct IncidentOnly {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
 }
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Server base URL (default: prometheus_url in [sources.metrics]).
     #[arg(long, value_name = "URL")]
     url: Option<String>,
@@ -57,9 +55,8 @@ pub struct FetchArgs {
 
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Output: a table or the findings as JSON.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -126,11 +123,7 @@ fn finish(
         .iter()
         .map(|p| (p.service.as_str(), p.instance.as_str()))
         .collect();
-    let local = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| format_local(t, inc.tz))
-            .unwrap_or_default()
-    };
+    let local = |ms: i64| sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Zone);
     let mut md = head;
     let _ = writeln!(
         md,
@@ -246,9 +239,7 @@ pub fn import(inc: &Incident) -> Result<Collected> {
 
 /// Fetches from the server.
 pub fn fetch(inc: &Incident, o: &sidik_metrics::client::Overrides) -> Result<Collected> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     let f = rt.block_on(sidik_metrics::client::incident(inc, o))?;
     let url = o
         .url
@@ -289,16 +280,8 @@ pub fn fetch(inc: &Incident, o: &sidik_metrics::client::Overrides) -> Result<Col
 
 /// The runtime findings as markdown, with a one-line summary.
 pub fn runtime_report(inc: &Incident, f: &Findings) -> (String, String) {
-    let local = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| format_local(t, inc.tz))
-            .unwrap_or_default()
-    };
-    let hm = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.with_timezone(&inc.tz).format("%H:%M").to_string())
-            .unwrap_or_default()
-    };
+    let local = |ms: i64| sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Zone);
+    let hm = |ms: i64| sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Clock);
     let mut md =
         String::from("# Go runtime\n\nFrom the metrics frame (evidence/metrics/metrics.csv).\n\n");
     if let Some(s) = f.spike {

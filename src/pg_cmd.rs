@@ -39,9 +39,8 @@ pub struct SampleArgs {
 /// Where to connect.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The incident folder (its [[sources.databases]] say where the URL is).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Database name from incident.toml; default the first.
     #[arg(long)]
     database: Option<String>,
@@ -168,11 +167,7 @@ pub fn database_url(
     ))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
+use crate::runtime;
 
 pub fn run(cmd: PgCommand) -> Result<()> {
     match cmd {

@@ -10,9 +10,8 @@ use sidik_rca::report::{hhmm, hhmmss};
 /// Arguments of `sidik rca`.
 #[derive(Debug, Args)]
 pub struct RcaArgs {
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// More hypotheses (TOML, as crates/rca/hypotheses.toml); same id replaces. Repeatable.
     #[arg(long, value_name = "FILE")]
     hypotheses: Vec<PathBuf>,

@@ -1,6 +1,5 @@
 //! `sidik recon`: reconcile the incident's payments, HO postings and orders.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -13,9 +12,8 @@ use crate::tracker::Format;
 
 #[derive(Debug, Args)]
 pub struct ReconArgs {
-    /// The incident folder ([sources.recon] names the exports, [recon] the maps).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Read the three sources from the incident's database (queries/recon/*.sql) instead of the files.
     #[arg(long)]
     from_db: bool,
@@ -59,9 +57,7 @@ pub fn load_db(
     opts: &sidik_pg::SessionOptions,
     s: &sidik_recon::settings::Settings,
 ) -> Result<Sources> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     let tables = rt.block_on(async {
         let session = sidik_pg::Session::connect(url, opts).await?;
         let mut out = Vec::new();

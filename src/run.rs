@@ -1,7 +1,7 @@
 //! `sidik run` and `sidik playbook …`: load playbooks (the five built-in
 //! phase playbooks, or files), validate them, run them, print each step.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Result};
 use chrono::NaiveDate;
@@ -41,9 +41,8 @@ pub struct RunArgs {
     /// Playbook files or built-in playbook ids; default: the five phase playbooks, in order.
     #[arg(value_name = "PLAYBOOK")]
     playbooks: Vec<String>,
-    /// The incident folder.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
     /// Reuse the latest run: re-run only what failed or whose inputs changed.
     #[arg(long)]
     resume: bool,
@@ -85,9 +84,8 @@ pub enum PlaybookCommand {
         /// Playbook files or built-in ids.
         #[arg(value_name = "PLAYBOOK")]
         playbooks: Vec<String>,
-        /// The incident folder whose tracker the tasks are checked against.
-        #[arg(long, value_name = "DIR", default_value = ".")]
-        incident: PathBuf,
+        #[command(flatten)]
+        incident: crate::IncidentArg,
     },
 }
 

@@ -36,9 +36,8 @@ pub struct Target {
     /// The tracker file; default: the one named in the incident's incident.toml.
     #[arg(long, value_name = "PATH", global = true)]
     tracker: Option<PathBuf>,
-    /// The incident folder whose incident.toml names the tracker.
-    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
-    incident: PathBuf,
+    #[command(flatten)]
+    incident: crate::IncidentArg,
 }
 
 #[derive(Debug, Args)]

@@ -605,13 +605,7 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
 }
 
 fn local(ms: i64, inc: &Incident) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&inc.tz)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
+    sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::Minutes)
 }
 
 fn short_zone(ms: i64, inc: &Incident) -> String {

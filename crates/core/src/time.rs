@@ -184,9 +184,48 @@ pub fn local_to_utc(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
 
 /// Formats `t` in `tz` as `2025-01-12 19:05:01 WIB`.
 pub fn format_local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
+    local(t.timestamp_millis(), tz, Shown::Zone)
+}
+
+/// How much of a local time [`local`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// `19:05`.
+    Clock,
+    /// `19:05:01`.
+    ClockSeconds,
+    /// `2025-01-12 19:05`.
+    Minutes,
+    /// `2025-01-12 19:05:01`.
+    Seconds,
+    /// `2025-01-12 19:05:01.123`.
+    Millis,
+    /// `2025-01-12 19:05:01 WIB`.
+    Zone,
+    /// `2025-01-12 19:05:01.123 WIB`.
+    MillisZone,
+    /// `2025-01-12T19:05:01.123+07:00` (RFC 3339, what evidence files store).
+    Rfc3339,
+}
+
+/// The one formatter of instants (UTC milliseconds) as local times in `tz`;
+/// an instant chrono cannot represent is shown as its number.
+pub fn local(ms: i64, tz: Tz, shown: Shown) -> String {
+    let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return ms.to_string();
+    };
+    let t = t.with_timezone(&tz);
+    let f = match shown {
+        Shown::Clock => "%H:%M",
+        Shown::ClockSeconds => "%H:%M:%S",
+        Shown::Minutes => "%Y-%m-%d %H:%M",
+        Shown::Seconds => "%Y-%m-%d %H:%M:%S",
+        Shown::Millis => "%Y-%m-%d %H:%M:%S%.3f",
+        Shown::Zone => "%Y-%m-%d %H:%M:%S %Z",
+        Shown::MillisZone => "%Y-%m-%d %H:%M:%S%.3f %Z",
+        Shown::Rfc3339 => "%Y-%m-%dT%H:%M:%S%.3f%:z",
+    };
+    t.format(f).to_string()
 }
 
 /// Parses a Go-style duration: `250ms`, `1.5s`, `-2m`, `1h30m`, `90us`, `0`.
@@ -249,6 +288,27 @@ pub fn parse_go_duration(text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_formatter_shows_each_precision() {
+        let tz = DEFAULT_TIMEZONE;
+        let ms = 1_736_683_501_123; // 2025-01-12 12:05:01.123 UTC
+        assert_eq!(local(ms, tz, Shown::Clock), "19:05");
+        assert_eq!(local(ms, tz, Shown::ClockSeconds), "19:05:01");
+        assert_eq!(local(ms, tz, Shown::Minutes), "2025-01-12 19:05");
+        assert_eq!(local(ms, tz, Shown::Seconds), "2025-01-12 19:05:01");
+        assert_eq!(local(ms, tz, Shown::Millis), "2025-01-12 19:05:01.123");
+        assert_eq!(local(ms, tz, Shown::Zone), "2025-01-12 19:05:01 WIB");
+        assert_eq!(
+            local(ms, tz, Shown::MillisZone),
+            "2025-01-12 19:05:01.123 WIB"
+        );
+        assert_eq!(
+            local(ms, tz, Shown::Rfc3339),
+            "2025-01-12T19:05:01.123+07:00"
+        );
+        assert_eq!(local(i64::MAX, tz, Shown::Minutes), i64::MAX.to_string());
+    }
 
     #[test]
     fn local_times_are_read_in_the_incident_timezone() {

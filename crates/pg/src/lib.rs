@@ -40,13 +40,28 @@ pub enum PgError {
         /// Why.
         message: String,
     },
-    /// A statement failed.
+    /// A statement could not be run or answered (sidik's own checks, a
+    /// deadline, a lost connection).
     #[error("{what} failed: {message}")]
     Query {
         /// What was running.
         what: String,
-        /// The server's message, with SQLSTATE.
+        /// Why.
         message: String,
+    },
+    /// The server answered a statement with an error.
+    #[error("{what} failed: {message}")]
+    Server {
+        /// What was running.
+        what: String,
+        /// The server's message with its SQLSTATE and DETAIL, as shown (redacted).
+        message: String,
+        /// The SQLSTATE (`55P03`, `57014`).
+        sqlstate: String,
+        /// The server's DETAIL, redacted.
+        detail: Option<String>,
+        /// The server's HINT, redacted.
+        hint: Option<String>,
     },
     /// A named query file is malformed.
     #[error("{file}: {message}")]
@@ -170,6 +185,35 @@ pub struct Session {
     /// (the statement timeout plus the connect timeout, so the server's own
     /// timeout fires first whenever the server still answers).
     deadline: Duration,
+}
+
+impl PgError {
+    /// The error of a failed statement: [`PgError::Server`] with the
+    /// server's SQLSTATE, DETAIL and HINT when the server answered, else
+    /// [`PgError::Query`] with the error's causes.
+    fn statement(what: &str, e: &tokio_postgres::Error) -> PgError {
+        match e.as_db_error() {
+            Some(d) => PgError::Server {
+                what: what.to_string(),
+                message: db_message(e),
+                sqlstate: d.code().code().to_string(),
+                detail: d.detail().map(|x| redact(x).into_owned()),
+                hint: d.hint().map(|x| redact(x).into_owned()),
+            },
+            None => PgError::Query {
+                what: what.to_string(),
+                message: db_message(e),
+            },
+        }
+    }
+
+    /// The SQLSTATE, when the server answered with an error.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            PgError::Server { sqlstate, .. } => Some(sqlstate),
+            _ => None,
+        }
+    }
 }
 
 fn db_message(e: &tokio_postgres::Error) -> String {
@@ -539,10 +583,7 @@ impl Session {
         client
             .batch_execute(&setup)
             .await
-            .map_err(|e| PgError::Query {
-                what: "session setup".into(),
-                message: db_message(&e),
-            })?;
+            .map_err(|e| PgError::statement("session setup", &e))?;
         let session = Session {
             client,
             task,
@@ -576,10 +617,7 @@ impl Session {
         fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, PgError> {
         match tokio::time::timeout(self.deadline, fut).await {
-            Ok(r) => r.map_err(|e| PgError::Query {
-                what: what.to_string(),
-                message: db_message(&e),
-            }),
+            Ok(r) => r.map_err(|e| PgError::statement(what, &e)),
             Err(_) => Err(PgError::Query {
                 what: what.to_string(),
                 message: format!(
@@ -652,7 +690,12 @@ impl Session {
             )
             .await;
         let table = match result {
-            Err(PgError::Query { what, message }) if message.contains("SQLSTATE 55P03") => {
+            Err(PgError::Server {
+                what,
+                message,
+                sqlstate,
+                ..
+            }) if sqlstate == "55P03" => {
                 let holders = if end.is_ok() {
                     self.lock_holders().await
                 } else {

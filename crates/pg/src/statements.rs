@@ -125,7 +125,9 @@ pub async fn top(s: &Session, n: usize) -> Result<Statements, PgError> {
     );
     let t = match s.query("reading pg_stat_statements", &sql).await {
         Ok(t) => t,
-        Err(PgError::Query { message, .. }) if message.contains("55000") => {
+        Err(PgError::Server {
+            message, sqlstate, ..
+        }) if sqlstate == "55000" => {
             return Ok(Statements::Unavailable(format!(
                 "pg_stat_statements {version} is installed but not loaded ({message}): add it to shared_preload_libraries and restart"
             )))

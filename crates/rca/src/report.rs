@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 use sidik_core::Incident;
@@ -13,26 +12,21 @@ use crate::phases::Phase;
 use crate::score::{Analysis, Outcome, Verdict};
 use crate::RcaError;
 
-fn at(tz: Tz, ms: i64) -> Option<DateTime<Tz>> {
-    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz))
-}
+use sidik_core::time::{local, Shown};
 
 /// `HH:MM` in the incident's timezone.
 pub fn hhmm(tz: Tz, ms: i64) -> String {
-    at(tz, ms).map_or_else(|| ms.to_string(), |t| t.format("%H:%M").to_string())
+    local(ms, tz, Shown::Clock)
 }
 
 /// `HH:MM:SS` in the incident's timezone.
 pub fn hhmmss(tz: Tz, ms: i64) -> String {
-    at(tz, ms).map_or_else(|| ms.to_string(), |t| t.format("%H:%M:%S").to_string())
+    local(ms, tz, Shown::ClockSeconds)
 }
 
 /// RFC 3339 with milliseconds in the incident's timezone.
 pub fn rfc3339(tz: Tz, ms: i64) -> String {
-    at(tz, ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
-    )
+    local(ms, tz, Shown::Rfc3339)
 }
 
 fn verdict_word(v: Verdict) -> &'static str {

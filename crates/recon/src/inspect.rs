@@ -28,9 +28,7 @@ pub struct Inspection {
 }
 
 fn at(t: i64, s: &Settings) -> String {
-    chrono::DateTime::from_timestamp_millis(t)
-        .map(|t| sidik_core::time::format_local(t, s.tz))
-        .unwrap_or_default()
+    sidik_core::time::local(t, s.tz, sidik_core::time::Shown::Zone)
 }
 
 fn kind(k: crate::settings::PayKind) -> &'static str {

@@ -19,11 +19,7 @@ pub use sidik_core::fmt::idr;
 use sidik_core::fmt::{count, csv_field as field};
 
 fn iso(t: i64, s: &Settings) -> String {
-    use chrono::TimeZone;
-    match s.tz.timestamp_millis_opt(t) {
-        chrono::LocalResult::Single(d) => d.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
-        _ => t.to_string(),
-    }
+    sidik_core::time::local(t, s.tz, sidik_core::time::Shown::Rfc3339)
 }
 
 /// The breaks table as CSV.
