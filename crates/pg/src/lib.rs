@@ -152,6 +152,54 @@ impl Table {
         self.rows.first()?.get(i)?.as_deref()
     }
 
+    /// The index of `column`: an error naming the result's columns when it
+    /// has none, so a query and its reader that disagree fail loudly.
+    pub fn column(&self, column: &str) -> Result<usize, PgError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .ok_or_else(|| PgError::Query {
+                what: format!("reading column `{column}`"),
+                message: format!(
+                    "the result has no column `{column}` (its columns: {})",
+                    self.columns.join(", ")
+                ),
+            })
+    }
+
+    /// `column` of the first row read as a `T`: `None` for SQL NULL or no
+    /// row; an error when the column is missing or its value is not a `T`.
+    pub fn first_as<T: std::str::FromStr>(&self, column: &str) -> Result<Option<T>, PgError> {
+        let i = self.column(column)?;
+        match self
+            .rows
+            .first()
+            .and_then(|r| r.get(i))
+            .and_then(|v| v.as_deref())
+        {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| PgError::Query {
+                what: format!("reading column `{column}`"),
+                message: format!(
+                    "`{v}` is not a {}",
+                    std::any::type_name::<T>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or("value")
+                ),
+            }),
+        }
+    }
+
+    /// `column` of the first row read as a `T`, which must be there: an
+    /// error for a missing column, NULL, no row or a value that is not a `T`.
+    pub fn first_required<T: std::str::FromStr>(&self, column: &str) -> Result<T, PgError> {
+        self.first_as(column)?.ok_or_else(|| PgError::Query {
+            what: format!("reading column `{column}`"),
+            message: "no value (NULL or no row) where the server always gives one".into(),
+        })
+    }
+
     /// RFC 4180 CSV with a header line.
     pub fn to_csv(&self) -> String {
         use sidik_core::fmt::csv_field as field;
@@ -598,7 +646,7 @@ impl Session {
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'sidik' AND pid <> pg_backend_pid()",
             )
             .await?;
-        let n: usize = others.first("n").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let n: usize = others.first_required("n")?;
         if n >= MAX_OTHER_SIDIK_SESSIONS {
             return Err(PgError::Connect {
                 target: at.to_string(),
@@ -1343,5 +1391,25 @@ mod tests {
         };
         assert_eq!(t.to_csv(), "a,b\n\"x,y\",\n\"say \"\"hi\"\"\",1\n");
         assert_eq!(t.first("b"), None);
+    }
+
+    #[test]
+    fn typed_getters_fail_loudly_on_a_missing_column_or_a_bad_value() {
+        let t = Table {
+            types: vec![],
+            columns: vec!["maxc".into(), "res".into(), "word".into()],
+            rows: vec![vec![Some("100".into()), None, Some("many".into())]],
+        };
+        assert_eq!(t.first_required::<i64>("maxc").unwrap(), 100);
+        assert_eq!(t.first_as::<i64>("res").unwrap(), None);
+        let e = t.first_required::<i64>("max_conn").unwrap_err().to_string();
+        assert!(
+            e.contains("the result has no column `max_conn` (its columns: maxc, res, word)"),
+            "{e}"
+        );
+        let e = t.first_as::<i64>("word").unwrap_err().to_string();
+        assert!(e.contains("`many` is not a i64"), "{e}");
+        let e = t.first_required::<i64>("res").unwrap_err().to_string();
+        assert!(e.contains("no value"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::{PgError, Session, Table};
+use crate::{PgError, Session};
 
 /// What the server is and what this role may see.
 #[derive(Debug, Clone, Serialize)]
@@ -157,10 +157,6 @@ pub async fn database_stats(s: &Session) -> Result<Vec<DatabaseStats>, PgError> 
         .collect())
 }
 
-fn int(t: &Table, col: &str) -> Option<i64> {
-    t.first(col)?.parse().ok()
-}
-
 /// Reads what the server is and what the role can see.
 pub async fn preflight(s: &Session) -> Result<Preflight, PgError> {
     let t = s
@@ -174,11 +170,12 @@ pub async fn preflight(s: &Session) -> Result<Preflight, PgError> {
              (SELECT (setting LIKE '%pg_stat_statements%')::text FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload",
         )
         .await?;
-    let maxc = int(&t, "maxc").unwrap_or(0);
-    let sup = int(&t, "sup").unwrap_or(0);
-    let res = int(&t, "res");
+    let maxc: i64 = t.first_required("maxc")?;
+    let sup: i64 = t.first_required("sup")?;
+    // `reserved_connections` is PostgreSQL 16's; older servers give NULL.
+    let res: Option<i64> = t.first_as("res")?;
     Ok(Preflight {
-        server_version_num: int(&t, "v").unwrap_or(0) as u32,
+        server_version_num: t.first_required("v")?,
         max_connections: maxc,
         superuser_reserved: sup,
         reserved: res,
@@ -303,10 +300,7 @@ pub async fn snapshot(s: &Session) -> Result<Snapshot, PgError> {
             "SELECT count(*) AS n, extract(epoch FROM now() - min(prepared))::float8 AS oldest FROM pg_prepared_xacts",
         )
         .await?;
-    let prepared = (
-        int(&px, "n").unwrap_or(0),
-        px.first("oldest").and_then(|v| v.parse().ok()),
-    );
+    let prepared = (px.first_required("n")?, px.first_as("oldest")?);
     let mut findings = findings(&preflight, &backends, &tree, saturation, all_clients);
     race_findings(&mut findings, &backends, &databases, &lock_types, prepared);
     let statements = match crate::statements::top(s, 10).await {
