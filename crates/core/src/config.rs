@@ -17,7 +17,7 @@ use crate::folder::IncidentDir;
 use crate::time::{parse_go_duration, parse_time, parse_timezone, Window, DEFAULT_TIMEZONE};
 
 /// File name of the configuration inside an incident folder.
-pub const CONFIG_FILE: &str = "incident.toml";
+pub use crate::folder::CONFIG_FILE;
 
 /// Log formats a log source may name; `auto` detects the format per file.
 pub const LOG_FORMATS: [&str; 12] = [

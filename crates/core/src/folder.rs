@@ -12,8 +12,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::config::CONFIG_FILE;
 use crate::error::{Error, Result};
+
+/// File name of the configuration inside an incident folder.
+pub const CONFIG_FILE: &str = "incident.toml";
 
 /// The folders every incident folder has, in the order they are created.
 pub const SUBFOLDERS: [&str; 4] = ["evidence", "reports", "charts", "runs"];

@@ -31,7 +31,7 @@ use polars_parquet::write::{
 };
 use sidik_core::config::ParquetCompression;
 
-use crate::ingest::Event;
+use crate::record::Event;
 use crate::record::Level;
 
 /// The levels in the order of their dictionary keys (`Level as u8 - 1`).

@@ -233,20 +233,7 @@ pub struct Ingest {
     pub patterns: Vec<(String, PatternRows)>,
 }
 
-/// A normalised event.
-#[derive(Debug, Clone)]
-pub struct Event {
-    /// Index of the service.
-    pub service: u16,
-    /// Index of the file in the summary.
-    pub file: u32,
-    /// 1-based line.
-    pub line: u64,
-    /// The record.
-    pub rec: Box<Record>,
-    /// Class index.
-    pub class: Option<u16>,
-}
+pub use crate::record::Event;
 
 struct FileStream {
     reader: Box<dyn BufRead + Send>,

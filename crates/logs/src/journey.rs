@@ -813,7 +813,7 @@ pub fn lookup(csv: &Path, order_id: &str) -> Result<Option<csv::StringRecord>, L
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::Event;
+    use crate::record::Event;
     use crate::record::{Level, Record};
 
     #[test]

@@ -104,6 +104,21 @@ pub struct Record {
     pub detail: Option<String>,
 }
 
+/// A normalised event: a record with where it came from and its class.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Index of the service.
+    pub service: u16,
+    /// Index of the file in the summary.
+    pub file: u32,
+    /// 1-based line.
+    pub line: u64,
+    /// The record.
+    pub rec: Box<Record>,
+    /// Class index.
+    pub class: Option<u16>,
+}
+
 /// The longest message, error or detail text kept, in bytes. A longer one
 /// (a 50 MB stack dump or payload on one line) is cut here and ends with
 /// [`cap_text`]'s marker; templates are mined from what is kept.

@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod detect;
 pub mod evidence;
 pub mod hypotheses;

@@ -229,7 +229,7 @@ pub fn detect(ev: &Evidence) -> Phases {
                     method: format!(
                         "Poisson CUSUM against the background before the spike (alarm after {} excess lines at {}); the first line of that run",
                         THRESHOLD,
-                        crate::report::hhmm(ev.tz, c.alarm)
+                        crate::clock::hhmm(ev.tz, c.alarm)
                     ),
                 });
                 match &back {

@@ -12,22 +12,7 @@ use crate::phases::Phase;
 use crate::score::{Analysis, Outcome, Verdict};
 use crate::RcaError;
 
-use sidik_core::time::{local, Shown};
-
-/// `HH:MM` in the incident's timezone.
-pub fn hhmm(tz: Tz, ms: i64) -> String {
-    local(ms, tz, Shown::Clock)
-}
-
-/// `HH:MM:SS` in the incident's timezone.
-pub fn hhmmss(tz: Tz, ms: i64) -> String {
-    local(ms, tz, Shown::ClockSeconds)
-}
-
-/// RFC 3339 with milliseconds in the incident's timezone.
-pub fn rfc3339(tz: Tz, ms: i64) -> String {
-    local(ms, tz, Shown::Rfc3339)
-}
+pub use crate::clock::{hhmm, hhmmss, rfc3339};
 
 fn verdict_word(v: Verdict) -> &'static str {
     match v {

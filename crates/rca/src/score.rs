@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
+use crate::clock::{hhmm, hhmmss};
 use crate::detect::median;
 use crate::evidence::{Evidence, Minute};
 use crate::hypotheses::{Check, Hypothesis, HypothesisSet, Kind, Role};
 use crate::phases::{self, Phases};
-use crate::report::hhmm;
 
 const MIN_MS: i64 = 60_000;
 
@@ -457,7 +457,7 @@ fn errors(c: &Check, ev: &Evidence, p: &Phases) -> Result<CheckResult, String> {
             hhmm(ev.tz, o.start),
             hhmm(ev.tz, o.last),
             o.expected,
-            crate::report::hhmmss(ev.tz, o.start),
+            hhmmss(ev.tz, o.start),
             svcs.join(", ")
         ));
         if let Some((at, msg)) = &o.sample {
@@ -517,7 +517,7 @@ fn templates(c: &Check, ev: &Evidence, f: Option<Focus>) -> Result<CheckResult, 
                 t.service,
                 t.template,
                 sidik_core::fmt::count(t.count as i64),
-                crate::report::hhmmss(ev.tz, t.first_seen)
+                hhmmss(ev.tz, t.first_seen)
             )
         })
         .collect::<Vec<_>>()

@@ -73,7 +73,7 @@ pub fn open(path: &Path, shown: &str, format: &FileFormat) -> Result<Opened, Rec
     let kind = kind_of(path);
     Ok(match kind {
         "parquet" => Opened {
-            rows: crate::source::parquet_rows(path, shown)?,
+            rows: parquet_rows(path, shown)?,
             detected: Detected {
                 kind,
                 ..Detected::default()
@@ -567,6 +567,59 @@ fn json_lines(path: &Path, shown: &str, format: &FileFormat) -> Result<Opened, R
             sheet: None,
             notes: vec![format!("encoding {} ({why})", enc.name())],
         },
+    })
+}
+
+/// Reads a CSV file, its dialect and encoding detected.
+pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
+    csv_file(path, shown, &FileFormat::default()).map(|o| o.rows)
+}
+
+/// Reads a Parquet file; every column as text.
+pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
+    use polars::prelude::*;
+    let err = |e: PolarsError| ReconError::Input(format!("{shown}: {e}"));
+    let f = std::fs::File::open(path).map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
+    let df = ParquetReader::new(f).finish().map_err(err)?;
+    let columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let mut cols = Vec::new();
+    for c in df.columns() {
+        let s = match c.dtype() {
+            DataType::Datetime(_, _) => c
+                .cast(&DataType::Datetime(
+                    TimeUnit::Milliseconds,
+                    Some(TimeZone::UTC),
+                ))
+                .map_err(err)?
+                .cast(&DataType::Int64)
+                .map_err(err)?
+                .cast(&DataType::String)
+                .map(|s| s.str().map(|x| x.apply_values(|v| format!("@{v}").into())))
+                .map_err(err)?
+                .map_err(err)?
+                .into_column(),
+            _ => c.cast(&DataType::String).map_err(err)?,
+        };
+        cols.push(s.str().map_err(err)?.clone());
+    }
+    let n = df.height();
+    let rows = (0..n).map(move |i| {
+        Ok((
+            i as u32 + 1,
+            cols.iter().map(|c| c.get(i).map(str::to_string)).collect(),
+        ))
+    });
+    Ok(TextRows {
+        name: shown.into(),
+        columns,
+        rows: Rows::Iter(Box::new(rows)),
+        estimate: n,
+        sample: Vec::new(),
+        limit: None,
     })
 }
 

@@ -389,7 +389,7 @@ impl Settings {
     /// UTC milliseconds of a local wall-clock time (milliseconds since the
     /// local epoch) in the incident timezone; a skipped local time is `None`.
     pub fn local_to_utc(&self, local_ms: i64) -> Option<i64> {
-        local_to_utc_in(self.tz, local_ms)
+        crate::values::local_to_utc_in(self.tz, local_ms)
     }
 
     /// The ledger period of an instant in the incident timezone, as a number
@@ -400,7 +400,7 @@ impl Settings {
         // (offsets change on the hour or half hour, and a half-hour change is never cached
         // because the offsets at both ends differ).
         thread_local! {
-            static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
+            static HOURS: std::cell::RefCell<crate::values::HourCache> = const { std::cell::RefCell::new(crate::values::HourCache::new()) };
         }
         let hour = t.div_euclid(3_600_000);
         let offset_ms = match HOURS.with(|c| c.borrow().get(self.tz, hour)) {
@@ -465,65 +465,6 @@ impl Settings {
     pub fn period(&self, t: i64) -> String {
         let n = self.period_number(t);
         format!("{}-{:02}", n / 100, n % 100)
-    }
-}
-
-/// UTC milliseconds of a local wall-clock time (milliseconds since the local
-/// epoch) in `tz`; a skipped local time is `None`.
-pub fn local_to_utc_in(tz: Tz, local_ms: i64) -> Option<i64> {
-    // The offset is looked up once per local hour, when it is the same at
-    // both ends of the hour (so a daylight-saving change is never cached),
-    // and kept in a small table indexed by the hour: a row's several times
-    // fall in different hours.
-    thread_local! {
-        static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
-    }
-    let hour = local_ms.div_euclid(3_600_000);
-    if let Some(offset) = HOURS.with(|c| c.borrow().get(tz, hour)) {
-        return Some(local_ms - offset);
-    }
-    let convert = |ms: i64| -> Option<i64> {
-        let naive = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
-        sidik_core::time::local_to_utc(naive, tz).map(|t| t.timestamp_millis())
-    };
-    let utc = convert(local_ms)?;
-    let start = hour * 3_600_000;
-    if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
-        if start - a == start + 3_599_999 - b {
-            HOURS.with(|c| c.borrow_mut().set(tz, hour, start - a));
-        }
-    }
-    Some(utc)
-}
-
-/// Offsets by hour, direct-mapped: 256 hours (ten days) of a zone.
-struct HourCache {
-    slots: [(i64, i64); 256],
-    tz: Option<Tz>,
-}
-
-impl HourCache {
-    const fn new() -> HourCache {
-        HourCache {
-            slots: [(i64::MIN, 0); 256],
-            tz: None,
-        }
-    }
-
-    fn get(&self, tz: Tz, hour: i64) -> Option<i64> {
-        if self.tz != Some(tz) {
-            return None;
-        }
-        let (h, o) = self.slots[(hour & 255) as usize];
-        (h == hour).then_some(o)
-    }
-
-    fn set(&mut self, tz: Tz, hour: i64, offset: i64) {
-        if self.tz != Some(tz) {
-            self.slots = [(i64::MIN, 0); 256];
-            self.tz = Some(tz);
-        }
-        self.slots[(hour & 255) as usize] = (hour, offset);
     }
 }
 

@@ -7,7 +7,6 @@
 //! source that cannot be read at all (missing, a required column missing)
 //! stops the run with the file and what was expected.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::settings::{OrderStatus, PayKind, PayStatus, Settings};
@@ -420,59 +419,6 @@ pub struct Sources {
     pub rejected: Vec<Rejected>,
 }
 
-/// Reads a CSV file, its dialect and encoding detected ([`crate::read`]).
-pub fn csv_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
-    crate::read::csv_file(path, shown, &crate::settings::FileFormat::default()).map(|o| o.rows)
-}
-
-/// Reads a Parquet file; every column as text.
-pub fn parquet_rows(path: &Path, shown: &str) -> Result<TextRows<'static>, ReconError> {
-    use polars::prelude::*;
-    let err = |e: PolarsError| ReconError::Input(format!("{shown}: {e}"));
-    let f = std::fs::File::open(path).map_err(|e| ReconError::Input(format!("{shown}: {e}")))?;
-    let df = ParquetReader::new(f).finish().map_err(err)?;
-    let columns: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    let mut cols = Vec::new();
-    for c in df.columns() {
-        let s = match c.dtype() {
-            DataType::Datetime(_, _) => c
-                .cast(&DataType::Datetime(
-                    TimeUnit::Milliseconds,
-                    Some(TimeZone::UTC),
-                ))
-                .map_err(err)?
-                .cast(&DataType::Int64)
-                .map_err(err)?
-                .cast(&DataType::String)
-                .map(|s| s.str().map(|x| x.apply_values(|v| format!("@{v}").into())))
-                .map_err(err)?
-                .map_err(err)?
-                .into_column(),
-            _ => c.cast(&DataType::String).map_err(err)?,
-        };
-        cols.push(s.str().map_err(err)?.clone());
-    }
-    let n = df.height();
-    let rows = (0..n).map(move |i| {
-        Ok((
-            i as u32 + 1,
-            cols.iter().map(|c| c.get(i).map(str::to_string)).collect(),
-        ))
-    });
-    Ok(TextRows {
-        name: shown.into(),
-        columns,
-        rows: Rows::Iter(Box::new(rows)),
-        estimate: n,
-        sample: Vec::new(),
-        limit: None,
-    })
-}
-
 struct Cols {
     idx: Vec<Option<usize>>,
 }
@@ -515,94 +461,6 @@ fn need<'r>(
     col: &str,
 ) -> Result<&'r str, ReconError> {
     get(row, c, k).ok_or_else(|| ReconError::Input(format!("{loc}: `{col}` is empty")))
-}
-
-fn digits(b: &[u8]) -> Option<i64> {
-    let mut n = 0i64;
-    for c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + i64::from(c - b'0');
-    }
-    Some(n)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` with an optional `Z`, `±HH`, `±HH:MM` or
-/// `±HHMM` (RFC 3339, and PostgreSQL's text form of a timestamptz such as
-/// `2025-01-12 19:05:01.123+07`), without allocating; local times through the
-/// incident timezone.
-/// Anything else is left to the general parser.
-pub(crate) fn fast_time(v: &str, tz: chrono_tz::Tz) -> Option<i64> {
-    let b = v.trim().as_bytes();
-    if b.len() < 16
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b' ' | b'T')
-        || b[13] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 {
-        return None;
-    }
-    let mut i = 16;
-    let mut sec = 0;
-    let mut ms = 0;
-    if b.get(i) == Some(&b':') {
-        sec = digits(b.get(i + 1..i + 3)?)?;
-        if sec > 60 {
-            return None;
-        }
-        i += 3;
-        if b.get(i) == Some(&b'.') {
-            let start = i + 1;
-            let mut j = start;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j == start {
-                return None;
-            }
-            let frac = &b[start..j.min(start + 3)];
-            ms = digits(frac)? * [100, 10, 1][frac.len() - 1];
-            i = j;
-        }
-    }
-    let local = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
-    let rest = &b[i..];
-    let offset_min = match rest {
-        [] => return crate::settings::local_to_utc_in(tz, local),
-        [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), hh @ ..] => {
-            let (oh, om) = match hh {
-                [a, b2] => (digits(&[*a, *b2])?, 0),
-                [a, b2, b':', c, d2] | [a, b2, c, d2] => (digits(&[*a, *b2])?, digits(&[*c, *d2])?),
-                _ => return None,
-            };
-            let m = oh * 60 + om;
-            if *sign == b'-' {
-                -m
-            } else {
-                m
-            }
-        }
-        _ => return None,
-    };
-    Some(local - offset_min * 60_000)
 }
 
 fn word<T: Copy>(

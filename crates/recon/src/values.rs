@@ -15,8 +15,8 @@
 
 use chrono_tz::Tz;
 
-use crate::source::Loc;
 use crate::ReconError;
+use std::fmt::Display;
 
 /// How a file writes numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +337,7 @@ impl Values {
     /// An amount in whole rupiah: digits with the file's separators, an
     /// optional `Rp`/`IDR`, a minus or parentheses for a negative, and a
     /// fraction of zeros.
-    pub fn amount(&self, v: &str, loc: &Loc, col: &str) -> Result<i64, ReconError> {
+    pub fn amount(&self, v: &str, loc: &dyn Display, col: &str) -> Result<i64, ReconError> {
         // Plain digits (the usual case) need no cleaning.
         if let Ok(n) = v.parse::<i64>() {
             return Ok(n);
@@ -371,20 +371,20 @@ impl Values {
     /// form, a local time in the file's zone, a date with `/`, `.` or `-` in
     /// the file's day-month order, an Excel serial day number (`45669.795`),
     /// or `@MILLIS` (from Parquet).
-    pub fn time(&self, v: &str, loc: &Loc, col: &str) -> Result<i64, ReconError> {
+    pub fn time(&self, v: &str, loc: &dyn Display, col: &str) -> Result<i64, ReconError> {
         if let Some(ms) = v.strip_prefix('@') {
             if let Ok(n) = ms.parse() {
                 return Ok(n);
             }
         }
-        if let Some(t) = crate::source::fast_time(v, self.tz) {
+        if let Some(t) = fast_time(v, self.tz) {
             return Ok(t);
         }
         if let Some((a, b, c, rest)) = date_parts(v) {
             return self.day_month_year(v, (a, b, c), rest, loc, col);
         }
         if let Some(t) = excel_serial(v) {
-            return crate::settings::local_to_utc_in(self.tz, t).ok_or_else(|| {
+            return local_to_utc_in(self.tz, t).ok_or_else(|| {
                 ReconError::Input(format!(
                     "{loc}: {col} \"{v}\" falls in a skipped local hour"
                 ))
@@ -400,7 +400,7 @@ impl Values {
         v: &str,
         (a, b, c): (u32, u32, u32),
         rest: &str,
-        loc: &Loc,
+        loc: &dyn Display,
         col: &str,
     ) -> Result<i64, ReconError> {
         let err = |why: String| ReconError::Input(format!("{loc}: {col} \"{v}\" {why}"));
@@ -435,8 +435,7 @@ impl Values {
             err("has a time of day sidik cannot read (expected HH:MM[:SS[.fff]], with AM/PM or not)".into())
         })?;
         let local = date.and_time(time).and_utc().timestamp_millis();
-        crate::settings::local_to_utc_in(self.tz, local)
-            .ok_or_else(|| err("falls in a skipped local hour".into()))
+        local_to_utc_in(self.tz, local).ok_or_else(|| err("falls in a skipped local hour".into()))
     }
 }
 
@@ -547,9 +546,157 @@ fn excel_serial(v: &str) -> Option<i64> {
     Some(((days - 25_569.0) * 86_400_000.0).round() as i64)
 }
 
+fn digits(b: &[u8]) -> Option<i64> {
+    let mut n = 0i64;
+    for c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
+    }
+    Some(n)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]` with an optional `Z`, `±HH`, `±HH:MM` or
+/// `±HHMM` (RFC 3339, and PostgreSQL's text form of a timestamptz such as
+/// `2025-01-12 19:05:01.123+07`), without allocating; local times through the
+/// incident timezone.
+/// Anything else is left to the general parser.
+pub(crate) fn fast_time(v: &str, tz: Tz) -> Option<i64> {
+    let b = v.trim().as_bytes();
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 {
+        return None;
+    }
+    let mut i = 16;
+    let mut sec = 0;
+    let mut ms = 0;
+    if b.get(i) == Some(&b':') {
+        sec = digits(b.get(i + 1..i + 3)?)?;
+        if sec > 60 {
+            return None;
+        }
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == start {
+                return None;
+            }
+            let frac = &b[start..j.min(start + 3)];
+            ms = digits(frac)? * [100, 10, 1][frac.len() - 1];
+            i = j;
+        }
+    }
+    let local = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + ms;
+    let rest = &b[i..];
+    let offset_min = match rest {
+        [] => return local_to_utc_in(tz, local),
+        [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), hh @ ..] => {
+            let (oh, om) = match hh {
+                [a, b2] => (digits(&[*a, *b2])?, 0),
+                [a, b2, b':', c, d2] | [a, b2, c, d2] => (digits(&[*a, *b2])?, digits(&[*c, *d2])?),
+                _ => return None,
+            };
+            let m = oh * 60 + om;
+            if *sign == b'-' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    Some(local - offset_min * 60_000)
+}
+
+/// UTC milliseconds of a local wall-clock time (milliseconds since the local
+/// epoch) in `tz`; a skipped local time is `None`.
+pub fn local_to_utc_in(tz: Tz, local_ms: i64) -> Option<i64> {
+    // The offset is looked up once per local hour, when it is the same at
+    // both ends of the hour (so a daylight-saving change is never cached),
+    // and kept in a small table indexed by the hour: a row's several times
+    // fall in different hours.
+    thread_local! {
+        static HOURS: std::cell::RefCell<HourCache> = const { std::cell::RefCell::new(HourCache::new()) };
+    }
+    let hour = local_ms.div_euclid(3_600_000);
+    if let Some(offset) = HOURS.with(|c| c.borrow().get(tz, hour)) {
+        return Some(local_ms - offset);
+    }
+    let convert = |ms: i64| -> Option<i64> {
+        let naive = chrono::DateTime::from_timestamp_millis(ms)?.naive_utc();
+        sidik_core::time::local_to_utc(naive, tz).map(|t| t.timestamp_millis())
+    };
+    let utc = convert(local_ms)?;
+    let start = hour * 3_600_000;
+    if let (Some(a), Some(b)) = (convert(start), convert(start + 3_599_999)) {
+        if start - a == start + 3_599_999 - b {
+            HOURS.with(|c| c.borrow_mut().set(tz, hour, start - a));
+        }
+    }
+    Some(utc)
+}
+
+/// Offsets by hour, direct-mapped: 256 hours (ten days) of a zone.
+pub(crate) struct HourCache {
+    slots: [(i64, i64); 256],
+    tz: Option<Tz>,
+}
+
+impl HourCache {
+    pub(crate) const fn new() -> HourCache {
+        HourCache {
+            slots: [(i64::MIN, 0); 256],
+            tz: None,
+        }
+    }
+
+    pub(crate) fn get(&self, tz: Tz, hour: i64) -> Option<i64> {
+        if self.tz != Some(tz) {
+            return None;
+        }
+        let (h, o) = self.slots[(hour & 255) as usize];
+        (h == hour).then_some(o)
+    }
+
+    pub(crate) fn set(&mut self, tz: Tz, hour: i64, offset: i64) {
+        if self.tz != Some(tz) {
+            self.slots = [(i64::MIN, 0); 256];
+            self.tz = Some(tz);
+        }
+        self.slots[(hour & 255) as usize] = (hour, offset);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Loc;
 
     fn loc() -> Loc {
         Loc {

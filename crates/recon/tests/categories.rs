@@ -39,9 +39,17 @@ fn read(s: &Settings, orders: &str, payments: &str, postings: &str) -> Result<So
     );
     let e = |e: sidik_recon::ReconError| e.to_string();
     Ok(Sources::new(
-        source::orders(source::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
-        source::payments(source::csv_rows(&p, "payments.csv").map_err(e)?, s).map_err(e)?,
-        source::postings(source::csv_rows(&h, "postings.csv").map_err(e)?, s).map_err(e)?,
+        source::orders(sidik_recon::read::csv_rows(&o, "orders.csv").map_err(e)?, s).map_err(e)?,
+        source::payments(
+            sidik_recon::read::csv_rows(&p, "payments.csv").map_err(e)?,
+            s,
+        )
+        .map_err(e)?,
+        source::postings(
+            sidik_recon::read::csv_rows(&h, "postings.csv").map_err(e)?,
+            s,
+        )
+        .map_err(e)?,
     ))
 }
 
