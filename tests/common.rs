@@ -14,6 +14,17 @@ pub fn sidik(args: &[&str]) -> Output {
         .expect("run sidik")
 }
 
+/// Runs `sidik ARGS --incident DIR`, without the environment's database URLs.
+pub fn sidik_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sidik"))
+        .args(args)
+        .args(["--incident", dir.to_str().expect("utf-8 path")])
+        .env_remove("SIDIK_SAMPLE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run sidik")
+}
+
 /// Runs `sidik ARGS`, fails the test unless it succeeds, returns stdout.
 pub fn sidik_ok(args: &[&str]) -> String {
     let out = sidik(args);

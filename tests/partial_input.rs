@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{json, sidik_ok};
+use common::{json, sidik_in, sidik_ok};
 
 fn generate(dir: &Path) {
     sidik_ok(&[
@@ -25,16 +25,6 @@ fn generate(dir: &Path) {
         "--seed",
         "4",
     ]);
-}
-
-fn sidik_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sidik"))
-        .args(args)
-        .args(["--incident", dir.to_str().unwrap()])
-        .env_remove("SIDIK_SAMPLE_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
 }
 
 fn text(o: &Output) -> String {

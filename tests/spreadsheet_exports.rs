@@ -10,21 +10,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::sidik_ok;
+use common::{sidik_in, sidik_ok};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/spreadsheet")
-}
-
-fn sidik_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sidik"))
-        .args(args)
-        .args(["--incident", dir.to_str().unwrap()])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
 }
 
 /// The incident the fixtures were made from, with `data/` replaced by the
@@ -200,39 +190,30 @@ fn check_catches_a_wrong_column_a_wrong_delimiter_and_an_unreadable_amount() {
             String::from_utf8_lossy(&o.stderr)
         )
     };
-    // A column that is not in the file.
-    let d = incident(
-        tmp.path(),
-        "column",
-        &files,
-        &format!("{base}\n[recon.columns.payments]\namount = \"nominal\"\n"),
-    );
-    let out = fails(&d);
-    assert!(
-        out.contains("data/payments.csv:1: no column `nominal` (payments.amount)"),
-        "{out}"
-    );
-    // The delimiter said wrong: one column, so no column is found.
-    let d = incident(
-        tmp.path(),
-        "delimiter",
-        &files,
-        &format!("{base}\n[recon.format.payments]\ndelimiter = \",\"\n"),
-    );
-    let out = fails(&d);
-    assert!(
-        out.contains("data/payments.csv:1: no column `payment_id`"),
-        "{out}"
-    );
-    // The delimiter put under the column map, as a user once did.
-    let d = incident(
-        tmp.path(),
-        "misplaced",
-        &files,
-        &format!("{base}\n[recon.columns.payments]\ndelimiter = \";\"\n"),
-    );
-    let out = fails(&d);
-    assert!(out.contains("sidik has no column `delimiter`"), "{out}");
+    for (name, extra, want) in [
+        // A column that is not in the file.
+        (
+            "column",
+            "[recon.columns.payments]\namount = \"nominal\"\n",
+            "data/payments.csv:1: no column `nominal` (payments.amount)",
+        ),
+        // The delimiter said wrong: one column, so no column is found.
+        (
+            "delimiter",
+            "[recon.format.payments]\ndelimiter = \",\"\n",
+            "data/payments.csv:1: no column `payment_id`",
+        ),
+        // The delimiter put under the column map, as a user once did.
+        (
+            "misplaced",
+            "[recon.columns.payments]\ndelimiter = \";\"\n",
+            "sidik has no column `delimiter`",
+        ),
+    ] {
+        let d = incident(tmp.path(), name, &files, &format!("{base}\n{extra}"));
+        let out = fails(&d);
+        assert!(out.contains(want), "{name}: {out}");
+    }
     // An amount the file's format cannot read, on line 5.
     let d = incident(tmp.path(), "amount", &files, base);
     let p = d.join("data/payments.csv");

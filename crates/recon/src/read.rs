@@ -40,8 +40,8 @@ pub struct Detected {
     pub notes: Vec<String>,
 }
 
-/// An export opened: its rows, the first rows again for settling formats,
-/// and what was detected.
+/// An export opened: its rows (with a sample of the first ones for settling
+/// number and date formats) and what was detected.
 pub struct Opened {
     /// The rows.
     pub rows: TextRows<'static>,
