@@ -466,11 +466,13 @@ fn check_exports(inc: &Incident, r: &sidik_core::config::ReconSource) -> usize {
                 let v = &i.values;
                 let number = match v.number {
                     Some(n) => format!("number {} ({})", n.name(), v.number_origin.word()),
-                    None => "number undecided (each value read on its own)".into(),
+                    None => "number format not settled by the first rows (each amount read by its own separators)".into(),
                 };
                 let dates = match v.dates {
                     Some(d) => format!("dates {} ({})", d.name(), v.dates_origin.word()),
-                    None => "dates undecided".into(),
+                    None => {
+                        "day-month order not settled by the first rows (ISO dates need none)".into()
+                    }
                 };
                 out!("  recon     {source:<9} {p}: {}", i.detected.kind);
                 for n in &i.detected.notes {
