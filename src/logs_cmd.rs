@@ -215,7 +215,7 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                 let q: u64 = s.quarantined.values().sum();
                 out!(
                     "{} events, {q} lines set aside (evidence/quarantine/), {:.1} MiB in {secs:.1} s ({:.0} MiB/s)",
-                    crate::actions::count(events as i64),
+                    sidik_core::fmt::count(events as i64),
                     s.bytes as f64 / 1_048_576.0,
                     s.bytes as f64 / 1_048_576.0 / secs.max(1e-9)
                 );

@@ -28,7 +28,7 @@ mod metrics_cmd;
 mod pg_cmd;
 mod rca_cmd;
 mod recon_cmd;
-mod report;
+
 mod run;
 mod tracker;
 
@@ -201,13 +201,9 @@ struct LoadArgs {
     replace: bool,
 }
 
-/// The one async runtime builder: a single-threaded runtime for a command's
-/// or a step's database and HTTP work (each is a handful of sequential calls).
+/// The one async runtime builder (sidik-core's), for the commands.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    Ok(sidik_core::process::runtime()?)
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {

@@ -194,7 +194,7 @@ pub fn run(cmd: PgCommand) -> Result<()> {
                 Format::Json => out!("{}", serde_json::to_string_pretty(&snap)?),
                 _ => out!(
                     "{}",
-                    crate::actions::snapshot_markdown(&snap, &name, &dating).trim_end()
+                    sidik_pg::report::snapshot_markdown(&snap, &name, &dating).trim_end()
                 ),
             }
             Ok(())
@@ -303,7 +303,7 @@ fn sample(a: SampleArgs) -> Result<()> {
 }
 
 fn shipped() -> Result<Vec<sidik_pg::NamedQuery>> {
-    crate::actions::QUERIES
+    sidik_pg::queries::SHIPPED
         .iter()
         .map(|(n, t)| Ok(sidik_pg::NamedQuery::parse(&format!("queries/{n}.sql"), t)?))
         .collect()

@@ -6,7 +6,6 @@ use anyhow::Result;
 use clap::Args;
 use sidik_core::Incident;
 use sidik_recon::engine::{code, Outcome};
-use sidik_recon::source::{self, Rows, Sources, TextRows};
 
 use crate::tracker::Format;
 
@@ -28,58 +27,6 @@ pub struct ReconArgs {
     format: Format,
 }
 
-/// The recon queries shipped in `queries/recon/`.
-pub const RECON_QUERIES: [(&str, &str); 3] = [
-    ("orders", include_str!("../queries/recon/orders.sql")),
-    ("payments", include_str!("../queries/recon/payments.sql")),
-    ("postings", include_str!("../queries/recon/postings.sql")),
-];
-
-fn table_rows(t: sidik_pg::Table, name: &str) -> TextRows<'static> {
-    TextRows {
-        estimate: t.rows.len(),
-        name: name.into(),
-        columns: t.columns,
-        rows: Rows::Iter(Box::new(
-            t.rows
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| Ok((i as u32 + 1, r))),
-        )),
-        sample: Vec::new(),
-        limit: None,
-    }
-}
-
-/// Reads the three sources with the recon queries over one read-only session.
-pub fn load_db(
-    url: &str,
-    opts: &sidik_pg::SessionOptions,
-    s: &sidik_recon::settings::Settings,
-) -> Result<Sources> {
-    let rt = crate::runtime()?;
-    let tables = rt.block_on(async {
-        let session = sidik_pg::Session::connect(url, opts).await?;
-        let mut out = Vec::new();
-        for (name, text) in RECON_QUERIES {
-            let q = sidik_pg::NamedQuery::parse(&format!("queries/recon/{name}.sql"), text)?;
-            out.push(sidik_pg::run_named(&session, &q, &[]).await?.0);
-        }
-        Ok::<_, sidik_pg::PgError>(out)
-    })?;
-    let mut it = tables.into_iter();
-    let mut next = |name: &str| {
-        table_rows(
-            it.next().expect("three queries"),
-            &format!("query recon_{name}"),
-        )
-    };
-    let orders = source::orders(next("orders"), s)?;
-    let payments = source::payments(next("payments"), s)?;
-    let postings = source::postings(next("postings"), s)?;
-    Ok(Sources::new(orders, payments, postings))
-}
-
 /// Counts and rupiah per category, for people.
 pub fn summary_table(o: &Outcome) -> String {
     let mut out = format!("{:<20} {:>10} {:>22}\n", "category", "rows", "rupiah");
@@ -97,7 +44,7 @@ pub fn summary_table(o: &Outcome) -> String {
         out.push_str(&format!(
             "{:<20} {:>10} {:>22}{note}\n",
             c,
-            crate::actions::count(t.count),
+            sidik_core::fmt::count(t.count),
             rupiah
         ));
     }
@@ -110,7 +57,7 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
     let mut src = if a.from_db {
         let (url, opts, _) =
             crate::pg_cmd::database_url(Some(&inc), a.database.as_deref(), a.pg.as_deref())?;
-        load_db(&url, &opts, &s)?
+        sidik_recon::db::load_db(&url, &opts, &s)?
     } else {
         sidik_recon::output::load_files(&inc, &s)?
     };
@@ -133,7 +80,10 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
         }
     }
     if !o.is_complete() {
-        eprintln!("warning: {}", partial_note(&o, &src, &inc));
+        eprintln!(
+            "warning: {}",
+            sidik_recon::actions::partial_note(&o, &src, &inc)
+        );
         return Ok(ExitCode::from(3));
     }
     Ok(if o.has_breaks() {
@@ -141,22 +91,4 @@ pub fn run(a: ReconArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// What an incomplete reconciliation tells the person: how many rows were
-/// set aside, their rupiah, the first few with file, line and reason.
-pub fn partial_note(o: &Outcome, src: &Sources, inc: &Incident) -> String {
-    let mut note = format!(
-        "incomplete: {} input rows ({}) were set aside and not reconciled; every one with its file, line and reason in {}",
-        crate::actions::count(o.rejected.count),
-        sidik_recon::output::idr(o.rejected.amount),
-        inc.dir.relative(&inc.dir.evidence().join("recon/rejected.csv"))
-    );
-    for r in src.rejected.iter().take(3) {
-        note.push_str(&format!("\n  {}:{}: {}", r.file, r.line, r.reason));
-    }
-    if src.rejected.len() > 3 {
-        note.push_str(&format!("\n  … and {} more", src.rejected.len() - 3));
-    }
-    note
 }

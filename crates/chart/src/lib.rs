@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod axis;
 pub mod downsample;
 pub mod draw;

@@ -53,6 +53,19 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// The text with its first letter in capitals (`payments` → `Payments`).
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Bytes as mebibytes with one decimal (`12.3 MiB`).
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Facts about processes: the running one's peak memory, for benchmarks and
 //! progress reports, and whether another is alive, for cleaning up after one
-//! that was killed.
+//! that was killed, and the async runtime every command and step uses.
 
 /// The process's peak resident memory in MiB (`VmHWM` of `/proc/self/status`);
 /// `None` where the kernel does not report it.
@@ -27,4 +27,13 @@ pub fn alive(pid: u32) -> bool {
             .unwrap_or(true),
         Err(_) => false,
     }
+}
+
+/// The one async runtime builder: a single-threaded runtime for a command's
+/// or a step's database and HTTP work (each is a handful of sequential calls).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start the async runtime: {e}")))
 }

@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod batch;
 pub mod classify;
 pub mod incident;

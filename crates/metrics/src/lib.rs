@@ -7,9 +7,11 @@
 
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod client;
 pub mod import;
 pub mod openmetrics;
+pub mod report;
 pub mod runtime;
 pub mod testprom;
 

@@ -18,6 +18,9 @@
 
 use std::time::Duration;
 
+pub mod actions;
+pub mod queries;
+pub mod report;
 pub mod sample;
 pub mod snapshot;
 pub mod statements;

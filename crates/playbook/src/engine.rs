@@ -43,6 +43,13 @@ impl Context {
             .join(format!("{}.md", self.step))
     }
 
+    /// Writes `reports/STEP.md` and returns its path.
+    pub fn write_report(&self, markdown: &str) -> Result<PathBuf, String> {
+        let path = self.report_path();
+        crate::tools::write_file(&path, markdown)?;
+        Ok(path)
+    }
+
     /// `evidence/STEP.EXT`.
     pub fn evidence_path(&self, ext: &str) -> PathBuf {
         self.incident
@@ -90,9 +97,24 @@ pub enum Outcome {
     Succeeded(Done),
     /// There was nothing it could do here (no database configured, ...): the reason.
     Skipped(String),
-    /// It failed: the reason, for the journal and the person.
-    Failed(String),
 }
+
+impl Outcome {
+    /// Success with a report (linked from the tracker), the evidence files
+    /// written beside it and the one-line result.
+    pub fn reported(report: PathBuf, outputs: Vec<PathBuf>, result: String) -> Outcome {
+        Outcome::Succeeded(Done {
+            outputs,
+            report: Some(report),
+            charts: Vec::new(),
+            result,
+        })
+    }
+}
+
+/// What an action's `run` returns: how it ended, or why it failed (what went
+/// wrong, where, and what to do: the journal and the person read it).
+pub type StepResult = Result<Outcome, String>;
 
 /// A registered action.
 pub trait Action: Send + Sync {
@@ -122,8 +144,8 @@ pub trait Action: Send + Sync {
     fn report_file(&self) -> Option<&'static str> {
         None
     }
-    /// Does the work.
-    fn run(&self, ctx: &Context) -> Outcome;
+    /// Does the work; `Err` is the step's failure.
+    fn run(&self, ctx: &Context) -> StepResult;
 }
 
 /// Actions by name; the binary registers them in one place.
@@ -253,14 +275,14 @@ fn dir_digest(dir: &Path) -> String {
         .collect()
 }
 
-fn run_attempt(action: Arc<dyn Action>, ctx: Context, timeout: Option<Duration>) -> Outcome {
+fn run_attempt(action: Arc<dyn Action>, ctx: Context, timeout: Option<Duration>) -> StepResult {
     let panic_msg = |e: Box<dyn std::any::Any + Send>| {
         let msg = e
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        Outcome::Failed(format!("internal error in step {}: {msg}", ctx.step))
+        Err(format!("internal error in step {}: {msg}", ctx.step))
     };
     match timeout {
         None => std::panic::catch_unwind(AssertUnwindSafe(|| action.run(&ctx)))
@@ -275,7 +297,7 @@ fn run_attempt(action: Arc<dyn Action>, ctx: Context, timeout: Option<Duration>)
             match rx.recv_timeout(limit) {
                 Ok(Ok(o)) => o,
                 Ok(Err(e)) => panic_msg(e),
-                Err(_) => Outcome::Failed(format!("timed out after {}", human(limit))),
+                Err(_) => Err(format!("timed out after {}", human(limit))),
             }
         }
     }
@@ -544,11 +566,11 @@ impl<'a> Runner<'a> {
         let started = Instant::now();
         rec.started_at = Some(Utc::now());
         rec.status = StepStatus::Running;
-        let mut outcome = Outcome::Failed("did not run".into());
+        let mut outcome = Err("did not run".to_string());
         for attempt in 0..=step.retries {
             rec.attempts = attempt + 1;
             outcome = run_attempt(action.clone(), ctx.clone(), step.timeout);
-            if !matches!(outcome, Outcome::Failed(_)) || attempt == step.retries {
+            if outcome.is_ok() || attempt == step.retries {
                 break;
             }
             std::thread::sleep(step.retry_delay);
@@ -556,7 +578,7 @@ impl<'a> Runner<'a> {
         rec.finished_at = Some(Utc::now());
         rec.duration_ms = Some(started.elapsed().as_millis() as u64);
         match outcome {
-            Outcome::Succeeded(done) => {
+            Ok(Outcome::Succeeded(done)) => {
                 rec.status = StepStatus::Succeeded;
                 rec.result = Some(done.result.clone());
                 let dir = &self.incident.dir;
@@ -584,11 +606,11 @@ impl<'a> Runner<'a> {
                 }
                 rec.report = done.report.map(|r| dir.relative(&dir.resolve(r)));
             }
-            Outcome::Skipped(why) => {
+            Ok(Outcome::Skipped(why)) => {
                 rec.status = StepStatus::Skipped;
                 rec.reason = Some(why);
             }
-            Outcome::Failed(why) => {
+            Err(why) => {
                 rec.status = StepStatus::Failed;
                 rec.reason = Some(sidik_core::redact(&why).into_owned());
             }

@@ -7,21 +7,26 @@
 //! failed or whose inputs changed), and ticks the tracker task of every step
 //! that succeeded, with a link to its report and a one-line result.
 //!
-//! It knows only sidik-core and sidik-tracker; the analysis crates reach it
-//! through the actions the binary registers.
+//! It knows only sidik-core and sidik-tracker. Each capability crate
+//! implements [`Action`] for its own steps (with the helpers of [`tools`]);
+//! the binary registers them all in one place.
 
 #![deny(missing_docs)]
 
 pub mod engine;
 pub mod format;
 pub mod journal;
+pub mod tools;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use engine::{Action, Context, Done, Outcome, Registry, RunOptions, RunResult, Runner};
+pub use engine::{
+    Action, Context, Done, Outcome, Registry, RunOptions, RunResult, Runner, StepResult,
+};
 pub use format::{Playbook, Step};
 pub use journal::{Journal, StepRecord, StepStatus};
+pub use tools::OrFail;
 
 /// One problem in a playbook, located by file and line.
 #[derive(Debug, Clone, PartialEq, Eq)]

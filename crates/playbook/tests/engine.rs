@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use sidik_core::Incident;
 use sidik_playbook::{
-    Action, Context, Done, Outcome, Playbook, Registry, RunOptions, Runner, StepStatus,
+    Action, Context, Done, Outcome, Playbook, Registry, RunOptions, Runner, StepResult, StepStatus,
 };
 use sidik_tracker::LinkStyle;
 
@@ -20,17 +20,17 @@ impl Action for Chart {
     fn summary(&self) -> &'static str {
         "writes a chart and a report"
     }
-    fn run(&self, ctx: &Context) -> Outcome {
+    fn run(&self, ctx: &Context) -> StepResult {
         let png = ctx.chart_path("png");
         std::fs::create_dir_all(png.parent().unwrap()).unwrap();
         std::fs::write(&png, b"\x89PNG\r\n\x1a\n").unwrap();
         std::fs::write(ctx.report_path(), "# timeline\n").unwrap();
-        Outcome::Succeeded(Done {
+        Ok(Outcome::Succeeded(Done {
             outputs: vec![],
             report: Some(ctx.report_path()),
             charts: vec![png],
             result: "spike 19:00, errors 19:07".into(),
-        })
+        }))
     }
 }
 
@@ -43,7 +43,7 @@ impl Action for Panics {
     fn summary(&self) -> &'static str {
         "panics"
     }
-    fn run(&self, _: &Context) -> Outcome {
+    fn run(&self, _: &Context) -> StepResult {
         panic!("index out of bounds")
     }
 }

@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod clock;
 pub mod detect;
 pub mod evidence;

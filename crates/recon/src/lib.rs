@@ -11,6 +11,8 @@
 
 #![deny(missing_docs)]
 
+pub mod actions;
+pub mod db;
 pub mod engine;
 pub mod inspect;
 pub mod output;

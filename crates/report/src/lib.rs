@@ -1,7 +1,10 @@
 //! `reports/incident.md`: the postmortem in the Google SRE shape (summary,
 //! impact, timeline, root cause, evidence, action items), written from
 //! whatever the playbooks have collected so far, and saying plainly what is
-//! not collected yet.
+//! not collected yet. The `report.incident` action writes it at the end of
+//! every phase.
+
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +13,33 @@ use sidik_core::manifest::Manifest;
 use sidik_core::Incident;
 use sidik_playbook::{Journal, StepStatus};
 
-use crate::actions::{count, idr};
+use sidik_core::fmt::{count, idr};
+use sidik_playbook::{Action, Context, Outcome, Registry, StepResult};
+
+/// Registers the action of this crate.
+pub fn register(r: &mut Registry) {
+    r.register(IncidentReport);
+}
+
+/// Writes `reports/incident.md`, the postmortem as far as the evidence goes.
+struct IncidentReport;
+
+impl Action for IncidentReport {
+    fn name(&self) -> &'static str {
+        "report.incident"
+    }
+    fn summary(&self) -> &'static str {
+        "Write reports/incident.md: a postmortem (Google SRE shape) from the evidence collected so far"
+    }
+    fn always_run(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &Context) -> StepResult {
+        let path = ctx.incident.dir.reports().join("incident.md");
+        sidik_playbook::tools::write_file(&path, &incident_report(&ctx.incident))?;
+        Ok(Outcome::reported(path, vec![], String::new()))
+    }
+}
 
 /// The tracker's five hypotheses, in its order.
 const HYPOTHESES: [&str; 5] = [
