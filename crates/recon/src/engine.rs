@@ -676,330 +676,458 @@ pub fn is_stuck(o: &Order, first_charge: Option<&Payment>, s: &Settings) -> bool
     }
 }
 
+/// Checks one order's charges and postings, rule family by rule family in
+/// the order docs/recon.md gives: postings that cannot be told apart,
+/// journal lines booked twice, charges taken twice, a scheduled order not yet
+/// due (which ends the checks), status against money, and the ledger (missing
+/// in HO or at UPG, refunds, amounts, timing). An order with no break is
+/// counted as matched.
 fn check_order(id: &str, g: &Group, by_payment: &ByPayment, s: &Settings, out: &mut Outcome) {
-    let settled = |k: PayKind| -> Vec<&Payment> {
-        let mut v: Vec<&Payment> = g
-            .pays
-            .iter()
-            .copied()
-            .filter(|p| p.kind == k && p.status == PayStatus::Settled)
-            .collect();
-        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        v
-    };
-    let charges = settled(PayKind::Charge);
-    let refunds = settled(PayKind::Refund);
-    let voids = settled(PayKind::Void);
-    let charge_sum: i64 = charges.iter().map(|p| p.amount).sum();
-    // A void cancels a settled charge; one without a settled charge (a void
-    // before settlement) moved no money.
-    let voided = voids.iter().map(|p| p.amount).sum::<i64>().min(charge_sum);
-    let given_back: i64 = refunds.iter().map(|p| p.amount).sum::<i64>() + voided;
-    let charged: i64 = charge_sum - given_back;
-    let service_line: &str = g.order.map_or("", |o| o.service_line.as_str());
     let before = out.breaks.len();
-    let mk = |category,
-              reason,
-              payment: Option<&Payment>,
-              posting: Option<&Posting>,
-              posted,
-              amount,
-              at,
-              src: String| Break {
-        category,
-        reason,
-        order_id: id.to_string(),
-        payment_id: payment.map(|p| p.id.to_string()),
-        posting_id: posting.map(|p| p.id.to_string()),
-        service_line: service_line.to_string(),
-        charged,
-        posted,
-        amount,
-        at,
-        age_h: None,
-        source: src,
-    };
-    let first_loc = || {
-        g.order
-            .map(|o| o.loc.to_string())
-            .or_else(|| g.pays.first().map(|p| p.loc.to_string()))
-            .unwrap_or_default()
-    };
+    let mut c = OrderCheck::new(id, g, by_payment, s);
+    c.ambiguous_postings(out);
+    c.duplicate_postings(out);
+    c.duplicate_charges(out);
+    if !c.not_yet_due(out) {
+        c.status_against_money(out);
+        c.ledger(out);
+    }
+    finish(out, before);
+}
 
-    // Postings that cannot be told apart between several charges.
-    let mut posts: Vec<&Posting> = Vec::new();
-    for p in &g.posts {
-        let names_charge = p
-            .payment_id
-            .as_deref()
-            .is_some_and(|pid| by_payment.get(pid).is_some());
-        if !names_charge && charges.len() > 1 {
-            let b = mk(
-                code::AMBIGUOUS,
-                "",
-                None,
-                Some(p),
-                0,
-                p.signed(),
-                Some(p.at),
-                p.loc.to_string(),
+/// A break as one rule found it; [`OrderCheck::report`] adds the order's
+/// id, service line and net charge.
+struct Found<'a> {
+    category: &'static str,
+    reason: &'static str,
+    payment: Option<&'a Payment>,
+    posting: Option<&'a Posting>,
+    posted: i64,
+    amount: i64,
+    at: Option<i64>,
+    source: String,
+}
+
+/// One order's money, worked out once and read by every rule family.
+struct OrderCheck<'a> {
+    id: &'a str,
+    g: &'a Group<'a>,
+    by_payment: &'a ByPayment<'a>,
+    s: &'a Settings,
+    /// Settled charges and refunds, by time.
+    charges: Vec<&'a Payment>,
+    refunds: Vec<&'a Payment>,
+    /// Refunds plus voids of a settled charge.
+    given_back: i64,
+    /// Net charged: settled charges less what was given back.
+    charged: i64,
+    /// The postings that belong to one charge (the others are ambiguous).
+    posts: Vec<&'a Posting>,
+    /// The same, by time.
+    sorted_posts: Vec<&'a Posting>,
+    /// Net posted by those postings.
+    posted: i64,
+    /// What journal lines booked twice add.
+    dup_posted: i64,
+    /// What extra charges not given back add.
+    dup_charged: i64,
+}
+
+impl<'a> OrderCheck<'a> {
+    fn new(id: &'a str, g: &'a Group<'a>, by_payment: &'a ByPayment<'a>, s: &'a Settings) -> Self {
+        let settled = |k: PayKind| -> Vec<&'a Payment> {
+            let mut v: Vec<&Payment> = g
+                .pays
+                .iter()
+                .copied()
+                .filter(|p| p.kind == k && p.status == PayStatus::Settled)
+                .collect();
+            v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            v
+        };
+        let charges = settled(PayKind::Charge);
+        let refunds = settled(PayKind::Refund);
+        let voids = settled(PayKind::Void);
+        let charge_sum: i64 = charges.iter().map(|p| p.amount).sum();
+        // A void cancels a settled charge; one without a settled charge (a void
+        // before settlement) moved no money.
+        let voided = voids.iter().map(|p| p.amount).sum::<i64>().min(charge_sum);
+        let given_back: i64 = refunds.iter().map(|p| p.amount).sum::<i64>() + voided;
+        OrderCheck {
+            id,
+            g,
+            by_payment,
+            s,
+            charges,
+            refunds,
+            given_back,
+            charged: charge_sum - given_back,
+            posts: Vec::new(),
+            sorted_posts: Vec::new(),
+            posted: 0,
+            dup_posted: 0,
+            dup_charged: 0,
+        }
+    }
+
+    /// Records a break of this order.
+    fn report(&self, out: &mut Outcome, f: Found) {
+        let b = Break {
+            category: f.category,
+            reason: f.reason,
+            order_id: self.id.to_string(),
+            payment_id: f.payment.map(|p| p.id.to_string()),
+            posting_id: f.posting.map(|p| p.id.to_string()),
+            service_line: self.service_line().to_string(),
+            charged: self.charged,
+            posted: f.posted,
+            amount: f.amount,
+            at: f.at,
+            age_h: None,
+            source: f.source,
+        };
+        push(out, self.s, b);
+    }
+
+    fn service_line(&self) -> &'a str {
+        self.g.order.map_or("", |o| o.service_line.as_str())
+    }
+
+    fn first_charge(&self) -> Option<&'a Payment> {
+        self.charges.first().copied()
+    }
+
+    fn status(&self) -> Option<OrderStatus> {
+        self.g.order.map(|o| o.status)
+    }
+
+    /// AMBIGUOUS: a posting that names no charge of an order with several
+    /// cannot be told apart; the rest are the order's postings.
+    fn ambiguous_postings(&mut self, out: &mut Outcome) {
+        for &p in &self.g.posts {
+            let names_charge = p
+                .payment_id
+                .as_deref()
+                .is_some_and(|pid| self.by_payment.get(pid).is_some());
+            if !names_charge && self.charges.len() > 1 {
+                self.report(
+                    out,
+                    Found {
+                        category: code::AMBIGUOUS,
+                        reason: "",
+                        payment: None,
+                        posting: Some(p),
+                        posted: 0,
+                        amount: p.signed(),
+                        at: Some(p.at),
+                        source: p.loc.to_string(),
+                    },
+                );
+            } else {
+                self.posts.push(p);
+            }
+        }
+        self.posted = self.posts.iter().map(|p| p.signed()).sum();
+        self.sorted_posts = self.posts.clone();
+        self.sorted_posts
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    }
+
+    /// DUPLICATE_POSTING: journal lines booked more than once (same payment,
+    /// journal type, sign and amount).
+    fn duplicate_postings(&mut self, out: &mut Outcome) {
+        let same = |a: &Posting, b: &Posting| {
+            a.payment_id == b.payment_id
+                && a.journal == b.journal
+                && a.negative == b.negative
+                && a.amount == b.amount
+        };
+        // A line is a repeat when an earlier one has the same payment, type and amount
+        // (orders have a handful of lines: no map needed).
+        let sorted = &self.sorted_posts;
+        self.dup_posted = sorted
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| sorted[..*i].iter().any(|q| same(q, p)))
+            .map(|(_, p)| p.signed())
+            .sum();
+        if self.dup_posted != 0 {
+            let first = sorted.first().copied();
+            let pay = first
+                .and_then(|p| p.payment_id.as_deref())
+                .and_then(|pid| self.by_payment.get(pid));
+            self.report(
+                out,
+                Found {
+                    category: code::DUPLICATE_POSTING,
+                    reason: "",
+                    payment: pay,
+                    posting: None,
+                    posted: self.posted,
+                    amount: self.dup_posted,
+                    at: first.map(|p| p.at),
+                    source: first.map(|p| p.loc.to_string()).unwrap_or_default(),
+                },
             );
-            push(out, s, b);
-        } else {
-            posts.push(p);
         }
     }
-    let posted: i64 = posts.iter().map(|p| p.signed()).sum();
 
-    // Journal lines booked more than once: same payment, journal type and amount.
-    let mut dup_posted = 0i64;
-    let mut sorted_posts = posts.clone();
-    sorted_posts.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    let same = |a: &Posting, b: &Posting| {
-        a.payment_id == b.payment_id
-            && a.journal == b.journal
-            && a.negative == b.negative
-            && a.amount == b.amount
-    };
-    // A line is a repeat when an earlier one has the same payment, type and amount
-    // (orders have a handful of lines: no map needed).
-    for (i, p) in sorted_posts.iter().enumerate() {
-        if sorted_posts[..i].iter().any(|q| same(q, p)) {
-            dup_posted += p.signed();
+    /// DUPLICATE_CHARGE: each settled charge after the first that was not
+    /// given back.
+    fn duplicate_charges(&mut self, out: &mut Outcome) {
+        if self.charges.len() < 2 {
+            return;
         }
-    }
-    if dup_posted != 0 {
-        let first = sorted_posts.first().copied();
-        let pay = first
-            .and_then(|p| p.payment_id.as_deref())
-            .and_then(|pid| by_payment.get(pid));
-        let b = mk(
-            code::DUPLICATE_POSTING,
-            "",
-            pay,
-            None,
-            posted,
-            dup_posted,
-            first.map(|p| p.at),
-            first.map(|p| p.loc.to_string()).unwrap_or_default(),
-        );
-        push(out, s, b);
-    }
-
-    // Extra settled charges not given back.
-    let mut dup_charged = 0i64;
-    if charges.len() > 1 {
-        let mut back = given_back;
-        for extra in &charges[1..] {
+        let mut back = self.given_back;
+        for &extra in &self.charges[1..] {
             if back >= extra.amount {
                 back -= extra.amount;
                 continue;
             }
-            dup_charged += extra.amount;
-            let b = mk(
-                code::DUPLICATE_CHARGE,
-                "",
-                Some(extra),
-                None,
-                posted,
-                extra.amount,
-                Some(extra.at),
-                extra.loc.to_string(),
+            self.dup_charged += extra.amount;
+            self.report(
+                out,
+                Found {
+                    category: code::DUPLICATE_CHARGE,
+                    reason: "",
+                    payment: Some(extra),
+                    posting: None,
+                    posted: self.posted,
+                    amount: extra.amount,
+                    at: Some(extra.at),
+                    source: extra.loc.to_string(),
+                },
             );
-            push(out, s, b);
         }
     }
 
-    let status = g.order.map(|o| o.status);
-    let first_charge = charges.first().copied();
-
-    // A scheduled order charged for a trip after the cut-off: not yet due at
-    // HO. One whose trip ended before the cut-off was due: it goes on to the
-    // ledger checks below.
-    let trip_after_cutoff = g
-        .order
-        .and_then(|o| o.trip_end_at())
-        .is_none_or(|end| end > s.as_of);
-    if status == Some(OrderStatus::Scheduled) && posts.is_empty() && trip_after_cutoff {
-        if let Some(c) = first_charge.filter(|_| charged > 0) {
-            let b = mk(
-                code::NOT_YET_DUE,
-                "",
-                Some(c),
-                None,
-                0,
-                charged,
-                Some(c.at),
-                c.loc.to_string(),
-            );
-            push(out, s, b);
+    /// NOT_YET_DUE: a scheduled order charged for a trip after the cut-off,
+    /// with nothing posted. Returns whether it was (the other checks then do
+    /// not apply). One whose trip ended before the cut-off was due: it goes
+    /// on to the ledger checks.
+    fn not_yet_due(&self, out: &mut Outcome) -> bool {
+        let trip_after_cutoff = self
+            .g
+            .order
+            .and_then(|o| o.trip_end_at())
+            .is_none_or(|end| end > self.s.as_of);
+        if self.status() != Some(OrderStatus::Scheduled)
+            || !self.posts.is_empty()
+            || !trip_after_cutoff
+        {
+            return false;
         }
-        finish(out, before);
-        return;
+        if let Some(c) = self.first_charge().filter(|_| self.charged > 0) {
+            self.report(
+                out,
+                Found {
+                    category: code::NOT_YET_DUE,
+                    reason: "",
+                    payment: Some(c),
+                    posting: None,
+                    posted: 0,
+                    amount: self.charged,
+                    at: Some(c.at),
+                    source: c.loc.to_string(),
+                },
+            );
+        }
+        true
     }
 
-    // Status against money.
-    if let Some(o) = g.order {
-        match o.status {
-            OrderStatus::Active if !charges.is_empty() && is_stuck(o, first_charge, s) => {
+    /// STATUS_MISMATCH: a stuck ACTIVE order (also listed in the stuck
+    /// orders), a cancelled order that kept a charge, a complete order with
+    /// no charge.
+    fn status_against_money(&self, out: &mut Outcome) {
+        let Some(o) = self.g.order else {
+            return;
+        };
+        let (charged, posted, first_charge) = (self.charged, self.posted, self.first_charge());
+        let found = match o.status {
+            OrderStatus::Active
+                if !self.charges.is_empty() && is_stuck(o, first_charge, self.s) =>
+            {
                 out.stuck.push(Stuck {
-                    order_id: id.to_string(),
-                    service_line: service_line.to_string(),
+                    order_id: self.id.to_string(),
+                    service_line: self.service_line().to_string(),
                     trip_end_at: o.trip_end_at(),
-                    hours_past_end: o.trip_end_at().map(|e| (s.as_of - e) as f64 / 3_600_000.0),
+                    hours_past_end: o
+                        .trip_end_at()
+                        .map(|e| (self.s.as_of - e) as f64 / 3_600_000.0),
                     charged,
-                    charges: charges.len(),
+                    charges: self.charges.len(),
                     posted,
-                    postings: posts.len(),
+                    postings: self.posts.len(),
                 });
-                let b = mk(
-                    code::STATUS_MISMATCH,
-                    "stuck",
-                    first_charge,
-                    None,
+                Found {
+                    category: code::STATUS_MISMATCH,
+                    reason: "stuck",
+                    payment: first_charge,
+                    posting: None,
                     posted,
-                    charged,
-                    o.trip_end_at().or(Some(o.created_at)),
-                    o.loc.to_string(),
-                );
-                push(out, s, b);
-            }
-            OrderStatus::Cancelled if charged - dup_charged > 0 && posted <= 0 => {
-                let b = mk(
-                    code::STATUS_MISMATCH,
-                    "cancelled_with_charge",
-                    first_charge,
-                    None,
-                    posted,
-                    charged - dup_charged,
-                    first_charge.map(|c| c.at),
-                    o.loc.to_string(),
-                );
-                push(out, s, b);
-            }
-            OrderStatus::Complete if charges.is_empty() => {
-                let b = mk(
-                    code::STATUS_MISMATCH,
-                    "complete_without_charge",
-                    None,
-                    None,
-                    posted,
-                    o.amount_total().unwrap_or(0),
-                    Some(o.created_at),
-                    o.loc.to_string(),
-                );
-                push(out, s, b);
-            }
-            _ => {}
-        }
-    }
-
-    // The ledger.
-    let kept = charged - dup_charged;
-    let booked = posted - dup_posted;
-    let cancelled = status == Some(OrderStatus::Cancelled);
-    if posts.is_empty() {
-        if let Some(c) = first_charge.filter(|_| kept > 0 && !cancelled) {
-            let b = mk(
-                code::MISSING_IN_HO,
-                "",
-                Some(c),
-                None,
-                0,
-                kept,
-                Some(c.at),
-                c.loc.to_string(),
-            );
-            push(out, s, b);
-        }
-    } else if charges.is_empty() && booked > 0 {
-        let p = posts[0];
-        let b = mk(
-            code::MISSING_AT_UPG,
-            "",
-            None,
-            Some(p),
-            posted,
-            booked,
-            Some(p.at),
-            p.loc.to_string(),
-        );
-        push(out, s, b);
-    } else {
-        let diff = booked - kept;
-        let refunded: i64 = refunds.iter().map(|p| p.amount).sum();
-        let negative_posted = posts.iter().any(|p| p.negative);
-        let tolerance = s
-            .tolerance_idr
-            .max((kept.abs() as f64 * s.tolerance_pct).floor() as i64);
-        if refunded > 0 && !negative_posted && diff == refunded {
-            let r = refunds[0];
-            let b = mk(
-                code::REFUND_NOT_POSTED,
-                "",
-                Some(r),
-                None,
-                posted,
-                refunded,
-                Some(r.at),
-                r.loc.to_string(),
-            );
-            push(out, s, b);
-        } else if diff.abs() > tolerance {
-            let cat = if diff > 0 {
-                code::AMOUNT_OVER
-            } else {
-                code::AMOUNT_UNDER
-            };
-            let b = mk(
-                cat,
-                "",
-                first_charge,
-                None,
-                posted,
-                diff.abs(),
-                first_charge.map(|c| c.at).or(Some(posts[0].at)),
-                first_charge.map_or_else(first_loc, |c| c.loc.to_string()),
-            );
-            push(out, s, b);
-        }
-        // Timing: the charge's ledger period against the postings'.
-        if let Some(c) = first_charge {
-            let charge_period = s.period_number(c.at);
-            let first_post = sorted_posts.iter().find(|p| !p.negative).copied();
-            if let Some(p) = first_post {
-                if p.period != charge_period {
-                    let b = mk(
-                        code::CROSS_PERIOD,
-                        "",
-                        Some(c),
-                        Some(p),
-                        posted,
-                        kept,
-                        Some(c.at),
-                        c.loc.to_string(),
-                    );
-                    push(out, s, b);
-                } else {
-                    let due = g.order.and_then(|o| o.trip_end_at()).unwrap_or(c.at);
-                    if p.at - due > s.posting_lag_ms {
-                        let b = mk(
-                            code::LATE_POSTING,
-                            "",
-                            Some(c),
-                            Some(p),
-                            posted,
-                            kept,
-                            Some(c.at),
-                            p.loc.to_string(),
-                        );
-                        push(out, s, b);
-                    }
+                    amount: charged,
+                    at: o.trip_end_at().or(Some(o.created_at)),
+                    source: o.loc.to_string(),
                 }
             }
-        }
+            OrderStatus::Cancelled if charged - self.dup_charged > 0 && posted <= 0 => Found {
+                category: code::STATUS_MISMATCH,
+                reason: "cancelled_with_charge",
+                payment: first_charge,
+                posting: None,
+                posted,
+                amount: charged - self.dup_charged,
+                at: first_charge.map(|c| c.at),
+                source: o.loc.to_string(),
+            },
+            OrderStatus::Complete if self.charges.is_empty() => Found {
+                category: code::STATUS_MISMATCH,
+                reason: "complete_without_charge",
+                payment: None,
+                posting: None,
+                posted,
+                amount: o.amount_total().unwrap_or(0),
+                at: Some(o.created_at),
+                source: o.loc.to_string(),
+            },
+            _ => return,
+        };
+        self.report(out, found);
     }
-    finish(out, before);
+
+    /// The ledger: MISSING_IN_HO (a kept charge with no posting, unless the
+    /// order is cancelled), MISSING_AT_UPG (postings with no charge), then
+    /// REFUND_NOT_POSTED or AMOUNT_OVER/UNDER beyond the tolerance, then the
+    /// timing of the first posting: CROSS_PERIOD or LATE_POSTING.
+    fn ledger(&self, out: &mut Outcome) {
+        let kept = self.charged - self.dup_charged;
+        let booked = self.posted - self.dup_posted;
+        let cancelled = self.status() == Some(OrderStatus::Cancelled);
+        let first_charge = self.first_charge();
+        let posted = self.posted;
+        if self.posts.is_empty() {
+            if let Some(c) = first_charge.filter(|_| kept > 0 && !cancelled) {
+                self.report(
+                    out,
+                    Found {
+                        category: code::MISSING_IN_HO,
+                        reason: "",
+                        payment: Some(c),
+                        posting: None,
+                        posted: 0,
+                        amount: kept,
+                        at: Some(c.at),
+                        source: c.loc.to_string(),
+                    },
+                );
+            }
+            return;
+        }
+        if self.charges.is_empty() && booked > 0 {
+            let p = self.posts[0];
+            self.report(
+                out,
+                Found {
+                    category: code::MISSING_AT_UPG,
+                    reason: "",
+                    payment: None,
+                    posting: Some(p),
+                    posted,
+                    amount: booked,
+                    at: Some(p.at),
+                    source: p.loc.to_string(),
+                },
+            );
+            return;
+        }
+        self.amounts(out, kept, booked);
+        self.timing(out, kept);
+    }
+
+    /// REFUND_NOT_POSTED when the difference is exactly the refunds and no
+    /// negative line was booked; else AMOUNT_OVER/UNDER beyond the tolerance.
+    fn amounts(&self, out: &mut Outcome, kept: i64, booked: i64) {
+        let diff = booked - kept;
+        let refunded: i64 = self.refunds.iter().map(|p| p.amount).sum();
+        let negative_posted = self.posts.iter().any(|p| p.negative);
+        let tolerance = self
+            .s
+            .tolerance_idr
+            .max((kept.abs() as f64 * self.s.tolerance_pct).floor() as i64);
+        let first_charge = self.first_charge();
+        let found = if refunded > 0 && !negative_posted && diff == refunded {
+            let r = self.refunds[0];
+            Found {
+                category: code::REFUND_NOT_POSTED,
+                reason: "",
+                payment: Some(r),
+                posting: None,
+                posted: self.posted,
+                amount: refunded,
+                at: Some(r.at),
+                source: r.loc.to_string(),
+            }
+        } else if diff.abs() > tolerance {
+            let first_loc = || {
+                self.g
+                    .order
+                    .map(|o| o.loc.to_string())
+                    .or_else(|| self.g.pays.first().map(|p| p.loc.to_string()))
+                    .unwrap_or_default()
+            };
+            Found {
+                category: if diff > 0 {
+                    code::AMOUNT_OVER
+                } else {
+                    code::AMOUNT_UNDER
+                },
+                reason: "",
+                payment: first_charge,
+                posting: None,
+                posted: self.posted,
+                amount: diff.abs(),
+                at: first_charge.map(|c| c.at).or(Some(self.posts[0].at)),
+                source: first_charge.map_or_else(first_loc, |c| c.loc.to_string()),
+            }
+        } else {
+            return;
+        };
+        self.report(out, found);
+    }
+
+    /// CROSS_PERIOD when the first positive posting is in another ledger
+    /// period than the charge; else LATE_POSTING when it came more than the
+    /// allowed lag after the trip's end (or the charge).
+    fn timing(&self, out: &mut Outcome, kept: i64) {
+        let Some(c) = self.first_charge() else {
+            return;
+        };
+        let Some(p) = self.sorted_posts.iter().find(|p| !p.negative).copied() else {
+            return;
+        };
+        let (category, source) = if p.period != self.s.period_number(c.at) {
+            (code::CROSS_PERIOD, c.loc.to_string())
+        } else {
+            let due = self.g.order.and_then(|o| o.trip_end_at()).unwrap_or(c.at);
+            if p.at - due <= self.s.posting_lag_ms {
+                return;
+            }
+            (code::LATE_POSTING, p.loc.to_string())
+        };
+        self.report(
+            out,
+            Found {
+                category,
+                reason: "",
+                payment: Some(c),
+                posting: Some(p),
+                posted: self.posted,
+                amount: kept,
+                at: Some(c.at),
+                source,
+            },
+        );
+    }
 }
 
 fn finish(out: &mut Outcome, before: usize) {
