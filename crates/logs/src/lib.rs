@@ -23,7 +23,6 @@ pub mod prefix;
 pub mod record;
 pub mod timeline;
 pub mod ts;
-pub mod wrapped;
 
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,10 @@ use crate::record::{
 };
 use crate::ts::{self, Millis};
 
+// The formats that wrap another (CloudNativePG, Cloud Logging, zap console)
+// build their inner parser through this module's `parser`.
+mod wrapped;
+
 /// A log format.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -200,7 +204,7 @@ pub fn detect(lines: &[String]) -> Format {
             } else {
                 votes[0] += 1;
             }
-        } else if crate::wrapped::ZAP_CONSOLE.is_match(l) {
+        } else if wrapped::ZAP_CONSOLE.is_match(l) {
             votes[7] += 1;
         } else if PG_CSV.is_match(l) {
             votes[3] += 1;
@@ -318,11 +322,9 @@ pub fn parser(format: &Format, settings: Settings) -> Result<Box<dyn LineParser>
             s: settings,
             pending: None,
         }),
-        Format::Cnpg => Box::new(crate::wrapped::Cnpg::new(settings)),
-        Format::CloudLogging(inner) => {
-            Box::new(crate::wrapped::CloudLogging::new(inner, settings)?)
-        }
-        Format::ZapConsole => Box::new(crate::wrapped::ZapConsole::new(settings)),
+        Format::Cnpg => Box::new(wrapped::Cnpg::new(settings)),
+        Format::CloudLogging(inner) => Box::new(wrapped::CloudLogging::new(inner, settings)?),
+        Format::ZapConsole => Box::new(wrapped::ZapConsole::new(settings)),
         Format::Regex(p) => Box::new(RegexParser::new(p, settings)?),
         Format::Unknown => Box::new(Unknown),
     })
@@ -996,54 +998,6 @@ impl LineParser for LogfmtParser {
 
 // ---------------------------------------------------------------- PostgreSQL stderr
 
-/// Turns a `log_line_prefix` into a regex with named groups.
-pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
-    let mut re = String::from("^");
-    let mut optional_from: Option<usize> = None;
-    let mut chars = prefix.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            re.push_str(&regex::escape(&c.to_string()));
-            continue;
-        }
-        let Some(k) = chars.next() else { break };
-        let part = match k {
-            'm' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z0-9+:\-]+)?)",
-            't' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?)",
-            'n' => r"(?P<epoch>\d+\.\d+)",
-            'p' => r"(?P<pid>\d+)",
-            'u' => r"(?P<user>[^@\s]*)",
-            'd' => r"(?P<db>[^\s,]*)",
-            'a' => r"(?P<app>.*?)",
-            'h' => r"\S*",
-            'r' => r"\S*",
-            'e' => r"(?P<sqlstate>[0-9A-Z]{5})",
-            'c' => r"\S+",
-            'l' => r"\d+",
-            's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?",
-            'v' => r"\S*",
-            'x' => r"\d+",
-            'i' => r"\S*",
-            'b' => r".*?",
-            'Q' => r"-?\d+",
-            'L' => r"\S*",
-            'q' => {
-                optional_from = Some(re.len());
-                ""
-            }
-            '%' => "%",
-            other => return Err(format!("log_line_prefix escape %{other} is not supported")),
-        };
-        re.push_str(part);
-    }
-    if let Some(at) = optional_from {
-        let tail = re.split_off(at);
-        re.push_str(&format!("(?:{tail})?"));
-    }
-    re.push_str(r"(?P<sev>[A-Z0-9]+):  (?P<msg>.*)$");
-    Regex::new(&re).map_err(|e| format!("log_line_prefix does not compile: {e}"))
-}
-
 struct PgStderr {
     re: Regex,
     s: Settings,
@@ -1053,7 +1007,7 @@ struct PgStderr {
 impl PgStderr {
     fn new(prefix: &str, s: Settings) -> Result<Self, String> {
         Ok(PgStderr {
-            re: prefix_regex(prefix)?,
+            re: crate::prefix::prefix_regex(prefix)?,
             s,
             pending: None,
         })
@@ -1820,7 +1774,8 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("password '***'"));
-        let re = prefix_regex("%t [%p]: user=%u,db=%d,app=%a,client=%h %e ").unwrap();
+        let re =
+            crate::prefix::prefix_regex("%t [%p]: user=%u,db=%d,app=%a,client=%h %e ").unwrap();
         assert!(re.is_match("2025-01-12 19:05:01 UTC [12]: user=app,db=orders,app=psql,client=10.0.0.1 53300 FATAL:  sorry, too many clients already"));
     }
 

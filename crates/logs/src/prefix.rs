@@ -1,4 +1,5 @@
-//! Inferring a PostgreSQL `log_line_prefix` from the lines it wrote.
+//! A PostgreSQL `log_line_prefix`: turned into a regex, and inferred from
+//! the lines it wrote.
 //!
 //! PostgreSQL ends its prefix with the severity and two spaces (`LOG:  `),
 //! so the text before that word on a line is one instance of the prefix.
@@ -13,8 +14,6 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-
-use crate::parse::prefix_regex;
 
 /// The severities PostgreSQL writes before its two spaces.
 static SEVERITY: LazyLock<Regex> = LazyLock::new(|| {
@@ -128,6 +127,54 @@ pub fn infer(lines: &[String]) -> Option<(String, usize)> {
         }
     }
     best
+}
+
+/// Turns a `log_line_prefix` into a regex with named groups.
+pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
+    let mut re = String::from("^");
+    let mut optional_from: Option<usize> = None;
+    let mut chars = prefix.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            re.push_str(&regex::escape(&c.to_string()));
+            continue;
+        }
+        let Some(k) = chars.next() else { break };
+        let part = match k {
+            'm' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z0-9+:\-]+)?)",
+            't' => r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?)",
+            'n' => r"(?P<epoch>\d+\.\d+)",
+            'p' => r"(?P<pid>\d+)",
+            'u' => r"(?P<user>[^@\s]*)",
+            'd' => r"(?P<db>[^\s,]*)",
+            'a' => r"(?P<app>.*?)",
+            'h' => r"\S*",
+            'r' => r"\S*",
+            'e' => r"(?P<sqlstate>[0-9A-Z]{5})",
+            'c' => r"\S+",
+            'l' => r"\d+",
+            's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:\-]+)?",
+            'v' => r"\S*",
+            'x' => r"\d+",
+            'i' => r"\S*",
+            'b' => r".*?",
+            'Q' => r"-?\d+",
+            'L' => r"\S*",
+            'q' => {
+                optional_from = Some(re.len());
+                ""
+            }
+            '%' => "%",
+            other => return Err(format!("log_line_prefix escape %{other} is not supported")),
+        };
+        re.push_str(part);
+    }
+    if let Some(at) = optional_from {
+        let tail = re.split_off(at);
+        re.push_str(&format!("(?:{tail})?"));
+    }
+    re.push_str(r"(?P<sev>[A-Z0-9]+):  (?P<msg>.*)$");
+    Regex::new(&re).map_err(|e| format!("log_line_prefix does not compile: {e}"))
 }
 
 #[cfg(test)]

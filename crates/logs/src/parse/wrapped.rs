@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::parse::{self, pg_duration, Bad, Format, LineParser, Parsed, Settings};
+use super::{self as parse, pg_duration, Bad, Format, LineParser, Parsed, Settings};
 use crate::record::{LatencyKey, Level, Record};
 use crate::ts::{self, Millis};
 
