@@ -63,8 +63,48 @@ pub struct TimelineArgs {
     errors: bool,
 }
 
-/// Prints rows in the chosen format.
-pub fn print_table(format: Format, headers: &[String], rows: &[Vec<String>]) -> Result<()> {
+/// What a column holds, for `--format json`: text, a number (a JSON
+/// number; empty is `null`) or a time (RFC 3339 with the incident's offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text as it is.
+    Text,
+    /// A number.
+    Number,
+    /// An RFC 3339 time.
+    Time,
+}
+
+/// One cell as JSON.
+fn json_cell(text: &str, kind: Kind, tz: chrono_tz::Tz) -> serde_json::Value {
+    use serde_json::Value;
+    match kind {
+        Kind::Text => Value::String(text.to_string()),
+        Kind::Number if text.trim().is_empty() => Value::Null,
+        Kind::Number => {
+            let t = text.trim();
+            t.parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| t.parse::<f64>().map(Value::from))
+                .unwrap_or_else(|_| Value::String(text.to_string()))
+        }
+        Kind::Time => match sidik_evidence::time::parse_ms(text) {
+            Some(ms) => Value::String(sidik_evidence::time::rfc3339(ms, tz)),
+            None if text.is_empty() => Value::Null,
+            None => Value::String(text.to_string()),
+        },
+    }
+}
+
+/// Prints rows in the chosen format; `kinds` says what each column holds
+/// (one per header), for JSON.
+pub fn print_table(
+    format: Format,
+    headers: &[String],
+    kinds: &[Kind],
+    rows: &[Vec<String>],
+    tz: chrono_tz::Tz,
+) -> Result<()> {
     match format {
         Format::Json => {
             let v: Vec<serde_json::Map<String, serde_json::Value>> = rows
@@ -73,7 +113,7 @@ pub fn print_table(format: Format, headers: &[String], rows: &[Vec<String>]) -> 
                     headers
                         .iter()
                         .cloned()
-                        .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                        .zip(r.iter().zip(kinds).map(|(c, k)| json_cell(c, *k, tz)))
                         .collect()
                 })
                 .collect();
@@ -208,7 +248,9 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                     ]
                 })
                 .collect();
-            print_table(a.format, &headers, &rows)?;
+            use Kind::{Number, Text};
+            let kinds = [Text, Text, Text, Text, Number, Number, Number];
+            print_table(a.format, &headers, &kinds, &rows, inc.tz)?;
             if matches!(a.format, Format::Table) {
                 let secs = started.elapsed().as_secs_f64();
                 let events: u64 = s.events.values().sum();
@@ -282,7 +324,7 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
         }
         LogsCommand::Patterns(a) => {
             let inc = Incident::load(&a.common.incident)?;
-            let (headers, rows) = read_csv(&inc.dir.evidence().join("logs/patterns.csv"))?;
+            let (headers, rows) = read_csv(&sidik_evidence::Files::of(&inc.dir).patterns())?;
             let idx = |n: &str| headers.iter().position(|h| h == n).unwrap_or(0);
             let (si, ci) = (idx("service"), idx("class"));
             let mut rows: Vec<Vec<String>> = rows
@@ -309,7 +351,15 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                 .iter()
                 .map(|r| cols.iter().map(|&i| r[i].clone()).collect())
                 .collect();
-            print_table(a.common.format, &keep.map(String::from), &rows)
+            use Kind::{Number, Text, Time};
+            let kinds = [Text, Text, Number, Time, Time, Text, Text];
+            print_table(
+                a.common.format,
+                &keep.map(String::from),
+                &kinds,
+                &rows,
+                inc.tz,
+            )
         }
         LogsCommand::Journey(a) => {
             let inc = Incident::load(&a.common.incident)?;
@@ -344,7 +394,12 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                         _ => r.message.clone(),
                     };
                     vec![
-                        local(&inc, r.time),
+                        // JSON gets the instant with its offset; a table, the local time.
+                        if matches!(a.common.format, Format::Json) {
+                            sidik_evidence::time::rfc3339(r.time, inc.tz)
+                        } else {
+                            local(&inc, r.time)
+                        },
                         r.service.clone(),
                         r.level.clone().unwrap_or_default(),
                         msg,
@@ -354,7 +409,8 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                     ]
                 })
                 .collect();
-            print_table(a.common.format, &headers, &table)?;
+            let kinds = [Kind::Text; 7];
+            print_table(a.common.format, &headers, &kinds, &table, inc.tz)?;
             if matches!(a.common.format, Format::Table) {
                 match rows.iter().find(|r| {
                     r.class.is_some()
@@ -379,7 +435,7 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
         }
         LogsCommand::Timeline(a) => {
             let inc = Incident::load(&a.common.incident)?;
-            let (headers, rows) = read_csv(&inc.dir.evidence().join("logs/timeline.csv"))?;
+            let (headers, rows) = read_csv(&sidik_evidence::Files::of(&inc.dir).timeline())?;
             let si = headers.iter().position(|h| h == "service").unwrap_or(1);
             let ei = headers.iter().position(|h| h == "errors").unwrap_or(4);
             let rows: Vec<Vec<String>> = rows
@@ -387,7 +443,15 @@ pub fn run(cmd: LogsCommand) -> Result<()> {
                 .filter(|r| a.service.as_ref().is_none_or(|s| &r[si] == s))
                 .filter(|r| !a.errors || r[ei] != "0")
                 .collect();
-            print_table(a.common.format, &headers, &rows)
+            let kinds: Vec<Kind> = headers
+                .iter()
+                .map(|h| match h.as_str() {
+                    "bucket" => Kind::Time,
+                    "service" => Kind::Text,
+                    _ => Kind::Number,
+                })
+                .collect();
+            print_table(a.common.format, &headers, &kinds, &rows, inc.tz)
         }
     }
 }

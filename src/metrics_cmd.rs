@@ -121,7 +121,7 @@ pub fn run(cmd: MetricsCommand) -> Result<()> {
             let frame = sidik_metrics::Frame::read(&inc.dir.evidence().join("metrics"))?;
             let f = sidik_metrics::runtime::findings(&frame);
             match a.format {
-                Format::Json => out!("{}", serde_json::to_string_pretty(&f)?),
+                Format::Json => out!("{}", serde_json::to_string_pretty(&f.to_file(inc.tz))?),
                 _ => {
                     let (md, summary) = runtime_report(&inc, &f);
                     out!("{}", md.trim_end());

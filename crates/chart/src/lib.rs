@@ -66,6 +66,21 @@ fn line_suffix(line: u64) -> String {
     }
 }
 
+impl From<sidik_evidence::EvidenceError> for ChartError {
+    fn from(e: sidik_evidence::EvidenceError) -> Self {
+        let sidik_evidence::EvidenceError::Input {
+            path,
+            line,
+            message,
+        } = e;
+        ChartError::Input {
+            path,
+            line,
+            message,
+        }
+    }
+}
+
 impl ChartError {
     /// An input error at `path:line`.
     pub fn input(path: &Path, line: u64, message: impl Into<String>) -> Self {

@@ -13,6 +13,11 @@ use crate::axis::Unit;
 use crate::model::{Bar, Mark, Panel, PanelKind, Phase, Recon, Series, Stacks, Timeline};
 use crate::palette;
 use crate::ChartError;
+use sidik_evidence::logs::Timeline as TimelineCsv;
+use sidik_evidence::metrics::RuntimeFile;
+use sidik_evidence::rca::RcaFile;
+use sidik_evidence::recon::ReconFile;
+use sidik_evidence::Files;
 
 /// Phase boundaries given on the command line (they win over everything else).
 #[derive(Debug, Clone, Default)]
@@ -168,42 +173,37 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
     };
 
     // Log timeline: requests, errors by class, latency.
-    let tl = ev.join("logs").join("timeline.csv");
-    match read_csv(&tl)? {
+    let tl = Files::of(&inc.dir).timeline();
+    match TimelineCsv::read(&tl)? {
         None => missing.push(format!(
             "no log timeline ({}): run `sidik logs ingest` (the phase-1 `logs` step)",
             inc.dir.relative(&tl)
         )),
-        Some((header, rows)) => {
+        Some(timeline) => {
             inputs.push(tl.clone());
-            let c = |n: &str| column(&header, n, &tl);
-            let (cb, cs, creq) = (c("bucket")?, c("service")?, c("requests")?);
-            let (c50, c99) = (c("latency_p50_ms")?, c("latency_p99_ms")?);
-            let first_class = c("latency_p99_ms")? + 1;
-            let classes: Vec<String> = header[first_class..].to_vec();
+            let classes = timeline.classes;
             let mut req: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
             let mut p50: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
             let mut p99: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
             let mut times: BTreeMap<String, Vec<i64>> = BTreeMap::new();
             let mut per_class: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); classes.len()];
             let mut all_buckets: Vec<i64> = Vec::new();
-            for (line, r) in &rows {
-                let t = time_at(&r[cb], &tl, *line, inc)?;
+            for r in &timeline.rows {
+                let t = r.bucket;
                 widen(t);
-                let svc = r[cs].to_string();
+                let svc = r.service.clone();
                 times.entry(svc.clone()).or_default().push(t);
                 all_buckets.push(t);
-                if let Some(v) = number_at(&r[creq], &tl, *line, "requests")? {
+                if let Some(v) = r.requests {
                     req.entry(svc.clone()).or_default().push((t, v));
                 }
-                if let Some(v) = number_at(&r[c50], &tl, *line, "latency_p50_ms")? {
+                if let Some(v) = r.latency_p50_ms {
                     p50.entry(svc.clone()).or_default().push((t, v));
                 }
-                if let Some(v) = number_at(&r[c99], &tl, *line, "latency_p99_ms")? {
+                if let Some(v) = r.latency_p99_ms {
                     p99.entry(svc.clone()).or_default().push((t, v));
                 }
-                for (k, name) in classes.iter().enumerate() {
-                    let v = number_at(&r[first_class + k], &tl, *line, name)?.unwrap_or(0.0);
+                for (k, v) in r.classes.iter().enumerate() {
                     *per_class[k].entry(t).or_default() += v;
                 }
             }
@@ -465,26 +465,15 @@ pub fn timeline(inc: &Incident, opts: &TimelineOptions) -> Result<Loaded<Timelin
     }
 
     // Goroutine growth found in the metrics (`sidik metrics runtime`, the `go-runtime` step).
-    let rt = ev.join("metrics").join("runtime.json");
-    if let Ok(text) = std::fs::read_to_string(&rt) {
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ChartError::input(&rt, e.line() as u64, e.to_string()))?;
-        for l in v
-            .get("leaks")
-            .and_then(|l| l.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(svc), Some(at)) = (
-                l.get("service").and_then(|s| s.as_str()),
-                l.get("start").and_then(|s| s.as_i64()),
-            ) {
-                marks.push(Mark {
-                    at,
-                    label: format!("goroutines pile up in {svc}"),
-                    color: service_color(&mut order, svc),
-                });
-            }
+    let rt = Files::of(&inc.dir).runtime();
+    if rt.is_file() {
+        let f: RuntimeFile = sidik_evidence::read_json(&rt)?;
+        for l in &f.leaks {
+            marks.push(Mark {
+                at: l.start.timestamp_millis(),
+                label: format!("goroutines pile up in {}", l.service),
+                color: service_color(&mut order, &l.service),
+            });
         }
         inputs.push(rt);
     }
@@ -623,22 +612,16 @@ pub fn phase_times(
     if !flags.is_empty() {
         return Ok((flags.clone(), Some("command-line flags".into())));
     }
-    let rca = inc.dir.evidence().join("rca.json");
+    let rca = Files::of(&inc.dir).rca();
     if rca.exists() {
-        let text = std::fs::read_to_string(&rca)
-            .map_err(|e| ChartError::input(&rca, 0, format!("cannot read: {e}")))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ChartError::input(&rca, e.line() as u64, e.to_string()))?;
-        let get = |k: &str| -> Option<DateTime<Utc>> {
-            let p = v.get("phases")?.get(k)?;
-            let s = p.as_str().or_else(|| p.get("at")?.as_str())?;
-            parse_time(s, inc.tz).ok()
-        };
+        let f: RcaFile = sidik_evidence::read_json(&rca)?;
+        let get =
+            |p: &Option<sidik_evidence::rca::Phase>| p.as_ref().map(|p| p.at.with_timezone(&Utc));
         let t = PhaseTimes {
-            spike_start: get("spike_start"),
-            error_onset: get("error_onset"),
-            degradation_start: get("degradation_start"),
-            recovery: get("recovery"),
+            spike_start: get(&f.phases.spike_start),
+            error_onset: get(&f.phases.error_onset),
+            degradation_start: get(&f.phases.degradation_start),
+            recovery: get(&f.phases.recovery),
         };
         if !t.is_empty() {
             return Ok((t, Some(inc.dir.relative(&rca))));
@@ -758,24 +741,15 @@ const TIMING: [&str; 2] = ["CROSS_PERIOD", "NOT_YET_DUE"];
 
 /// Builds the reconciliation chart from `evidence/recon/recon.json`.
 pub fn recon(inc: &Incident) -> Result<Loaded<Recon>, ChartError> {
-    let path = inc.dir.evidence().join("recon").join("recon.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ChartError::Missing(format!(
-                "{} does not exist: run `sidik recon` first (the phase-1 `missing-in-ho` step)",
-                inc.dir.relative(&path)
-            ))
-        } else {
-            ChartError::input(&path, 0, format!("cannot read: {e}"))
-        }
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ChartError::input(&path, e.line() as u64, e.to_string()))?;
+    let path = Files::of(&inc.dir).recon();
+    if !path.exists() {
+        return Err(ChartError::Missing(format!(
+            "{} does not exist: run `sidik recon` first (the phase-1 `missing-in-ho` step)",
+            inc.dir.relative(&path)
+        )));
+    }
+    let v: ReconFile = sidik_evidence::read_json(&path)?;
     let bad = |what: &str| ChartError::input(&path, 0, format!("expected {what}"));
-    let by_cat = v
-        .get("by_category")
-        .and_then(|c| c.as_object())
-        .ok_or_else(|| bad("an object \"by_category\""))?;
     let rank = |c: &str| {
         CATEGORIES
             .iter()
@@ -784,20 +758,12 @@ pub fn recon(inc: &Incident) -> Result<Loaded<Recon>, ChartError> {
     };
     let mut cats: Vec<(String, i64, i64)> = Vec::new();
     let mut matched = 0;
-    for (c, x) in by_cat {
-        let amount = x
-            .get("amount")
-            .and_then(|a| a.as_i64())
-            .ok_or_else(|| bad(&format!("by_category.{c}.amount as an integer")))?;
-        let count = x
-            .get("count")
-            .and_then(|a| a.as_i64())
-            .ok_or_else(|| bad(&format!("by_category.{c}.count as an integer")))?;
+    for (c, x) in &v.by_category {
         if c == "MATCHED" {
-            matched = count;
+            matched = x.count as i64;
             continue;
         }
-        cats.push((c.clone(), amount, count));
+        cats.push((c.clone(), x.amount, x.count as i64));
     }
     cats.sort_by_key(|(c, _, _)| (rank(c), c.clone()));
     let color_of = |c: &str| {
@@ -828,28 +794,23 @@ pub fn recon(inc: &Incident) -> Result<Loaded<Recon>, ChartError> {
         .collect();
     // Per hour of charge time, in the incident timezone.
     let mut hours: BTreeMap<i64, BTreeMap<String, (f64, f64)>> = BTreeMap::new();
-    if let Some(h) = v.get("by_hour").and_then(|h| h.as_object()) {
-        for (k, x) in h {
-            let naive = NaiveDateTime::parse_from_str(k, "%Y-%m-%d %H:%M").map_err(|_| {
-                bad(&format!(
-                    "by_hour keys like \"2025-01-12 19:00\", not \"{k}\""
-                ))
-            })?;
-            let Some(t) = sidik_core::time::local_to_utc(naive, inc.tz) else {
-                continue;
-            };
-            let Some(obj) = x.as_object() else { continue };
-            for (c, y) in obj {
-                let a = y.get("amount").and_then(|a| a.as_i64()).unwrap_or(0);
-                let n = y.get("count").and_then(|a| a.as_i64()).unwrap_or(0);
-                let e = hours
-                    .entry(t.timestamp_millis())
-                    .or_default()
-                    .entry(c.clone())
-                    .or_default();
-                e.0 += a.unsigned_abs() as f64;
-                e.1 += n as f64;
-            }
+    for (k, x) in &v.by_hour {
+        let naive = NaiveDateTime::parse_from_str(k, "%Y-%m-%d %H:%M").map_err(|_| {
+            bad(&format!(
+                "by_hour keys like \"2025-01-12 19:00\", not \"{k}\""
+            ))
+        })?;
+        let Some(t) = sidik_core::time::local_to_utc(naive, inc.tz) else {
+            continue;
+        };
+        for (c, y) in x {
+            let e = hours
+                .entry(t.timestamp_millis())
+                .or_default()
+                .entry(c.clone())
+                .or_default();
+            e.0 += y.amount.unsigned_abs() as f64;
+            e.1 += y.count as f64;
         }
     }
     // Every hour between the first and the last: an hour without breaks is a zero bar.

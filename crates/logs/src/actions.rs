@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use sidik_core::fmt::{count, mib};
 use sidik_core::time::parse_time;
 use sidik_core::Incident;
+use sidik_evidence::logs::{JourneyRow, PatternRow, Timeline};
+use sidik_evidence::Files;
 use sidik_playbook::tools::{matching, write_json};
 use sidik_playbook::{Action, Context, OrFail, Outcome, Registry, StepResult};
 
@@ -258,10 +260,10 @@ impl Action for LogsIngest {
     }
 }
 
-fn need_ingest(ctx: &Context) -> Result<PathBuf, String> {
-    let dir = ctx.incident.dir.evidence().join("logs");
-    if dir.join("summary.json").is_file() {
-        Ok(dir)
+fn need_ingest(ctx: &Context) -> Result<Files, String> {
+    let files = Files::of(&ctx.incident.dir);
+    if files.logs_summary().is_file() {
+        Ok(files)
     } else {
         Err("the logs are not ingested yet: run the `logs` step of phase-1-data-collection (sidik run phase-1-data-collection --only logs)".into())
     }
@@ -281,13 +283,13 @@ impl Action for LogsPatterns {
         vec![ctx.incident.dir.evidence().join("logs/patterns.csv")]
     }
     fn run(&self, ctx: &Context) -> StepResult {
-        let dir = need_ingest(ctx)?;
-        let mut rdr = csv::Reader::from_path(dir.join("patterns.csv"))
-            .map_err(|e| format!("cannot read the templates: {e}"))?;
-        let rows: Vec<csv::StringRecord> = rdr
-            .records()
-            .filter_map(|r| r.ok())
-            .filter(|r| !r.get(1).unwrap_or("").is_empty())
+        let files = need_ingest(ctx)?;
+        let rows: Vec<PatternRow> = PatternRow::read(&files.patterns())
+            .or_fail()?
+            .into_iter()
+            .flatten()
+            .map(|(_, r)| r)
+            .filter(|r| !r.class.is_empty())
             .collect();
         let mut md = String::from("# Error patterns\n\nTemplates of classified records (ids, numbers and durations masked), most frequent first.\n\n| service | class | records | first seen | last seen | template | sample |\n|---|---|---:|---|---|---|---|\n");
         let inc = &ctx.incident;
@@ -300,13 +302,13 @@ impl Action for LogsPatterns {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | `{}` | {} |",
-                &r[0],
-                &r[1],
-                count(r[4].parse::<i64>().unwrap_or(0)),
-                when(&r[5]),
-                when(&r[6]),
-                r[3].replace('|', "\\|"),
-                &r[7]
+                r.service,
+                r.class,
+                count(r.count),
+                when(&r.first_seen),
+                when(&r.last_seen),
+                r.template.replace('|', "\\|"),
+                r.sample_at
             );
         }
         if rows.is_empty() {
@@ -315,30 +317,21 @@ impl Action for LogsPatterns {
         let report = ctx.write_report(&md)?;
         // Error lines without a single template would tick "analyze logs" on nothing.
         if rows.is_empty() {
-            let errors: u64 = csv::Reader::from_path(dir.join("timeline.csv"))
-                .ok()
-                .map(|mut r| {
-                    let at = r
-                        .headers()
-                        .ok()
-                        .and_then(|h| h.iter().position(|c| c == "errors"));
-                    r.records()
-                        .filter_map(|x| x.ok())
-                        .filter_map(|x| at.and_then(|i| x.get(i)?.parse::<u64>().ok()))
-                        .sum()
-                })
-                .unwrap_or(0);
-            if errors > 0 {
+            let errors: f64 = Timeline::read(&files.timeline())
+                .or_fail()?
+                .map(|t| t.rows.iter().filter_map(|r| r.errors).sum())
+                .unwrap_or(0.0);
+            if errors > 0.0 {
                 return Err(format!(
                     "{} error lines in the logs but no error template: were they read with the right format? (see {})",
                     count(errors as i64),
-                    inc.dir.relative(&ctx.report_path())
+                    inc.dir.relative(&report)
                 ));
             }
         }
         let mut classes: BTreeMap<String, u64> = BTreeMap::new();
         for r in &rows {
-            *classes.entry(r[1].to_string()).or_default() += r[4].parse::<u64>().unwrap_or(0);
+            *classes.entry(r.class.clone()).or_default() += r.count;
         }
         let mut by: Vec<(String, u64)> = classes.into_iter().collect();
         by.sort_by_key(|b| std::cmp::Reverse(b.1));
@@ -369,21 +362,20 @@ impl Action for LogsJourneys {
         vec![ctx.incident.dir.evidence().join("logs/journeys.csv")]
     }
     fn run(&self, ctx: &Context) -> StepResult {
-        let dir = need_ingest(ctx)?;
-        let mut rdr = csv::Reader::from_path(dir.join("journeys.csv"))
-            .map_err(|e| format!("cannot read the journeys: {e}"))?;
+        let files = need_ingest(ctx)?;
         let (mut orders, mut broken) = (0u64, 0u64);
         let mut by: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
-        for r in rdr.records().filter_map(|r| r.ok()) {
+        JourneyRow::each(&files.journeys(), |_, r| {
             orders += 1;
-            if !r[7].is_empty() {
+            if r.broke() {
                 broken += 1;
-                let e = by
-                    .entry((r[8].to_string(), r[9].to_string()))
-                    .or_insert((0, r[0].to_string()));
-                e.0 += 1;
+                by.entry((r.broken_service, r.broken_class))
+                    .or_insert((0, r.order_id))
+                    .0 += 1;
             }
-        }
+            Ok(())
+        })
+        .map_err(|e| format!("cannot read the journeys: {e}"))?;
         let mut rows: Vec<_> = by.into_iter().collect();
         rows.sort_by_key(|b| std::cmp::Reverse(b.1 .0));
         let mut md = format!("# Order journeys\n\n{} orders seen in the logs; {} have a broken hop (a classified or error record).\n\n| first broken at | class | orders | example (`sidik logs journey ID`) |\n|---|---|---:|---|\n", count(orders as i64), count(broken as i64));

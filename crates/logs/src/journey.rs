@@ -464,7 +464,7 @@ fn push_u32(out: &mut String, mut n: u32) {
 }
 
 /// The header of `journeys.csv`.
-pub const HEADER: &str = "order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n";
+pub const HEADER: &str = sidik_evidence::logs::JOURNEYS_HEADER;
 
 /// Sampled ids per range of [`build`]: with one order in 64 sampled, a
 /// range holds about 16,000 orders (2 MB of rows).
@@ -801,9 +801,20 @@ fn on_every_core<T: Send>(
 pub fn lookup(csv: &Path, order_id: &str) -> Result<Option<csv::StringRecord>, LogsError> {
     let mut r = csv::Reader::from_path(csv)
         .map_err(|e| LogsError::Config(format!("{}: {e}", csv.display())))?;
+    let at = r
+        .headers()
+        .map_err(|e| LogsError::Config(format!("{}: {e}", csv.display())))?
+        .iter()
+        .position(|h| h == "order_id")
+        .ok_or_else(|| {
+            LogsError::Config(format!(
+                "{}: no column `order_id`; re-run `sidik logs ingest`",
+                csv.display()
+            ))
+        })?;
     for rec in r.records() {
         let rec = rec.map_err(|e| LogsError::Config(format!("{}: {e}", csv.display())))?;
-        if rec.get(0) == Some(order_id) {
+        if rec.get(at) == Some(order_id) {
             return Ok(Some(rec));
         }
     }

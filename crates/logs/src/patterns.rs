@@ -292,9 +292,7 @@ pub fn template_classes(
 /// The templates of every service as CSV.
 pub fn to_csv(per_service: &[(String, Vec<Row>)]) -> String {
     let (iso, q) = (crate::iso_ms, crate::csv_field);
-    let mut s = String::from(
-        "service,class,template_id,template,count,first_seen,last_seen,sample_at,sample,errors\n",
-    );
+    let mut s = String::from(sidik_evidence::logs::PATTERNS_HEADER);
     for (svc, rows) in per_service {
         for (id, class, template, p) in rows {
             let _ = writeln!(

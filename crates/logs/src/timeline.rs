@@ -215,12 +215,7 @@ impl Timeline {
 
     /// The timeline as CSV: one row per bucket and service.
     pub fn to_csv(&self) -> String {
-        let mut s = String::from(
-            "bucket,service,lines,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms",
-        );
-        for c in &self.classes {
-            let _ = write!(s, ",{c}");
-        }
+        let mut s = sidik_evidence::logs::timeline_header(&self.classes);
         s.push('\n');
         let f = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_default();
         for ((b, svc), cell) in &self.cells {

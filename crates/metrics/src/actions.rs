@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use sidik_playbook::tools::{matching, write_json};
+use sidik_playbook::tools::matching;
 use sidik_playbook::{Action, Context, OrFail, Outcome, Registry, StepResult};
 
 /// Registers the actions of this crate.
@@ -85,8 +85,8 @@ impl Action for MetricsRuntime {
         let frame = crate::Frame::read(&inc.dir.evidence().join("metrics")).or_fail()?;
         let f = crate::runtime::findings(&frame);
         let (md, summary) = crate::report::runtime_report(inc, &f);
-        let json = inc.dir.evidence().join("metrics/runtime.json");
-        write_json(&json, &f)?;
+        let json = sidik_evidence::Files::of(&inc.dir).runtime();
+        sidik_evidence::write_json(&json, &f.to_file(inc.tz)).or_fail()?;
         Ok(Outcome::reported(
             ctx.write_report(&md)?,
             vec![json],

@@ -375,7 +375,8 @@ impl Frame {
 
         let csv = dir.join("metrics.csv");
         let mut text = String::with_capacity(n * 64);
-        text.push_str("time,metric,service,instance,labels,value\n");
+        text.push_str(&sidik_evidence::metrics::METRICS_COLUMNS.join(","));
+        text.push('\n');
         for p in &self.points {
             let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(p.time)
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())

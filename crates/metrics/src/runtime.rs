@@ -106,6 +106,64 @@ pub struct Findings {
     pub missing: Vec<String>,
 }
 
+impl Findings {
+    /// The findings as `evidence/metrics/runtime.json` says them: times in
+    /// RFC 3339 with `tz`'s offset, a GC median of no values as `null`.
+    pub fn to_file(&self, tz: chrono_tz::Tz) -> sidik_evidence::metrics::RuntimeFile {
+        use sidik_evidence::metrics as ev;
+        let at = |ms: i64| sidik_evidence::time::stamp(ms, tz);
+        let finite = |v: f64| v.is_finite().then_some(v);
+        ev::RuntimeFile {
+            version: sidik_evidence::VERSION,
+            spike: self.spike.map(at),
+            leaks: self
+                .leaks
+                .iter()
+                .map(|l| ev::Leak {
+                    service: l.service.clone(),
+                    start: at(l.start),
+                    end: at(l.end),
+                    at_start: l.at_start,
+                    peak: l.peak,
+                    excess: l.excess,
+                    per_minute: l.per_minute,
+                })
+                .collect(),
+            steady: self.steady.clone(),
+            gc: self
+                .gc
+                .iter()
+                .map(|g| ev::GcChange {
+                    service: g.service.clone(),
+                    before: finite(g.before),
+                    during: finite(g.during),
+                    max: finite(g.max),
+                })
+                .collect(),
+            heap: self
+                .heap
+                .iter()
+                .map(|h| ev::HeapGrowth {
+                    service: h.service.clone(),
+                    before: h.before,
+                    peak: h.peak,
+                    at: at(h.at),
+                })
+                .collect(),
+            fds: self
+                .fds
+                .iter()
+                .map(|f| ev::FdPressure {
+                    service: f.service.clone(),
+                    ratio: f.ratio,
+                    at: at(f.at),
+                })
+                .collect(),
+            missing: self.missing.clone(),
+        }
+    }
+}
+
 fn first_present<'a>(frame: &Frame, names: &[&'a str]) -> Option<&'a str> {
     let present = frame.metrics();
     names

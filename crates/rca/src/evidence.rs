@@ -7,8 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sidik_core::Incident;
+
+use sidik_evidence::logs::{JourneyRow, PatternRow, Timeline};
+use sidik_evidence::metrics::{MetricRow, RuntimeFile};
+use sidik_evidence::recon::ReconFile;
+use sidik_evidence::time::parse_ms;
+use sidik_evidence::Files;
 
 use crate::RcaError;
 
@@ -240,12 +245,6 @@ fn rel(inc: &Incident, p: &Path) -> String {
     inc.dir.relative(p)
 }
 
-fn parse_ms(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc).timestamp_millis())
-}
-
 fn csv_reader(path: &Path) -> Result<csv::Reader<std::fs::File>, RcaError> {
     csv::ReaderBuilder::new()
         .flexible(false)
@@ -278,16 +277,16 @@ impl Evidence {
                 )
             }),
         };
-        let timeline = ev.join("logs/timeline.csv");
-        if timeline.is_file() {
-            out.logs = Some(load_logs(inc, &ev.join("logs"))?);
+        let files = Files::of(&inc.dir);
+        if files.timeline().is_file() {
+            out.logs = Some(load_logs(inc, &files)?);
         } else {
             out.missing.push(
                 "logs: no evidence/logs/timeline.csv (run the logs step: `sidik logs ingest`)"
                     .into(),
             );
         }
-        let metrics = ev.join("metrics/metrics.csv");
+        let metrics = files.metrics();
         if metrics.is_file() {
             out.metrics = Some(load_metrics(inc, &metrics)?);
         } else {
@@ -296,7 +295,7 @@ impl Evidence {
                     .into(),
             );
         }
-        let runtime = ev.join("metrics/runtime.json");
+        let runtime = files.runtime();
         if runtime.is_file() {
             out.runtime = Some(load_runtime(inc, &runtime)?);
         } else {
@@ -305,7 +304,7 @@ impl Evidence {
                     .into(),
             );
         }
-        let recon = ev.join("recon/recon.json");
+        let recon = files.recon();
         if recon.is_file() {
             out.recon = Some(load_recon(inc, &recon)?);
         } else {
@@ -334,57 +333,31 @@ fn num(s: &str) -> f64 {
     }
 }
 
-fn load_logs(inc: &Incident, dir: &Path) -> Result<Logs, RcaError> {
-    let path = dir.join("timeline.csv");
-    let mut rdr = csv_reader(&path)?;
-    let headers = rdr.headers().map_err(|e| csv_err(&path, e))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = |name: &str| {
-        col(name).ok_or_else(|| {
-            RcaError::input(
-                &path,
-                1,
-                format!("no column `{name}`; re-run `sidik logs ingest` to rewrite the timeline"),
-            )
-        })
-    };
-    let (c_bucket, c_service, c_lines, c_requests, c_errors) = (
-        need("bucket")?,
-        need("service")?,
-        need("lines")?,
-        need("requests")?,
-        need("errors")?,
-    );
-    let (c50, c95, c99) = (
-        need("latency_p50_ms")?,
-        need("latency_p95_ms")?,
-        need("latency_p99_ms")?,
-    );
-    let class_cols: Vec<(usize, String)> = headers
+fn read_json(path: &Path) -> Result<serde_json::Value, RcaError> {
+    Ok(sidik_evidence::read_json(path)?)
+}
+
+fn load_logs(inc: &Incident, files: &Files) -> Result<Logs, RcaError> {
+    let path = files.timeline();
+    let timeline = Timeline::read(&path)?.unwrap_or_default();
+    let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    let start = timeline
+        .rows
         .iter()
-        .enumerate()
-        .skip(c99 + 1)
-        .map(|(i, h)| (i, h.to_string()))
-        .collect();
-    let mut rows: Vec<(Minute, String, csv::StringRecord)> = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| csv_err(&path, e))?;
-        let ms = parse_ms(&rec[c_bucket]).ok_or_else(|| {
-            RcaError::input(
-                &path,
-                i as u64 + 2,
-                format!("bucket `{}` is not an RFC 3339 time", &rec[c_bucket]),
-            )
-        })?;
-        rows.push((minute_of(ms), rec[c_service].to_string(), rec));
-    }
-    let start = rows.iter().map(|r| r.0).min().unwrap_or(0);
-    let end = rows.iter().map(|r| r.0).max().map_or(0, |m| m + 1);
+        .map(|r| minute_of(r.bucket))
+        .min()
+        .unwrap_or(0);
+    let end = timeline
+        .rows
+        .iter()
+        .map(|r| minute_of(r.bucket))
+        .max()
+        .map_or(0, |m| m + 1);
     let len = (end - start) as usize;
     let mut services: BTreeMap<String, ServiceSeries> = BTreeMap::new();
-    for (m, svc, rec) in &rows {
+    for r in &timeline.rows {
         let s = services
-            .entry(svc.clone())
+            .entry(r.service.clone())
             .or_insert_with(|| ServiceSeries {
                 lines: vec![0.0; len],
                 requests: vec![0.0; len],
@@ -392,21 +365,22 @@ fn load_logs(inc: &Incident, dir: &Path) -> Result<Logs, RcaError> {
                 p50: vec![f64::NAN; len],
                 p95: vec![f64::NAN; len],
                 p99: vec![f64::NAN; len],
-                classes: class_cols
+                classes: timeline
+                    .classes
                     .iter()
-                    .map(|(_, c)| (c.clone(), vec![0.0; len]))
+                    .map(|c| (c.clone(), vec![0.0; len]))
                     .collect(),
             });
-        let i = (m - start) as usize;
-        s.lines[i] += num(&rec[c_lines]).max(0.0);
-        s.requests[i] += num(&rec[c_requests]).max(0.0);
-        s.errors[i] += num(&rec[c_errors]).max(0.0);
-        s.p50[i] = num(&rec[c50]);
-        s.p95[i] = num(&rec[c95]);
-        s.p99[i] = num(&rec[c99]);
-        for (ci, c) in &class_cols {
+        let i = (minute_of(r.bucket) - start) as usize;
+        s.lines[i] += nan(r.lines).max(0.0);
+        s.requests[i] += nan(r.requests).max(0.0);
+        s.errors[i] += nan(r.errors).max(0.0);
+        s.p50[i] = nan(r.latency_p50_ms);
+        s.p95[i] = nan(r.latency_p95_ms);
+        s.p99[i] = nan(r.latency_p99_ms);
+        for (c, n) in timeline.classes.iter().zip(&r.classes) {
             if let Some(v) = s.classes.get_mut(c) {
-                v[i] += num(&rec[*ci]).max(0.0);
+                v[i] += n.max(0.0);
             }
         }
     }
@@ -416,138 +390,87 @@ fn load_logs(inc: &Incident, dir: &Path) -> Result<Logs, RcaError> {
         source: rel(inc, &path),
         ..Logs::default()
     };
-    let patterns = dir.join("patterns.csv");
-    if patterns.is_file() {
-        let mut rdr = csv_reader(&patterns)?;
-        for rec in rdr.records() {
-            let r = rec.map_err(|e| csv_err(&patterns, e))?;
-            if r.len() < 9 || r[1].is_empty() {
-                continue;
-            }
-            logs.patterns.push(Pattern {
-                service: r[0].to_string(),
-                class: r[1].to_string(),
-                template: r[3].to_string(),
-                count: r[4].parse().unwrap_or(0),
-                first_seen: parse_ms(&r[5]).unwrap_or(i64::MAX),
-                sample_at: r[7].to_string(),
-                sample: r[8].to_string(),
-                errors: r.get(9).and_then(|e| e.parse().ok()).unwrap_or(0),
-            });
+    // Only classified templates: the others are the services' normal lines.
+    for (_, r) in PatternRow::read(&files.patterns())?.into_iter().flatten() {
+        if r.class.is_empty() {
+            continue;
         }
+        logs.patterns.push(Pattern {
+            first_seen: parse_ms(&r.first_seen).unwrap_or(i64::MAX),
+            service: r.service,
+            class: r.class,
+            template: r.template,
+            count: r.count,
+            sample_at: r.sample_at,
+            sample: r.sample,
+            errors: r.errors,
+        });
     }
-    let journeys = dir.join("journeys.csv");
-    if journeys.is_file() {
-        logs.journeys = Some(load_journeys(inc, &journeys)?);
-    }
+    logs.journeys = load_journeys(inc, &files.journeys())?;
     Ok(logs)
 }
 
-fn load_journeys(inc: &Incident, path: &Path) -> Result<Journeys, RcaError> {
-    let mut rdr = csv_reader(path)?;
-    let headers = rdr.headers().map_err(|e| csv_err(path, e))?.clone();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            RcaError::input(
-                path,
-                1,
-                format!("no column `{name}`; re-run `sidik logs ingest`"),
-            )
-        })
-    };
-    let (c_at, c_svc, c_class) = (
-        col("broken_at")?,
-        col("broken_service")?,
-        col("broken_class")?,
-    );
+fn load_journeys(inc: &Incident, path: &Path) -> Result<Option<Journeys>, RcaError> {
     let mut j = Journeys {
         source: rel(inc, path),
         ..Journeys::default()
     };
-    let mut rec = csv::StringRecord::new();
-    while rdr.read_record(&mut rec).map_err(|e| csv_err(path, e))? {
+    let found = JourneyRow::each(path, |_, r| {
         j.followed += 1;
-        let at = &rec[c_at];
-        if at.is_empty() {
-            continue;
+        if !r.broke() {
+            return Ok(());
         }
         j.broken += 1;
-        let ms = parse_ms(at).unwrap_or(0);
+        let ms = parse_ms(&r.broken_at).unwrap_or(0);
         let e = j
             .by_hop
-            .entry((rec[c_svc].to_string(), rec[c_class].to_string()))
+            .entry((r.broken_service, r.broken_class))
             .or_insert((0, i64::MAX));
         e.0 += 1;
         e.1 = e.1.min(ms);
         *j.per_minute.entry(minute_of(ms)).or_default() += 1;
-    }
-    Ok(j)
+        Ok(())
+    })?;
+    Ok(found.then_some(j))
 }
 
 fn load_metrics(inc: &Incident, path: &Path) -> Result<Metrics, RcaError> {
-    let mut rdr = csv_reader(path)?;
     let mut m = Metrics {
         source: rel(inc, path),
         ..Metrics::default()
     };
-    let mut rec = csv::StringRecord::new();
-    let mut line = 1u64;
-    while rdr.read_record(&mut rec).map_err(|e| csv_err(path, e))? {
-        line += 1;
-        if rec.len() < 6 {
-            return Err(RcaError::input(
-                path,
-                line,
-                "expected 6 columns: time,metric,service,instance,labels,value".into(),
-            ));
-        }
-        let Some(ms) = parse_ms(&rec[0]) else {
-            return Err(RcaError::input(
-                path,
-                line,
-                format!("time `{}` is not an RFC 3339 time", &rec[0]),
-            ));
-        };
-        let v = num(&rec[5]);
-        if !v.is_finite() {
-            continue;
+    MetricRow::each(path, |r| {
+        if !r.value.is_finite() {
+            return;
         }
         let e = m
             .series
-            .entry((rec[1].to_string(), rec[2].to_string()))
+            .entry((r.metric, r.service))
             .or_default()
-            .entry(minute_of(ms))
+            .entry(minute_of(r.time))
             .or_insert((0.0, 0));
-        e.0 += v;
+        e.0 += r.value;
         e.1 += 1;
-    }
+    })?;
     Ok(m)
 }
 
-fn read_json(path: &Path) -> Result<Value, RcaError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RcaError::input(path, 0, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| RcaError::input(path, e.line() as u64, e.to_string()))
-}
-
 fn load_runtime(inc: &Incident, path: &Path) -> Result<Runtime, RcaError> {
-    let v = read_json(path)?;
+    let f: RuntimeFile = sidik_evidence::read_json(path)?;
     let mut r = Runtime {
         source: rel(inc, path),
         ..Runtime::default()
     };
-    for l in v["leaks"].as_array().into_iter().flatten() {
+    for l in &f.leaks {
         r.leaks.push(Leak {
-            service: l["service"].as_str().unwrap_or("").to_string(),
-            start: l["start"].as_i64().unwrap_or(0),
-            at_start: l["at_start"].as_f64().unwrap_or(0.0),
-            peak: l["peak"].as_f64().unwrap_or(0.0),
+            service: l.service.clone(),
+            start: l.start.timestamp_millis(),
+            at_start: l.at_start,
+            peak: l.peak,
         });
     }
     let mut services: Vec<String> = r.leaks.iter().map(|l| l.service.clone()).collect();
-    for s in v["steady"].as_array().into_iter().flatten() {
-        services.extend(s.as_str().map(str::to_string));
-    }
+    services.extend(f.steady);
     services.sort();
     services.dedup();
     r.services = services;
@@ -555,36 +478,19 @@ fn load_runtime(inc: &Incident, path: &Path) -> Result<Runtime, RcaError> {
 }
 
 fn load_recon(inc: &Incident, path: &Path) -> Result<Recon, RcaError> {
-    let v = read_json(path)?;
+    let f: ReconFile = sidik_evidence::read_json(path)?;
     let mut r = Recon {
         source: rel(inc, path),
         ..Recon::default()
     };
-    let Some(cats) = v["by_category"].as_object() else {
-        return Err(RcaError::input(
-            path,
-            0,
-            "no `by_category` object; re-run `sidik recon`".into(),
-        ));
-    };
-    for (k, c) in cats {
-        r.by_category.insert(
-            k.clone(),
-            (
-                c["count"].as_u64().unwrap_or(0),
-                c["amount"].as_i64().unwrap_or(0),
-            ),
-        );
+    for (k, c) in f.by_category {
+        r.by_category.insert(k, (c.count, c.amount));
     }
-    if let Some(hours) = v["by_hour"].as_object() {
-        // Keys sort as times ("YYYY-MM-DD HH:00").
-        let mut keys: Vec<&String> = hours.keys().collect();
-        keys.sort();
-        for h in keys {
-            for (cat, c) in hours[h].as_object().into_iter().flatten() {
-                if c["count"].as_u64().unwrap_or(0) > 0 {
-                    r.first_hour.entry(cat.clone()).or_insert_with(|| h.clone());
-                }
+    // Keys sort as times ("YYYY-MM-DD HH:00").
+    for (h, cats) in &f.by_hour {
+        for (cat, c) in cats {
+            if c.count > 0 {
+                r.first_hour.entry(cat.clone()).or_insert_with(|| h.clone());
             }
         }
     }

@@ -49,6 +49,21 @@ pub enum RcaError {
     Core(#[from] sidik_core::Error),
 }
 
+impl From<sidik_evidence::EvidenceError> for RcaError {
+    fn from(e: sidik_evidence::EvidenceError) -> Self {
+        let sidik_evidence::EvidenceError::Input {
+            path,
+            line,
+            message,
+        } = e;
+        RcaError::Input {
+            path,
+            line,
+            message,
+        }
+    }
+}
+
 impl RcaError {
     /// An input error at `path:line`.
     pub fn input(path: &Path, line: u64, message: String) -> Self {

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
-use serde_json::{json, Value};
 use sidik_core::Incident;
+use sidik_evidence::rca as ev;
+use sidik_evidence::time::stamp;
 
 use crate::phases::Phase;
 use crate::score::{Analysis, Outcome, Verdict};
@@ -71,73 +72,104 @@ pub fn causal_order(a: &Analysis) -> Vec<(i64, String)> {
     v
 }
 
-/// The analysis as JSON, times in the incident's timezone.
-pub fn to_json(a: &Analysis, tz: Tz) -> Value {
-    let phase = |p: &Option<Phase>| -> Value {
-        match p {
-            Some(p) => json!({"at": rfc3339(tz, p.at), "series": p.series, "method": p.method}),
-            None => Value::Null,
-        }
+/// A serde enum's name in the evidence (`supported`, `pass`, `cause` …).
+fn word<T: serde::Serialize>(t: &T) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The analysis as `rca.json` ([`sidik_evidence::rca::RcaFile`]), times in
+/// the incident's timezone.
+pub fn to_json(a: &Analysis, tz: Tz) -> ev::RcaFile {
+    let at = |t: i64| stamp(t, tz);
+    let opt = |t: Option<i64>| t.map(at);
+    let phase = |p: &Option<Phase>| {
+        p.as_ref().map(|p| ev::Phase {
+            at: at(p.at),
+            method: p.method.clone(),
+            series: p.series.clone(),
+        })
     };
-    let opt = |t: Option<i64>| t.map(|t| rfc3339(tz, t));
-    json!({
-        "version": 1,
-        "primary": a.primary,
-        "primary_why": a.primary_why,
-        "phases": {
-            "spike_start": phase(&a.phases.spike_start),
-            "error_onset": phase(&a.phases.error_onset),
-            "degradation_start": phase(&a.phases.degradation_start),
-            "recovery": phase(&a.phases.recovery),
-            "not_found": a.phases.not_found,
+    ev::RcaFile {
+        version: sidik_evidence::VERSION,
+        primary: a.primary.clone(),
+        primary_why: a.primary_why.clone(),
+        phases: ev::Phases {
+            spike_start: phase(&a.phases.spike_start),
+            error_onset: phase(&a.phases.error_onset),
+            degradation_start: phase(&a.phases.degradation_start),
+            recovery: phase(&a.phases.recovery),
+            not_found: a.phases.not_found.clone(),
         },
-        "causal_order": causal_order(a)
+        causal_order: causal_order(a)
             .into_iter()
-            .map(|(t, w)| json!({"at": rfc3339(tz, t), "what": w}))
-            .collect::<Vec<_>>(),
-        "first_occurrences": a.phases.classes.iter().map(|c| json!({
-            "class": c.class,
-            "first": rfc3339(tz, c.start),
-            "significant": rfc3339(tz, c.alarm),
-            "last": rfc3339(tz, c.last),
-            "lines": c.events,
-            "background": c.expected,
-            "services": c.services,
-            "sample": c.sample.as_ref().map(|(w, m)| json!({"at": w, "message": m})),
-        })).collect::<Vec<_>>(),
-        "hypotheses": a.hypotheses.iter().map(|h| json!({
-            "id": h.id,
-            "number": h.number,
-            "title": h.title,
-            "verdict": h.verdict,
-            "score": (h.score * 10.0).round() / 10.0,
-            "significant_at": opt(h.significant_at),
-            "first_at": opt(h.first_at),
-            "why": h.why,
-            "missing": h.missing,
-            "checks": h.checks.iter().map(|c| json!({
-                "id": c.id,
-                "says": c.says,
-                "role": c.role,
-                "kind": c.kind,
-                "weight": c.weight,
-                "outcome": c.outcome,
-                "detail": c.detail,
-                "at": opt(c.at),
-                "pointers": c.pointers,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "contributing": a.contributing.iter().map(|f| json!({
-            "id": f.id,
-            "hypothesis": f.hypothesis,
-            "says": f.says,
-            "detail": f.detail,
-            "at": opt(f.at),
-        })).collect::<Vec<_>>(),
-        "missing": a.missing,
-        "notes": a.notes,
-        "hypothesis_sources": a.hypothesis_sources,
-    })
+            .map(|(t, what)| ev::Event { at: at(t), what })
+            .collect(),
+        first_occurrences: a
+            .phases
+            .classes
+            .iter()
+            .map(|c| ev::Occurrence {
+                class: c.class.clone(),
+                first: at(c.start),
+                significant: at(c.alarm),
+                last: at(c.last),
+                lines: c.events,
+                background: c.expected,
+                services: c.services.clone(),
+                sample: c.sample.as_ref().map(|(w, m)| ev::Sample {
+                    at: w.clone(),
+                    message: m.clone(),
+                }),
+            })
+            .collect(),
+        hypotheses: a
+            .hypotheses
+            .iter()
+            .map(|h| ev::Hypothesis {
+                id: h.id.clone(),
+                number: h.number,
+                title: h.title.clone(),
+                verdict: word(&h.verdict),
+                score: (h.score * 10.0).round() / 10.0,
+                significant_at: opt(h.significant_at),
+                first_at: opt(h.first_at),
+                why: h.why.clone(),
+                missing: h.missing.clone(),
+                checks: h
+                    .checks
+                    .iter()
+                    .map(|c| ev::Check {
+                        id: c.id.clone(),
+                        says: c.says.clone(),
+                        role: word(&c.role),
+                        kind: word(&c.kind),
+                        weight: c.weight,
+                        outcome: word(&c.outcome),
+                        detail: c.detail.clone(),
+                        at: opt(c.at),
+                        pointers: c.pointers.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        contributing: a
+            .contributing
+            .iter()
+            .map(|f| ev::Factor {
+                id: f.id.clone(),
+                hypothesis: f.hypothesis.clone(),
+                says: f.says.clone(),
+                detail: f.detail.clone(),
+                at: opt(f.at),
+            })
+            .collect(),
+        missing: a.missing.clone(),
+        notes: a.notes.clone(),
+        hypothesis_sources: a.hypothesis_sources.clone(),
+    }
 }
 
 /// The report for people.
@@ -298,14 +330,13 @@ pub fn to_markdown(a: &Analysis, tz: Tz) -> String {
 /// Writes `reports/rca.md` and `evidence/rca.json`; returns their paths.
 pub fn write(inc: &Incident, a: &Analysis) -> Result<(PathBuf, PathBuf), RcaError> {
     let md_path = inc.dir.reports().join("rca.md");
-    let json_path = inc.dir.evidence().join("rca.json");
+    let json_path = sidik_evidence::Files::of(&inc.dir).rca();
     for p in [&md_path, &json_path] {
         if let Some(d) = p.parent() {
             std::fs::create_dir_all(d).map_err(|e| sidik_core::Error::io("create folder", d, e))?;
         }
     }
-    let json = serde_json::to_string_pretty(&to_json(a, inc.tz)).expect("JSON values serialise");
-    sidik_core::folder::write_atomic(&json_path, format!("{json}\n").as_bytes())?;
+    sidik_evidence::write_json(&json_path, &to_json(a, inc.tz))?;
     sidik_core::folder::write_atomic(&md_path, to_markdown(a, inc.tz).as_bytes())?;
     Ok((md_path, json_path))
 }

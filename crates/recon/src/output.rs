@@ -5,10 +5,12 @@
 //! REFUND_NOT_POSTED under the routing rules: a file only, nothing is sent)
 //! and the report `reports/recon.md`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use sidik_core::Incident;
+use sidik_evidence::recon as ev;
 
 use crate::engine::{code, Break, Outcome, Tally};
 use crate::settings::Settings;
@@ -329,20 +331,36 @@ pub fn report(o: &Outcome, s: &Settings, title: &str, files: &[(&str, String)]) 
     md
 }
 
-/// The summary written to `recon.json`.
-pub fn summary_json(o: &Outcome, s: &Settings) -> serde_json::Value {
-    serde_json::json!({
-        "as_of": iso(s.as_of, s),
-        "inputs": {"orders": o.inputs[0], "payments": o.inputs[1], "postings": o.inputs[2]},
-        "matched_orders": o.matched_orders,
-        "complete": o.is_complete(),
-        "rejected": o.rejected,
-        "has_breaks": o.has_breaks(),
-        "by_category": o.by_category,
-        "by_service_line": o.by_service_line,
-        "by_hour": o.by_hour,
-        "stuck_orders": o.stuck.len(),
-    })
+/// The summary written to `recon.json` ([`sidik_evidence::recon::ReconFile`]).
+pub fn summary_json(o: &Outcome, s: &Settings) -> ev::ReconFile {
+    let tally = |t: &Tally| ev::Tally {
+        amount: t.amount,
+        count: t.count,
+    };
+    let by = |m: &BTreeMap<&'static str, Tally>| -> BTreeMap<String, ev::Tally> {
+        m.iter().map(|(k, t)| (k.to_string(), tally(t))).collect()
+    };
+    ev::ReconFile {
+        version: sidik_evidence::VERSION,
+        as_of: iso(s.as_of, s),
+        inputs: ev::Inputs {
+            orders: o.inputs[0],
+            payments: o.inputs[1],
+            postings: o.inputs[2],
+        },
+        matched_orders: o.matched_orders,
+        complete: o.is_complete(),
+        rejected: tally(&o.rejected),
+        has_breaks: o.has_breaks(),
+        by_category: by(&o.by_category),
+        by_service_line: o
+            .by_service_line
+            .iter()
+            .map(|(k, m)| (k.clone(), by(m)))
+            .collect(),
+        by_hour: o.by_hour.iter().map(|(k, m)| (k.clone(), by(m))).collect(),
+        stuck_orders: o.stuck.len() as u64,
+    }
 }
 
 /// `source`'s export file `rel` of an incident, opened as `[recon.format]`
@@ -417,7 +435,7 @@ pub fn write_all(
             ("repush.csv", repush_csv(o, orders, s)),
             (
                 "recon.json",
-                serde_json::to_string_pretty(&summary_json(o, s)).unwrap_or_default(),
+                serde_json::to_string_pretty(&summary_json(o, s)).expect("serialises") + "\n",
             ),
             ("rejected.csv", rejected_csv(&src.rejected)?),
         ];

@@ -14,6 +14,11 @@ use sidik_core::Incident;
 use sidik_playbook::{Journal, StepStatus};
 
 use sidik_core::fmt::{count, idr};
+use sidik_evidence::logs::Timeline;
+use sidik_evidence::metrics::RuntimeFile;
+use sidik_evidence::rca::RcaFile;
+use sidik_evidence::recon::ReconFile;
+use sidik_evidence::Files;
 use sidik_playbook::{Action, Context, Outcome, Registry, StepResult};
 
 /// Registers the action of this crate.
@@ -81,45 +86,29 @@ fn journals(inc: &Incident) -> Vec<Journal> {
 
 /// (first minute, class, services) of every error class in `evidence/logs/timeline.csv`, by time.
 fn first_errors(inc: &Incident) -> Vec<(chrono::DateTime<chrono::Utc>, String, String)> {
-    let Ok(mut rdr) = csv::Reader::from_path(inc.dir.evidence().join("logs/timeline.csv")) else {
+    let Ok(Some(timeline)) = Timeline::read(&Files::of(&inc.dir).timeline()) else {
         return Vec::new();
     };
-    let Ok(headers) = rdr.headers().cloned() else {
-        return Vec::new();
-    };
-    let Some(first_class) = headers
-        .iter()
-        .position(|h| h == "latency_p99_ms")
-        .map(|i| i + 1)
-    else {
-        return Vec::new();
-    };
-    let mut found: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    for rec in rdr.records().flatten() {
-        for i in first_class..rec.len() {
-            if rec.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) == 0 {
+    let mut found: BTreeMap<&str, (i64, Vec<&str>)> = BTreeMap::new();
+    for r in &timeline.rows {
+        for (class, n) in timeline.classes.iter().zip(&r.classes) {
+            if *n <= 0.0 {
                 continue;
             }
-            let class = headers[i].to_string();
-            let (bucket, service) = (rec[0].to_string(), rec[1].to_string());
-            let e = found
-                .entry(class)
-                .or_insert_with(|| (bucket.clone(), Vec::new()));
-            if bucket < e.0 {
-                *e = (bucket.clone(), Vec::new());
+            let e = found.entry(class).or_insert_with(|| (r.bucket, Vec::new()));
+            if r.bucket < e.0 {
+                *e = (r.bucket, Vec::new());
             }
-            if bucket == e.0 && !e.1.contains(&service) {
-                e.1.push(service);
+            if r.bucket == e.0 && !e.1.contains(&r.service.as_str()) {
+                e.1.push(&r.service);
             }
         }
     }
     let mut out: Vec<_> = found
         .into_iter()
         .filter_map(|(class, (bucket, services))| {
-            let t = chrono::DateTime::parse_from_rfc3339(&bucket)
-                .ok()?
-                .with_timezone(&chrono::Utc);
-            Some((t, class, services.join(", ")))
+            let t = chrono::DateTime::from_timestamp_millis(bucket)?;
+            Some((t, class.to_string(), services.join(", ")))
         })
         .collect();
     out.sort();
@@ -148,23 +137,23 @@ pub fn incident_report(inc: &Incident) -> String {
     );
 
     md.push_str("\n## Impact\n\n");
-    let recon: Option<serde_json::Value> =
-        std::fs::read(inc.dir.evidence().join("recon/recon.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+    let files = Files::of(&inc.dir);
+    // A file this sidik cannot read is left out like a missing one; `sidik
+    // check` and the steps that read it say why.
+    let recon: Option<ReconFile> = sidik_evidence::read_json(&files.recon()).ok();
     match recon {
         Some(j) => {
-            let cat = |c: &str, k: &str| j["by_category"][c][k].as_i64().unwrap_or(0);
+            let cat = |c: &str| j.by_category.get(c).copied().unwrap_or_default();
             let _ = writeln!(
                 md,
                 "- Orders stuck in ACTIVE (order gantung): **{}**",
-                count(j["stuck_orders"].as_i64().unwrap_or(0))
+                count(j.stuck_orders)
             );
             let _ = writeln!(
                 md,
                 "- Charged at UPG but not posted to HO: **{}** payments, **{}**",
-                count(cat("MISSING_IN_HO", "count")),
-                idr(cat("MISSING_IN_HO", "amount"))
+                count(cat("MISSING_IN_HO").count),
+                idr(cat("MISSING_IN_HO").amount)
             );
             for (c, label) in [
                 ("DUPLICATE_CHARGE", "Charged twice"),
@@ -174,12 +163,12 @@ pub fn incident_report(inc: &Incident) -> String {
                 ("REFUND_NOT_POSTED", "Refunds not posted"),
                 ("MISSING_AT_UPG", "Posted without a charge"),
             ] {
-                if cat(c, "count") > 0 {
+                if cat(c).count > 0 {
                     let _ = writeln!(
                         md,
                         "- {label} ({c}): {}, {}",
-                        count(cat(c, "count")),
-                        idr(cat(c, "amount"))
+                        count(cat(c).count),
+                        idr(cat(c).amount)
                     );
                 }
             }
@@ -225,18 +214,12 @@ pub fn incident_report(inc: &Incident) -> String {
         ));
     }
     // Goroutine growth from the Go runtime step.
-    if let Ok(text) = std::fs::read_to_string(inc.dir.evidence().join("metrics/runtime.json")) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            for l in v["leaks"].as_array().into_iter().flatten() {
-                if let (Some(svc), Some(at)) = (l["service"].as_str(), l["start"].as_i64()) {
-                    if let Some(t) = chrono::DateTime::from_timestamp_millis(at) {
-                        items.push((
-                            t,
-                            format!("goroutines start piling up in {svc}, beyond what its load explains; see [Go runtime](go-runtime.md)"),
-                        ));
-                    }
-                }
-            }
+    if let Ok(rt) = sidik_evidence::read_json::<RuntimeFile>(&files.runtime()) {
+        for l in &rt.leaks {
+            items.push((
+                l.start.with_timezone(&chrono::Utc),
+                format!("goroutines start piling up in {}, beyond what its load explains; see [Go runtime](go-runtime.md)", l.service),
+            ));
         }
     }
     let mut phases_known = false;
@@ -343,10 +326,7 @@ pub fn incident_report(inc: &Incident) -> String {
 
 /// The root cause section from `evidence/rca.json`, or the hypotheses still open.
 fn root_cause(md: &mut String, inc: &Incident) {
-    let path = inc.dir.evidence().join("rca.json");
-    let rca: Option<serde_json::Value> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let rca: Option<RcaFile> = sidik_evidence::read_json(&Files::of(&inc.dir).rca()).ok();
     let Some(rca) = rca else {
         md.push_str("*Not determined yet* (phase 2 and 3). Hypotheses under investigation:\n\n");
         for (i, h) in HYPOTHESES.iter().enumerate() {
@@ -354,59 +334,48 @@ fn root_cause(md: &mut String, inc: &Incident) {
         }
         return;
     };
-    let hyps = rca["hypotheses"].as_array().cloned().unwrap_or_default();
-    let primary = rca["primary"].as_str();
-    match primary.and_then(|p| hyps.iter().find(|h| h["id"] == p)) {
+    let primary = rca.primary.as_deref();
+    match primary.and_then(|p| rca.hypotheses.iter().find(|h| h.id == p)) {
         Some(h) => {
             let _ = writeln!(
                 md,
                 "**Primary root cause: hypothesis {}, {}** ({}). Scored by `sidik rca`; the evidence is in [reports/rca.md](rca.md).\n",
-                h["number"],
-                h["title"].as_str().unwrap_or(""),
-                rca["primary_why"].as_str().unwrap_or("")
+                h.number,
+                h.title,
+                rca.primary_why.as_deref().unwrap_or("")
             );
-            for c in h["checks"].as_array().into_iter().flatten() {
-                if c["outcome"] == "pass" && c["role"] == "cause" {
-                    let _ = writeln!(
-                        md,
-                        "- {}: {}",
-                        c["says"].as_str().unwrap_or(""),
-                        c["detail"].as_str().unwrap_or("")
-                    );
-                }
+            for c in h.checks.iter().filter(|c| c.passed() && c.role == "cause") {
+                let _ = writeln!(md, "- {}: {}", c.says, c.detail);
             }
         }
         None => md.push_str(
             "*No hypothesis is supported by the evidence collected* (see [reports/rca.md](rca.md) for what is missing).\n",
         ),
     }
-    let factors = rca["contributing"].as_array().cloned().unwrap_or_default();
-    if !factors.is_empty() {
+    if !rca.contributing.is_empty() {
         md.push_str("\nContributing factors, in the order they first occurred:\n\n");
-        for f in &factors {
-            let at = f["at"]
-                .as_str()
-                .and_then(|t| sidik_core::time::parse_time(t, inc.tz).ok())
-                .map(|t| format!("{} — ", sidik_core::time::format_local(t, inc.tz)))
+        for f in &rca.contributing {
+            let at =
+                f.at.map(|t| {
+                    format!(
+                        "{} — ",
+                        sidik_core::time::format_local(t.with_timezone(&chrono::Utc), inc.tz)
+                    )
+                })
                 .unwrap_or_default();
-            let _ = writeln!(
-                md,
-                "- {at}{} ({}): {}",
-                f["says"].as_str().unwrap_or(""),
-                f["hypothesis"].as_str().unwrap_or(""),
-                f["detail"].as_str().unwrap_or("")
-            );
+            let _ = writeln!(md, "- {at}{} ({}): {}", f.says, f.hypothesis, f.detail);
         }
     }
     md.push_str("\n| # | hypothesis | verdict | score |\n|---|---|---|---:|\n");
-    for h in &hyps {
+    for h in &rca.hypotheses {
+        // A score is written as JSON writes it (`100.0`, `33.3`).
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} |",
-            h["number"],
-            h["title"].as_str().unwrap_or(""),
-            h["verdict"].as_str().unwrap_or(""),
-            h["score"]
+            h.number,
+            h.title,
+            h.verdict,
+            serde_json::Value::from(h.score)
         );
     }
 }
