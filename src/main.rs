@@ -22,7 +22,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
 mod chart_cmd;
-mod frame;
 mod logs_cmd;
 mod metrics_cmd;
 mod pg_cmd;
@@ -321,80 +320,9 @@ fn check(dir: &Path) -> Result<()> {
         Some(t) => out!("  tracker   {} (missing!)", t.display()),
         None => out!("  tracker   (none)"),
     }
-    let mut problems = 0;
-    for src in &f.sources.logs {
-        let counts: Vec<usize> = src
-            .paths
-            .iter()
-            .map(|p| count_matches(&inc.dir.resolve(p)))
-            .collect();
-        let n: usize = counts.iter().sum();
-        // Each path is checked: one that matches nothing beside one that
-        // matches is a file the ingest would miss.
-        let empty: Vec<&String> = src
-            .paths
-            .iter()
-            .zip(&counts)
-            .filter(|(_, c)| **c == 0)
-            .map(|(p, _)| p)
-            .collect();
-        problems += empty.len();
-        out!(
-            "  logs      {:<20} {} file(s){}",
-            src.service,
-            n,
-            if empty.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "  <- no file matches {}",
-                    empty
-                        .iter()
-                        .map(|p| format!("`{p}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        );
-    }
-    // What each file's first lines are read as, with one record as read:
-    // a wrong format shows here, before an ingest sets every line aside.
-    if let Ok((sources, _)) = sidik_logs::incident::sources(&inc) {
-        for src in &sources {
-            for file in &src.files {
-                let shown = inc.dir.relative(file);
-                match sidik_logs::ingest::probe(src, file, 200) {
-                    Ok(p) => {
-                        let cri = match (p.cri, p.docker) {
-                            (true, _) => "cri + ",
-                            (_, true) => "docker + ",
-                            _ => "",
-                        };
-                        out!(
-                            "            {shown}: {cri}{}; first lines: {} read, {} set aside",
-                            p.read_as,
-                            p.records,
-                            p.set_aside
-                        );
-                        if let Some(r) = &p.sample {
-                            out!("              sample: {}", describe_record(r, &inc));
-                        }
-                        if p.records == 0 || p.set_aside * 100 > (p.records + p.set_aside) {
-                            problems += 1;
-                            out!(
-                                "              <- lines set aside, first {}; set `format` (and `line_prefix`) for `{}`",
-                                p.first_bad.as_deref().unwrap_or("-"),
-                                src.service
-                            );
-                        }
-                    }
-                    Err(e) => {
-                        problems += 1;
-                        out!("            {shown}: <- cannot be read: {e}");
-                    }
-                }
-            }
-        }
+    let (lines, mut problems) = sidik_logs::check::sources(&inc);
+    for l in lines {
+        out!("{l}");
     }
     for db in &f.sources.databases {
         let var = db.url_env.as_deref().unwrap_or("DATABASE_URL");
@@ -407,7 +335,7 @@ fn check(dir: &Path) -> Result<()> {
     }
     if let Some(m) = &f.sources.metrics {
         for p in m.csv.iter().chain(&m.openmetrics) {
-            let n = count_matches(&inc.dir.resolve(p));
+            let n = sidik_playbook::tools::matching(&inc, p).len();
             if n == 0 {
                 problems += 1;
             }
@@ -418,7 +346,11 @@ fn check(dir: &Path) -> Result<()> {
         }
     }
     if let Some(r) = &f.sources.recon {
-        problems += check_exports(&inc, r);
+        let (lines, n) = sidik_recon::inspect::check_exports(&inc, r);
+        for l in lines {
+            out!("{l}");
+        }
+        problems += n;
     }
     if problems > 0 {
         bail!(
@@ -427,121 +359,6 @@ fn check(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Each export of `[sources.recon]`: how it is opened, how it writes numbers
-/// and dates, and its first rows read as reconciliation reads them. Returns
-/// the number of problems.
-fn check_exports(inc: &Incident, r: &sidik_core::config::ReconSource) -> usize {
-    let mut problems = 0;
-    let settings = match sidik_recon::output::settings(inc) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            problems += 1;
-            out!("  recon     <- {e}");
-            None
-        }
-    };
-    for (source, p) in [
-        ("orders", &r.orders),
-        ("payments", &r.payments),
-        ("postings", &r.postings),
-    ] {
-        let Some(p) = p else { continue };
-        if !inc.dir.resolve(p).is_file() {
-            problems += 1;
-            out!("  recon     {source:<9} {p}  <- missing");
-            continue;
-        }
-        let Some(s) = &settings else {
-            out!("  recon     {source:<9} {p}");
-            continue;
-        };
-        match sidik_recon::inspect::inspect(inc, source, p, s) {
-            Ok(i) => {
-                let v = &i.values;
-                let number = match v.number {
-                    Some(n) => format!("number {} ({})", n.name(), v.number_origin.word()),
-                    None => "number format not settled by the first rows (each amount read by its own separators)".into(),
-                };
-                let dates = match v.dates {
-                    Some(d) => format!("dates {} ({})", d.name(), v.dates_origin.word()),
-                    None => {
-                        "day-month order not settled by the first rows (ISO dates need none)".into()
-                    }
-                };
-                out!("  recon     {source:<9} {p}: {}", i.detected.kind);
-                for n in &i.detected.notes {
-                    out!("              {n}");
-                }
-                out!("              {number}, {dates}, zone {}", v.tz);
-                out!(
-                    "              first rows: {} read, {} set aside",
-                    sidik_core::fmt::count(i.read as i64),
-                    sidik_core::fmt::count(i.rejected.len() as i64)
-                );
-                if let Some(x) = &i.sample {
-                    out!("              sample: {x}");
-                }
-                if let Some(first) = i.rejected.first() {
-                    problems += 1;
-                    out!(
-                        "              <- rows set aside, first {}:{}: {}",
-                        first.file,
-                        first.line,
-                        first.reason
-                    );
-                }
-            }
-            Err(e) => {
-                problems += 1;
-                out!("  recon     {source:<9} {p}  <- {e}");
-            }
-        }
-    }
-    problems
-}
-
-/// One record as `sidik check` shows it: time, level, message and the ids and numbers read.
-fn describe_record(r: &sidik_logs::record::Record, inc: &Incident) -> String {
-    let time = r.time.map_or_else(
-        || "(no time)".into(),
-        |ms| sidik_core::time::local(ms, inc.tz, sidik_core::time::Shown::MillisZone),
-    );
-    let mut s = format!(
-        "{time} {} {:?}",
-        r.level.map_or("(no level)", |l| l.as_str()),
-        r.message.chars().take(120).collect::<String>()
-    );
-    for (k, v) in [
-        ("order", &r.order_id),
-        ("payment", &r.payment_id),
-        ("trace", &r.trace_id),
-        ("error", &r.error),
-        ("sqlstate", &r.sqlstate),
-    ] {
-        if let Some(v) = v {
-            s.push_str(&format!(" {k}={}", v.chars().take(60).collect::<String>()));
-        }
-    }
-    if let Some(l) = r.latency_ms {
-        s.push_str(&format!(" latency={l} ms"));
-    }
-    if let Some(h) = r.http_status {
-        s.push_str(&format!(" http={h}"));
-    }
-    s
-}
-
-/// Number of files matching a path or glob (`*`, `?`, `[…]`, `**`).
-fn count_matches(pattern: &Path) -> usize {
-    let Some(text) = pattern.to_str() else {
-        return usize::from(pattern.is_file());
-    };
-    match glob::glob(text) {
-        Ok(paths) => paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).count(),
-        Err(_) => usize::from(pattern.is_file()),
-    }
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
@@ -560,11 +377,11 @@ fn generate(a: GenerateArgs) -> Result<()> {
 fn print_summary(s: &Summary) {
     let t = &s.truth;
     let c = |k: &str| t.counts.get(k).copied().unwrap_or(0);
-    let idr = |k: &str| group_thousands(t.amounts_idr.get(k).copied().unwrap_or(0));
+    let idr = |k: &str| sidik_core::fmt::count(t.amounts_idr.get(k).copied().unwrap_or(0));
     out!(
         "generated {} ({} orders, scenario {}, seed {}) in {:.1} s",
         s.out.display(),
-        group_thousands(c("orders") as i64),
+        sidik_core::fmt::count(c("orders") as i64),
         t.root_cause.scenario,
         t.generator["seed"],
         s.elapsed.as_secs_f64()
@@ -580,11 +397,11 @@ fn print_summary(s: &Summary) {
     out!("  recovery         {}", t.times.recovery);
     out!(
         "  stuck orders     {}",
-        group_thousands(c("stuck_orders") as i64)
+        sidik_core::fmt::count(c("stuck_orders") as i64)
     );
     out!(
         "  missing in HO    {} payments, IDR {}",
-        group_thousands(c("missing_in_ho_payments") as i64),
+        sidik_core::fmt::count(c("missing_in_ho_payments") as i64),
         idr("MISSING_IN_HO")
     );
     for (cat, key) in [
@@ -596,39 +413,14 @@ fn print_summary(s: &Summary) {
             out!(
                 "  {:<16} {}, IDR {}",
                 cat.to_ascii_lowercase().replace('_', " "),
-                group_thousands(c(key) as i64),
+                sidik_core::fmt::count(c(key) as i64),
                 idr(cat)
             );
         }
     }
     out!("files:");
     for (path, bytes) in &s.files {
-        out!("  {path:<44} {:>12}", human_bytes(*bytes));
-    }
-}
-
-fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-fn human_bytes(b: u64) -> String {
-    match b {
-        0..1_024 => format!("{b} B"),
-        1_024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
-        1_048_576..1_073_741_824 => format!("{:.1} MiB", b as f64 / 1_048_576.0),
-        _ => format!("{:.2} GiB", b as f64 / 1_073_741_824.0),
+        out!("  {path:<44} {:>12}", sidik_core::fmt::bytes(*bytes));
     }
 }
 
@@ -649,7 +441,7 @@ fn load(a: LoadArgs) -> Result<()> {
         out!(
             "  {}.{table:<12} {:>12} rows",
             summary.schema,
-            group_thousands(*rows as i64)
+            sidik_core::fmt::count(*rows as i64)
         );
     }
     out!(
@@ -709,7 +501,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         let rows: Vec<String> = loaded
             .tables
             .iter()
-            .map(|(t, n)| format!("{t} {}", group_thousands(*n as i64)))
+            .map(|(t, n)| format!("{t} {}", sidik_core::fmt::count(*n as i64)))
             .collect();
         out!(
             "loaded into {}: {}",
@@ -726,7 +518,8 @@ fn demo(a: DemoArgs) -> Result<()> {
 
     let inc = Incident::load(&a.out)?;
     let registry = actions::registry();
-    let playbooks = run::load(&[], &registry)?;
+    let playbooks =
+        sidik_playbook::builtin::load(&[], &registry).map_err(|e| anyhow::anyhow!(e))?;
     let opts = run::default_options(&inc, a.date);
     run::run_playbooks(&inc, &playbooks, &registry, &opts)?;
     drop(cluster);

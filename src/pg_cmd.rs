@@ -114,57 +114,13 @@ fn connect_target(t: &Target) -> Result<(String, sidik_pg::SessionOptions, Strin
     database_url(inc.as_ref(), t.database.as_deref(), t.pg.as_deref())
 }
 
-/// The connection string, session options and name of a database: `pg`
-/// when given, else the incident's database `name` (default the first; its
-/// `url_env`, default `DATABASE_URL`, and `search_path`), else the `PG*`
-/// variables.
+/// The connection string, session options and name of a database (sidik-pg's resolution).
 pub fn database_url(
     inc: Option<&Incident>,
     name: Option<&str>,
     pg: Option<&str>,
 ) -> Result<(String, sidik_pg::SessionOptions, String)> {
-    if let Some(u) = pg {
-        return Ok((
-            u.to_string(),
-            sidik_pg::SessionOptions::default(),
-            "given".to_string(),
-        ));
-    }
-    let db = match inc {
-        Some(inc) => {
-            let dbs = &inc.file.sources.databases;
-            match name {
-                Some(n) => Some(
-                    dbs.iter()
-                        .find(|d| d.name == n)
-                        .with_context(|| format!("incident.toml has no database named `{n}`"))?,
-                ),
-                None => dbs.first(),
-            }
-        }
-        None => None,
-    };
-    let var = db
-        .and_then(|d| d.url_env.clone())
-        .unwrap_or_else(|| "DATABASE_URL".into());
-    let url = match std::env::var(&var).ok().filter(|v| !v.is_empty()) {
-        Some(u) => u,
-        None => match sidik_pg::from_pg_env() {
-            Some(u) => u,
-            None => bail!(
-                "no database to connect to: ${var} is not set and neither are PGHOST/PGDATABASE; export the connection string{}, or pass --pg URL",
-                db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
-            ),
-        },
-    };
-    Ok((
-        url,
-        sidik_pg::SessionOptions {
-            search_path: db.and_then(|d| d.search_path.clone()),
-            ..Default::default()
-        },
-        db.map_or("default".to_string(), |d| d.name.clone()),
-    ))
+    sidik_pg::target::database_url(inc, name, pg).map_err(anyhow::Error::msg)
 }
 
 use crate::runtime;
@@ -356,15 +312,14 @@ fn query(a: QueryArgs) -> Result<()> {
     let text = match a.format {
         QueryFormat::Parquet => {
             let path = a.out.as_ref().expect("checked above");
-            crate::frame::write_parquet(&table, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            sidik_pg::frame::write_parquet(&table, path).map_err(anyhow::Error::msg)?;
             eprintln!("{} rows → {}", table.rows.len(), path.display());
             return Ok(());
         }
         QueryFormat::Csv => table.to_csv(),
         QueryFormat::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&crate::frame::to_json(&table))?
+            serde_json::to_string_pretty(&sidik_pg::frame::to_json(&table))?
         ),
         QueryFormat::Table => aligned(&table),
     };
@@ -385,8 +340,8 @@ fn aligned(t: &sidik_pg::Table) -> String {
             .unwrap_or_else(|| "NULL".into())
             .replace('\n', "↵")
     };
-    let kinds: Vec<crate::frame::Kind> = (0..t.columns.len())
-        .map(|i| crate::frame::kind(t, i))
+    let kinds: Vec<sidik_pg::frame::Kind> = (0..t.columns.len())
+        .map(|i| sidik_pg::frame::kind(t, i))
         .collect();
     let mut w: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
     for r in &t.rows {
@@ -404,7 +359,7 @@ fn aligned(t: &sidik_pg::Table) -> String {
                 let num = !header
                     && matches!(
                         kinds[i],
-                        crate::frame::Kind::Int | crate::frame::Kind::Float
+                        sidik_pg::frame::Kind::Int | sidik_pg::frame::Kind::Float
                     );
                 if num {
                     format!("{}{v}", " ".repeat(pad))

@@ -11,6 +11,7 @@
 //!
 //! [`load`] builds a chart from an incident's evidence; [`render_timeline`]
 //! and [`render_recon`] write it.
+//! Its playbook steps (`chart.timeline`, `chart.recon`) are in [`actions`].
 
 #![warn(missing_docs)]
 

@@ -221,11 +221,21 @@ fn phases_come_from_flags_then_rca_then_incident_toml() {
     assert_eq!(l.chart.phases[1].end, l.chart.end);
 
     // rca.json wins over incident.toml.
-    std::fs::write(
-        inc.dir.evidence().join("rca.json"),
-        r#"{"phases": {"spike_start": "2025-01-12T19:01:00+07:00", "degradation_start": {"at": "2025-01-12T19:20:00+07:00"}}}"#,
-    )
-    .unwrap();
+    let phase = |at: &str| sidik_evidence::rca::Phase {
+        at: chrono::DateTime::parse_from_rfc3339(at).unwrap(),
+        method: String::new(),
+        series: String::new(),
+    };
+    let rca = sidik_evidence::rca::RcaFile {
+        version: sidik_evidence::VERSION,
+        phases: sidik_evidence::rca::Phases {
+            spike_start: Some(phase("2025-01-12T19:01:00+07:00")),
+            degradation_start: Some(phase("2025-01-12T19:20:00+07:00")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    sidik_evidence::write_json(&inc.dir.evidence().join("rca.json"), &rca).unwrap();
     let l = load::timeline(&inc, &TimelineOptions::default()).unwrap();
     assert_eq!(l.phases_from.as_deref(), Some("evidence/rca.json"));
     let names: Vec<&str> = l.chart.phases.iter().map(|p| p.name.as_str()).collect();
@@ -325,11 +335,21 @@ fn metrics_and_database_samples_add_their_panels() {
     let at = sidik_core::time::parse_time("2025-01-12 19:10", inc.tz)
         .unwrap()
         .timestamp_millis();
-    std::fs::write(
-        ev.join("metrics").join("runtime.json"),
-        format!(r#"{{"leaks": [{{"service": "upg", "start": {at}}}]}}"#),
-    )
-    .unwrap();
+    let stamp = sidik_evidence::time::stamp(at, inc.tz);
+    let runtime = sidik_evidence::metrics::RuntimeFile {
+        version: sidik_evidence::VERSION,
+        leaks: vec![sidik_evidence::metrics::Leak {
+            service: "upg".into(),
+            start: stamp,
+            end: stamp,
+            at_start: 0.0,
+            peak: 0.0,
+            excess: 0.0,
+            per_minute: 0.0,
+        }],
+        ..Default::default()
+    };
+    sidik_evidence::write_json(&ev.join("metrics").join("runtime.json"), &runtime).unwrap();
     let l = load::timeline(&inc, &TimelineOptions::default()).unwrap();
     let m = l
         .chart

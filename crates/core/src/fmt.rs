@@ -66,6 +66,16 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
+/// A size for people: `512 B`, `12.3 KiB`, `4.5 MiB`, `1.25 GiB`.
+pub fn bytes(b: u64) -> String {
+    match b {
+        0..1_024 => format!("{b} B"),
+        1_024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+        _ => format!("{:.2} GiB", b as f64 / 1_073_741_824.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

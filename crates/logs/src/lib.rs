@@ -5,12 +5,15 @@
 //! is normalised (time in UTC, level, message, order, payment and trace ids,
 //! latency, HTTP status, error), classified by regex rules, and written to
 //! Parquet; bad lines are counted and kept aside with their reason. On the
-//! way it builds the per-minute timeline and every order's journey.
+//! way it builds the per-minute timeline and every order's journey. Its
+//! playbook steps are in [`actions`], what `sidik check` says of the logs in
+//! [`check`].
 
 #![deny(missing_docs)]
 
 pub mod actions;
 pub mod batch;
+pub mod check;
 pub mod classify;
 pub mod incident;
 pub mod ingest;

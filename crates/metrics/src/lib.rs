@@ -3,7 +3,8 @@
 //! OpenMetrics files ([`import`]), into one frame (time, metric, service,
 //! instance, labels, value) on the incident's minute grid, written to
 //! `evidence/metrics/`; and the Go runtime findings read from it
-//! ([`runtime`]).
+//! ([`runtime`]). [`report`] writes them for people; the playbook steps are
+//! in [`actions`].
 
 #![warn(missing_docs)]
 

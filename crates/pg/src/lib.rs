@@ -13,17 +13,24 @@
 //! Secrets never leave it: passwords are masked in its errors, and every
 //! value read from a server that looks like a statement text passes
 //! [`sidik_core::redact_statement`] before a caller sees it.
+//!
+//! Its playbook steps (`pg.query`, `pg.snapshot`, `pg.sample`) are in
+//! [`actions`], the snapshot report in [`report`], which database a command
+//! reaches in [`target`], and query results as typed polars frames in
+//! [`frame`].
 
 #![deny(missing_docs)]
 
 use std::time::Duration;
 
 pub mod actions;
+pub mod frame;
 pub mod queries;
 pub mod report;
 pub mod sample;
 pub mod snapshot;
 pub mod statements;
+pub mod target;
 pub mod tls;
 
 use sidik_core::redact;

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod builtin;
 pub mod engine;
 pub mod format;
 pub mod journal;

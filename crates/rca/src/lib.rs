@@ -12,6 +12,9 @@
 //!   extensible by the user) and [`score`] evaluates their checks into
 //!   verdicts, a primary cause and contributing factors.
 //! - [`report`] writes `reports/rca.md` and `evidence/rca.json`.
+//!
+//! The playbook steps `rca.score`, `rca.validate`, `rca.document` and
+//! `rca.contributing` are in [`actions`].
 
 #![deny(missing_docs)]
 

@@ -119,3 +119,78 @@ pub fn inspect(
         sample,
     })
 }
+
+/// Each export of `[sources.recon]`: how it is opened, how it writes numbers
+/// and dates, and its first rows read as reconciliation reads them. Returns
+/// the lines `sidik check` prints and the number of problems they mark.
+pub fn check_exports(
+    inc: &sidik_core::Incident,
+    r: &sidik_core::config::ReconSource,
+) -> (Vec<String>, usize) {
+    let mut lines = Vec::new();
+    let mut problems = 0;
+    let settings = match crate::output::settings(inc) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems += 1;
+            lines.push(format!("  recon     <- {e}"));
+            None
+        }
+    };
+    for (source, p) in [
+        ("orders", &r.orders),
+        ("payments", &r.payments),
+        ("postings", &r.postings),
+    ] {
+        let Some(p) = p else { continue };
+        if !inc.dir.resolve(p).is_file() {
+            problems += 1;
+            lines.push(format!("  recon     {source:<9} {p}  <- missing"));
+            continue;
+        }
+        let Some(s) = &settings else {
+            lines.push(format!("  recon     {source:<9} {p}"));
+            continue;
+        };
+        match crate::inspect::inspect(inc, source, p, s) {
+            Ok(i) => {
+                let v = &i.values;
+                let number = match v.number {
+                    Some(n) => format!("number {} ({})", n.name(), v.number_origin.word()),
+                    None => "number format not settled by the first rows (each amount read by its own separators)".into(),
+                };
+                let dates = match v.dates {
+                    Some(d) => format!("dates {} ({})", d.name(), v.dates_origin.word()),
+                    None => {
+                        "day-month order not settled by the first rows (ISO dates need none)".into()
+                    }
+                };
+                lines.push(format!("  recon     {source:<9} {p}: {}", i.detected.kind));
+                for n in &i.detected.notes {
+                    lines.push(format!("              {n}"));
+                }
+                lines.push(format!("              {number}, {dates}, zone {}", v.tz));
+                lines.push(format!(
+                    "              first rows: {} read, {} set aside",
+                    sidik_core::fmt::count(i.read as i64),
+                    sidik_core::fmt::count(i.rejected.len() as i64)
+                ));
+                if let Some(x) = &i.sample {
+                    lines.push(format!("              sample: {x}"));
+                }
+                if let Some(first) = i.rejected.first() {
+                    problems += 1;
+                    lines.push(format!(
+                        "              <- rows set aside, first {}:{}: {}",
+                        first.file, first.line, first.reason
+                    ));
+                }
+            }
+            Err(e) => {
+                problems += 1;
+                lines.push(format!("  recon     {source:<9} {p}  <- {e}"));
+            }
+        }
+    }
+    (lines, problems)
+}

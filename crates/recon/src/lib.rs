@@ -8,6 +8,8 @@
 //! The sources are read through the column and value maps of `[recon]` in
 //! `incident.toml` ([`settings`]), matched per order ([`engine`]) and written
 //! as a breaks table, a report and a re-push batch ([`output`]).
+//! The sources can also be read from the incident's database ([`db`]); the
+//! playbook steps `recon.run` and `collect.export` are in [`actions`].
 
 #![deny(missing_docs)]
 

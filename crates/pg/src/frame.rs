@@ -6,10 +6,9 @@
 //! without one → Datetime (µs), all dates → Date, `t`/`f` in a `bool`
 //! column → Boolean, otherwise text. NULL stays null in every type.
 
-use anyhow::Result;
+use crate::Table;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
-use sidik_pg::Table;
 
 /// The type a column's values all have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +85,7 @@ pub fn kind(t: &Table, i: usize) -> Kind {
 }
 
 /// The rows of `t` as a polars frame, each column typed by [`kind`].
-pub fn to_frame(t: &Table) -> Result<DataFrame> {
+pub fn to_frame(t: &Table) -> PolarsResult<DataFrame> {
     let mut cols: Vec<Column> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (i, name) in t.columns.iter().enumerate() {
@@ -124,7 +123,7 @@ pub fn to_frame(t: &Table) -> Result<DataFrame> {
         };
         cols.push(s.into());
     }
-    Ok(DataFrame::new(t.rows.len(), cols)?)
+    DataFrame::new(t.rows.len(), cols)
 }
 
 /// The rows of `t` as JSON objects, numbers and booleans typed by [`kind`].
@@ -155,14 +154,17 @@ pub fn to_json(t: &Table) -> serde_json::Value {
     serde_json::Value::Array(rows)
 }
 
-/// Writes `t` to a Parquet file.
-pub fn write_parquet(t: &Table, path: &std::path::Path) -> Result<()> {
-    let mut df = to_frame(t)?;
+/// Writes `t` to a Parquet file; the error names the file.
+pub fn write_parquet(t: &Table, path: &std::path::Path) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let mut df = to_frame(t).map_err(|e| fail(&e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
     }
-    let f = std::fs::File::create(path)?;
-    ParquetWriter::new(f).finish(&mut df)?;
+    let f = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    ParquetWriter::new(f)
+        .finish(&mut df)
+        .map_err(|e| fail(&e))?;
     Ok(())
 }
 
