@@ -1,7 +1,6 @@
 //! `sidik run` and `sidik playbook …`: load playbooks (the five built-in
 //! phase playbooks, or files), validate them, run them, print each step.
 
-
 use anyhow::{bail, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};

@@ -155,55 +155,79 @@ impl PatternRow {
 /// The header line of `logs/journeys.csv` (with its newline).
 pub const JOURNEYS_HEADER: &str = "order_id,first_seen,last_seen,events,services,payment_ids,errors,broken_at,broken_service,broken_class,broken_message\n";
 
-/// One order's journey across the services (`logs/journeys.csv`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct JourneyRow {
+/// One order's journey across the services (`logs/journeys.csv`), its
+/// text borrowed from the row being read (a large incident has a million).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JourneyRow<'a> {
     /// The order.
-    pub order_id: String,
+    pub order_id: &'a str,
     /// Its first record's time (RFC 3339, UTC).
-    pub first_seen: String,
+    pub first_seen: &'a str,
     /// Its last record's time.
-    pub last_seen: String,
+    pub last_seen: &'a str,
     /// Records about it.
     pub events: u64,
     /// The services it went through, `+`-joined in order.
-    pub services: String,
+    pub services: &'a str,
     /// Its payments, `+`-joined.
-    pub payment_ids: String,
+    pub payment_ids: &'a str,
     /// Error records about it.
     pub errors: u64,
     /// When its journey first broke (a classified or error record); empty when it did not.
-    pub broken_at: String,
+    pub broken_at: &'a str,
     /// Where it broke.
-    pub broken_service: String,
+    pub broken_service: &'a str,
     /// The class it broke on; empty for an unclassified error.
-    pub broken_class: String,
+    pub broken_class: &'a str,
     /// The message it broke with.
-    pub broken_message: String,
+    pub broken_message: &'a str,
 }
 
-impl JourneyRow {
+impl JourneyRow<'_> {
     /// Whether the journey broke.
     pub fn broke(&self) -> bool {
         !self.broken_at.is_empty()
     }
 
-    /// Reads the journeys of `path` one by one (it holds one row per order,
-    /// a million in a large incident), calling `each` with the row and its
-    /// line; `Ok(false)` when the file is missing.
+    /// Reads the journeys of `path` one by one, calling `each` with the row
+    /// and its line; `Ok(false)` when the file is missing.
     pub fn each(
         path: &Path,
-        mut each: impl FnMut(u64, JourneyRow) -> Result<(), EvidenceError>,
+        mut each: impl FnMut(u64, JourneyRow<'_>) -> Result<(), EvidenceError>,
     ) -> Result<bool, EvidenceError> {
         let Some(mut f) = CsvFile::open(path)? else {
             return Ok(false);
         };
-        let header = csv::StringRecord::from(f.header().to_vec());
+        // Columns found by name once; each row's fields borrowed, not copied.
+        let names = JOURNEYS_HEADER.trim_end().split(',');
+        let at: Vec<usize> = names
+            .map(|n| f.column(n, REWRITE))
+            .collect::<Result<_, _>>()?;
         let mut rec = csv::StringRecord::new();
         while let Some(line) = f.next_row(&mut rec)? {
-            let row: JourneyRow = rec
-                .deserialize(Some(&header))
-                .map_err(|e| EvidenceError::input(path, line, e.to_string()))?;
+            let text = |i: usize| rec.get(at[i]).unwrap_or("");
+            let count = |i: usize, name: &str| {
+                text(i).parse::<u64>().map_err(|_| {
+                    EvidenceError::input(
+                        path,
+                        line,
+                        format!("{name} \"{}\" is not a count", text(i)),
+                    )
+                })
+            };
+            let row = JourneyRow {
+                order_id: text(0),
+                first_seen: text(1),
+                last_seen: text(2),
+                events: count(3, "events")?,
+                services: text(4),
+                payment_ids: text(5),
+                errors: count(6, "errors")?,
+                broken_at: text(7),
+                broken_service: text(8),
+                broken_class: text(9),
+                broken_message: text(10),
+            };
             each(line, row)?;
         }
         Ok(true)
@@ -279,7 +303,7 @@ mod tests {
         let mut broke = Vec::new();
         JourneyRow::each(&j, |_, r| {
             if r.broke() {
-                broke.push((r.order_id, r.broken_class));
+                broke.push((r.order_id.to_string(), r.broken_class.to_string()));
             }
             Ok(())
         })

@@ -369,8 +369,8 @@ impl Action for LogsJourneys {
             orders += 1;
             if r.broke() {
                 broken += 1;
-                by.entry((r.broken_service, r.broken_class))
-                    .or_insert((0, r.order_id))
+                by.entry((r.broken_service.to_string(), r.broken_class.to_string()))
+                    .or_insert((0, r.order_id.to_string()))
                     .0 += 1;
             }
             Ok(())

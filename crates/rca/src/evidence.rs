@@ -421,10 +421,10 @@ fn load_journeys(inc: &Incident, path: &Path) -> Result<Option<Journeys>, RcaErr
             return Ok(());
         }
         j.broken += 1;
-        let ms = parse_ms(&r.broken_at).unwrap_or(0);
+        let ms = parse_ms(r.broken_at).unwrap_or(0);
         let e = j
             .by_hop
-            .entry((r.broken_service, r.broken_class))
+            .entry((r.broken_service.to_string(), r.broken_class.to_string()))
             .or_insert((0, i64::MAX));
         e.0 += 1;
         e.1 = e.1.min(ms);
