@@ -69,16 +69,8 @@ fn line_suffix(line: u64) -> String {
 
 impl From<sidik_evidence::EvidenceError> for ChartError {
     fn from(e: sidik_evidence::EvidenceError) -> Self {
-        let sidik_evidence::EvidenceError::Input {
-            path,
-            line,
-            message,
-        } = e;
-        ChartError::Input {
-            path,
-            line,
-            message,
-        }
+        let (path, line, message) = e.into_parts();
+        ChartError::input(&path, line, message)
     }
 }
 

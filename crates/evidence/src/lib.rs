@@ -56,6 +56,17 @@ impl EvidenceError {
             message: message.into(),
         }
     }
+
+    /// The file, the line (0 when not about one) and the message, for a
+    /// crate's own error type.
+    pub fn into_parts(self) -> (PathBuf, u64, String) {
+        let EvidenceError::Input {
+            path,
+            line,
+            message,
+        } = self;
+        (path, line, message)
+    }
 }
 
 /// Reads a JSON evidence file into its type; a file of a later [`VERSION`]

@@ -54,16 +54,8 @@ pub enum RcaError {
 
 impl From<sidik_evidence::EvidenceError> for RcaError {
     fn from(e: sidik_evidence::EvidenceError) -> Self {
-        let sidik_evidence::EvidenceError::Input {
-            path,
-            line,
-            message,
-        } = e;
-        RcaError::Input {
-            path,
-            line,
-            message,
-        }
+        let (path, line, message) = e.into_parts();
+        RcaError::input(&path, line, message)
     }
 }
 
