@@ -27,6 +27,7 @@ mod metrics_cmd;
 mod pg_cmd;
 mod rca_cmd;
 mod recon_cmd;
+mod recover_cmd;
 
 mod run;
 mod tracker;
@@ -73,6 +74,9 @@ enum Command {
     Logs(logs_cmd::LogsCommand),
     /// Reconcile UPG payments, HO postings and orders: breaks, stuck orders, money at stake.
     Recon(recon_cmd::ReconArgs),
+    /// Phase 4: the recovery plan for stuck orders, unposted and duplicate charges.
+    #[command(subcommand)]
+    Recover(recover_cmd::RecoverCommand),
     /// Metrics from a Prometheus-compatible server or exports, and the Go runtime findings.
     #[command(subcommand)]
     Metrics(metrics_cmd::MetricsCommand),
@@ -233,6 +237,7 @@ fn main() -> ExitCode {
         Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Rca(a) => rca_cmd::run(a),
+        Command::Recover(c) => recover_cmd::run(c),
         Command::Recon(a) => match recon_cmd::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

@@ -1,0 +1,26 @@
+//! sidik-recover is phase 4 of the investigation: putting right what the
+//! reconciliation found. Today it makes the **recovery plan**
+//! ([`plan`]): one decision per finding (complete a stuck order, refund a
+//! kept or duplicate charge, re-post a charge or a refund to HO, leave a
+//! timing item, or hand it to a person) with its reason and rupiah, from a
+//! decision table that is data the user can change. The plan only reads: it
+//! writes `evidence/recovery/plan.*` and `reports/recovery-plan.md` and
+//! nothing else.
+
+#![deny(missing_docs)]
+
+pub mod plan;
+
+/// What went wrong, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    /// The decision table cannot be used: the message names the file and line.
+    #[error("{0}")]
+    Config(String),
+    /// The reconciliation could not run.
+    #[error(transparent)]
+    Recon(#[from] sidik_recon::ReconError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Core(#[from] sidik_core::Error),
+}
