@@ -12,6 +12,7 @@ pub fn registry() -> Registry {
     sidik_pg::actions::register(&mut r);
     sidik_chart::actions::register(&mut r);
     sidik_rca::actions::register(&mut r);
+    sidik_recover::actions::register(&mut r);
     sidik_report::register(&mut r);
     r
 }

@@ -318,7 +318,15 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
     );
     assert!(tracker.contains(&format!("- [x] Query database untuk list order gantung → [[reports/stuck-orders.md]]\n  - {stuck} orders stuck in ACTIVE\n")));
     assert!(tracker.contains("- [ ] All order gantung recovered"));
-    assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 1 succeeded, 2 failed, 3 manual → [[reports/incident.md]]")));
+    // Phase 4: the recovery plan and the report succeed; verify and reconciliation-completed fail
+    // while orders are stuck and breaks remain.
+    assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 2 succeeded, 2 failed, 3 manual → [[reports/incident.md]]")));
+    let plan = std::fs::read_to_string(d.join("evidence/recovery/plan.csv")).unwrap();
+    assert_eq!(
+        plan.lines().filter(|l| l.contains(",complete,")).count() as u64,
+        stuck,
+        "one complete step per stuck order"
+    );
     // Log analysis on the way: every planted malformed line is in the quarantine.
     let planted: usize = truth["logs"]
         .as_array()

@@ -5,10 +5,11 @@
 //! timing item, or hand it to a person) with its reason and rupiah, from a
 //! decision table that is data the user can change. The plan only reads: it
 //! writes `evidence/recovery/plan.*` and `reports/recovery-plan.md` and
-//! nothing else.
+//! nothing else. The playbook step `recover.plan` is in [`actions`].
 
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod plan;
 
 /// What went wrong, in words a person can act on.
