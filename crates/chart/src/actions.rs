@@ -48,12 +48,13 @@ impl Action for ChartTimeline {
         &["width", "height", "from", "to"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        let ev = ctx.incident.dir.evidence();
+        let files = sidik_evidence::Files::of(&ctx.incident.dir);
+        let ev = files.root().to_path_buf();
         let mut v = vec![
-            ev.join("logs/timeline.csv"),
-            ev.join("recon/stuck_orders.csv"),
-            ev.join("metrics/metrics.csv"),
-            ev.join("rca.json"),
+            files.timeline(),
+            files.stuck_orders(),
+            files.metrics(),
+            files.rca(),
             ctx.incident.dir.config_path(),
         ];
         if let Ok(rd) = std::fs::read_dir(&ev) {
@@ -175,7 +176,7 @@ impl Action for ChartRecon {
         &["width", "height"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.incident.dir.evidence().join("recon/recon.json")]
+        vec![sidik_evidence::Files::of(&ctx.incident.dir).recon()]
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let out = image_size(ctx)?;

@@ -280,7 +280,7 @@ impl Action for LogsPatterns {
         "Report the error templates per service and class, with counts, first and last time and a sample line"
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.incident.dir.evidence().join("logs/patterns.csv")]
+        vec![Files::of(&ctx.incident.dir).patterns()]
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let files = need_ingest(ctx)?;
@@ -359,7 +359,7 @@ impl Action for LogsJourneys {
         "Report where order journeys across MRG, UPG and the orchestrator broke first, by service and class"
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.incident.dir.evidence().join("logs/journeys.csv")]
+        vec![Files::of(&ctx.incident.dir).journeys()]
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let files = need_ingest(ctx)?;

@@ -78,7 +78,7 @@ impl Action for MetricsRuntime {
         "Find goroutine growth that does not follow load, GC pause changes at the spike, heap growth and file descriptors near their limit"
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.incident.dir.evidence().join("metrics/metrics.csv")]
+        vec![sidik_evidence::Files::of(&ctx.incident.dir).metrics()]
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let inc = &ctx.incident;

@@ -56,14 +56,14 @@ impl Action for Rca {
         true
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        let ev = ctx.incident.dir.evidence();
+        let f = sidik_evidence::Files::of(&ctx.incident.dir);
         let mut v = vec![
-            ev.join("logs/timeline.csv"),
-            ev.join("logs/patterns.csv"),
-            ev.join("logs/journeys.csv"),
-            ev.join("metrics/metrics.csv"),
-            ev.join("metrics/runtime.json"),
-            ev.join("recon/recon.json"),
+            f.timeline(),
+            f.patterns(),
+            f.journeys(),
+            f.metrics(),
+            f.runtime(),
+            f.recon(),
             ctx.incident.dir.root().join("hypotheses.toml"),
             ctx.incident.dir.config_path(),
         ];
