@@ -237,7 +237,10 @@ fn main() -> ExitCode {
         Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Rca(a) => rca_cmd::run(a),
-        Command::Recover(c) => recover_cmd::run(c),
+        Command::Recover(c) => match recover_cmd::run(c) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Recon(a) => match recon_cmd::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

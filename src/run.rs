@@ -318,3 +318,23 @@ pub fn playbook(cmd: PlaybookCommand) -> Result<()> {
         }
     }
 }
+
+/// Runs some steps of one built-in playbook with the default tracker
+/// options, as `sidik run PLAYBOOK --only STEP…` would (`sidik recover verify`).
+pub fn run_steps(
+    dir: &std::path::Path,
+    playbook: &str,
+    only: &[&str],
+) -> Result<std::process::ExitCode> {
+    let inc = Incident::load(dir)?;
+    let registry = crate::actions::registry();
+    let playbooks = load(&[playbook.to_string()], &registry)?;
+    let mut opts = default_options(&inc, None);
+    opts.only = only.iter().map(|s| s.to_string()).collect();
+    let o = run_playbooks(&inc, &playbooks, &registry, &opts)?;
+    Ok(if o.failed > 0 {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}

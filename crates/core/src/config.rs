@@ -71,6 +71,93 @@ pub struct IncidentFile {
     /// `[recon]`: how payments, postings and orders are reconciled.
     #[serde(default)]
     pub recon: ReconSection,
+    /// `[recover]`: how phase 4 applies its plan (docs/recover.md).
+    #[serde(default)]
+    pub recover: RecoverSection,
+}
+
+/// `[recover]`: the guards of `sidik recover apply`. Every key is optional;
+/// docs/recover.md gives the defaults and why.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverSection {
+    /// Database of `[[sources.databases]]` that SQL apply writes to; default the first.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Folder of the recovery statements (one `.sql` per decision); default the shipped `queries/recovery/`.
+    #[serde(default)]
+    pub statements: Option<String>,
+    /// Plan steps per transaction (default 100).
+    #[serde(default)]
+    pub batch: Option<u32>,
+    /// `lock_timeout` of each batch (Go duration, default `500ms`): never queue behind a lock.
+    #[serde(default)]
+    pub lock_timeout: Option<Spanned<String>>,
+    /// `statement_timeout` of each batch (default `5s`).
+    #[serde(default)]
+    pub statement_timeout: Option<Spanned<String>>,
+    /// Share of the usable connection slots in use above which apply waits (default 0.8).
+    #[serde(default)]
+    pub max_saturation: Option<f64>,
+    /// Sessions waiting for a lock above which apply waits (default 5).
+    #[serde(default)]
+    pub max_lock_waits: Option<u32>,
+    /// Replication replay lag above which apply waits (default `1500ms`).
+    #[serde(default)]
+    pub max_replica_lag: Option<Spanned<String>>,
+    /// How long apply waits for the server's health, or retries a batch that
+    /// met a lock, before it stops with its cursor saved (default `2m`).
+    #[serde(default)]
+    pub max_wait: Option<Spanned<String>>,
+    /// Pause between batches (default `0s`).
+    #[serde(default)]
+    pub pause: Option<Spanned<String>>,
+    /// A file whose existence stops apply between batches (default `<incident>/recovery.stop`).
+    #[serde(default)]
+    pub sentinel: Option<String>,
+    /// `[recover.http]`: apply through the services' own API.
+    #[serde(default)]
+    pub http: RecoverHttp,
+}
+
+/// `[recover.http]`: the endpoints that replay a decision through a service's API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverHttp {
+    /// Most requests per second (default 10).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Timeout of one request (Go duration, default `10s`).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Attempts per request before apply stops (default 8).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// `[[recover.http.endpoint]]`, one per decision replayed this way.
+    #[serde(default)]
+    pub endpoint: Vec<RecoverEndpoint>,
+}
+
+/// `[[recover.http.endpoint]]`: how one decision is replayed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverEndpoint {
+    /// The decision it replays (`repost`, `complete` …).
+    pub decision: String,
+    /// HTTP method (default `POST`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// URL; `{order_id}`, `{payment_id}`, `{posting_id}`, `{amount}`, `{decision}`, `{key}` are filled in.
+    pub url: String,
+    /// Body template (JSON), filled in the same way; JSON strings are escaped.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Headers; `${NAME}` in a value is read from the environment (tokens never go into the file).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Header that carries the idempotency key (default `Idempotency-Key`).
+    #[serde(default)]
+    pub idempotency_header: Option<String>,
 }
 
 /// `[recon]`: reconciliation settings. Every key is optional; the defaults fit

@@ -249,7 +249,7 @@ impl PgError {
     /// The error of a failed statement: [`PgError::Server`] with the
     /// server's SQLSTATE, DETAIL and HINT when the server answered, else
     /// [`PgError::Query`] with the error's causes.
-    fn statement(what: &str, e: &tokio_postgres::Error) -> PgError {
+    pub fn statement(what: &str, e: &tokio_postgres::Error) -> PgError {
         match e.as_db_error() {
             Some(d) => PgError::Server {
                 what: what.to_string(),
@@ -549,54 +549,58 @@ fn cell(v: &str) -> String {
     }
 }
 
-impl Session {
-    /// Connects to `url` (a `postgres://` URL or libpq key/value pairs) and
-    /// sets the session up read-only with timeouts.
-    ///
-    /// The whole connection (TCP, TLS, authentication and the session's
-    /// setup) must finish within the connect timeout: `connect_timeout` from
-    /// the connection string, else `PGCONNECT_TIMEOUT`, else
-    /// `opts.connect_timeout`. TCP keepalives notice a peer that vanished.
-    pub async fn connect(url: &str, opts: &SessionOptions) -> Result<Session, PgError> {
-        let shown = redact(url).into_owned();
-        let (plain, tls) = tls::split(url)?;
-        let mut config: tokio_postgres::Config = plain.parse().map_err(|e| {
-            PgError::Config(format!(
-                "cannot read the connection string {shown}: {}",
-                redact(&error_chain(&e))
-            ))
-        })?;
-        config.application_name("sidik");
-        let limit = connect_timeout(&config, opts.connect_timeout);
-        config.connect_timeout(limit);
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
-            .keepalives_interval(Duration::from_secs(10))
-            .keepalives_retries(3);
-        let at = describe_target(&config);
-        let deadline = opts.statement_timeout + limit;
-        match tokio::time::timeout(limit, Self::open(config, tls, opts, &at, deadline)).await {
-            Ok(r) => r,
-            Err(_) => Err(PgError::Connect {
-                target: at.clone(),
-                message: format!(
-                    "no answer within {} s (connect_timeout): {at} accepted the connection but never answered, or the network drops packets; check the host and port, or raise connect_timeout in the URL or PGCONNECT_TIMEOUT",
-                    limit.as_secs_f64()
-                ),
-            }),
-        }
-    }
+/// `SET search_path = …;` for a comma-separated list of schemas, each
+/// quoted as an identifier.
+pub fn set_search_path(schemas: &str) -> String {
+    let quoted: Vec<String> = schemas
+        .split(',')
+        .map(|s| format!("\"{}\"", s.trim().replace('"', "\"\"")))
+        .collect();
+    format!("SET search_path = {};", quoted.join(", "))
+}
 
-    async fn open(
-        config: tokio_postgres::Config,
-        tls: tls::Tls,
-        opts: &SessionOptions,
-        at: &str,
-        deadline: Duration,
-    ) -> Result<Session, PgError> {
+/// A connection as opened by [`dial`], before any session setting.
+#[derive(Debug)]
+pub struct Dialed {
+    /// The client.
+    pub client: tokio_postgres::Client,
+    /// The task driving the connection; abort it to close.
+    pub task: tokio::task::JoinHandle<()>,
+    /// `host:port` (or the socket), for messages.
+    pub target: String,
+    /// The connect timeout in force.
+    pub limit: Duration,
+}
+
+/// Opens a connection to `url` (a `postgres://` URL or libpq key/value
+/// pairs) with `application_name = sidik`, TLS as `sslmode` asks, TCP
+/// keepalives and the connect timeout (`connect_timeout` in the string, else
+/// `PGCONNECT_TIMEOUT`, else `default_timeout`), and sets nothing else.
+///
+/// Diagnostics never call it: they use [`Session::connect`], which makes
+/// the session read-only. The one other caller is sidik-recover's approved
+/// remediation, which sets its own guards.
+pub async fn dial(url: &str, default_timeout: Duration) -> Result<Dialed, PgError> {
+    let shown = redact(url).into_owned();
+    let (plain, tls) = tls::split(url)?;
+    let mut config: tokio_postgres::Config = plain.parse().map_err(|e| {
+        PgError::Config(format!(
+            "cannot read the connection string {shown}: {}",
+            redact(&error_chain(&e))
+        ))
+    })?;
+    config.application_name("sidik");
+    let limit = connect_timeout(&config, default_timeout);
+    config.connect_timeout(limit);
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(3);
+    let at = describe_target(&config);
+    let opened = async {
         let failed = |e: tokio_postgres::Error| {
-            let message = connect_cause(&e, at);
+            let message = connect_cause(&e, &at);
             let message = match tls::hint(&format!("{e:?} {message}")) {
                 Some(h) => format!("{message} ({h})"),
                 None => message,
@@ -606,37 +610,90 @@ impl Session {
                 message,
             }
         };
-        let (client, task) = if tls.mode == tls::SslMode::Disable {
+        if tls.mode == tls::SslMode::Disable {
             let (client, conn) = config.connect(NoTls).await.map_err(failed)?;
-            (
+            Ok::<_, PgError>((
                 client,
                 tokio::spawn(async move {
                     let _ = conn.await;
                 }),
-            )
+            ))
         } else {
             let (client, conn) = config
                 .connect(tls::connector(&tls)?)
                 .await
                 .map_err(failed)?;
-            (
+            Ok((
                 client,
                 tokio::spawn(async move {
                     let _ = conn.await;
                 }),
-            )
-        };
+            ))
+        }
+    };
+    match tokio::time::timeout(limit, opened).await {
+        Ok(r) => {
+            let (client, task) = r?;
+            Ok(Dialed {
+                client,
+                task,
+                target: at,
+                limit,
+            })
+        }
+        Err(_) => Err(PgError::Connect {
+            target: at.clone(),
+            message: format!(
+                "no answer within {} s (connect_timeout): {at} accepted the connection but never answered, or the network drops packets; check the host and port, or raise connect_timeout in the URL or PGCONNECT_TIMEOUT",
+                limit.as_secs_f64()
+            ),
+        }),
+    }
+}
+
+impl Session {
+    /// Connects to `url` (a `postgres://` URL or libpq key/value pairs) and
+    /// sets the session up read-only with timeouts.
+    ///
+    /// The whole connection (TCP, TLS, authentication and the session's
+    /// setup) must finish within the connect timeout: `connect_timeout` from
+    /// the connection string, else `PGCONNECT_TIMEOUT`, else
+    /// `opts.connect_timeout`. TCP keepalives notice a peer that vanished.
+    pub async fn connect(url: &str, opts: &SessionOptions) -> Result<Session, PgError> {
+        let Dialed {
+            client,
+            task,
+            target,
+            limit,
+        } = dial(url, opts.connect_timeout).await?;
+        let deadline = opts.statement_timeout + limit;
+        match tokio::time::timeout(limit, Self::setup(client, task, opts, &target, deadline)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Connect {
+                target: target.clone(),
+                message: format!(
+                    "no answer within {} s (connect_timeout) while setting the session up; check the server's load, or raise connect_timeout in the URL or PGCONNECT_TIMEOUT",
+                    limit.as_secs_f64()
+                ),
+            }),
+        }
+    }
+
+    async fn setup(
+        client: tokio_postgres::Client,
+        task: tokio::task::JoinHandle<()>,
+        opts: &SessionOptions,
+        at: &str,
+        deadline: Duration,
+    ) -> Result<Session, PgError> {
         let mut setup = format!(
             "SET statement_timeout = {}; SET lock_timeout = {}; SET default_transaction_read_only = on; SET idle_in_transaction_session_timeout = 60000;",
             opts.statement_timeout.as_millis(),
             opts.lock_timeout.as_millis()
         );
         if let Some(sp) = &opts.search_path {
-            let quoted: Vec<String> = sp
-                .split(',')
-                .map(|s| format!("\"{}\"", s.trim().replace('"', "\"\"")))
-                .collect();
-            setup.push_str(&format!(" SET search_path = {};", quoted.join(", ")));
+            setup.push_str(&format!(" {}", set_search_path(sp)));
         }
         client
             .batch_execute(&setup)

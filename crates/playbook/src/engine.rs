@@ -32,6 +32,9 @@ pub struct Context {
     pub step: String,
     /// The step's parameters.
     pub params: toml::Table,
+    /// Whether the step is dangerous and was approved (`--approve STEP`):
+    /// an action that writes to a user's system runs only when this is true.
+    pub approved: bool,
 }
 
 impl Context {
@@ -490,6 +493,7 @@ impl<'a> Runner<'a> {
                     incident: self.incident.clone(),
                     step: step.id.clone(),
                     params: params.clone(),
+                    approved: step.dangerous && opts.approve.contains(&step.id),
                 };
                 let inputs = hash_inputs(&action.inputs(&ctx), self.incident);
                 let reusable = opts.resume

@@ -1,4 +1,5 @@
-//! The playbook actions of phase 4: `recover.plan`.
+//! The playbook actions of phase 4: `recover.plan`, `recover.apply` (a
+//! dangerous step: it runs only when approved) and `recover.verify`.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,171 @@ use sidik_playbook::{Action, Context, OrFail, Outcome, Registry, StepResult};
 /// Registers the actions of this crate.
 pub fn register(r: &mut Registry) {
     r.register(RecoverPlan);
+    r.register(RecoverApply);
+    r.register(RecoverVerify);
+}
+
+/// The database a step writes to or verifies against: the step's
+/// `database`, else `[recover] database`, else the first; skipped when its
+/// connection string is not in the environment.
+fn target(ctx: &Context) -> Result<Result<crate::sql::Target, Outcome>, String> {
+    let inc = &ctx.incident;
+    let dbs = &inc.file.sources.databases;
+    let name = ctx
+        .str_param("database")
+        .map(str::to_string)
+        .or_else(|| inc.file.recover.database.clone());
+    let db = match &name {
+        Some(n) => Some(
+            dbs.iter()
+                .find(|d| &d.name == n)
+                .ok_or_else(|| format!("incident.toml has no database named `{n}`"))?,
+        ),
+        None => dbs.first(),
+    };
+    let var = db
+        .and_then(|d| d.url_env.clone())
+        .unwrap_or_else(|| "DATABASE_URL".to_string());
+    let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
+        return Ok(Err(Outcome::Skipped(format!(
+            "no database: ${var} is not set; export it with the connection string{} or run `sidik demo --with-postgres`",
+            db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
+        ))));
+    };
+    Ok(Ok(crate::sql::Target {
+        url,
+        search_path: db.and_then(|d| d.search_path.clone()),
+        name: db.map_or("default".to_string(), |d| d.name.clone()),
+    }))
+}
+
+/// Applies the plan through SQL.
+struct RecoverApply;
+
+impl Action for RecoverApply {
+    fn name(&self) -> &'static str {
+        "recover.apply"
+    }
+    fn summary(&self) -> &'static str {
+        "Apply the recovery plan to the orders database in guarded, resumable, audited batches (dangerous: runs only with --approve); reports/recovery-apply.md, evidence/recovery/audit.jsonl and undo.jsonl"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["database"]
+    }
+    fn report_file(&self) -> Option<&'static str> {
+        Some("recovery-apply.md")
+    }
+    fn always_run(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &Context) -> StepResult {
+        if !ctx.approved {
+            return Err(format!(
+                "recover.apply writes to the database: step `{}` must be `dangerous = true` in its playbook and approved with --approve {}",
+                ctx.step, ctx.step
+            ));
+        }
+        let t = match target(ctx)? {
+            Ok(t) => t,
+            Err(skipped) => return Ok(skipped),
+        };
+        let o = crate::apply::Options {
+            pg: Some(t.url.clone()),
+            database: Some(t.name.clone()).filter(|n| n != "default"),
+            restart: false,
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (s, report) = crate::apply::run_sql(&ctx.incident, &o, &stop, &mut |_| {}).or_fail()?;
+        let j = crate::journal::Journal::of(&ctx.incident, "sql");
+        let changed: Vec<String> = s
+            .changed
+            .iter()
+            .map(|(d, n)| format!("{} {}", d.word(), count(*n)))
+            .collect();
+        let result = format!(
+            "{} rows changed{}; {} skipped (no longer as planned)",
+            count(s.changed.values().sum::<u64>()),
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", changed.join(", "))
+            },
+            count(s.skipped.len() as u64)
+        );
+        if let Some(stop) = &s.stopped {
+            return Err(format!("{result}; {}", stop.describe()));
+        }
+        Ok(Outcome::reported(
+            report,
+            vec![j.audit, j.undo, j.state],
+            result,
+        ))
+    }
+}
+
+/// Checks one of phase 4's success criteria by reconciling again.
+struct RecoverVerify;
+
+impl Action for RecoverVerify {
+    fn name(&self) -> &'static str {
+        "recover.verify"
+    }
+    fn summary(&self) -> &'static str {
+        "Reconcile again (the database when there is one, else the exports) and hold a success criterion: `criterion = \"recovered\"` (no recoverable stuck order) or `\"reconciled\"` (no break left); reports/recovery-verify.md"
+    }
+    fn params(&self) -> &'static [&'static str] {
+        &["criterion", "database", "ho"]
+    }
+    fn required(&self) -> &'static [&'static str] {
+        &["criterion"]
+    }
+    fn report_file(&self) -> Option<&'static str> {
+        Some("recovery-verify.md")
+    }
+    fn always_run(&self) -> bool {
+        true
+    }
+    fn run(&self, ctx: &Context) -> StepResult {
+        let criterion = ctx.str_param("criterion").unwrap_or_default();
+        if !matches!(criterion, "recovered" | "reconciled") {
+            return Err(format!(
+                "criterion = \"{criterion}\": expected \"recovered\" or \"reconciled\""
+            ));
+        }
+        let source = match target(ctx)? {
+            Ok(t) => crate::verify::Source::Database(t),
+            Err(_) => crate::verify::Source::Files,
+        };
+        let v = crate::verify::verify(&ctx.incident, &source, ctx.str_param("ho")).or_fail()?;
+        let (n, a) = v.breaks_left();
+        let (holds, result) = if criterion == "recovered" {
+            (
+                v.recovered(),
+                format!(
+                    "{} recoverable orders still stuck ({}){}",
+                    count(v.stuck_recoverable.len() as u64),
+                    v.source,
+                    if v.stuck_review.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} left to a person", count(v.stuck_review.len() as u64))
+                    }
+                ),
+            )
+        } else {
+            (
+                v.reconciled(),
+                format!("{} breaks left ({}) in {}", count(n), idr(a), v.source),
+            )
+        };
+        if !holds {
+            return Err(format!(
+                "{result}: see {}",
+                ctx.incident.dir.relative(&v.report)
+            ));
+        }
+        Ok(Outcome::reported(v.report, Vec::new(), result))
+    }
 }
 
 /// The recovery plan.

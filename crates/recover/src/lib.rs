@@ -10,7 +10,14 @@
 #![deny(missing_docs)]
 
 pub mod actions;
+pub mod apply;
+pub mod guards;
+pub mod journal;
 pub mod plan;
+pub mod sql;
+pub mod statements;
+pub mod undo;
+pub mod verify;
 
 /// What went wrong, in words a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -24,4 +31,23 @@ pub enum RecoverError {
     /// An output could not be written.
     #[error(transparent)]
     Core(#[from] sidik_core::Error),
+    /// Apply or undo refused to start: the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The database failed in a way waiting does not cure.
+    #[error("{0}")]
+    Database(String),
+    /// A batch failed on one order; a lock or a timeout is retried.
+    #[error("{message}")]
+    Batch {
+        /// The SQLSTATE.
+        sqlstate: String,
+        /// The server's message, redacted.
+        message: String,
+        /// The order whose statement failed.
+        order_id: String,
+    },
+    /// An HTTP endpoint failed in a way retrying does not cure.
+    #[error("{0}")]
+    Http(String),
 }

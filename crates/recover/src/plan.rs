@@ -345,3 +345,53 @@ pub fn run(inc: &Incident) -> Result<(Plan, Written), RecoverError> {
     let w = write(inc, &p, &rules, s.as_of)?;
     Ok((p, w))
 }
+
+/// The plan as written by [`write`]: its steps and the SHA-256 of
+/// `plan.csv`, which apply's cursor is tied to.
+pub fn read(inc: &Incident) -> Result<(Vec<Step>, String), RecoverError> {
+    use sha2::Digest;
+    let path = inc.dir.evidence().join("recovery").join("plan.csv");
+    let bytes = std::fs::read(&path).map_err(|e| {
+        RecoverError::Config(format!(
+            "cannot read {}: {e}; make the plan first: sidik recover plan",
+            inc.dir.relative(&path)
+        ))
+    })?;
+    let digest = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let shown = inc.dir.relative(&path);
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
+    let mut steps = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let bad = |what: String| {
+            RecoverError::Config(format!(
+                "{shown}:{line}: {what}; re-make it: sidik recover plan"
+            ))
+        };
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        if rec.len() != 9 {
+            return Err(bad(format!("{} fields, expected 9", rec.len())));
+        }
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let decision: Decision =
+            serde_json::from_value(serde_json::Value::String(rec[5].to_string()))
+                .map_err(|_| bad(format!("unknown decision `{}`", &rec[5])))?;
+        steps.push(Step {
+            order_id: rec[0].to_string(),
+            payment_id: opt(&rec[1]),
+            posting_id: opt(&rec[2]),
+            category: rec[3].to_string(),
+            reason: rec[4].to_string(),
+            decision,
+            amount: rec[6].parse().map_err(|_| {
+                bad(format!(
+                    "amount `{}` is not a whole number of rupiah",
+                    &rec[6]
+                ))
+            })?,
+            why: rec[7].to_string(),
+            source: rec[8].to_string(),
+        });
+    }
+    Ok((steps, digest))
+}

@@ -73,6 +73,30 @@ pub enum SampleError {
     Core(#[from] sidik_core::Error),
 }
 
+/// The sample's recovery statements for the decisions the shipped ones
+/// leave to UPG's API: in the sample's world its `payments` table stands in
+/// for that API.
+const RECOVERY: [(&str, &str); 2] = [
+    (
+        "refund_duplicate.sql",
+        include_str!("../recovery/refund_duplicate.sql"),
+    ),
+    (
+        "cancel_refund.sql",
+        include_str!("../recovery/cancel_refund.sql"),
+    ),
+];
+
+fn write_recovery(out: &Path) -> Result<(), SampleError> {
+    let dir = out.join("recovery");
+    std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    for (name, text) in RECOVERY {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(io_err("write", &p))?;
+    }
+    Ok(())
+}
+
 fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
@@ -370,6 +394,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Summary, SampleError> {
     std::fs::write(&tracker, SEED_TRACKER).map_err(io_err("write", &tracker))?;
     let config = dir.config_path();
     std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
+    write_recovery(out)?;
 
     let mut truth = truth.finish(
         opts.seed,
@@ -432,6 +457,7 @@ pub fn generate_exports(opts: &GenerateOptions) -> Result<(), SampleError> {
     std::fs::write(&tracker, SEED_TRACKER).map_err(io_err("write", &tracker))?;
     let config = dir.config_path();
     std::fs::write(&config, incident_toml(opts)).map_err(io_err("write", &config))?;
+    write_recovery(out)?;
     let truth = truth.finish(
         opts.seed,
         opts.orders,
@@ -546,6 +572,12 @@ db_max_connections = "db_max_connections"
 orders = "data/orders.csv"
 payments = "data/payments.csv"
 postings = "data/ho_postings.csv"
+
+# Phase 4 applies its plan to the database above (`sidik recover apply`).
+# The shipped statements complete stuck orders and post to HO; the refunds
+# go through recovery/*.sql, the sample's stand-in for UPG's refund API.
+[recover]
+statements = "recovery"
 "#,
         sc = opts.scenario.name(),
         n = opts.orders,
