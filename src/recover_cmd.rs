@@ -38,6 +38,25 @@ pub struct DbArgs {
     /// Write. Without it nothing is written and nothing is connected to.
     #[arg(long)]
     execute: bool,
+    /// Through SQL on the orders database, or through the services' API
+    /// ([[recover.http.endpoint]] in incident.toml).
+    #[arg(long, value_enum, default_value = "sql")]
+    via: ViaArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ViaArg {
+    Sql,
+    Http,
+}
+
+impl From<ViaArg> for sidik_recover::apply::Via {
+    fn from(v: ViaArg) -> Self {
+        match v {
+            ViaArg::Sql => sidik_recover::apply::Via::Sql,
+            ViaArg::Http => sidik_recover::apply::Via::Http,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,41 +116,12 @@ fn apply(a: ApplyArgs) -> Result<ExitCode> {
     let inc = Incident::load(&a.db.incident)?;
     if !a.db.execute {
         let (steps, _) = sidik_recover::plan::read(&inc)?;
-        let statements = sidik_recover::apply::statements_for(&inc)?;
-        let dry = sidik_recover::apply::dry_run(&steps, &statements);
-        out!("{:<18} {:>8}  CARRIED OUT BY", "DECISION", "STEPS");
-        for (d, (n, by)) in &dry.by_decision {
-            out!(
-                "{:<18} {:>8}  {}",
-                d.word(),
-                count(*n),
-                by.as_deref()
-                    .unwrap_or("nothing: a person or a service's API")
-            );
-        }
-        for (st, examples) in &dry.examples {
-            out!();
-            out!(
-                "-- {} ({}): {}",
-                st.file,
-                st.decision.word(),
-                st.description
-            );
-            if !st.guard.is_empty() {
-                out!("-- guard: {}", st.guard);
-            }
-            out!("{};", st.sql);
-            for v in examples {
-                let shown: Vec<String> = v
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| format!("${}={x}", i + 1))
-                    .collect();
-                out!("--   with {}", shown.join(" "));
-            }
+        match a.db.via {
+            ViaArg::Sql => dry_sql(&inc, &steps)?,
+            ViaArg::Http => dry_http(&inc, &steps)?,
         }
         out!();
-        out!("dry run: nothing was written and no database was contacted; add --execute to apply (batches, guards and the audit: docs/recover.md)");
+        out!("dry run: nothing was written and nothing was contacted; add --execute to apply (batches, guards and the audit: docs/recover.md)");
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -149,28 +139,33 @@ fn apply(a: ApplyArgs) -> Result<ExitCode> {
         });
     }
     let mut last = std::time::Instant::now();
-    let (s, report) =
-        sidik_recover::apply::run_sql(&inc, &options(&a.db, a.restart), &stop, &mut |s| {
+    let (s, report) = sidik_recover::apply::run(
+        &inc,
+        &options(&a.db, a.restart),
+        a.db.via.into(),
+        &stop,
+        &mut |s| {
             if last.elapsed().as_millis() >= 1000 {
                 last = std::time::Instant::now();
                 eprintln!(
-                    "applied up to step {} of {} ({} rows changed, {} skipped)",
+                    "applied up to step {} of {} ({} changed, {} skipped)",
                     count(s.next as u64),
                     count(s.total as u64),
                     count(s.changed.values().sum::<u64>()),
                     count(s.skipped.len() as u64)
                 );
             }
-        })?;
+        },
+    )?;
     if let Some(r) = &s.recovered {
         out!("{r}");
     }
-    out!("{:<18} {:>12}", "DECISION", "ROWS CHANGED");
+    out!("{:<18} {:>12}", "DECISION", "CHANGED");
     for (d, n) in &s.changed {
         out!("{:<18} {:>12}", d.word(), count(*n));
     }
     out!(
-        "{} skipped (no longer as planned); {} batches in {:.1} s; waited {} times ({:.1} s) for the server",
+        "{} skipped (no longer as planned); {} batches in {:.1} s; waited {} times ({:.1} s)",
         count(s.skipped.len() as u64),
         count(s.batches),
         s.elapsed.as_secs_f64(),
@@ -187,9 +182,87 @@ fn apply(a: ApplyArgs) -> Result<ExitCode> {
     }
 }
 
+fn dry_sql(inc: &Incident, steps: &[sidik_recover::plan::Step]) -> Result<()> {
+    let statements = sidik_recover::apply::statements_for(inc)?;
+    let dry = sidik_recover::apply::dry_run(steps, &statements);
+    out!("{:<18} {:>8}  CARRIED OUT BY", "DECISION", "STEPS");
+    for (d, (n, by)) in &dry.by_decision {
+        out!(
+            "{:<18} {:>8}  {}",
+            d.word(),
+            count(*n),
+            by.as_deref()
+                .unwrap_or("nothing: a person or a service's API")
+        );
+    }
+    for (st, examples) in &dry.examples {
+        out!();
+        out!(
+            "-- {} ({}): {}",
+            st.file,
+            st.decision.word(),
+            st.description
+        );
+        if !st.guard.is_empty() {
+            out!("-- guard: {}", st.guard);
+        }
+        out!("{};", st.sql);
+        for v in examples {
+            let shown: Vec<String> = v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| format!("${}={x}", i + 1))
+                .collect();
+            out!("--   with {}", shown.join(" "));
+        }
+    }
+    Ok(())
+}
+
+fn dry_http(inc: &Incident, steps: &[sidik_recover::plan::Step]) -> Result<()> {
+    let settings = sidik_recover::http::Settings::for_incident(inc)?;
+    out!("{:<18} {:>8}  SENT TO", "DECISION", "STEPS");
+    let mut by: std::collections::BTreeMap<_, u64> = std::collections::BTreeMap::new();
+    for s in steps {
+        *by.entry(s.decision).or_default() += 1;
+    }
+    for (d, n) in &by {
+        let to = settings
+            .endpoints
+            .iter()
+            .find(|e| e.decision == *d)
+            .map(|e| format!("{} {}", e.request.method, e.request.url))
+            .unwrap_or_else(|| "nothing: no endpoint".into());
+        out!("{:<18} {:>8}  {to}", d.word(), count(*n));
+    }
+    for e in &settings.endpoints {
+        out!();
+        for s in steps.iter().filter(|s| s.decision == e.decision).take(3) {
+            let k = sidik_recover::http::key(s);
+            out!(
+                "{} {}  {}: {k}",
+                e.request.method,
+                sidik_recover::http::fill(&e.request.url, s, &k, false),
+                e.key_header
+            );
+            if let Some(b) = &e.request.body {
+                out!("  {}", sidik_recover::http::fill(b, s, &k, true));
+            }
+        }
+    }
+    out!(
+        "at most {} requests a second; {} attempts each; timeout {:.0} s",
+        settings.rate,
+        settings.attempts,
+        settings.timeout.as_secs_f64()
+    );
+    Ok(())
+}
+
 fn undo(a: UndoArgs) -> Result<ExitCode> {
     let inc = Incident::load(&a.db.incident)?;
-    let j = sidik_recover::journal::Journal::of(&inc, "sql");
+    let via: sidik_recover::apply::Via = a.db.via.into();
+    let j = sidik_recover::journal::Journal::of(&inc, via.word());
     if !a.db.execute {
         let n = sidik_recover::journal::read_entries(&j.undo)?
             .iter()
@@ -203,9 +276,17 @@ fn undo(a: UndoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let g = sidik_recover::guards::Guards::for_incident(&inc)?;
-    let t = sidik_recover::apply::target(&inc, &options(&a.db, false))?;
     let rt = crate::runtime()?;
-    let u = rt.block_on(sidik_recover::undo::undo(&inc, &g, &t))?;
+    let u = match via {
+        sidik_recover::apply::Via::Sql => {
+            let t = sidik_recover::apply::target(&inc, &options(&a.db, false))?;
+            rt.block_on(sidik_recover::undo::undo(&inc, &g, &t))?
+        }
+        sidik_recover::apply::Via::Http => {
+            let settings = sidik_recover::http::Settings::for_incident(&inc)?;
+            rt.block_on(sidik_recover::http::undo(&inc, &settings, &g))?
+        }
+    };
     out!(
         "{} rows put back, {} already as they were",
         count(u.restored),
@@ -216,7 +297,7 @@ fn undo(a: UndoArgs) -> Result<ExitCode> {
     }
     if !u.changed_since.is_empty() {
         eprintln!(
-            "{} rows changed since apply were left alone:",
+            "{} changes were left alone (changed since apply, or no way back configured):",
             count(u.changed_since.len() as u64)
         );
         for (t, k, o) in u.changed_since.iter().take(20) {

@@ -158,6 +158,16 @@ pub struct RecoverEndpoint {
     /// Header that carries the idempotency key (default `Idempotency-Key`).
     #[serde(default)]
     pub idempotency_header: Option<String>,
+    /// The request that reverses one (`sidik recover undo --via http`), filled the same way;
+    /// without it, requests sent this way cannot be undone by sidik.
+    #[serde(default)]
+    pub undo_url: Option<String>,
+    /// Method of the reversing request (default `POST`).
+    #[serde(default)]
+    pub undo_method: Option<String>,
+    /// Body of the reversing request.
+    #[serde(default)]
+    pub undo_body: Option<String>,
 }
 
 /// `[recon]`: reconciliation settings. Every key is optional; the defaults fit

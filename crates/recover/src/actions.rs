@@ -58,7 +58,7 @@ impl Action for RecoverApply {
         "Apply the recovery plan to the orders database in guarded, resumable, audited batches (dangerous: runs only with --approve); reports/recovery-apply.md, evidence/recovery/audit.jsonl and undo.jsonl"
     }
     fn params(&self) -> &'static [&'static str] {
-        &["database"]
+        &["database", "via"]
     }
     fn report_file(&self) -> Option<&'static str> {
         Some("recovery-apply.md")
@@ -73,25 +73,33 @@ impl Action for RecoverApply {
                 ctx.step, ctx.step
             ));
         }
-        let t = match target(ctx)? {
-            Ok(t) => t,
-            Err(skipped) => return Ok(skipped),
+        let via = match ctx.str_param("via").unwrap_or("sql") {
+            "sql" => crate::apply::Via::Sql,
+            "http" => crate::apply::Via::Http,
+            other => return Err(format!("via = \"{other}\": expected \"sql\" or \"http\"")),
         };
-        let o = crate::apply::Options {
-            pg: Some(t.url.clone()),
-            database: Some(t.name.clone()).filter(|n| n != "default"),
-            restart: false,
+        let o = match via {
+            crate::apply::Via::Sql => match target(ctx)? {
+                Ok(t) => crate::apply::Options {
+                    pg: None,
+                    database: Some(t.name).filter(|n| n != "default"),
+                    restart: false,
+                },
+                Err(skipped) => return Ok(skipped),
+            },
+            crate::apply::Via::Http => crate::apply::Options::default(),
         };
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let (s, report) = crate::apply::run_sql(&ctx.incident, &o, &stop, &mut |_| {}).or_fail()?;
-        let j = crate::journal::Journal::of(&ctx.incident, "sql");
+        let (s, report) =
+            crate::apply::run(&ctx.incident, &o, via, &stop, &mut |_| {}).or_fail()?;
+        let j = crate::journal::Journal::of(&ctx.incident, via.word());
         let changed: Vec<String> = s
             .changed
             .iter()
             .map(|(d, n)| format!("{} {}", d.word(), count(*n)))
             .collect();
         let result = format!(
-            "{} rows changed{}; {} skipped (no longer as planned)",
+            "{} changed{}; {} skipped (no longer as planned)",
             count(s.changed.values().sum::<u64>()),
             if changed.is_empty() {
                 String::new()

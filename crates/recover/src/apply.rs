@@ -88,32 +88,96 @@ pub fn dry_run(steps: &[Step], statements: &[Statement]) -> DryRun {
     }
 }
 
-/// Runs SQL apply for an incident: reads the plan, applies it from the
-/// cursor on and writes the report.
-pub fn run_sql(
+/// How apply writes: SQL on the orders database, or the services' API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The recovery statements on the database.
+    Sql,
+    /// The `[[recover.http.endpoint]]` requests.
+    Http,
+}
+
+impl Via {
+    /// `sql` or `http`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Via::Sql => "sql",
+            Via::Http => "http",
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, RecoverError> {
+    sidik_core::process::runtime()
+        .map_err(|e| RecoverError::Database(format!("cannot start the async runtime: {e}")))
+}
+
+/// Runs apply for an incident: reads the plan, applies it from the cursor
+/// on (through SQL or the services' API) and writes the report.
+pub fn run(
     inc: &Incident,
     o: &Options,
+    via: Via,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Summary),
 ) -> Result<(Summary, PathBuf), RecoverError> {
     let (steps, digest) = crate::plan::read(inc)?;
-    let statements = statements_for(inc)?;
     let g = Guards::for_incident(inc)?;
-    let t = target(inc, o)?;
-    let rt = sidik_core::process::runtime()
-        .map_err(|e| RecoverError::Database(format!("cannot start the async runtime: {e}")))?;
-    let summary = rt.block_on(crate::sql::apply(
-        inc,
-        &steps,
-        &digest,
-        &statements,
-        &g,
-        &t,
-        o.restart,
-        stop,
-        progress,
-    ))?;
-    let report = write_report(inc, &summary, &t, &steps)?;
+    let rt = runtime()?;
+    let (summary, shown) = match via {
+        Via::Sql => {
+            let statements = statements_for(inc)?;
+            let t = target(inc, o)?;
+            let s = rt.block_on(crate::sql::apply(
+                inc,
+                &steps,
+                &digest,
+                &statements,
+                &g,
+                &t,
+                o.restart,
+                stop,
+                progress,
+            ))?;
+            let shown = format!(
+                "Through SQL on database `{}`{}",
+                t.name,
+                t.search_path
+                    .as_deref()
+                    .map(|p| format!(" (search_path {p})"))
+                    .unwrap_or_default()
+            );
+            (s, shown)
+        }
+        Via::Http => {
+            let settings = crate::http::Settings::for_incident(inc)?;
+            if settings.endpoints.is_empty() {
+                return Err(RecoverError::Refused(
+                    "incident.toml has no [[recover.http.endpoint]]; add one per decision to replay through a service's API (docs/recover.md), or apply through SQL".into(),
+                ));
+            }
+            let s = rt.block_on(crate::http::apply(
+                inc, &steps, &digest, &settings, &g, o.restart, stop, progress,
+            ))?;
+            let list: Vec<String> = settings
+                .endpoints
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} → {} {}",
+                        e.decision.word(),
+                        e.request.method,
+                        e.request.url
+                    )
+                })
+                .collect();
+            (
+                s,
+                format!("Through the services' API ({})", list.join("; ")),
+            )
+        }
+    };
+    let report = write_report(inc, &summary, via, &shown, &steps)?;
     Ok((summary, report))
 }
 
@@ -122,14 +186,15 @@ pub fn run_sql(
 pub fn write_report(
     inc: &Incident,
     s: &Summary,
-    t: &Target,
+    via: Via,
+    shown: &str,
     steps: &[Step],
 ) -> Result<PathBuf, RecoverError> {
-    let j = Journal::of(inc, "sql");
+    let j = Journal::of(inc, via.word());
     let audit = journal::read_entries(&j.audit)?;
     let undo = journal::read_entries(&j.undo)?;
     let mut changed: BTreeMap<&str, (u64, std::collections::BTreeSet<usize>)> = BTreeMap::new();
-    for e in undo.iter().filter(|e| e.via == "sql") {
+    for e in undo.iter().filter(|e| e.via == via.word()) {
         let c = changed.entry(e.decision.as_str()).or_default();
         c.0 += 1;
         c.1.insert(e.step);
@@ -138,7 +203,7 @@ pub fn write_report(
     let mut skipped: BTreeMap<usize, &journal::Entry> = BTreeMap::new();
     for e in audit
         .iter()
-        .filter(|e| e.via == "sql" && e.outcome == Outcome::Skipped && !done.contains(&e.step))
+        .filter(|e| e.via == via.word() && e.outcome == Outcome::Skipped && !done.contains(&e.step))
     {
         skipped.insert(e.step, e);
     }
@@ -156,13 +221,15 @@ pub fn write_report(
             count(s.total as u64)
         ),
     };
+    let (unit, waited_for) = match via {
+        Via::Sql => ("rows changed", "the server's health or a lock"),
+        Via::Http => (
+            "requests accepted",
+            "a retry (5xx, 429, a dropped connection)",
+        ),
+    };
     let mut md = format!(
-        "# Recovery applied\n\nThrough SQL on database `{}`{}: {status}.\n\n| decision | rows changed | steps done | steps skipped |\n|---|---:|---:|---:|\n",
-        t.name,
-        t.search_path
-            .as_deref()
-            .map(|p| format!(" (search_path {p})"))
-            .unwrap_or_default()
+        "# Recovery applied\n\n{shown}: {status}.\n\n| decision | {unit} | steps done | steps skipped |\n|---|---:|---:|---:|\n"
     );
     let mut decisions: Vec<&str> = changed.keys().copied().collect();
     for e in skipped.values() {
@@ -200,7 +267,7 @@ pub fn write_report(
     }
     let _ = writeln!(
         md,
-        "\nThis run: {} batches in {:.1} s; waited {} times ({:.1} s) for the server's health or a lock.{}",
+        "\nThis run: {} batches in {:.1} s; waited {} times ({:.1} s) for {waited_for}.{}",
         count(s.batches),
         s.elapsed.as_secs_f64(),
         count(s.throttled),
@@ -210,16 +277,22 @@ pub fn write_report(
             .map(|r| format!(" At start, {r}."))
             .unwrap_or_default()
     );
+    let audit_where = match via {
+        Via::Sql if s.audit_table => ", also in the table `sidik_audit`",
+        Via::Sql => "; the role may not create `sidik_audit`, so the file is the only audit",
+        Via::Http => "; every request with its idempotency key and the answer",
+    };
     let _ = writeln!(
         md,
-        "\nAudit: [{a}](../{a}) ({} entries){}. Undo: `sidik recover undo --execute` puts back the {} changed rows from [{u}](../{u}).",
+        "\nAudit: [{a}](../{a}) ({} entries){audit_where}. Undo: `sidik recover undo --via {} --execute` reverses the {} changes listed in [{u}](../{u}){}.",
         count(audit.len() as u64),
-        if s.audit_table {
-            ", also in the table `sidik_audit`"
-        } else {
-            "; the role may not create `sidik_audit`, so the file is the only audit"
-        },
+        via.word(),
         count(undo.len() as u64),
+        if via == Via::Http {
+            " through each endpoint's `undo_url`"
+        } else {
+            ""
+        },
         a = inc.dir.relative(&j.audit),
         u = inc.dir.relative(&j.undo),
     );

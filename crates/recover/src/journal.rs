@@ -116,7 +116,7 @@ pub struct Journal {
     pub state: PathBuf,
     /// `evidence/recovery/audit.jsonl`.
     pub audit: PathBuf,
-    /// `evidence/recovery/undo.jsonl`.
+    /// `evidence/recovery/undo.jsonl` (or `undo-http.jsonl`).
     pub undo: PathBuf,
 }
 
@@ -135,7 +135,11 @@ impl Journal {
                 format!("apply-{via}.json")
             }),
             audit: dir.join("audit.jsonl"),
-            undo: dir.join("undo.jsonl"),
+            undo: dir.join(if via == "sql" {
+                "undo.jsonl".to_string()
+            } else {
+                format!("undo-{via}.jsonl")
+            }),
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod actions;
 pub mod apply;
 pub mod guards;
+pub mod http;
 pub mod journal;
 pub mod plan;
 pub mod sql;
