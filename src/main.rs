@@ -74,9 +74,12 @@ enum Command {
     Logs(logs_cmd::LogsCommand),
     /// Reconcile UPG payments, HO postings and orders: breaks, stuck orders, money at stake.
     Recon(recon_cmd::ReconArgs),
-    /// Phase 4: the recovery plan for stuck orders, unposted and duplicate charges.
+    /// Phase 4: plan, apply (guarded, resumable, audited, undoable), verify; HO's re-push batch.
     #[command(subcommand)]
     Recover(recover_cmd::RecoverCommand),
+    /// The customer list: who was charged without a completed order, charged twice or is
+    /// owed a refund, with messages in Bahasa Indonesia and English; nothing is sent.
+    Notify(recover_cmd::NotifyArgs),
     /// Metrics from a Prometheus-compatible server or exports, and the Go runtime findings.
     #[command(subcommand)]
     Metrics(metrics_cmd::MetricsCommand),
@@ -237,6 +240,10 @@ fn main() -> ExitCode {
         Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Rca(a) => rca_cmd::run(a),
+        Command::Notify(a) => match recover_cmd::notify(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Recover(c) => match recover_cmd::run(c) {
             Ok(code) => return code,
             Err(e) => Err(e),
@@ -528,7 +535,17 @@ fn demo(a: DemoArgs) -> Result<()> {
     let registry = actions::registry();
     let playbooks =
         sidik_playbook::builtin::load(&[], &registry).map_err(|e| anyhow::anyhow!(e))?;
-    let opts = run::default_options(&inc, a.date);
+    let mut opts = run::default_options(&inc, a.date);
+    if cluster.is_some() {
+        // Phase 4's apply writes to a database; the demo approves it only on
+        // the throwaway cluster it started itself.
+        out!("the demo approves its own dangerous step `recover-orders`: it writes only to the throwaway database started above");
+        out!();
+        opts.approve.push("recover-orders".into());
+    } else if url.is_some() {
+        out!("phase 4's `recover-orders` writes to the database and is not approved on a database you gave; run `sidik run phase-4-remediation --approve recover-orders --incident {}` to apply it", a.out.display());
+        out!();
+    }
     run::run_playbooks(&inc, &playbooks, &registry, &opts)?;
     drop(cluster);
 

@@ -20,6 +20,9 @@ pub enum RecoverCommand {
     /// Put back every row apply changed (evidence/recovery/undo.jsonl), newest first,
     /// only where the row is still as apply left it. Without --execute it only counts.
     Undo(UndoArgs),
+    /// HO's re-push batch in its import format (evidence/recovery/ho-import.csv), HO's
+    /// expected totals after it, and the process for finance (reports/reconciliation-process.md).
+    Process(crate::IncidentArg),
     /// Reconcile again and tick "All order gantung recovered" and "Payment reconciliation
     /// completed" in the tracker when they hold (the phase-4 playbook's verify steps).
     Verify(crate::IncidentArg),
@@ -70,6 +73,16 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct NotifyArgs {
+    #[command(flatten)]
+    incident: crate::IncidentArg,
+    /// Copy the shipped message templates into DIR (default <incident>/messages) to edit them,
+    /// and point [recover.notify] templates at it.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "messages")]
+    write_templates: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct UndoArgs {
     #[command(flatten)]
     db: DbArgs,
@@ -95,6 +108,27 @@ pub fn run(cmd: RecoverCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RecoverCommand::Apply(a) => apply(a),
+        RecoverCommand::Process(a) => {
+            let inc = Incident::load(&a)?;
+            let p = sidik_recover::process::run(&inc)?;
+            out!(
+                "{:<14} {:>20} {:>20} {:>20}",
+                "JOURNAL",
+                "HO BEFORE",
+                "BATCH",
+                "EXPECTED AFTER"
+            );
+            for (j, (b, d, a)) in &p.totals {
+                out!("{:<14} {:>20} {:>20} {:>20}", j, idr(*b), idr(*d), idr(*a));
+            }
+            out!(
+                "batch {} ({} lines); process {}; nothing was sent",
+                inc.dir.relative(&p.batch),
+                count(p.lines.len() as u64),
+                inc.dir.relative(&p.report)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         RecoverCommand::Undo(a) => undo(a),
         RecoverCommand::Verify(a) => crate::run::run_steps(
             &a,
@@ -180,6 +214,40 @@ fn apply(a: ApplyArgs) -> Result<ExitCode> {
         }
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+pub fn notify(a: NotifyArgs) -> Result<ExitCode> {
+    let inc = Incident::load(&a.incident)?;
+    if let Some(dir) = &a.write_templates {
+        let dir = inc.dir.resolve(dir);
+        let written = sidik_recover::notify::write_templates(&dir)?;
+        out!(
+            "{} templates written to {} (existing files kept); set `[recover.notify] templates = \"{}\"` in incident.toml, edit them, run `sidik notify` again",
+            written.len(),
+            dir.display(),
+            inc.dir.relative(&dir)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = sidik_recover::notify::run(&inc)?;
+    out!("{:<64} {:>8} {:>20}", "GROUP", "ORDERS", "RUPIAH");
+    for (g, (orders, amount)) in &n.groups {
+        out!(
+            "{:<64} {:>8} {:>20}",
+            g.describe(),
+            count(*orders),
+            idr(*amount)
+        );
+    }
+    out!(
+        "{} customer messages in {}, {} corporate accounts in {}; report {}; nothing was sent",
+        count(n.customers),
+        inc.dir.relative(&n.files[0]),
+        count(n.corporates),
+        inc.dir.relative(&n.files[1]),
+        inc.dir.relative(&n.report)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dry_sql(inc: &Incident, steps: &[sidik_recover::plan::Step]) -> Result<()> {

@@ -303,13 +303,20 @@ fn a_wrong_token_stops_apply_with_the_reason() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("refused the credentials (401"), "{err}");
     assert!(!err.contains("wrong"), "the token was printed: {err}");
-    assert_eq!(ho.received.load(Ordering::SeqCst), 1, "kept sending after a 401");
+    assert_eq!(
+        ho.received.load(Ordering::SeqCst),
+        1,
+        "kept sending after a 401"
+    );
     // Without the variable, nothing is sent at all.
     let o = apply(&dir, &["--execute"])
         .env_remove("HO_TEST_TOKEN")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("needs $HO_TEST_TOKEN, which is not set"), "{err}");
+    assert!(
+        err.contains("needs $HO_TEST_TOKEN, which is not set"),
+        "{err}"
+    );
     assert_eq!(ho.received.load(Ordering::SeqCst), 1);
 }

@@ -278,8 +278,8 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
 
     let ticked = check_tracker(&d);
     assert_eq!(
-        ticked, 13,
-        "the six phase-1 tasks, the two log-analysis tasks, the root cause and the timeline of phase 2, and three of phase 3"
+        ticked, 15,
+        "the six phase-1 tasks, the two log-analysis tasks, the root cause and the timeline of phase 2, three of phase 3, and phase 4's reconciliation process and communication plan"
     );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
     assert!(
@@ -318,9 +318,9 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
     );
     assert!(tracker.contains(&format!("- [x] Query database untuk list order gantung → [[reports/stuck-orders.md]]\n  - {stuck} orders stuck in ACTIVE\n")));
     assert!(tracker.contains("- [ ] All order gantung recovered"));
-    // Phase 4: the recovery plan and the report succeed; apply is skipped (not approved);
-    // verify and reconciliation-completed fail while orders are stuck and breaks remain.
-    assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 2 succeeded, 2 failed, 1 skipped, 2 manual → [[reports/incident.md]]")), "{tracker}");
+    // Phase 4: the plan, HO's batch, the customer list and the report succeed; apply is skipped
+    // (not approved); verify and reconciliation-completed fail while orders are stuck and breaks remain.
+    assert!(tracker.contains(&format!("- {DATE}: sidik run phase-4-remediation: 4 succeeded, 2 failed, 1 skipped → [[reports/incident.md]]")), "{tracker}");
     let plan = std::fs::read_to_string(d.join("evidence/recovery/plan.csv")).unwrap();
     assert_eq!(
         plan.lines().filter(|l| l.contains(",complete,")).count() as u64,

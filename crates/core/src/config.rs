@@ -118,6 +118,40 @@ pub struct RecoverSection {
     /// `[recover.http]`: apply through the services' own API.
     #[serde(default)]
     pub http: RecoverHttp,
+    /// `[recover.ho_import]`: the columns of HO's import file for the re-push batch.
+    #[serde(default)]
+    pub ho_import: HoImport,
+    /// `[recover.notify]`: the customer list and its messages.
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `[recover.ho_import]`: how HO's import file is laid out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoImport {
+    /// Its columns in order, each `"HO_NAME = field"` or just `"field"`. Fields:
+    /// reference, order_id, payment_id, journal_type, amount, charge_period, reason, batch.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Field delimiter: one character, or `tab` (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+}
+
+/// `[recover.notify]`: the customer communication.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Folder of message templates (`<group>.id.txt`, `<group>.en.txt`); default the shipped ones.
+    #[serde(default)]
+    pub templates: Option<String>,
+    /// Languages to render, in order (default `["id", "en"]`).
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    /// Who signs the messages (default "Customer Care").
+    #[serde(default)]
+    pub sender: Option<String>,
 }
 
 /// `[recover.http]`: the endpoints that replay a decision through a service's API.

@@ -515,6 +515,39 @@ impl Sources {
     }
 }
 
+/// Walks an export for columns recon itself does not read (the customer
+/// list's corporate account and payment method): `f(values)` for each row
+/// whose fields fit the header, `column` naming the index of a column by
+/// sidik's name through `[recon.columns.SOURCE]`. Returns the rows that did
+/// not fit, which the caller reports.
+pub fn walk(
+    t: TextRows,
+    source: &'static str,
+    s: &Settings,
+    mut f: impl FnMut(&dyn Fn(&str) -> Option<usize>, &[Option<&str>]),
+) -> Result<usize, ReconError> {
+    let columns = t.columns.clone();
+    let index = move |col: &str| {
+        let name = s.column(source, col);
+        columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+    };
+    let values = Values::new(source, s.tz);
+    let mut rejected = Vec::new();
+    t.each(
+        Keep {
+            source,
+            amount_col: None,
+            values: &values,
+            rejected: &mut rejected,
+        },
+        |_, row| {
+            f(&index, row);
+            Ok(())
+        },
+    )?;
+    Ok(rejected.len())
+}
+
 /// The column index of `col` in `t`, for the tally of rejected rows.
 fn column_index(t: &TextRows, source: &str, col: &str, s: &Settings) -> Option<usize> {
     let name = s.column(source, col);

@@ -1,5 +1,7 @@
 //! The playbook actions of phase 4: `recover.plan`, `recover.apply` (a
-//! dangerous step: it runs only when approved) and `recover.verify`.
+//! dangerous step: it runs only when approved), `recover.process` (HO's
+//! re-push batch and the finance process), `recover.notify` (the customer
+//! list) and `recover.verify`.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,84 @@ use sidik_playbook::{Action, Context, OrFail, Outcome, Registry, StepResult};
 pub fn register(r: &mut Registry) {
     r.register(RecoverPlan);
     r.register(RecoverApply);
+    r.register(RecoverProcess);
+    r.register(RecoverNotify);
     r.register(RecoverVerify);
+}
+
+fn recon_inputs(ctx: &Context) -> Vec<PathBuf> {
+    let r = ctx.incident.file.sources.recon.clone().unwrap_or_default();
+    let mut v: Vec<PathBuf> = [r.orders, r.payments, r.postings]
+        .into_iter()
+        .flatten()
+        .map(|f| ctx.incident.dir.resolve(f))
+        .collect();
+    v.push(ctx.incident.dir.config_path());
+    v.retain(|p| p.exists());
+    v
+}
+
+/// HO's re-push batch and the reconciliation process for finance.
+struct RecoverProcess;
+
+impl Action for RecoverProcess {
+    fn name(&self) -> &'static str {
+        "recover.process"
+    }
+    fn summary(&self) -> &'static str {
+        "The re-push batch in HO's import format (evidence/recovery/ho-import.csv), HO's expected totals after it, and the steps, owners and checks for finance (reports/reconciliation-process.md); changes nothing"
+    }
+    fn report_file(&self) -> Option<&'static str> {
+        Some("reconciliation-process.md")
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let mut v = recon_inputs(ctx);
+        v.push(ctx.incident.dir.evidence().join("recovery/plan.csv"));
+        v
+    }
+    fn run(&self, ctx: &Context) -> StepResult {
+        let p = crate::process::run(&ctx.incident).or_fail()?;
+        let net: i64 = p.lines.iter().map(|l| l.amount).sum();
+        let result = format!(
+            "HO batch of {} lines, net {}; expected HO total after it {}",
+            count(p.lines.len() as u64),
+            idr(net),
+            idr(p.totals.values().map(|t| t.2).sum())
+        );
+        Ok(Outcome::reported(p.report, vec![p.batch], result))
+    }
+}
+
+/// The customer list and messages.
+struct RecoverNotify;
+
+impl Action for RecoverNotify {
+    fn name(&self) -> &'static str {
+        "recover.notify"
+    }
+    fn summary(&self) -> &'static str {
+        "The affected customers and corporate accounts grouped by what happened to them, with messages in Bahasa Indonesia and English (evidence/recovery/customers.csv, reports/communication.md); nothing is sent"
+    }
+    fn report_file(&self) -> Option<&'static str> {
+        Some("communication.md")
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let mut v = recon_inputs(ctx);
+        v.push(ctx.incident.dir.evidence().join("recovery/plan.csv"));
+        if let Some(t) = &ctx.incident.file.recover.notify.templates {
+            v.push(ctx.incident.dir.resolve(t));
+        }
+        v
+    }
+    fn run(&self, ctx: &Context) -> StepResult {
+        let n = crate::notify::run(&ctx.incident).or_fail()?;
+        let result = format!(
+            "{} customer messages, {} corporate accounts; nothing sent",
+            count(n.customers),
+            count(n.corporates)
+        );
+        Ok(Outcome::reported(n.report, n.files, result))
+    }
 }
 
 /// The database a step writes to or verifies against: the step's

@@ -294,7 +294,7 @@ async fn prepare<'a>(
         .map_err(pg)?;
     let before = c
         .prepare(&format!(
-            "SELECT to_jsonb(t)::text FROM {table} t WHERE {key} = $1::text::{key_type} FOR UPDATE"
+            "SELECT ({key})::text, to_jsonb(t)::text FROM {table} t WHERE {key} = ANY($1::text[]::{key_type}[]) FOR UPDATE"
         ))
         .await
         .map_err(server(&what))
@@ -360,7 +360,12 @@ struct BatchCtx<'a> {
     guards: &'a Guards,
 }
 
-/// Runs one batch in a transaction and returns it uncommitted with its entries.
+/// Runs one batch in a transaction and returns it uncommitted with its
+/// entries. A handful of round trips whatever its size: the rows the
+/// updates will change are read and locked in one query per statement, the
+/// statements are pipelined (sent without waiting, run in order by the
+/// server), the after-images are read in one query per table, and the
+/// audit rows go in one INSERT.
 async fn batch<'c>(
     c: &'c mut Client,
     steps: &[(usize, &Step, &Ready<'_>)],
@@ -370,58 +375,133 @@ async fn batch<'c>(
         .transaction()
         .await
         .map_err(|e| pg(PgError::statement("BEGIN", &e)))?;
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {};",
-        ctx.guards.lock_timeout.as_millis(),
-        ctx.guards.statement_timeout.as_millis()
-    ))
-    .await
-    .map_err(|e| pg(PgError::statement("setting the batch's timeouts", &e)))?;
-    let xid: i64 = tx
-        .query_one("SELECT txid_current()", &[])
+    let setup = tx
+        .simple_query(&format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; SELECT txid_current()",
+            ctx.guards.lock_timeout.as_millis(),
+            ctx.guards.statement_timeout.as_millis()
+        ))
         .await
-        .map_err(|e| pg(PgError::statement("txid_current()", &e)))?
-        .get(0);
-    let mut entries = Vec::new();
-    for &(i, step, ready) in steps {
-        let st = ready.st;
-        let fail = |e: tokio_postgres::Error| {
-            let pe = PgError::statement(&format!("{} for order {}", st.file, step.order_id), &e);
-            RecoverError::Batch {
-                sqlstate: pe.sqlstate().unwrap_or("").to_string(),
-                message: pe.to_string(),
-                order_id: step.order_id.clone(),
-            }
-        };
-        let before = match st.row {
-            Some(f) => tx
-                .query_opt(&ready.before, &[&f.of(step)])
-                .await
-                .map_err(fail)?
-                .map(|r| r.get::<_, String>(0)),
-            None => None,
-        };
-        let values = st.values(step);
-        let bound: Vec<Bound> = values
+        .map_err(|e| pg(PgError::statement("setting the batch's timeouts", &e)))?;
+    let xid: i64 = setup
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .ok_or_else(|| RecoverError::Database("txid_current() gave no row".into()))?;
+    let fail = |what: String, order: &str, e: tokio_postgres::Error| {
+        let pe = PgError::statement(&what, &e);
+        RecoverError::Batch {
+            sqlstate: pe.sqlstate().unwrap_or("").to_string(),
+            message: pe.to_string(),
+            order_id: order.to_string(),
+        }
+    };
+    let first_order = steps.first().map_or("", |s| s.1.order_id.as_str());
+
+    // Before-images of the rows the updates change, locked (one query per statement).
+    let mut before: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
+    let mut statements: Vec<&Ready> = Vec::new();
+    for (_, _, r) in steps {
+        if !statements.iter().any(|x| std::ptr::eq(*x, *r)) {
+            statements.push(r);
+        }
+    }
+    for r in &statements {
+        let Some(f) = r.st.row else { continue };
+        let keys: Vec<String> = steps
             .iter()
-            .zip(ready.run.params())
-            .map(|(v, ty)| Bound::of(v, ty, &st.file))
-            .collect::<Result<_, _>>()?;
-        let args: Vec<&(dyn ToSql + Sync)> = bound.iter().map(Bound::sql).collect();
-        let keys: Vec<Option<String>> = tx
-            .query(&ready.run, &args)
-            .await
-            .map_err(fail)?
-            .iter()
-            .map(|r| r.get(0))
+            .filter(|(_, _, x)| std::ptr::eq(*x, *r))
+            .map(|(_, s, _)| f.of(s))
             .collect();
-        let keys: Vec<String> = keys.into_iter().flatten().collect();
+        let rows = tx
+            .query(&r.before, &[&keys])
+            .await
+            .map_err(|e| fail(format!("locking the rows of {}", r.st.file), first_order, e))?;
+        for row in rows {
+            let k: String = row.get(0);
+            let image: String = row.get(1);
+            before.insert(
+                (r.st.table.clone(), k),
+                serde_json::from_str(&image).expect("the server's jsonb"),
+            );
+        }
+    }
+
+    // The statements, pipelined.
+    let mut bound: Vec<Vec<Bound>> = Vec::with_capacity(steps.len());
+    for (_, s, r) in steps {
+        let values = r.st.values(s);
+        bound.push(
+            values
+                .iter()
+                .zip(r.run.params())
+                .map(|(v, ty)| Bound::of(v, ty, &r.st.file))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    let runs = steps.iter().zip(&bound).map(|((_, s, r), b)| {
+        let args: Vec<&(dyn ToSql + Sync)> = b.iter().map(Bound::sql).collect();
+        let tx = &tx;
+        async move {
+            tx.query(&r.run, &args).await.map_err(|e| {
+                fail(
+                    format!("{} for order {}", r.st.file, s.order_id),
+                    &s.order_id,
+                    e,
+                )
+            })
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut changed_keys: Vec<Vec<String>> = Vec::with_capacity(steps.len());
+    for r in results {
+        changed_keys.push(
+            r?.iter()
+                .filter_map(|row| row.get::<_, Option<String>>(0))
+                .collect(),
+        );
+    }
+
+    // After-images, one query per table.
+    let mut after: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
+    for r in &statements {
+        if after.keys().any(|(t, _)| *t == r.st.table) {
+            continue;
+        }
+        let keys: Vec<String> = steps
+            .iter()
+            .zip(&changed_keys)
+            .filter(|((_, _, x), _)| x.st.table == r.st.table)
+            .flat_map(|(_, k)| k.iter().cloned())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let rows = tx
+            .query(&r.after, &[&keys])
+            .await
+            .map_err(|e| fail(format!("reading back {}", r.st.table), first_order, e))?;
+        for row in rows {
+            let k: String = row.get(0);
+            let image: String = row.get(1);
+            after.insert(
+                (r.st.table.clone(), k),
+                serde_json::from_str(&image).expect("the server's jsonb"),
+            );
+        }
+    }
+
+    let mut entries = Vec::new();
+    for ((i, step, ready), keys) in steps.iter().zip(&changed_keys) {
+        let st = ready.st;
         let base = Entry {
             at: journal::now(),
             who: ctx.who.to_string(),
             via: "sql".into(),
             xid: Some(xid),
-            step: i,
+            step: *i,
             order_id: step.order_id.clone(),
             decision: step.decision.word().into(),
             by: st.file.clone(),
@@ -447,33 +527,40 @@ async fn batch<'c>(
             });
             continue;
         }
-        let after = tx.query(&ready.after, &[&keys]).await.map_err(fail)?;
-        let row_key = st.row.map(|f| f.of(step));
-        for r in after {
-            let id: String = r.get(0);
-            let image: String = r.get(1);
-            let before_image = before
-                .as_ref()
-                .filter(|_| row_key.as_deref() == Some(id.as_str()))
-                .map(|b| serde_json::from_str(b).expect("the server's jsonb"));
+        for k in keys {
+            let at = (st.table.clone(), k.clone());
             entries.push(Entry {
                 outcome: Outcome::Changed,
-                id: Some(id),
-                before: before_image,
-                after: Some(serde_json::from_str(&image).expect("the server's jsonb")),
+                id: Some(k.clone()),
+                before: st.row.and_then(|_| before.get(&at).cloned()),
+                after: after.get(&at).cloned(),
                 ..base.clone()
             });
         }
     }
     if ctx.audit_table {
-        for e in entries.iter().filter(|e| e.outcome == Outcome::Changed) {
-            let before = e.before.as_ref().map(|v| v.to_string());
-            let after = e.after.as_ref().map(|v| v.to_string());
-            let step = e.step as i32;
+        let changed: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.outcome == Outcome::Changed)
+            .collect();
+        if !changed.is_empty() {
+            let col = |f: &dyn Fn(&Entry) -> Option<String>| -> Vec<Option<String>> {
+                changed.iter().map(|e| f(e)).collect()
+            };
+            let steps_col: Vec<i32> = changed.iter().map(|e| e.step as i32).collect();
+            let orders = col(&|e| Some(e.order_id.clone()));
+            let decisions = col(&|e| Some(e.decision.clone()));
+            let by = col(&|e| Some(e.by.clone()));
+            let tables = col(&|e| e.table.clone());
+            let ids = col(&|e| e.id.clone());
+            let befores = col(&|e| e.before.as_ref().map(|v| v.to_string()));
+            let afters = col(&|e| e.after.as_ref().map(|v| v.to_string()));
             tx.execute(
                 "INSERT INTO sidik_audit (xid, who, via, step, order_id, decision, by, tbl, row_key, before, after) \
-                 VALUES ($1, $2, 'sql', $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb)",
-                &[&xid, &e.who, &step, &e.order_id, &e.decision, &e.by, &e.table, &e.id, &before, &after],
+                 SELECT $1, $2, 'sql', s, o, d, b, t, k, bf::jsonb, af::jsonb \
+                 FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                   AS u(s, o, d, b, t, k, bf, af)",
+                &[&xid, &ctx.who, &steps_col, &orders, &decisions, &by, &tables, &ids, &befores, &afters],
             )
             .await
             .map_err(|e| pg(PgError::statement("writing sidik_audit", &e)))?;
@@ -666,6 +753,8 @@ pub async fn apply(
                 }
                 summary.throttled += 1;
                 state.throttled += 1;
+                summary.waited += backoff;
+                state.waited_s += backoff.as_secs_f64();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 if let Some(why) = stop_reason(g, stop) {
@@ -673,11 +762,6 @@ pub async fn apply(
                     break None;
                 }
             };
-            let waited = waited_from.elapsed();
-            if summary.throttled > 0 {
-                summary.waited += waited;
-                state.waited_s += waited.as_secs_f64();
-            }
             let Some((tx, xid, entries)) = outcome else {
                 j.save(&state)?;
                 break;
