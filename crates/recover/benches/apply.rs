@@ -120,7 +120,7 @@ fn main() {
     std::fs::set_permissions(tmp.path(), perms).unwrap();
     let dir = tmp.path().join("inc");
     write_exports(&dir);
-    for db in ["plain", "throttled"] {
+    for db in ["plain", "throttled", "big_batches"] {
         pg.psql("postgres", &format!("CREATE DATABASE {db}"))
             .unwrap();
         load(&pg, db, &dir);
@@ -138,7 +138,7 @@ fn main() {
         ORDERS as u64
     );
 
-    // The throttle: 15 of 17 usable slots busy for the first 3 seconds.
+    // The throttle: 15 of 17 usable slots busy for the first 5 seconds.
     std::env::set_var("SIDIK_BENCH_URL", pg.url("throttled"));
     let _ = std::fs::remove_dir_all(dir.join("evidence/recovery"));
     sidik_recover::plan::run(&inc).unwrap();
@@ -157,12 +157,20 @@ fn main() {
                 tokio::spawn(conn);
                 held.push(c);
             }
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
         });
     });
     std::thread::sleep(Duration::from_millis(500));
     let (t2, throttled_s) = apply(&inc);
     hogs.join().unwrap();
+
+    // Batches of 1,000 instead of 100: fewer commits and cursor writes.
+    std::env::set_var("SIDIK_BENCH_URL", pg.url("big_batches"));
+    let _ = std::fs::remove_dir_all(dir.join("evidence/recovery"));
+    sidik_recover::plan::run(&inc).unwrap();
+    let mut big = inc.clone();
+    big.file.recover.batch = Some(1000);
+    let (b, big_s) = apply(&big);
 
     println!("recover/100k-stuck-orders ({} plan steps)", p.steps.len());
     println!("  plan                {plan_s:>8.2} s");
@@ -178,6 +186,11 @@ fn main() {
         t2.throttled,
         t2.waited.as_secs_f64(),
         p.steps.len() as f64 / throttled_s
+    );
+    println!(
+        "  apply, batch 1000   {big_s:>8.2} s  {} batches, {:.0} steps/s",
+        b.batches,
+        p.steps.len() as f64 / big_s
     );
     println!(
         "  cores               {}",

@@ -314,19 +314,30 @@ async fn prepare<'a>(
     })
 }
 
-/// Whether the server is healthy enough for the next batch; the reason when not.
-async fn health(c: &Client, g: &Guards) -> Result<Option<String>, RecoverError> {
+/// Whether the server is healthy enough for the next batch; the reason when
+/// not. `tables` are the tables apply writes, for the autovacuum check.
+async fn health(c: &Client, g: &Guards, tables: &[String]) -> Result<Option<String>, RecoverError> {
     let r = c
         .query_one(
             "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int8, \
              (current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int)::int8, \
              (SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock')::int8, \
-             (SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication)::float8",
-            &[],
+             (SELECT coalesce(max(extract(epoch FROM replay_lag)), 0) FROM pg_stat_replication)::float8, \
+             (SELECT string_agg(v.relid::regclass::text, ', ') FROM pg_stat_progress_vacuum v \
+                JOIN pg_stat_activity a ON a.pid = v.pid \
+               WHERE v.relid = ANY(SELECT to_regclass(t) FROM unnest($1::text[]) t) \
+                 AND a.query LIKE '%to prevent wraparound%')",
+            &[&tables],
         )
         .await
         .map_err(|e| pg(PgError::statement("checking the server's health", &e)))?;
     let (used, usable, waits, lag): (i64, i64, i64, f64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+    let wraparound: Option<String> = r.get(4);
+    if let Some(t) = wraparound {
+        return Ok(Some(format!(
+            "an anti-wraparound autovacuum runs on {t}; apply does not compete with it (GitLab's batched migrations pause for it too)"
+        )));
+    }
     if usable > 0 && used as f64 / usable as f64 > g.max_saturation {
         return Ok(Some(format!(
             "{used} of {usable} usable connection slots in use (above max_saturation {:.0} %)",
@@ -695,6 +706,8 @@ pub async fn apply(
         }
         let by_decision: BTreeMap<Decision, &Ready> =
             ready.iter().map(|r| (r.st.decision, r)).collect();
+        let mut tables: Vec<String> = ready.iter().map(|r| quoted(&r.st.table)).collect();
+        tables.dedup();
         for s in &steps[state.next.min(steps.len())..] {
             if !by_decision.contains_key(&s.decision) {
                 *summary.not_applicable.entry(s.decision).or_default() += 1;
@@ -735,7 +748,7 @@ pub async fn apply(
             let waited_from = Instant::now();
             let mut backoff = Duration::from_millis(100);
             let outcome = loop {
-                let blocked = match health(&c, g).await? {
+                let blocked = match health(&c, g, &tables).await? {
                     Some(why) => why,
                     None => match batch(&mut c, &todo, &ctx).await {
                         Ok(done) => break Some(done),
