@@ -30,8 +30,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// The outer `Err` is the step's failure (a database name incident.toml does
 /// not have); the inner `Err` is the step's outcome when it is skipped.
 pub fn database(ctx: &Context) -> Result<Result<Database, Outcome>, String> {
+    database_named(ctx, ctx.str_param("database"))
+}
+
+/// [`database`] for the database `name` (else the first of incident.toml).
+pub fn database_named(
+    ctx: &Context,
+    name: Option<&str>,
+) -> Result<Result<Database, Outcome>, String> {
     let dbs = &ctx.incident.file.sources.databases;
-    let db = match ctx.str_param("database") {
+    let db = match name {
         Some(name) => Some(
             dbs.iter()
                 .find(|d| d.name == name)

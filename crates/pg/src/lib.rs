@@ -1300,7 +1300,7 @@ pub async fn run_named(
 }
 
 /// The `$n` placeholders in `sql`, outside quotes and comments.
-fn placeholders(sql: &str) -> Vec<usize> {
+pub fn placeholders(sql: &str) -> Vec<usize> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

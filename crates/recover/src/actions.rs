@@ -94,36 +94,18 @@ impl Action for RecoverNotify {
 
 /// The database a step writes to or verifies against: the step's
 /// `database`, else `[recover] database`, else the first; skipped when its
-/// connection string is not in the environment.
+/// connection string is not in the environment (sidik-pg's resolution).
 fn target(ctx: &Context) -> Result<Result<crate::sql::Target, Outcome>, String> {
-    let inc = &ctx.incident;
-    let dbs = &inc.file.sources.databases;
     let name = ctx
         .str_param("database")
-        .map(str::to_string)
-        .or_else(|| inc.file.recover.database.clone());
-    let db = match &name {
-        Some(n) => Some(
-            dbs.iter()
-                .find(|d| &d.name == n)
-                .ok_or_else(|| format!("incident.toml has no database named `{n}`"))?,
-        ),
-        None => dbs.first(),
-    };
-    let var = db
-        .and_then(|d| d.url_env.clone())
-        .unwrap_or_else(|| "DATABASE_URL".to_string());
-    let Some(url) = std::env::var(&var).ok().filter(|v| !v.is_empty()) else {
-        return Ok(Err(Outcome::Skipped(format!(
-            "no database: ${var} is not set; export it with the connection string{} or run `sidik demo --with-postgres`",
-            db.map(|d| format!(" of `{}`", d.name)).unwrap_or_default()
-        ))));
-    };
-    Ok(Ok(crate::sql::Target {
-        url,
-        search_path: db.and_then(|d| d.search_path.clone()),
-        name: db.map_or("default".to_string(), |d| d.name.clone()),
-    }))
+        .or(ctx.incident.file.recover.database.as_deref());
+    Ok(
+        sidik_pg::actions::database_named(ctx, name)?.map(|db| crate::sql::Target {
+            url: db.url,
+            search_path: db.options.search_path,
+            name: db.name,
+        }),
+    )
 }
 
 /// Applies the plan through SQL.
@@ -253,6 +235,12 @@ impl Action for RecoverVerify {
                 format!("{} breaks left ({}) in {}", count(n), idr(a), v.source),
             )
         };
+        if let Some(note) = &v.incomplete {
+            return Err(format!(
+                "{note}; see {}",
+                ctx.incident.dir.relative(&v.report)
+            ));
+        }
         if !holds {
             return Err(format!(
                 "{result}: see {}",
@@ -277,15 +265,11 @@ impl Action for RecoverPlan {
         Some("recovery-plan.md")
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        let r = ctx.incident.file.sources.recon.clone().unwrap_or_default();
-        let mut v: Vec<PathBuf> = [r.orders, r.payments, r.postings]
-            .into_iter()
-            .flatten()
-            .map(|f| ctx.incident.dir.resolve(f))
-            .collect();
-        v.push(ctx.incident.dir.root().join("decisions.toml"));
-        v.push(ctx.incident.dir.config_path());
-        v.retain(|p| p.exists());
+        let mut v = recon_inputs(ctx);
+        let own = ctx.incident.dir.root().join("decisions.toml");
+        if own.exists() {
+            v.push(own);
+        }
         v
     }
     fn run(&self, ctx: &Context) -> StepResult {

@@ -271,7 +271,18 @@ struct Sender<'a> {
     waited: Duration,
 }
 
-impl Sender<'_> {
+impl<'a> Sender<'a> {
+    fn new(settings: &'a Settings, guards: &'a Guards) -> Result<Sender<'a>, RecoverError> {
+        Ok(Sender {
+            client: client(settings)?,
+            settings,
+            guards,
+            next_at: Instant::now(),
+            retries: 0,
+            waited: Duration::ZERO,
+        })
+    }
+
     /// Sends one request until it is accepted or refused, within the attempts and max_wait.
     async fn send(
         &mut self,
@@ -389,30 +400,10 @@ pub async fn apply(
 ) -> Result<Summary, RecoverError> {
     let began = Instant::now();
     let j = Journal::of(inc, "http");
-    let fresh = || State {
-        version: sidik_evidence::VERSION,
-        plan: digest.to_string(),
-        via: "http".into(),
-        next: 0,
-        changed: 0,
-        skipped: 0,
-        throttled: 0,
-        waited_s: 0.0,
-        pending: None,
-        finished: false,
-    };
-    let mut state = match j.load()? {
-        Some(s) if s.plan != digest && !s.finished && !restart => {
-            return Err(RecoverError::Refused(format!(
-                "the plan changed since apply stopped at step {} of the old one ({}); finish that first with the old plan, or start over with --restart (safe: every request carries its idempotency key)",
-                s.next,
-                j.state.display()
-            )))
-        }
-        Some(s) if s.plan != digest || restart => fresh(),
-        Some(s) => s,
-        None => fresh(),
-    };
+    let mut state = j.resume(digest, restart, "every request carries its idempotency key")?;
+    if state.plan != digest || restart {
+        state = State::fresh(digest, "http");
+    }
     let by: BTreeMap<Decision, &Endpoint> =
         settings.endpoints.iter().map(|e| (e.decision, e)).collect();
     let mut summary = Summary {
@@ -442,14 +433,7 @@ pub async fn apply(
         }
     }
     let who = journal::operator();
-    let mut sender = Sender {
-        client: client(settings)?,
-        settings,
-        guards: g,
-        next_at: Instant::now(),
-        retries: 0,
-        waited: Duration::ZERO,
-    };
+    let mut sender = Sender::new(settings, g)?;
     while state.next < steps.len() {
         let i = state.next;
         let s = &steps[i];
@@ -565,14 +549,7 @@ pub async fn undo(
         .rev()
         .collect();
     let mut out = crate::undo::Undone::default();
-    let mut sender = Sender {
-        client: client(settings)?,
-        settings,
-        guards: g,
-        next_at: Instant::now(),
-        retries: 0,
-        waited: Duration::ZERO,
-    };
+    let mut sender = Sender::new(settings, g)?;
     let stop = AtomicBool::new(false);
     let mut audit = Vec::new();
     for e in &entries {

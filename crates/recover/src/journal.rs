@@ -109,9 +109,29 @@ pub struct State {
     pub finished: bool,
 }
 
+impl State {
+    /// The cursor at the first step of a plan.
+    pub fn fresh(plan: &str, via: &str) -> State {
+        State {
+            version: sidik_evidence::VERSION,
+            plan: plan.to_string(),
+            via: via.to_string(),
+            next: 0,
+            changed: 0,
+            skipped: 0,
+            throttled: 0,
+            waited_s: 0.0,
+            pending: None,
+            finished: false,
+        }
+    }
+}
+
 /// The files of apply in an incident.
 #[derive(Debug, Clone)]
 pub struct Journal {
+    /// `sql` or `http`.
+    pub via: String,
     /// `evidence/recovery/apply.json` (or `apply-http.json`).
     pub state: PathBuf,
     /// `evidence/recovery/audit.jsonl`.
@@ -129,6 +149,7 @@ impl Journal {
     pub fn of(inc: &Incident, via: &str) -> Journal {
         let dir = inc.dir.evidence().join("recovery");
         Journal {
+            via: via.to_string(),
             state: dir.join(if via == "sql" {
                 "apply.json".to_string()
             } else {
@@ -154,6 +175,21 @@ impl Journal {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("read", &self.state, e)),
+        }
+    }
+
+    /// The saved cursor to go on from (a fresh one when there is none).
+    /// Refuses when the plan changed while the old one is unfinished,
+    /// unless `restart`; `safe` says why starting over is safe.
+    pub fn resume(&self, plan: &str, restart: bool, safe: &str) -> Result<State, RecoverError> {
+        match self.load()? {
+            Some(s) if s.plan != plan && !s.finished && !restart => Err(RecoverError::Refused(format!(
+                "the plan changed since apply stopped at step {} of the old one ({}); finish that first with the old plan, or start over with --restart (safe: {safe})",
+                s.next,
+                self.state.display()
+            ))),
+            Some(s) => Ok(s),
+            None => Ok(State::fresh(plan, &self.via)),
         }
     }
 

@@ -659,29 +659,9 @@ pub async fn apply(
 ) -> Result<Summary, RecoverError> {
     let began = Instant::now();
     let j = Journal::of(inc, "sql");
-    let fresh = || State {
-        version: sidik_evidence::VERSION,
-        plan: digest.to_string(),
-        via: "sql".into(),
-        next: 0,
-        changed: 0,
-        skipped: 0,
-        throttled: 0,
-        waited_s: 0.0,
-        pending: None,
-        finished: false,
-    };
-    let mut state = match j.load()? {
-        Some(s) if s.plan != digest && !s.finished && !restart => {
-            return Err(RecoverError::Refused(format!(
-                "the plan changed since apply stopped at step {} of the old one ({}); finish that first with the old plan, or start over with --restart (safe: the guards skip what was applied)",
-                s.next,
-                j.state.display()
-            )))
-        }
-        Some(s) => s,
-        None => fresh(),
-    };
+    // A pending batch of the old plan is settled before a new plan or
+    // --restart starts afresh.
+    let mut state = j.resume(digest, restart, "the guards skip what was applied")?;
     let used: Vec<&Statement> = statements
         .iter()
         .filter(|st| steps.iter().any(|s| s.decision == st.decision))
@@ -695,8 +675,7 @@ pub async fn apply(
         };
         summary.recovered = resolve_pending(&c, &j, &mut state, g).await?;
         if state.plan != digest || restart {
-            let pending = state.pending.take();
-            state = State { pending, ..fresh() };
+            state = State::fresh(digest, "sql");
         }
         summary.started_at = state.next;
         summary.audit_table = audit_table(&c).await;

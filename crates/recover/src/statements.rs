@@ -101,32 +101,6 @@ pub fn quoted(s: &str) -> String {
         .join(".")
 }
 
-/// Semicolons outside quotes, strings and comments.
-fn statement_ends(sql: &str) -> usize {
-    let b = sql.as_bytes();
-    let (mut i, mut n) = (0, 0);
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b';' => n += 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    n
-}
-
 impl Statement {
     /// Reads a statement file; errors name the file and the line.
     pub fn parse(file: &str, text: &str) -> Result<Statement, RecoverError> {
@@ -203,29 +177,34 @@ impl Statement {
         let decision = decision.ok_or_else(|| missing("decision"))?;
         let table = table.ok_or_else(|| missing("table"))?;
         let key = key.ok_or_else(|| missing("key"))?;
-        let mut sql = body.trim().to_string();
-        if sql.ends_with(';') {
-            sql.pop();
-        }
-        if sql.is_empty() {
-            return Err(err(1, "no SQL after the header".into()));
-        }
-        if statement_ends(&sql) > 0 {
+        // sidik's SQL lexer (quotes, dollar quotes, comments) tells where
+        // statements end; exactly one, its text without the `;`.
+        if sidik_core::sql::tokens(&body)
+            .iter()
+            .any(|t| t.unterminated)
+        {
             return Err(err(
                 1,
-                "more than one statement: a recovery file holds exactly one".into(),
+                "a quote or a comment is never closed; apply runs a statement only when it can tell where it ends".into(),
             ));
         }
+        let sql = match sidik_core::sql::statements(&body).as_slice() {
+            [] => return Err(err(1, "no SQL after the header".into())),
+            [one] => body[one.span.clone()].to_string(),
+            _ => {
+                return Err(err(
+                    1,
+                    "more than one statement: a recovery file holds exactly one".into(),
+                ))
+            }
+        };
         if !sql.to_ascii_uppercase().contains("RETURNING") {
             return Err(err(
                 1,
                 format!("the statement must end with `RETURNING {key}` so apply knows which rows it changed"),
             ));
         }
-        let highest = (1..=9)
-            .rev()
-            .find(|i| sql.contains(&format!("${i}")))
-            .unwrap_or(0);
+        let highest = sidik_pg::placeholders(&sql).into_iter().max().unwrap_or(0);
         if highest != params.len() {
             return Err(err(
                 1,

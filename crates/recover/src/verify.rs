@@ -38,6 +38,9 @@ pub struct Verified {
     pub breaks: BTreeMap<String, Tally>,
     /// Timing items per category (not breaks).
     pub timing: BTreeMap<String, Tally>,
+    /// Why the inputs were incomplete (rows set aside), if they were: then
+    /// neither criterion is said of part of the data.
+    pub incomplete: Option<String>,
     /// `reports/recovery-verify.md`.
     pub report: PathBuf,
 }
@@ -45,12 +48,12 @@ pub struct Verified {
 impl Verified {
     /// "All order gantung recovered": no recoverable order still stuck.
     pub fn recovered(&self) -> bool {
-        self.stuck_recoverable.is_empty()
+        self.stuck_recoverable.is_empty() && self.incomplete.is_none()
     }
 
     /// "Payment reconciliation completed": no break left.
     pub fn reconciled(&self) -> bool {
-        self.breaks.is_empty()
+        self.breaks.is_empty() && self.incomplete.is_none()
     }
 
     /// Breaks left, and their rupiah.
@@ -116,7 +119,25 @@ pub fn verify(inc: &Incident, source: &Source, ho: Option<&str>) -> Result<Verif
         };
         into.insert(c.to_string(), *t);
     }
+    let incomplete = (!o.is_complete()).then(|| {
+        let mut note = format!(
+            "incomplete: {} input rows ({}) were set aside and not reconciled",
+            count(o.rejected.count),
+            idr(o.rejected.amount)
+        );
+        for r in src.rejected.iter().take(3) {
+            note.push_str(&format!("; {}:{}: {}", r.file, r.line, r.reason));
+        }
+        if src.rejected.len() > 3 {
+            note.push_str(&format!(
+                "; … and {} more (sidik recon lists them)",
+                src.rejected.len() - 3
+            ));
+        }
+        note
+    });
     let mut v = Verified {
+        incomplete,
         source: shown,
         stuck_recoverable,
         stuck_review,
@@ -133,8 +154,12 @@ fn write(inc: &Incident, v: &Verified, steps: &[Step]) -> Result<(), RecoverErro
     let yes = |b: bool| if b { "holds" } else { "does not hold yet" };
     let (n, a) = v.breaks_left();
     let mut md = format!(
-        "# Recovery verified\n\nReconciled again from {}.\n\n| success criterion | verdict | left |\n|---|---|---|\n| All order gantung recovered | {} | {} recoverable stuck orders{} |\n| Payment reconciliation completed | {} | {} breaks ({}) |\n",
+        "# Recovery verified\n\nReconciled again from {}.{}\n\n| success criterion | verdict | left |\n|---|---|---|\n| All order gantung recovered | {} | {} recoverable stuck orders{} |\n| Payment reconciliation completed | {} | {} breaks ({}) |\n",
         v.source,
+        v.incomplete
+            .as_deref()
+            .map(|n| format!(" **{n}**: neither criterion is said of part of the data."))
+            .unwrap_or_default(),
         yes(v.recovered()),
         count(v.stuck_recoverable.len() as u64),
         if v.stuck_review.is_empty() {
