@@ -368,7 +368,7 @@ impl<'a> Sender<'a> {
             }
         }
         Ok(Err(Stop::Limits(format!(
-            "{url} did not accept the request for order after {} attempts (last: {last})",
+            "{url} did not accept the request after {} attempts (last: {last})",
             self.settings.attempts
         ))))
     }
@@ -632,4 +632,63 @@ pub async fn undo(
         out.archived = Some(archived);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(amount: i64) -> Step {
+        Step {
+            order_id: "ORD \"1\"/x".into(),
+            payment_id: Some("PAY-1".into()),
+            posting_id: None,
+            category: "MISSING_IN_HO".into(),
+            reason: String::new(),
+            decision: Decision::Repost,
+            amount,
+            why: String::new(),
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_key_per_operation() {
+        assert_eq!(key(&step(100)), key(&step(100)));
+        assert_ne!(key(&step(100)), key(&step(101)));
+        assert!(key(&step(100)).starts_with("sidik-") && key(&step(100)).len() == 38);
+    }
+
+    #[test]
+    fn values_are_escaped_where_they_go() {
+        let s = step(5);
+        let body = fill(
+            "{\"o\":\"{order_id}\",\"a\":{amount},\"k\":\"{key}\"}",
+            &s,
+            "K",
+            true,
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["o"], "ORD \"1\"/x");
+        assert_eq!(v["a"], 5);
+        assert_eq!(v["k"], "K");
+        assert_eq!(
+            fill("http://h/o/{order_id}", &s, "K", false),
+            "http://h/o/ORD%20%221%22%2Fx"
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past");
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
 }
