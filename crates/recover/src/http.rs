@@ -411,19 +411,13 @@ pub async fn apply(
         started_at: state.next,
         ..Summary::default()
     };
-    for s in &steps[state.next.min(steps.len())..] {
-        if !by.contains_key(&s.decision) {
-            *summary.not_applicable.entry(s.decision).or_default() += 1;
-        }
-    }
+    summary.count_not_applicable(&steps[state.next.min(steps.len())..], |d| {
+        by.contains_key(&d)
+    });
     // The step in flight when the last run ended (the first one with an
     // endpoint at the cursor) may have been answered and audited already.
     if let Some(i) = (state.next..steps.len()).find(|&i| by.contains_key(&steps[i].decision)) {
-        let k = key(&steps[i]);
-        if journal::read_entries(&j.audit)?
-            .iter()
-            .any(|e| e.via == "http" && e.id.as_deref() == Some(k.as_str()))
-        {
+        if j.audited_request(&key(&steps[i]))? {
             state.next = i + 1;
             j.save(&state)?;
             summary.recovered = Some(format!(
@@ -524,10 +518,7 @@ pub async fn apply(
     summary.throttled = sender.retries;
     summary.waited = sender.waited;
     state.waited_s += sender.waited.as_secs_f64();
-    if state.next >= steps.len() {
-        state.next = steps.len();
-        state.finished = true;
-    }
+    state.finish_if_done(steps.len());
     j.save(&state)?;
     summary.next = state.next;
     summary.elapsed = began.elapsed();

@@ -110,6 +110,15 @@ pub struct State {
 }
 
 impl State {
+    /// Marks the cursor finished when it is past the last of `total` steps.
+    pub fn finish_if_done(&mut self, total: usize) -> bool {
+        if self.next >= total {
+            self.next = total;
+            self.finished = true;
+        }
+        self.finished
+    }
+
     /// The cursor at the first step of a plan.
     pub fn fresh(plan: &str, via: &str) -> State {
         State {
@@ -219,9 +228,19 @@ impl Journal {
     /// Whether the audit already holds entries of transaction `xid` (a
     /// crash after the audit was written but before the cursor moved).
     pub fn audited(&self, xid: i64) -> Result<bool, RecoverError> {
-        let needle = format!("\"xid\":{xid},");
+        self.audit_has(&format!("\"xid\":{xid},"))
+    }
+
+    /// Whether the audit already holds the request with idempotency key `key`.
+    pub fn audited_request(&self, key: &str) -> Result<bool, RecoverError> {
+        self.audit_has(&format!("\"id\":\"{key}\""))
+    }
+
+    /// Whether a line of the audit contains `needle` (a field as serde_json
+    /// writes it), read without parsing every entry.
+    fn audit_has(&self, needle: &str) -> Result<bool, RecoverError> {
         match std::fs::read_to_string(&self.audit) {
-            Ok(t) => Ok(t.lines().any(|l| l.contains(&needle))),
+            Ok(t) => Ok(t.lines().any(|l| l.contains(needle))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io("read", &self.audit, e)),
         }

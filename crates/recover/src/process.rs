@@ -69,18 +69,12 @@ fn columns(inc: &Incident) -> Result<Vec<(String, &'static str)>, RecoverError> 
         .ho_import
         .columns
         .clone()
+        // By default every field but the batch name.
         .unwrap_or_else(|| {
-            [
-                "reference",
-                "order_id",
-                "payment_id",
-                "journal_type",
-                "amount",
-                "charge_period",
-                "reason",
-            ]
-            .map(String::from)
-            .to_vec()
+            FIELDS[..FIELDS.len() - 1]
+                .iter()
+                .map(|f| f.to_string())
+                .collect()
         });
     let mut out = Vec::new();
     for c in given {

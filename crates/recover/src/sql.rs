@@ -94,6 +94,15 @@ pub struct Summary {
     pub elapsed: Duration,
 }
 
+impl Summary {
+    /// Counts the steps no statement or endpoint carries out, per decision.
+    pub fn count_not_applicable(&mut self, rest: &[Step], applies: impl Fn(Decision) -> bool) {
+        for s in rest.iter().filter(|s| !applies(s.decision)) {
+            *self.not_applicable.entry(s.decision).or_default() += 1;
+        }
+    }
+}
+
 /// A value bound to a statement parameter, in the type the server expects.
 enum Bound {
     Text(String),
@@ -686,12 +695,11 @@ pub async fn apply(
         let by_decision: BTreeMap<Decision, &Ready> =
             ready.iter().map(|r| (r.st.decision, r)).collect();
         let mut tables: Vec<String> = ready.iter().map(|r| quoted(&r.st.table)).collect();
+        tables.sort();
         tables.dedup();
-        for s in &steps[state.next.min(steps.len())..] {
-            if !by_decision.contains_key(&s.decision) {
-                *summary.not_applicable.entry(s.decision).or_default() += 1;
-            }
-        }
+        summary.count_not_applicable(&steps[state.next.min(steps.len())..], |d| {
+            by_decision.contains_key(&d)
+        });
         let who = {
             let role: String = c
                 .query_one("SELECT current_user::text", &[])
@@ -798,9 +806,7 @@ pub async fn apply(
                 tokio::time::sleep(g.pause).await;
             }
         }
-        if state.next >= steps.len() {
-            state.next = steps.len();
-            state.finished = true;
+        if state.finish_if_done(steps.len()) {
             j.save(&state)?;
         }
         summary.next = state.next;
