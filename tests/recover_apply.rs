@@ -459,6 +459,31 @@ fn another_sessions_change_is_skipped_and_never_overwritten() {
     }
     let report = std::fs::read_to_string(dir.join("reports/recovery-apply.md")).unwrap();
     assert!(report.contains(&format!("- {before} complete")), "{report}");
+    // Skipped steps leave the tracker's task open: the fix is not done.
+    let run = sidik_db(
+        &dir,
+        &url,
+        &[
+            "run",
+            "phase-4-remediation",
+            "--only",
+            "recovery-plan",
+            "--only",
+            "recover-orders",
+            "--approve",
+            "recover-orders",
+        ],
+    );
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        text.contains("2 steps were not as planned any more"),
+        "{text}"
+    );
+    let tracker = std::fs::read_to_string(dir.join("tracker.md")).unwrap();
+    assert!(
+        tracker_line(&tracker, "Short-term fix untuk recover order gantung").contains("[ ]"),
+        "{tracker}"
+    );
     assert!(report.contains(&format!("- {during} complete")), "{report}");
     assert!(report.contains("waited"), "{report}");
 }

@@ -49,6 +49,11 @@ impl Action for RecoverProcess {
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let p = crate::process::run(&ctx.incident).or_fail()?;
+        if p.lines.is_empty() && !p.refunds_due {
+            return Ok(Outcome::Skipped(
+                "HO misses no charge or refund and no refund is due at UPG: there is nothing to reconcile".into(),
+            ));
+        }
         let net: i64 = p.lines.iter().map(|l| l.amount).sum();
         let result = format!(
             "HO batch of {} lines, net {}; expected HO total after it {}",
@@ -83,6 +88,12 @@ impl Action for RecoverNotify {
     }
     fn run(&self, ctx: &Context) -> StepResult {
         let n = crate::notify::run(&ctx.incident).or_fail()?;
+        if n.customers == 0 {
+            return Ok(Outcome::Skipped(format!(
+                "no customer was charged wrongly: nobody to tell (the list is empty; {})",
+                ctx.incident.dir.relative(&n.report)
+            )));
+        }
         let result = format!(
             "{} customer messages, {} corporate accounts; nothing sent",
             count(n.customers),
@@ -171,6 +182,27 @@ impl Action for RecoverApply {
         );
         if let Some(stop) = &s.stopped {
             return Err(format!("{result}; {}", stop.describe()));
+        }
+        // The task is ticked only on what proves it: every step applied,
+        // none left skipped, and something applied at all.
+        let state = j.load().or_fail()?;
+        let (changed, skipped) = state.map_or((0, 0), |st| (st.changed, st.skipped));
+        if skipped > 0 {
+            return Err(format!(
+                "{result}; {} steps were not as planned any more and were skipped: look at each in {} before re-planning",
+                count(skipped),
+                ctx.incident.dir.relative(&report)
+            ));
+        }
+        if changed == 0 {
+            return Ok(Outcome::Skipped(format!(
+                "nothing applied: no step of the plan has a {} that carries it out ({result})",
+                if via == crate::apply::Via::Sql {
+                    "recovery statement"
+                } else {
+                    "configured endpoint"
+                }
+            )));
         }
         Ok(Outcome::reported(
             report,

@@ -53,8 +53,10 @@ pub struct Process {
     pub lines: Vec<Line>,
     /// HO's total per journal type: (before, batch, after), signed rupiah.
     pub totals: BTreeMap<String, (i64, i64, i64)>,
-    /// HO's lines before and after.
+    /// HO's lines before the batch.
     pub lines_before: u64,
+    /// Whether the plan sends refunds to UPG.
+    pub refunds_due: bool,
     /// `evidence/recovery/ho-import.csv`.
     pub batch: PathBuf,
     /// `reports/reconciliation-process.md`.
@@ -174,14 +176,15 @@ pub fn run(inc: &Incident) -> Result<Process, RecoverError> {
     let batch = dir.join("ho-import.csv");
     sidik_core::folder::write_atomic(&batch, &bytes)?;
 
+    let refunds = refunds_due(inc)?;
     let mut p = Process {
         lines,
         totals,
         lines_before: src.postings.len() as u64,
+        refunds_due: !refunds.is_empty(),
         batch,
         report: inc.dir.reports().join("reconciliation-process.md"),
     };
-    let refunds = refunds_due(inc)?;
     let md = markdown(inc, &p, &cols, &refunds);
     if let Some(d) = p.report.parent() {
         std::fs::create_dir_all(d).map_err(|e| sidik_core::Error::io("create folder", d, e))?;
