@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
     sidik_chart::actions::register(&mut r);
     sidik_rca::actions::register(&mut r);
     sidik_recover::actions::register(&mut r);
+    sidik_capacity::actions::register(&mut r);
     sidik_report::register(&mut r);
     r
 }

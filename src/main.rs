@@ -21,6 +21,7 @@ macro_rules! out {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
+mod capacity_cmd;
 mod chart_cmd;
 mod logs_cmd;
 mod metrics_cmd;
@@ -85,6 +86,15 @@ enum Command {
     Metrics(metrics_cmd::MetricsCommand),
     /// Score the five hypotheses against the evidence and find the incident's phases.
     Rca(rca_cmd::RcaArgs),
+    /// Phase 5's capacity plan: peak rates scaled to the target users, Little's law, Erlang C
+    /// pools against PostgreSQL's usable slots, PgBouncer, headroom (reports/capacity.md).
+    Capacity(capacity_cmd::CapacityArgs),
+    /// Review incident.toml's [topology] against the incident: pools, timeouts, retries,
+    /// breakers, autoscaling, each with a verdict, the evidence and a recommended value.
+    Review(capacity_cmd::ReviewArgs),
+    /// Prometheus alert rules for this incident's failure modes, tested with promtool on the
+    /// incident's own series (evidence/prevention/alerts.yml).
+    Alerts(capacity_cmd::AlertsArgs),
     /// Draw the incident timeline and the reconciliation chart (PNG and SVG in charts/).
     #[command(subcommand)]
     Chart(chart_cmd::ChartCommand),
@@ -240,6 +250,9 @@ fn main() -> ExitCode {
         Command::Metrics(c) => metrics_cmd::run(c),
         Command::Pg(c) => pg_cmd::run(c),
         Command::Rca(a) => rca_cmd::run(a),
+        Command::Capacity(a) => capacity_cmd::capacity(a),
+        Command::Review(a) => capacity_cmd::review(a),
+        Command::Alerts(a) => capacity_cmd::alerts(a),
         Command::Notify(a) => match recover_cmd::notify(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

@@ -278,8 +278,35 @@ fn all_phases_with_a_database_tick_exactly_the_succeeded_steps() {
 
     let ticked = check_tracker(&d);
     assert_eq!(
-        ticked, 15,
-        "the six phase-1 tasks, the two log-analysis tasks, the root cause and the timeline of phase 2, three of phase 3, and phase 4's reconciliation process and communication plan"
+        ticked, 20,
+        "the six phase-1 tasks, the two log-analysis tasks, the root cause and the timeline of phase 2, three of phase 3, phase 4's reconciliation process and communication plan, and phase 5's capacity plan and four reviews"
+    );
+    for s in [
+        "capacity",
+        "autoscaling",
+        "breaker-tuning",
+        "pool-optimization",
+        "timeout-review",
+        "alert-rules",
+        "prevention-checklist",
+    ] {
+        assert_eq!(
+            step(&j, "phase-5-prevention-load-testing", s)["status"],
+            "succeeded",
+            "{s}"
+        );
+    }
+    for s in ["preventive-measures", "load-test-passed"] {
+        assert_eq!(
+            step(&j, "phase-5-prevention-load-testing", s)["status"],
+            "manual",
+            "{s} stays a person's tick"
+        );
+    }
+    let pools = std::fs::read_to_string(d.join("reports/pool-optimization.md")).unwrap();
+    assert!(
+        pools.contains("## 1. `topology.service[order-orchestrator].pool_size` — FAIL"),
+        "{pools}"
     );
     let tracker = std::fs::read_to_string(d.join("tracker.md")).unwrap();
     assert!(

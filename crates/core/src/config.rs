@@ -74,6 +74,12 @@ pub struct IncidentFile {
     /// `[recover]`: how phase 4 applies its plan (docs/recover.md).
     #[serde(default)]
     pub recover: RecoverSection,
+    /// `[topology]`: services, pools, timeouts, breakers, autoscaling (docs/capacity.md).
+    #[serde(default)]
+    pub topology: crate::topology::Topology,
+    /// `[capacity]`: what the capacity plan sizes for (docs/capacity.md).
+    #[serde(default)]
+    pub capacity: crate::topology::CapacitySection,
 }
 
 /// `[recover]`: the guards of `sidik recover apply`. Every key is optional;
@@ -871,6 +877,25 @@ impl Incident {
                     ));
                 }
             }
+        }
+
+        if let Some((span, key, message, hint)) =
+            crate::topology::validate(&file.topology, &file.capacity)
+                .into_iter()
+                .next()
+        {
+            return Err(match span {
+                Some(span) => at(span, &key, message, hint),
+                None => ConfigError {
+                    path: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    key: Some(key),
+                    message,
+                    hint,
+                }
+                .into(),
+            });
         }
 
         let tracker = file

@@ -18,6 +18,7 @@ pub mod process;
 pub mod redact;
 pub mod sql;
 pub mod time;
+pub mod topology;
 
 pub use config::{Incident, IncidentFile};
 pub use error::{ConfigError, Error, Result};

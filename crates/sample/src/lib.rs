@@ -578,6 +578,72 @@ postings = "data/ho_postings.csv"
 # go through recovery/*.sql, the sample's stand-in for UPG's refund API.
 [recover]
 statements = "recovery"
+
+# Phase 5 plans capacity for this many users and reviews the settings below
+# against the incident (docs/capacity.md). The same production settings for
+# every scenario: the evidence decides which of them failed.
+[capacity]
+incident_users = 77000
+target_users = 100000
+
+[topology.postgres]
+max_connections = 200
+reserved_connections = 3
+cores = 16
+spindles = 1
+
+[[topology.service]]
+name = "mrg"
+replicas = 2
+pool_size = 15
+pool_timeout = "30s"
+statement_timeout = "30s"
+
+[[topology.service.call]]
+to = "upg"
+timeout = "5s"
+retries = 1
+backoff = "500ms"
+breaker = {{ failure_ratio = 0.05, window = "10s", min_requests = 5, open_for = "60s", half_open_requests = 1 }}
+
+[[topology.service.call]]
+to = "ho"
+timeout = "10s"
+retries = 2
+backoff = "1s"
+breaker = {{ failure_ratio = 0.05, window = "10s", min_requests = 5, open_for = "60s", half_open_requests = 1 }}
+
+[[topology.service]]
+name = "upg"
+replicas = 2
+pool_size = 50
+pool_timeout = "30s"
+statement_timeout = "30s"
+
+[[topology.service.call]]
+to = "order-orchestrator"
+timeout = "3s"
+retries = 3
+backoff = "1s"
+breaker = {{ failure_ratio = 0.05, window = "10s", min_requests = 5, open_for = "60s", half_open_requests = 1 }}
+
+[[topology.service.call]]
+to = "ho"
+timeout = "5s"
+retries = 1
+backoff = "2s"
+breaker = {{ failure_ratio = 0.05, window = "10s", min_requests = 5, open_for = "60s", half_open_requests = 1 }}
+
+[[topology.service]]
+name = "order-orchestrator"   # one replica: the tracker's single point of failure
+replicas = 1
+pool_size = 120
+pool_timeout = "30s"
+statement_timeout = "30s"
+autoscaling = {{ metric = "cpu", target = 0.7, min_replicas = 1, max_replicas = 6, cooldown = "5m" }}
+
+[[topology.service]]
+name = "ho"                   # the head-office ledger's API: no pool of ours
 "#,
         sc = opts.scenario.name(),
         n = opts.orders,
