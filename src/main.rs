@@ -380,6 +380,9 @@ fn check(dir: &Path) -> Result<()> {
         }
         problems += n;
     }
+    for l in sidik_capacity::topology_lines(&f.topology) {
+        out!("{l}");
+    }
     if problems > 0 {
         bail!(
             "{problems} problem(s) with the sources of {}; see the lines marked <- above",

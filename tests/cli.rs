@@ -163,6 +163,20 @@ fn demo_generates_the_sample_incident_and_can_run_again() {
         tracker.contains("- [x] Export logs: MRG, UPG, Order Orchestrator → [[reports/logs.md]]")
     );
     assert!(tracker.contains("- [ ] Query database untuk list order gantung\n"));
+    // Phase 5's capacity plan and four reviews, each with its report.
+    for (task, report) in [
+        ("Capacity planning update", "capacity"),
+        ("Auto-scaling configuration review", "autoscaling"),
+        ("Circuit breaker threshold tuning", "breaker-tuning"),
+        ("Database connection pool optimization", "pool-optimization"),
+        ("HTTP timeout configuration review", "timeout-review"),
+    ] {
+        let line = format!("- [x] {task} → [[reports/{report}.md]]");
+        assert!(tracker.contains(&line), "{line}:\n{tracker}");
+        assert!(d.join(format!("reports/{report}.md")).is_file());
+    }
+    assert!(tracker.contains("- [ ] Preventive measures implemented"));
+    assert!(d.join("evidence/prevention/alerts.yml").is_file());
     // Running it again replaces the earlier demo.
     sidik_ok(&["demo", "--out", ds, "--orders", "5000"]);
     assert_eq!(

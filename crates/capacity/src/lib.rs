@@ -76,6 +76,82 @@ pub fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// `sidik check`'s lines for `[topology]`: each service with its pool,
+/// callers and callees, and the keys left unknown.
+pub fn topology_lines(t: &sidik_core::topology::Topology) -> Vec<String> {
+    use sidik_core::topology::millis;
+    let mut out = Vec::new();
+    let opt = |v: Option<f64>| v.map_or("?".to_string(), fmt_ms);
+    for s in &t.service {
+        let name = s.name.get_ref();
+        let mut unknown = Vec::new();
+        let pool = match (s.pool_size, s.replicas) {
+            (Some(p), Some(r)) => {
+                format!("pool {p} × {r} replica{}", if r == 1 { "" } else { "s" })
+            }
+            (Some(p), None) => {
+                unknown.push("replicas");
+                format!("pool {p}")
+            }
+            (None, _) => "no pool".to_string(),
+        };
+        let calls: Vec<String> = s
+            .call
+            .iter()
+            .map(|c| {
+                if c.timeout.is_none() {
+                    unknown.push("call.timeout");
+                }
+                format!(
+                    "{} ({} × {}{})",
+                    c.to.get_ref(),
+                    opt(millis(&c.timeout)),
+                    c.retries.map_or("?".into(), |r| (r + 1).to_string()),
+                    c.breaker
+                        .as_ref()
+                        .and_then(|b| b.failure_ratio)
+                        .map_or(String::new(), |r| format!(", breaker {r}"))
+                )
+            })
+            .collect();
+        let callers: Vec<&str> = t
+            .callers(name)
+            .map(|(c, _)| c.name.get_ref().as_str())
+            .collect();
+        if s.pool_size.is_some() {
+            for (k, v) in [
+                ("pool_timeout", &s.pool_timeout),
+                ("statement_timeout", &s.statement_timeout),
+                ("lock_timeout", &s.lock_timeout),
+            ] {
+                if v.is_none() {
+                    unknown.push(k);
+                }
+            }
+        }
+        unknown.dedup();
+        out.push(format!(
+            "  service   {name:<20} {pool}; calls {}; called by {}{}",
+            if calls.is_empty() {
+                "nothing".into()
+            } else {
+                calls.join(", ")
+            },
+            if callers.is_empty() {
+                "nobody".into()
+            } else {
+                callers.join(", ")
+            },
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!("; unknown: {}", unknown.join(", "))
+            }
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -129,11 +129,9 @@ fn call_key(s: &ServiceSpec, c: &CallSpec) -> String {
     format!("{}.call[{}]", key_of(s), c.to.get_ref())
 }
 
-/// Whether `message` names `callee` (as a word: `ho` in `ho-gateway`).
-fn names(message: &str, callee: &str) -> bool {
-    Regex::new(&format!(r"\b{}\b", regex::escape(&callee.to_lowercase())))
-        .map(|re| re.is_match(message))
-        .unwrap_or(false)
+/// A matcher for messages that name `callee` as a word (`ho` in `ho-gateway`).
+fn namer(callee: &str) -> Option<Regex> {
+    Regex::new(&format!(r"\b{}\b", regex::escape(&callee.to_lowercase()))).ok()
 }
 
 /// Broken journeys at `caller` of one of `classes` that belong to the call
@@ -145,15 +143,11 @@ fn on_call<'a>(
     classes: &'a [&'a str],
 ) -> impl Iterator<Item = &'a Broken> + 'a {
     let only = caller.call.len() == 1;
+    let re = namer(callee);
     inp.broken.iter().filter(move |b| {
         b.service == *caller.name.get_ref()
             && classes.contains(&b.class.as_str())
-            && (names(&b.message, callee)
-                || (only
-                    && !caller
-                        .call
-                        .iter()
-                        .any(|c| c.to.get_ref() != callee && names(&b.message, c.to.get_ref()))))
+            && (only || re.as_ref().is_some_and(|r| r.is_match(&b.message)))
     })
 }
 
@@ -262,15 +256,13 @@ fn pool(
     }
     if let Some(server) = &cap.server {
         if server.peak >= server.usable as f64 - 0.5 && verdict == Verdict::Fail {
-            {
-                ev.push(format!(
-                    "the server's usable slots were all taken: {:.0} of {} at {} ({})",
-                    server.peak,
-                    server.usable,
-                    hhmm(inc.tz, server.peak_at),
-                    server.source
-                ));
-            }
+            ev.push(format!(
+                "the server's usable slots were all taken: {:.0} of {} at {} ({})",
+                server.peak,
+                server.usable,
+                hhmm(inc.tz, server.peak_at),
+                server.source
+            ));
         }
         if cap.sum_max > server.usable as u64 && verdict == Verdict::Ok {
             verdict = Verdict::Warn;
@@ -748,6 +740,11 @@ fn breaker(
             pk * 100.0
         ));
     }
+    // The callee failed when its ratio rose well above the normal day's.
+    let failing = match (normal_max, peak) {
+        (Some(nm), Some(pk)) => pk > (nm * 2.0).max(0.01),
+        _ => false,
+    };
     if let Some(fr) = b.failure_ratio {
         verdict = Verdict::Ok;
         if let Some(nm) = normal_max {
@@ -759,7 +756,7 @@ fn breaker(
                 ));
             }
         }
-        if let Some(pk) = peak {
+        if let Some(pk) = peak.filter(|_| failing) {
             if fr > pk {
                 verdict = verdict.min(Verdict::Warn);
                 ev.push(format!(
@@ -797,7 +794,7 @@ fn breaker(
     }
     let mut rec = String::new();
     if let (Some(nm), Some(pk)) = (normal_max, peak) {
-        if pk > nm {
+        if failing {
             let r = (nm + (pk - nm) * 0.3).max(nm * 2.0).max(0.05);
             let r = (r * 100.0).ceil() / 100.0;
             let min_req = 20u32.max(b.min_requests.unwrap_or(0));
@@ -814,7 +811,11 @@ fn breaker(
                 }
             }
         } else {
-            rec.push_str("keep: the incident's error ratio never rose above the normal day's");
+            let _ = write!(
+                rec,
+                "keep: {who}'s error ratio stayed near the normal day's ({:.3} at most during the incident)",
+                pk
+            );
         }
     } else {
         rec.push_str("unknown: no error ratio of the callee or the caller in the evidence");
@@ -981,10 +982,12 @@ fn autoscaling(
     if let Some(n) = need {
         let _ = write!(
             rec,
-            "; min_replicas = {} for the target load ({:.1} requests/s, the normal day's peak per replica held)",
-            n.min(maxr.max(n)),
+            "; min_replicas = {n} for the target load ({:.1} requests/s at the normal day's peak rate per replica)",
             row.map_or(0.0, |r| r.rate_target)
         );
+        if n > maxr {
+            let _ = write!(rec, ", max_replicas ≥ {n}");
+        }
     }
     if let Some(sh) = share {
         let _ = write!(
