@@ -135,20 +135,58 @@ fn namer(callee: &str) -> Option<Regex> {
 }
 
 /// Broken journeys at `caller` of one of `classes` that belong to the call
-/// to `callee`: the message names it, or it is the caller's only call.
+/// to `callee`: the message names it, or it is the caller's only call, or
+/// (a timeout naming no callee) the callee is the only one of the caller's
+/// whose p99 that minute was above the call's timeout.
 fn on_call<'a>(
     inp: &'a Inputs,
     caller: &'a ServiceSpec,
     callee: &'a str,
     classes: &'a [&'a str],
-) -> impl Iterator<Item = &'a Broken> + 'a {
+) -> Vec<&'a Broken> {
     let only = caller.call.len() == 1;
-    let re = namer(callee);
-    inp.broken.iter().filter(move |b| {
-        b.service == *caller.name.get_ref()
-            && classes.contains(&b.class.as_str())
-            && (only || re.as_ref().is_some_and(|r| r.is_match(&b.message)))
-    })
+    let named: Vec<(&str, Option<Regex>)> = caller
+        .call
+        .iter()
+        .map(|c| (c.to.get_ref().as_str(), namer(c.to.get_ref())))
+        .collect();
+    let (from, to) = inp.span;
+    // Per call with a timeout: the callee's p99 over the span.
+    let slow: Vec<(&str, f64, Vec<f64>)> = caller
+        .call
+        .iter()
+        .filter_map(|c| {
+            let t = millis(&c.timeout)?;
+            let (v, _) = inp.p99_worst(c.to.get_ref(), from, to)?;
+            Some((c.to.get_ref().as_str(), t, v))
+        })
+        .collect();
+    let slow_one = |at: i64| -> Option<&str> {
+        let i = at.div_euclid(60_000) - from;
+        let mut hit = slow.iter().filter(|(_, t, v)| {
+            i >= 0 && v.get(i as usize).is_some_and(|p| p.is_finite() && p > t)
+        });
+        let first = hit.next()?;
+        hit.next().is_none().then_some(first.0)
+    };
+    inp.broken
+        .iter()
+        .filter(|b| {
+            if b.service != *caller.name.get_ref() || !classes.contains(&b.class.as_str()) {
+                return false;
+            }
+            if only {
+                return true;
+            }
+            let mut which = named
+                .iter()
+                .filter(|(_, re)| re.as_ref().is_some_and(|r| r.is_match(&b.message)));
+            match which.next() {
+                Some((name, _)) => *name == callee,
+                None => b.class == "timeout" && slow_one(b.at) == Some(callee),
+            }
+        })
+        .collect()
 }
 
 fn tally<'a>(it: impl Iterator<Item = &'a Broken>) -> (u64, Option<i64>) {
@@ -484,7 +522,7 @@ fn timeout(
     let backoff = millis(&c.backoff).unwrap_or(0.0);
     let mut ev = Vec::new();
     let mut verdict = Verdict::Unknown;
-    let (orders, at) = tally(on_call(inp, s, callee, &["timeout"]));
+    let (orders, at) = tally(on_call(inp, s, callee, &["timeout"]).into_iter());
     let normal_p99 = inp
         .p99_worst(callee, normal.0, normal.1)
         .and_then(|(v, _)| quantile(&v, 0.99));
@@ -623,7 +661,7 @@ fn retries(
 ) -> Option<Finding> {
     let callee = c.to.get_ref();
     let caller = s.name.get_ref();
-    let (orders, at) = tally(on_call(inp, s, callee, &GIVE_UP_CLASSES));
+    let (orders, at) = tally(on_call(inp, s, callee, &GIVE_UP_CLASSES).into_iter());
     if orders == 0 && c.retries.is_none() {
         return None;
     }
@@ -708,7 +746,7 @@ fn breaker(
 ) -> Option<Finding> {
     let callee = c.to.get_ref();
     let caller = s.name.get_ref();
-    let (orders, at) = tally(on_call(inp, s, callee, &["circuit_breaker_open"]));
+    let (orders, at) = tally(on_call(inp, s, callee, &["circuit_breaker_open"]).into_iter());
     if c.breaker.is_none() && orders == 0 {
         return None;
     }
