@@ -21,7 +21,7 @@ use sidik_rca::evidence::Minute;
 use crate::inputs::{max, Inputs};
 use crate::CapacityError;
 
-/// A charge counts as not posted once it is this old without an HO posting.
+/// A charge counts as not posted this long after its posting was due.
 pub const POSTING_GRACE_MIN: i64 = 15;
 /// An order counts as stuck this long after its trip ended.
 pub const STUCK_AFTER_MIN: i64 = 30;

@@ -41,7 +41,9 @@ pub struct Inputs {
     pub broken: Vec<Broken>,
     /// Orders followed in the journeys.
     pub followed: u64,
-    /// Reconciliation breaks: (category, when charged, ms).
+    /// Reconciliation breaks: (category, when HO's posting was due, ms) —
+    /// the `due` column, else the charge's time (`at`) for files written
+    /// before it existed.
     pub breaks: Vec<(String, i64)>,
     /// Stuck orders: when each should have completed, ms.
     pub stuck: Vec<i64>,
@@ -96,10 +98,15 @@ impl Inputs {
             read.push(inc.dir.relative(&bpath));
             let cat = f.column("category", "run the reconciliation again")?;
             let at = f.column("at", "run the reconciliation again")?;
+            let due = f.header().iter().position(|h| h == "due");
             let mut f = f;
             let mut rec = csv::StringRecord::new();
             while f.next_row(&mut rec)?.is_some() {
-                if let Some(t) = rec.get(at).and_then(parse_ms) {
+                let t = due
+                    .and_then(|i| rec.get(i))
+                    .and_then(parse_ms)
+                    .or_else(|| rec.get(at).and_then(parse_ms));
+                if let Some(t) = t {
                     breaks.push((rec.get(cat).unwrap_or("").to_string(), t));
                 }
             }

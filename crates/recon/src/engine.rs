@@ -80,6 +80,8 @@ pub struct Break {
     pub age_h: Option<f64>,
     /// Where it was read (`file:line`).
     pub source: String,
+    /// When HO's posting was due: the trip's end, else `at` (UTC ms).
+    pub due: Option<i64>,
 }
 
 /// A stuck order with its payment and posting state.
@@ -618,6 +620,7 @@ pub fn reconcile(
                 at: Some(p.at),
                 age_h: None,
                 source: p.loc.to_string(),
+                due: None,
             },
         );
     }
@@ -785,6 +788,7 @@ impl<'a> OrderCheck<'a> {
             at: f.at,
             age_h: None,
             source: f.source,
+            due: self.g.order.and_then(|o| o.trip_end_at()).or(f.at),
         };
         push(out, self.s, b);
     }

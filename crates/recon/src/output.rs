@@ -26,11 +26,11 @@ fn iso(t: i64, s: &Settings) -> String {
 
 /// The breaks table as CSV.
 pub fn breaks_csv(o: &Outcome, s: &Settings) -> String {
-    let mut out = String::from("category,reason,order_id,payment_id,posting_id,service_line,charged,posted,amount,at,age_h,source\n");
+    let mut out = String::from("category,reason,order_id,payment_id,posting_id,service_line,charged,posted,amount,at,age_h,source,due\n");
     for b in &o.breaks {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             b.category,
             b.reason,
             field(&b.order_id),
@@ -42,7 +42,8 @@ pub fn breaks_csv(o: &Outcome, s: &Settings) -> String {
             b.amount,
             b.at.map(|t| iso(t, s)).unwrap_or_default(),
             b.age_h.map(|a| format!("{a:.1}")).unwrap_or_default(),
-            field(&b.source)
+            field(&b.source),
+            b.due.map(|t| iso(t, s)).unwrap_or_default()
         );
     }
     out
@@ -54,12 +55,16 @@ pub fn write_breaks_parquet(o: &Outcome, path: &Path) -> Result<(), ReconError> 
     let b = &o.breaks;
     let col = |name: &str, v: Vec<Option<String>>| -> Column { Series::new(name.into(), v).into() };
     let s = |f: &dyn Fn(&Break) -> Option<String>| b.iter().map(f).collect::<Vec<_>>();
-    let at = Series::new("at".into(), b.iter().map(|x| x.at).collect::<Vec<_>>())
-        .cast(&DataType::Datetime(
-            TimeUnit::Milliseconds,
-            Some(TimeZone::UTC),
-        ))
-        .map_err(|e| ReconError::Output(e.to_string()))?;
+    let stamps = |name: &str, v: Vec<Option<i64>>| {
+        Series::new(name.into(), v)
+            .cast(&DataType::Datetime(
+                TimeUnit::Milliseconds,
+                Some(TimeZone::UTC),
+            ))
+            .map_err(|e| ReconError::Output(e.to_string()))
+    };
+    let at = stamps("at", b.iter().map(|x| x.at).collect())?;
+    let due = stamps("due", b.iter().map(|x| x.due).collect())?;
     let cols = vec![
         col("category", s(&|x| Some(x.category.to_string()))),
         col(
@@ -92,6 +97,7 @@ pub fn write_breaks_parquet(o: &Outcome, path: &Path) -> Result<(), ReconError> 
         )
         .into(),
         col("source", s(&|x| Some(x.source.clone()))),
+        due.into(),
     ];
     let mut df = DataFrame::new(b.len(), cols).map_err(|e| ReconError::Output(e.to_string()))?;
     let f = std::fs::File::create(path)
