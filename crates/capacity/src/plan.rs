@@ -107,14 +107,7 @@ pub struct Plan {
 impl Plan {
     /// Most replicas `service` may run.
     pub fn max_replicas(&self, topo: &Topology, service: &str) -> u32 {
-        topo.get(service).map_or(1, |s| {
-            s.autoscaling
-                .as_ref()
-                .and_then(|a| a.max_replicas)
-                .or(s.replicas)
-                .unwrap_or(1)
-                .max(1)
-        })
+        topo.get(service).map_or(1, |s| s.max_replicas())
     }
 
     /// Per replica, `service`'s share of the usable slots in proportion to
@@ -234,14 +227,7 @@ pub fn plan(inc: &Incident, inp: &Inputs) -> Plan {
             holding_s,
             pool_needed,
             pool_configured,
-            max_replicas: spec.map_or(1, |s| {
-                s.autoscaling
-                    .as_ref()
-                    .and_then(|a| a.max_replicas)
-                    .or(s.replicas)
-                    .unwrap_or(1)
-                    .max(1)
-            }),
+            max_replicas: spec.map_or(1, |s| s.max_replicas()),
             wait_probability,
             mean_wait_s,
             usl,
@@ -249,24 +235,11 @@ pub fn plan(inc: &Incident, inp: &Inputs) -> Plan {
     }
 
     let server = server(inc, inp, incident, &mut notes);
-    let sum_now = topo
-        .service
-        .iter()
-        .map(|s| s.pool_size.unwrap_or(0) as u64 * s.replicas.unwrap_or(1).max(1) as u64)
-        .sum();
+    let sum_now = topo.service.iter().map(|s| s.connections()).sum();
     let sum_max = topo
         .service
         .iter()
-        .map(|s| {
-            let r = s
-                .autoscaling
-                .as_ref()
-                .and_then(|a| a.max_replicas)
-                .or(s.replicas)
-                .unwrap_or(1)
-                .max(1);
-            s.pool_size.unwrap_or(0) as u64 * r as u64
-        })
+        .map(|s| s.pool_size.unwrap_or(0) as u64 * s.max_replicas() as u64)
         .sum();
     let sum_needed = services
         .iter()

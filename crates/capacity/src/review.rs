@@ -966,14 +966,15 @@ fn autoscaling(
             ));
         }
     }
-    let maxr = a.max_replicas.unwrap_or(s.replicas.unwrap_or(1));
+    let maxr = s.max_replicas();
+    // The other services' pools at their normal replicas.
+    let others: u64 = topo
+        .service
+        .iter()
+        .filter(|o| o.name.get_ref() != name)
+        .map(|o| o.connections())
+        .sum();
     if let (Some(p), Some(server)) = (s.pool_size, &cap.server) {
-        let others: u64 = topo
-            .service
-            .iter()
-            .filter(|o| o.name.get_ref() != name)
-            .map(|o| o.pool_size.unwrap_or(0) as u64 * o.replicas.unwrap_or(1) as u64)
-            .sum();
         let at_max = p as u64 * maxr as u64 + others;
         if at_max > server.usable as u64 {
             verdict = verdict.min(Verdict::Warn);
@@ -1000,15 +1001,10 @@ fn autoscaling(
             ((r.rate_target / per_normal).ceil() as u32).max(a.min_replicas.unwrap_or(1))
         })
     });
-    let share = cap.server.as_ref().map(|sv| {
-        let others: u64 = topo
-            .service
-            .iter()
-            .filter(|o| o.name.get_ref() != name)
-            .map(|o| o.pool_size.unwrap_or(0) as u64 * o.replicas.unwrap_or(1) as u64)
-            .sum();
-        (sv.usable as u64).saturating_sub(others) / maxr.max(1) as u64
-    });
+    let share = cap
+        .server
+        .as_ref()
+        .map(|sv| (sv.usable as u64).saturating_sub(others) / maxr.max(1) as u64);
     let mut rec = format!(
         "scale on request_rate per replica (a leading signal{}) with scale-up cooldown ≤ 1m",
         if metric == "request_rate" {

@@ -349,6 +349,24 @@ pub fn validate(t: &Topology, c: &CapacitySection) -> Vec<Problem> {
     out
 }
 
+impl ServiceSpec {
+    /// The most replicas it may run: autoscaling's maximum, else its
+    /// replicas, else 1.
+    pub fn max_replicas(&self) -> u32 {
+        self.autoscaling
+            .as_ref()
+            .and_then(|a| a.max_replicas)
+            .or(self.replicas)
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Its pool over its normal replicas (0 without a pool).
+    pub fn connections(&self) -> u64 {
+        self.pool_size.unwrap_or(0) as u64 * self.replicas.unwrap_or(1).max(1) as u64
+    }
+}
+
 impl Topology {
     /// The service named `name`.
     pub fn get(&self, name: &str) -> Option<&ServiceSpec> {
