@@ -1001,10 +1001,12 @@ fn autoscaling(
             ((r.rate_target / per_normal).ceil() as u32).max(a.min_replicas.unwrap_or(1))
         })
     });
+    // The replicas it may reach: its maximum, or what the target needs.
+    let reach = need.map_or(maxr, |n| n.max(maxr));
     let share = cap
         .server
         .as_ref()
-        .map(|sv| (sv.usable as u64).saturating_sub(others) / maxr.max(1) as u64);
+        .map(|sv| (sv.usable as u64).saturating_sub(others) / reach.max(1) as u64);
     let mut rec = format!(
         "scale on request_rate per replica (a leading signal{}) with scale-up cooldown ≤ 1m",
         if metric == "request_rate" {
@@ -1026,7 +1028,7 @@ fn autoscaling(
     if let Some(sh) = share {
         let _ = write!(
             rec,
-            "; pool_size ≤ {sh} per replica so {maxr} replicas fit the usable slots, or PgBouncer in transaction mode"
+            "; pool_size ≤ {sh} per replica so {reach} replicas fit the usable slots beside the others' pools, or PgBouncer in transaction mode"
         );
     }
     Some(Finding {
