@@ -200,12 +200,17 @@ impl Action for CapacityReview {
         let fails = list.iter().filter(|f| f.verdict == Verdict::Fail).count();
         let warns = list.iter().filter(|f| f.verdict == Verdict::Warn).count();
         let first = &list[0];
-        let result = format!(
-            "{} settings reviewed: {fails} failed, {warns} to change; first: {} → {}",
-            list.len(),
-            first.setting,
-            first.recommended.split(';').next().unwrap_or("")
-        );
+        let n = list.len();
+        let reviewed = format!("{n} setting{} reviewed", if n == 1 { "" } else { "s" });
+        let result = if fails + warns == 0 {
+            format!("{reviewed}: all hold on the evidence")
+        } else {
+            format!(
+                "{reviewed}: {fails} failed, {warns} to change; first: {} → {}",
+                first.setting,
+                first.recommended.split(';').next().unwrap_or("")
+            )
+        };
         Ok(Outcome::reported(report, vec![json], result))
     }
 }
