@@ -29,8 +29,19 @@ const EXPECTED: [(&str, &str, &str, Option<&str>); 5] = [
     ("race-condition", "statement", "order-orchestrator", None),
 ];
 
-/// Where the shared incidents are generated, once per test binary.
-static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+/// Where the shared incidents are generated: cargo's scratch folder for
+/// integration tests, emptied by the first test of each run (a static
+/// temporary directory would never be removed).
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+fn root() -> &'static Path {
+    ROOT.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("prevention");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
+}
 /// The incidents, by (scenario, vary): each generated once, different ones at the same time.
 type Slot = std::sync::Arc<OnceLock<PathBuf>>;
 static MADE: Mutex<BTreeMap<(String, bool), Slot>> = Mutex::new(BTreeMap::new());
@@ -47,10 +58,7 @@ fn shared(scenario: &str, vary: bool) -> PathBuf {
         .or_default()
         .clone();
     slot.get_or_init(|| {
-        let root = ROOT.get_or_init(|| tempfile::tempdir().unwrap());
-        let d = root
-            .path()
-            .join(format!("{scenario}{}", if vary { "-vary" } else { "" }));
+        let d = root().join(format!("{scenario}{}", if vary { "-vary" } else { "" }));
         let i = EXPECTED.iter().position(|e| e.0 == scenario).unwrap() as u64;
         generate_as(&d, scenario, if vary { 21 } else { 40 } + i, vary);
         d
