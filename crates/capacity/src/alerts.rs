@@ -96,6 +96,13 @@ fn threshold(normal: f64, peak: f64, floor: f64) -> Option<f64> {
     (t >= normal && t < peak).then_some(t)
 }
 
+/// For each minute of `0..len`, how many of `sorted` (minutes) lie at least `lag` minutes back.
+fn overdue(sorted: &[i64], lag: i64, len: usize) -> Vec<f64> {
+    (0..len as i64)
+        .map(|t| sorted.partition_point(|m| *m <= t - lag) as f64)
+        .collect()
+}
+
 fn first_firing(holds: &[bool], for_min: i64, from: usize) -> Option<i64> {
     let n = holds.len();
     let mut run = 0i64;
@@ -125,7 +132,7 @@ fn gauge_rule(
     what: &str,
     out: &mut Vec<Rule>,
     missing: &mut Vec<String>,
-) {
+) -> Option<f64> {
     let v = filled(&v);
     let normal = max(&v[..spike.min(v.len())]).unwrap_or(0.0);
     let peak = max(&v[spike.min(v.len())..]).unwrap_or(0.0);
@@ -133,7 +140,7 @@ fn gauge_rule(
         missing.push(format!(
             "{name}: {what} never rose above the normal day's {normal} during the incident; no threshold can be drawn from it"
         ));
-        return;
+        return None;
     };
     let sel = if labels.is_empty() {
         metric.to_string()
@@ -160,6 +167,7 @@ fn gauge_rule(
         fires_at: None,
         silent_at: Vec::new(),
     });
+    Some(t)
 }
 
 /// Derives the rules from the incident's series.
@@ -184,10 +192,8 @@ pub fn rules(inc: &Incident, inp: &Inputs) -> Rules {
     if inp.breaks.is_empty() {
         missing.push("charged but not posted, duplicate charges: no evidence/recon/breaks.csv (run the reconciliation)".into());
     } else {
-        let count: Vec<f64> = (0..len as i64)
-            .map(|t| missing_in_ho.partition_point(|m| *m <= t - POSTING_GRACE_MIN) as f64)
-            .collect();
-        gauge_rule(
+        let count = overdue(&missing_in_ho, POSTING_GRACE_MIN, len);
+        let limit = gauge_rule(
             "ChargedNotPostedToHO",
             "sidik_charged_not_posted",
             &[],
@@ -201,18 +207,13 @@ pub fn rules(inc: &Incident, inp: &Inputs) -> Rules {
             &mut missing,
         );
         // The oldest's age, counted while more than the usual background waits.
-        if let Some(base) = out.iter().find(|r| r.name == "ChargedNotPostedToHO") {
-            let limit: f64 = base
-                .expr
-                .rsplit("> ")
-                .next()
-                .and_then(|x| x.parse().ok())
-                .unwrap_or(0.0);
-            let age: Vec<f64> = (0..len as i64)
-                .map(|t| {
-                    let n = missing_in_ho.partition_point(|m| *m <= t - POSTING_GRACE_MIN);
-                    if n > 0 {
-                        ((t - missing_in_ho[0]) * 60) as f64
+        if let Some(limit) = limit {
+            let age: Vec<f64> = count
+                .iter()
+                .enumerate()
+                .map(|(t, n)| {
+                    if *n > 0.0 {
+                        ((t as i64 - missing_in_ho[0]) * 60) as f64
                     } else {
                         0.0
                     }
@@ -273,9 +274,7 @@ pub fn rules(inc: &Incident, inp: &Inputs) -> Rules {
     } else {
         let mut ends: Vec<i64> = inp.stuck.iter().map(|t| minute(*t)).collect();
         ends.sort_unstable();
-        let stuck: Vec<f64> = (0..len as i64)
-            .map(|t| ends.partition_point(|m| *m <= t - STUCK_AFTER_MIN) as f64)
-            .collect();
+        let stuck = overdue(&ends, STUCK_AFTER_MIN, len);
         gauge_rule(
             "OrdersStuckActive",
             "sidik_orders_stuck_active",

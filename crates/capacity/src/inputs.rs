@@ -2,8 +2,6 @@
 //! (through the root-cause analysis' reader), the order journeys that broke,
 //! the reconciliation's breaks and stuck orders, and `rca.json`'s primary cause.
 
-use std::collections::BTreeMap;
-
 use sidik_core::Incident;
 use sidik_evidence::logs::JourneyRow;
 use sidik_evidence::rca::RcaFile;
@@ -39,8 +37,6 @@ pub struct Inputs {
     pub rca: Option<RcaFile>,
     /// Broken order journeys (`evidence/logs/journeys.csv`).
     pub broken: Vec<Broken>,
-    /// Orders followed in the journeys.
-    pub followed: u64,
     /// Reconciliation breaks: (category, when HO's posting was due, ms) —
     /// the `due` column, else the charge's time (`at`) for files written
     /// before it existed.
@@ -73,10 +69,8 @@ impl Inputs {
             None
         };
         let mut broken = Vec::new();
-        let mut followed = 0u64;
         let jpath = files.journeys();
         let had = JourneyRow::each(&jpath, |_, row| {
-            followed += 1;
             if row.broke() {
                 if let Some(at) = parse_ms(row.broken_at) {
                     broken.push(Broken {
@@ -130,7 +124,6 @@ impl Inputs {
             span,
             rca,
             broken,
-            followed,
             breaks,
             stuck,
             read,
@@ -361,15 +354,6 @@ impl Inputs {
         (from..to)
             .map(|t| s.and_then(|v| l.at(v, t)).unwrap_or(0.0))
             .collect()
-    }
-
-    /// Broken journeys per (service, class), most first.
-    pub fn broken_by_hop(&self) -> BTreeMap<(String, String), u64> {
-        let mut m = BTreeMap::new();
-        for b in &self.broken {
-            *m.entry((b.service.clone(), b.class.clone())).or_insert(0) += 1;
-        }
-        m
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sidik_core::fmt::count;
-use sidik_core::topology::Topology;
 use sidik_core::Incident;
 use sidik_rca::clock::hhmm;
 use sidik_rca::evidence::Minute;
@@ -105,11 +104,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Most replicas `service` may run.
-    pub fn max_replicas(&self, topo: &Topology, service: &str) -> u32 {
-        topo.get(service).map_or(1, |s| s.max_replicas())
-    }
-
     /// Per replica, `service`'s share of the usable slots in proportion to
     /// what each service needs, at its current replicas.
     pub fn fair_share(&self, service: &str) -> Option<u32> {

@@ -332,7 +332,7 @@ fn pool(
                     rec,
                     "; its fair share of the {} usable slots at {} replicas caps it at {value}: put PgBouncer (pool_mode = transaction) in front for the rest",
                     cap.server.as_ref().map_or(0, |x| x.usable),
-                    cap.max_replicas(topo, name)
+                    topo.get(name).map_or(1, |x| x.max_replicas())
                 );
             }
         }
